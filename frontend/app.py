@@ -1,0 +1,61 @@
+"""The frontend application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from picadaily.mode import ModeSwitch
+from picadaily.settings import Settings
+from picadaily.storage import S3ObjectStore
+
+from .deps import Frontend
+from .routes import collage, mode, pages, pictures
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import nats
+
+        async with AsyncExitStack() as stack:
+            metadata = await stack.enter_async_context(
+                httpx.AsyncClient(base_url=settings.metadata_url, timeout=15))
+            nc = await nats.connect(settings.nats_url, name="frontend")
+            stack.push_async_callback(nc.drain)
+            modes = await ModeSwitch.open(nc.jetstream(), settings)
+            app.state.frontend = Frontend(settings=settings, metadata=metadata,
+                                          store=S3ObjectStore.from_settings(settings),
+                                          modes=modes, nats=nc)
+            yield
+
+    app = FastAPI(title="PicaDaily", lifespan=lifespan)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        detail = exc.detail
+        body = detail if isinstance(detail, dict) else {"error": str(detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}"
+            for e in exc.errors())
+        return JSONResponse({"error": reasons}, status_code=422)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": "frontend"}
+
+    for module in (pictures, collage, mode, pages):
+        app.include_router(module.router)
+    return app

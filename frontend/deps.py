@@ -1,0 +1,30 @@
+"""What the routes need, built once per app in ``create_app`` and reached through ``Depends``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, Request
+
+from picadaily.mode import ModeSwitch
+from picadaily.settings import Settings
+from picadaily.storage import S3ObjectStore
+
+
+@dataclass
+class Frontend:
+    settings: Settings
+    metadata: httpx.AsyncClient
+    store: S3ObjectStore
+    modes: ModeSwitch | None
+    nats: Any = None
+
+
+def _frontend(request: Request) -> Frontend:
+    fe: Frontend = request.app.state.frontend
+    return fe
+
+
+FrontendDep = Annotated[Frontend, Depends(_frontend)]

@@ -1,0 +1,29 @@
+"""``/api/collage``: the current collage and which pictures it shows."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from picadaily.storage import ObjectMissing
+from services.collage.core import COLLAGE_KEY, MEMBERS_METADATA
+
+from ..deps import FrontendDep
+from ..errors import http_error
+
+router = APIRouter(prefix="/api/collage", tags=["collage"])
+MEMBERS_HEADER = "X-Picadaily-Collage-Pictures"
+
+
+@router.get("")
+async def get_collage(fe: FrontendDep) -> Response:
+    try:
+        obj = await asyncio.to_thread(fe.store.get, fe.settings.thumbnails_bucket, COLLAGE_KEY)
+    except ObjectMissing as exc:
+        raise http_error(404, "there is no collage yet: no picture has been processed") from exc
+    return Response(obj.data, media_type="image/jpeg", headers={
+        MEMBERS_HEADER: obj.metadata.get(MEMBERS_METADATA, ""),
+        "Cache-Control": "no-cache",
+    })

@@ -1,0 +1,184 @@
+"""``/api/pictures``: upload, list, detail, bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+
+from picadaily.contracts import Picture, Registration
+from picadaily.ids import new_picture_id
+from picadaily.imaging import ImageRejected, inspect
+from picadaily.mode import BUILT_MODES, UnknownMode, parse_mode
+from picadaily.steps import Status
+from picadaily.storage import ObjectMissing
+from services.thumbnails.core import thumbnail_key
+
+from ..deps import Frontend, FrontendDep
+from ..errors import http_error, upstream_error
+from ..views import PictureList, PictureView, picture_view
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/pictures", tags=["pictures"])
+
+
+class Accepted(BaseModel):
+    id: str
+    name: str
+    url: str
+
+
+class Refused(BaseModel):
+    name: str
+    reason: str
+    status: int
+
+
+class UploadResult(BaseModel):
+    accepted: list[Accepted]
+    refused: list[Refused]
+
+
+async def _read_limited(upload: UploadFile, limit: int) -> bytes | None:
+    """The file's bytes, or None when it is larger than ``limit``."""
+    chunks = []
+    size = 0
+    while chunk := await upload.read(1024 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _accept_one(fe: Frontend, upload: UploadFile, mode: str | None) -> Accepted | Refused:
+    name = upload.filename or "unnamed"
+    settings = fe.settings
+    data = await _read_limited(upload, settings.max_upload_bytes)
+    if data is None:
+        limit_mb = settings.max_upload_bytes / 1024 / 1024
+        return Refused(name=name, status=413,
+                       reason=f"the file is too large (the limit is {limit_mb:.0f} MB)")
+    try:
+        info = inspect(data, max_pixels=settings.max_pixels)
+    except ImageRejected as exc:
+        return Refused(name=name, status=422, reason=exc.reason)
+    picture_id = new_picture_id()
+    reg = Registration(object_key=picture_id, original_name=name, content_type=info.mime_type,
+                       size=len(data), mode=mode)
+    resp = await fe.metadata.put(f"/pictures/{picture_id}",
+                                 json=reg.model_dump(mode="json"))
+    if not resp.is_success:
+        raise await upstream_error(resp)
+    metadata = {"filename": quote(name, safe="")}
+    if mode:
+        metadata["mode"] = mode
+    try:
+        await asyncio.to_thread(fe.store.put, settings.pictures_bucket, picture_id, data,
+                                info.mime_type, metadata)
+    except Exception:
+        log.exception("storing %s failed", picture_id)
+        await fe.metadata.delete(f"/pictures/{picture_id}")
+        raise
+    return Accepted(id=picture_id, name=name, url=f"/api/pictures/{picture_id}")
+
+
+@router.post("", status_code=202, response_model=UploadResult)
+async def upload_pictures(
+    fe: FrontendDep,
+    request: Request,
+    pictures: Annotated[list[UploadFile] | None, File()] = None,
+    mode: Annotated[str | None, Form()] = None,
+) -> JSONResponse:
+    if not pictures:
+        form = await request.form()
+        fields = ", ".join(sorted(set(form.keys()))) or "none"
+        raise http_error(400, f"send the files in the multipart field 'pictures' "
+                              f"(fields received: {fields})")
+    if len(pictures) > fe.settings.max_files_per_upload:
+        raise http_error(413, f"too many files in one upload: {len(pictures)} "
+                              f"(at most {fe.settings.max_files_per_upload})")
+    chosen = None
+    if mode:
+        try:
+            chosen = parse_mode(mode)
+        except UnknownMode as exc:
+            raise http_error(400, str(exc)) from exc
+        if chosen not in BUILT_MODES:
+            raise http_error(400, f"{chosen} mode is not built yet")
+    results = [await _accept_one(fe, upload, chosen) for upload in pictures]
+    accepted = [r for r in results if isinstance(r, Accepted)]
+    refused = [r for r in results if isinstance(r, Refused)]
+    body = UploadResult(accepted=accepted, refused=refused).model_dump()
+    if accepted:
+        return JSONResponse(body, status_code=202)
+    status = refused[0].status if len({r.status for r in refused}) == 1 else 422
+    body["error"] = "; ".join(f"{r.name}: {r.reason}" for r in refused)
+    return JSONResponse(body, status_code=status)
+
+
+@router.get("", response_model=PictureList)
+async def list_pictures(
+    fe: FrontendDep,
+    label: str | None = None,
+    mode: str | None = None,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 24,
+    cursor: str | None = None,
+) -> PictureList:
+    params = {k: v for k, v in {"label": label, "mode": mode, "status": status,
+                                "limit": limit, "cursor": cursor}.items() if v is not None}
+    resp = await fe.metadata.get("/pictures", params=params)
+    if not resp.is_success:
+        raise await upstream_error(resp)
+    page = resp.json()
+    return PictureList(
+        pictures=[picture_view(Picture.model_validate(p), fe.settings) for p in page["pictures"]],
+        next_cursor=page["next_cursor"],
+    )
+
+
+async def _picture(fe: Frontend, picture_id: str) -> Picture:
+    resp = await fe.metadata.get(f"/pictures/{picture_id}")
+    if not resp.is_success:
+        raise await upstream_error(resp)
+    return Picture.model_validate(resp.json())
+
+
+@router.get("/{picture_id}", response_model=PictureView)
+async def get_picture(picture_id: str, fe: FrontendDep) -> PictureView:
+    return picture_view(await _picture(fe, picture_id), fe.settings)
+
+
+async def _bytes(fe: Frontend, bucket: str, key: str, what: str) -> Response:
+    try:
+        obj = await asyncio.to_thread(fe.store.get, bucket, key)
+    except ObjectMissing as exc:
+        raise http_error(404, f"{what} does not exist") from exc
+    return Response(obj.data, media_type=obj.content_type,
+                    headers={"Cache-Control": "private, max-age=60"})
+
+
+@router.get("/{picture_id}/image")
+async def get_image(picture_id: str, fe: FrontendDep) -> Response:
+    picture = await _picture(fe, picture_id)
+    if picture.status == Status.REJECTED:
+        raise http_error(403, f"this picture was rejected ({picture.error}) and is not shown")
+    return await _bytes(fe, fe.settings.pictures_bucket, picture.object_key, "the image")
+
+
+@router.get("/{picture_id}/thumbnail")
+async def get_thumbnail(picture_id: str, fe: FrontendDep) -> Response:
+    picture = await _picture(fe, picture_id)
+    if picture.thumbnail is None:
+        raise http_error(404, f"picture {picture_id} has no thumbnail ({picture.status})")
+    return await _bytes(fe, fe.settings.thumbnails_bucket, thumbnail_key(picture_id),
+                        "the thumbnail")
+
+
+__all__ = ["PictureView", "router"]

@@ -1,0 +1,1 @@
+"""Event-triggered functions: the storage-event bridge and the trigger function."""

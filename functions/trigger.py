@@ -1,0 +1,151 @@
+"""The trigger function: the one place that reads the mode switch.
+
+A created object in the pictures bucket registers the picture and then, in orchestration mode,
+starts workflow ``ProcessPicture`` (its id derived from the picture id, so a duplicated storage
+event cannot start a second run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from picadaily.contracts import Registration
+from picadaily.ids import picture_id_for_key, workflow_id_for
+from picadaily.mode import ModeSwitch, UnknownMode, parse_mode
+from picadaily.process import announce_ready
+from picadaily.settings import Mode, Settings
+from workflow.inputs import PictureInput
+
+from .storage_events import MalformedStorageEvent, StorageEvent, parse, subject_for
+
+log = logging.getLogger(__name__)
+DURABLE = "trigger"
+
+
+@dataclass
+class Trigger:
+    settings: Settings
+    temporal: Any  # temporalio.client.Client
+    modes: ModeSwitch
+    metadata: httpx.AsyncClient
+
+    async def handle(self, body: bytes) -> None:
+        for event in parse(body):
+            if event.bucket != self.settings.pictures_bucket:
+                continue
+            if event.kind == "created":
+                await self.picture_uploaded(event)
+            elif event.kind == "removed":
+                await self.picture_removed(event)
+
+    async def resolve_mode(self, event: StorageEvent) -> Mode:
+        requested = event.user_metadata.get("mode")
+        if requested:
+            try:
+                return parse_mode(requested)
+            except UnknownMode:
+                log.warning("object %s asks for unknown mode %r; using the switch",
+                            event.key, requested)
+        return await self.modes.get()
+
+    async def picture_uploaded(self, event: StorageEvent) -> None:
+        picture_id = picture_id_for_key(event.key)
+        mode = await self.resolve_mode(event)
+        reg = Registration(
+            object_key=event.key,
+            original_name=event.user_metadata.get("filename") or event.key,
+            content_type=event.content_type,
+            size=event.size,
+            mode=mode,
+        )
+        if event.time:
+            reg.created = datetime.fromisoformat(event.time.replace("Z", "+00:00"))
+        resp = await self.metadata.put(f"/pictures/{picture_id}", json=reg.model_dump(mode="json"))
+        resp.raise_for_status()
+        picture = PictureInput(picture_id=picture_id, bucket=event.bucket, key=event.key,
+                               mode=mode)
+        if mode == "orchestration":
+            await self.start_workflow(picture)
+        else:
+            raise NotImplementedError(
+                "choreography mode is not built yet (issue: choreography side by side)"
+            )
+
+    async def start_workflow(self, picture: PictureInput) -> None:
+        from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+        from temporalio.exceptions import WorkflowAlreadyStartedError
+
+        from workflow.process_picture import ProcessPicture
+
+        try:
+            await self.temporal.start_workflow(
+                ProcessPicture.run,
+                picture,
+                id=workflow_id_for(picture.picture_id),
+                task_queue=self.settings.temporal_task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            )
+            log.info("started workflow %s", workflow_id_for(picture.picture_id))
+        except WorkflowAlreadyStartedError:
+            log.info("workflow %s already exists: duplicate storage event ignored",
+                     workflow_id_for(picture.picture_id))
+
+    async def picture_removed(self, event: StorageEvent) -> None:
+        log.error("deletion of %s not handled: garbage collection is not built yet "
+                  "(issue: choreography, mode switch and garbage collection)", event.key)
+
+
+async def consume(trigger: Trigger, js: Any, stop: asyncio.Event) -> None:
+    """A JetStream durable pull consumer with explicit ack and bounded redelivery."""
+    from nats.js.api import AckPolicy, ConsumerConfig
+
+    subject = subject_for(trigger.settings.pictures_bucket)
+    sub = await js.pull_subscribe(
+        subject, durable=DURABLE, stream=trigger.settings.storage_stream,
+        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_deliver=10,
+                              backoff=[1, 2, 5, 10, 20, 30, 30, 30, 30]),
+    )
+    announce_ready(f"trigger consuming {subject}")
+    while not stop.is_set():
+        try:
+            messages = await sub.fetch(16, timeout=1)
+        except TimeoutError:
+            continue
+        for msg in messages:
+            try:
+                await trigger.handle(msg.data)
+            except MalformedStorageEvent as exc:
+                log.error("dropping a malformed storage event: %s", exc)
+                await msg.term()
+            except Exception:
+                log.exception("storage event not handled; it will be redelivered")
+                delivered = msg.metadata.num_delivered or 1
+                await msg.nak(delay=min(2.0 ** delivered, 30.0))
+            else:
+                await msg.ack()
+
+
+async def main(settings: Settings, stop: asyncio.Event) -> None:
+    import nats
+    from temporalio.client import Client
+
+    from infra.provision import provision_streams
+
+    nc = await nats.connect(settings.nats_url, name="trigger")
+    try:
+        js = nc.jetstream()
+        await provision_streams(js, settings)
+        temporal = await Client.connect(settings.temporal_address,
+                                        namespace=settings.temporal_namespace)
+        async with httpx.AsyncClient(base_url=settings.metadata_url, timeout=10) as metadata:
+            trigger = Trigger(settings, temporal, await ModeSwitch.open(js, settings), metadata)
+            await consume(trigger, js, stop)
+    finally:
+        await nc.drain()

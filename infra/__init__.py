@@ -1,0 +1,1 @@
+"""Infrastructure: setting up storage, streams and the local stack runner."""

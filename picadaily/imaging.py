@@ -1,0 +1,124 @@
+"""One image decoder for every service.
+
+Turns the bytes of any picture we accept into an upright RGB image, or raises ``ImageRejected``
+with a human-readable reason. ``ImageRejected`` is never worth retrying: the same bytes fail the
+same way every time, so the workflow and the event handlers treat it as final.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+# Formats a browser can show and a camera or phone produces; anything else is refused.
+ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO"})
+NEUTRAL_BACKGROUND = (245, 245, 245)
+
+
+class ImageRejected(Exception):
+    """The bytes are not a picture we can process. Not retryable."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str
+    width: int
+    height: int
+    mime_type: str
+
+
+def inspect(data: bytes, *, max_pixels: int) -> ImageInfo:
+    """Cheap checks on upload: a real image of an accepted format, within the pixel limit.
+
+    Reads the header only; a file truncated further in is caught later by ``decode`` and the
+    picture ends ``failed`` with the reason.
+    """
+    if not data:
+        raise ImageRejected("the file is empty")
+    img = _open(data)
+    fmt = img.format or "unknown"
+    width, height = img.size
+    if fmt not in ACCEPTED_FORMATS:
+        raise ImageRejected(f"{fmt} images are not accepted (JPEG, PNG, GIF, WebP, BMP, TIFF are)")
+    if width <= 0 or height <= 0:
+        raise ImageRejected("the image has no pixels")
+    if width * height > max_pixels:
+        raise ImageRejected(
+            f"the image has too many pixels: {width}x{height} is more than {max_pixels:,}"
+        )
+    return ImageInfo(format=fmt, width=width, height=height, mime_type=img.get_format_mimetype()
+                     or "application/octet-stream")
+
+
+def decode(data: bytes, *, max_pixels: int, fit: int | None = None) -> Image.Image:
+    """Decode to an upright RGB image.
+
+    ``fit``: the caller only needs an image whose sides are at least this many pixels (JPEG draft
+    decoding then skips most of the work on large photos; the result may still be larger).
+    """
+    info = inspect(data, max_pixels=max_pixels)
+    img = _open(data)
+    try:
+        if fit is not None and info.format in {"JPEG", "MPO"}:
+            # draft() scales by 1/2, 1/4 or 1/8 while decoding, keeping both sides >= the request.
+            # EXIF orientation may swap the sides later, so ask for fit on both.
+            img.draft("RGB", (fit, fit))
+        if getattr(img, "n_frames", 1) > 1:
+            img.seek(0)  # the first frame of an animation is the picture
+        img.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageRejected(f"the image data is damaged or incomplete ({_short(exc)})") from exc
+    try:
+        img = ImageOps.exif_transpose(img) or img
+    except Exception:  # a malformed EXIF block must not cost the picture
+        pass
+    return _to_rgb(img)
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRejected(f"the image has too many pixels ({_short(exc)})") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageRejected("the file is not an image we can read") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(f"the file is not a readable image ({_short(exc)})") from exc
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode == "RGB":
+        return img
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in {"I;16", "I;16B", "I;16L", "I;16N", "I"}:
+        # 16/32-bit greyscale: scale to 8 bits instead of clipping everything to white.
+        img = img.point(lambda v: v / 256).convert("L")
+    if img.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*NEUTRAL_BACKGROUND, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if img.mode == "CMYK":
+        # Adobe-style JPEGs store inverted CMYK; Pillow handles the inversion on decode.
+        return img.convert("RGB")
+    return img.convert("RGB")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+# Never let Pillow paper over a truncated file with grey pixels.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Our own pixel limit is checked before decoding; Pillow's is the backstop for what slips by.
+Image.MAX_IMAGE_PIXELS = None

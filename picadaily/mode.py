@@ -1,0 +1,58 @@
+"""The mode switch: one global setting every process can read, stored in NATS KV.
+
+Only the trigger function acts on it; the frontend reads and writes it for people.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast, get_args
+
+from picadaily.settings import Mode, Settings
+
+KV_BUCKET = "picadaily"
+MODE_KEY = "mode"
+MODES: tuple[str, ...] = get_args(Mode)
+
+
+class UnknownMode(ValueError):
+    pass
+
+
+def parse_mode(value: str) -> Mode:
+    value = value.strip().lower()
+    if value not in MODES:
+        raise UnknownMode(f"mode must be one of {', '.join(MODES)}, not {value!r}")
+    return cast(Mode, value)
+
+
+class ModeSwitch:
+    def __init__(self, kv: Any, default: Mode) -> None:
+        self._kv = kv
+        self._default = default
+
+    @classmethod
+    async def open(cls, js: Any, settings: Settings) -> ModeSwitch:
+        from nats.js.api import KeyValueConfig
+        from nats.js.errors import BucketNotFoundError
+
+        try:
+            kv = await js.key_value(KV_BUCKET)
+        except BucketNotFoundError:
+            kv = await js.create_key_value(KeyValueConfig(bucket=KV_BUCKET, history=5))
+        return cls(kv, settings.default_mode)
+
+    async def get(self) -> Mode:
+        from nats.js.errors import KeyNotFoundError
+
+        try:
+            entry = await self._kv.get(MODE_KEY)
+        except KeyNotFoundError:
+            return self._default
+        return parse_mode(bytes(entry.value or b"").decode())
+
+    async def set(self, mode: Mode) -> None:
+        await self._kv.put(MODE_KEY, mode.encode())
+
+
+# The modes whose pipeline exists. Until the choreography is built, asking for it is refused.
+BUILT_MODES: tuple[str, ...] = ("orchestration",)

@@ -1,0 +1,100 @@
+"""Running one component as a process: ``picadaily run <component>``.
+
+HTTP components run under uvicorn; event components run an async ``main(settings, stop)`` until
+SIGTERM or SIGINT sets ``stop``. Either way the process exits cleanly on those signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from picadaily.settings import Settings, service_port
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    target: str  # "module:function"
+    kind: str  # "http" (create_app(settings)) or "async" (main(settings, stop))
+
+    def port(self, settings: Settings) -> int | None:
+        if self.kind != "http":
+            return None
+        if self.name == "frontend":
+            return settings.port
+        url: str = getattr(settings, f"{self.name}_url")
+        return service_port(url)
+
+
+COMPONENTS: dict[str, Component] = {
+    c.name: c
+    for c in (
+        Component("metadata", "services.metadata.http:create_app", "http"),
+        Component("vision", "services.vision.http:create_app", "http"),
+        Component("thumbnails", "services.thumbnails.http:create_app", "http"),
+        Component("collage", "services.collage.http:create_app", "http"),
+        Component("worker", "workflow.worker:main", "async"),
+        Component("trigger", "functions.trigger:main", "async"),
+        Component("bridge", "functions.bridge:main", "async"),
+        Component("frontend", "frontend.app:create_app", "http"),
+    )
+}
+
+
+def configure_logging(name: str, level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level,
+        format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "httpcore", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _load(target: str) -> Callable[..., Any]:
+    module, _, attr = target.partition(":")
+    fn: Callable[..., Any] = getattr(importlib.import_module(module), attr)
+    return fn
+
+
+def run_component(name: str, settings: Settings | None = None) -> None:
+    component = COMPONENTS[name]
+    settings = settings or Settings()
+    configure_logging(name)
+    if component.kind == "http":
+        import uvicorn
+
+        app = _load(component.target)(settings)
+        port = component.port(settings)
+        assert port is not None
+        uvicorn.run(app, host=settings.host, port=port, log_config=None, access_log=False,
+                    timeout_graceful_shutdown=10)
+    else:
+        main: Callable[[Settings, asyncio.Event], Awaitable[None]] = _load(component.target)
+        asyncio.run(_run_until_signalled(main, settings))
+    log.info("%s stopped", name)
+
+
+async def _run_until_signalled(
+    main: Callable[[Settings, asyncio.Event], Awaitable[None]], settings: Settings
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await main(settings, stop)
+
+
+READY_MARK = "READY"
+
+
+def announce_ready(what: str) -> None:
+    """Event components log this once connected; the stack runner waits for it."""
+    log.info("%s %s", READY_MARK, what)

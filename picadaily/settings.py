@@ -1,0 +1,74 @@
+"""Settings shared by every process: the stack runner, docker-compose and tests set the same names.
+
+Every field is read from an environment variable ``PICADAILY_<FIELD>`` (upper case). There is no
+module-level instance: each entry point calls ``Settings()`` (or receives one from a test).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Mode = Literal["orchestration", "choreography"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PICADAILY_", extra="ignore")
+
+    home: Path = Field(default=Path(".picadaily"), description="all local state lives here")
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    # The servers the stack runner starts (or docker-compose provides).
+    nats_url: str = "nats://127.0.0.1:4222"
+    s3_endpoint: str = "http://127.0.0.1:9000"
+    s3_region: str = "us-east-1"
+    s3_access_key: str = "picadaily"
+    s3_secret_key: str = "picadaily-local-secret"
+    sqs_endpoint: str = "http://127.0.0.1:9000"
+    sqs_queue: str = "picadaily-storage-events"
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "picadaily-pictures"
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+
+    # Our own services (HTTP edges).
+    vision_url: str = "http://127.0.0.1:8101"
+    metadata_url: str = "http://127.0.0.1:8102"
+    thumbnails_url: str = "http://127.0.0.1:8103"
+    collage_url: str = "http://127.0.0.1:8104"
+
+    pictures_bucket: str = "pictures"
+    thumbnails_bucket: str = "thumbnails"
+    storage_stream: str = "STORAGE_EVENTS"
+
+    # Upload and decoding limits.
+    max_upload_bytes: int = 30 * 1024 * 1024
+    max_pixels: int = 60_000_000
+    max_files_per_upload: int = 50
+    thumbnail_size: int = 400
+
+    default_mode: Mode = "orchestration"
+    fault_injection: bool = Field(
+        default=False, description="services accept POST /admin/faults (demos and tests)"
+    )
+    database_url: str = ""  # empty: SQLite file under home
+
+    def metadata_db_path(self) -> Path:
+        return self.home / "metadata.sqlite3"
+
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+
+def service_port(url: str) -> int:
+    """The port of one of our own service URLs (the process listens where others call it)."""
+    from urllib.parse import urlsplit
+
+    port = urlsplit(url).port
+    if port is None:
+        raise ValueError(f"service URL {url!r} has no port")
+    return port

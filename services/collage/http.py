@@ -1,0 +1,60 @@
+"""Collage's HTTP edge. Membership is asked of the metadata service over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, FastAPI, Request
+from pydantic import BaseModel
+
+from picadaily.faults import Faults
+from picadaily.http_edge import service_app
+from picadaily.settings import Settings
+from picadaily.storage import S3ObjectStore
+
+from .core import Collage, CollageResult
+
+
+class MetadataMembers:
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    def newest_with_thumbnail(self, count: int) -> list[str]:
+        resp = self._client.get("/collage-candidates", params={"count": count})
+        resp.raise_for_status()
+        return [p["id"] for p in resp.json()]
+
+
+class CollageRequest(BaseModel):
+    picture_id: str | None = None
+
+
+def _collage(request: Request) -> Collage:
+    core: Collage = request.app.state.collage
+    return core
+
+
+def create_app(settings: Settings) -> FastAPI:
+    faults = Faults()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with httpx.Client(base_url=settings.metadata_url, timeout=10) as client:
+            app.state.collage = Collage(
+                store=S3ObjectStore.from_settings(settings), bucket=settings.thumbnails_bucket,
+                members=MetadataMembers(client), faults=faults,
+            )
+            yield
+
+    app = service_app("collage", faults=faults if settings.fault_injection else None,
+                      lifespan=lifespan)
+
+    @app.post("/collage")
+    def update_collage(req: CollageRequest,
+                       core: Annotated[Collage, Depends(_collage)]) -> CollageResult:
+        return core.update_collage(req.picture_id)
+
+    return app

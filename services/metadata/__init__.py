@@ -1,0 +1,1 @@
+"""Metadata: the picture documents, their status and their processing timeline."""

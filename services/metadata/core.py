@@ -1,0 +1,208 @@
+"""The metadata core: every change a picture document goes through, and the queries on it.
+
+Every write is idempotent: the same call twice leaves the same document, and a final status is
+never overwritten by a late or duplicated message.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+
+from picadaily.contracts import Analysis, Picture, Registration, Thumbnail, TimelineEntry, utcnow
+from picadaily.steps import FINAL_STATUSES, Status
+
+from .repository import SqlitePictures, row_to_picture
+
+
+class PictureNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Page:
+    pictures: list[Picture]
+    next_cursor: str | None
+
+
+
+
+class Metadata:
+    def __init__(self, store: SqlitePictures) -> None:
+        self._store = store
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def register(self, picture_id: str, reg: Registration) -> Picture:
+        """Create the document (status processing) or fill in what an earlier message lacked."""
+        now = utcnow().isoformat()
+        with self._store.transaction() as db:
+            db.execute(
+                """
+                INSERT INTO pictures (id, object_key, original_name, content_type, size, created,
+                                      updated, mode, status)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET
+                    original_name = COALESCE(pictures.original_name, excluded.original_name),
+                    content_type = COALESCE(pictures.content_type, excluded.content_type),
+                    size = COALESCE(pictures.size, excluded.size),
+                    mode = COALESCE(excluded.mode, pictures.mode),
+                    updated = excluded.updated
+                """,
+                (picture_id, reg.object_key, reg.original_name, reg.content_type, reg.size,
+                 reg.created.isoformat(), now, reg.mode, Status.PROCESSING.value),
+            )
+        return self.get(picture_id)
+
+    def record_step(self, picture_id: str, entry: TimelineEntry) -> None:
+        """Add a timeline entry. A picture first seen here (put straight into the bucket) gets a
+        document."""
+        with self._store.transaction() as db:
+            db.execute(
+                """INSERT INTO pictures (id, object_key, created, updated, mode, status)
+                   VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET
+                   mode = COALESCE(pictures.mode, excluded.mode)""",
+                (picture_id, picture_id, entry.started.isoformat(), utcnow().isoformat(),
+                 entry.mode, Status.PROCESSING.value),
+            )
+            db.execute(
+                """INSERT OR REPLACE INTO timeline
+                   (picture_id, step, attempt, started, ended, outcome, error, mode)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (picture_id, entry.step, entry.attempt, entry.started.isoformat(),
+                 entry.ended.isoformat(), entry.outcome, entry.error, entry.mode),
+            )
+
+    def store_analysis(self, picture_id: str, analysis: Analysis) -> Picture:
+        with self._store.transaction() as db:
+            self._require(db, picture_id)
+            labels = analysis.labels
+            db.execute(
+                "UPDATE pictures SET labels = ?, colours = ?, safety = ?, updated = ? WHERE id = ?",
+                (
+                    None if labels is None else json.dumps([x.model_dump() for x in labels]),
+                    json.dumps([c.model_dump() for c in analysis.colours]),
+                    analysis.safety.model_dump_json(),
+                    utcnow().isoformat(),
+                    picture_id,
+                ),
+            )
+            db.execute("DELETE FROM labels WHERE picture_id = ?", (picture_id,))
+            db.executemany(
+                "INSERT OR REPLACE INTO labels (picture_id, name, score) VALUES (?, ?, ?)",
+                [(picture_id, x.name.lower(), x.score) for x in labels or []],
+            )
+        return self.get(picture_id)
+
+    def set_thumbnail(self, picture_id: str, thumbnail: Thumbnail | None) -> None:
+        with self._store.transaction() as db:
+            self._require(db, picture_id)
+            db.execute(
+                "UPDATE pictures SET thumbnail = ?, updated = ? WHERE id = ?",
+                (thumbnail.model_dump_json() if thumbnail else None, utcnow().isoformat(),
+                 picture_id),
+            )
+
+    def finish(self, picture_id: str, status: Status, error: str | None = None) -> Picture:
+        """Set the final status. The first final status wins; a repeat is a no-op."""
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"{status} is not a final status")
+        now = utcnow().isoformat()
+        with self._store.transaction() as db:
+            self._require(db, picture_id)
+            db.execute(
+                """UPDATE pictures SET status = ?, error = ?, finished = ?, updated = ?
+                   WHERE id = ? AND status = ?""",
+                (status.value, error, now, now, picture_id, Status.PROCESSING.value),
+            )
+        return self.get(picture_id)
+
+    def delete(self, picture_id: str) -> bool:
+        with self._store.transaction() as db:
+            cur = db.execute("DELETE FROM pictures WHERE id = ?", (picture_id,))
+            return cur.rowcount > 0
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def get(self, picture_id: str) -> Picture:
+        with self._store.reading() as db:
+            row = db.execute("SELECT * FROM pictures WHERE id = ?", (picture_id,)).fetchone()
+            if row is None:
+                raise PictureNotFound(picture_id)
+            timeline = db.execute(
+                "SELECT * FROM timeline WHERE picture_id = ? ORDER BY started, attempt",
+                (picture_id,),
+            ).fetchall()
+        return row_to_picture(row, timeline)
+
+    def list(
+        self,
+        *,
+        label: str | None = None,
+        mode: str | None = None,
+        status: str | None = None,
+        limit: int = 24,
+        cursor: str | None = None,
+    ) -> Page:
+        """Newest first. ``cursor`` is the opaque ``next_cursor`` of the previous page."""
+        where: list[str] = []
+        args: list[object] = []
+        if label:
+            where.append("id IN (SELECT picture_id FROM labels WHERE name = ?)")
+            args.append(label.strip().lower())
+        if mode:
+            where.append("mode = ?")
+            args.append(mode)
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if cursor:
+            created, picture_id = _decode_cursor(cursor)
+            where.append("(created < ? OR (created = ? AND id < ?))")
+            args += [created, created, picture_id]
+        sql = "SELECT id FROM pictures"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created DESC, id DESC LIMIT ?"
+        args.append(limit + 1)
+        with self._store.reading() as db:
+            ids = [r["id"] for r in db.execute(sql, args).fetchall()]
+        pictures = [self.get(i) for i in ids[:limit]]
+        next_cursor = None
+        if len(ids) > limit and pictures:
+            last = pictures[-1]
+            next_cursor = _encode_cursor(last.created.isoformat(), last.id)
+        return Page(pictures, next_cursor)
+
+    def collage_candidates(self, count: int = 4) -> list[Picture]:
+        """The newest pictures that have a thumbnail and are not rejected or failed."""
+        with self._store.reading() as db:
+            ids = [
+                r["id"]
+                for r in db.execute(
+                    """SELECT id FROM pictures WHERE thumbnail IS NOT NULL AND status IN (?, ?)
+                       ORDER BY created DESC, id DESC LIMIT ?""",
+                    (Status.DONE.value, Status.PROCESSING.value, count),
+                ).fetchall()
+            ]
+        return [self.get(i) for i in ids]
+
+    def _require(self, db: object, picture_id: str) -> None:
+        import sqlite3
+
+        assert isinstance(db, sqlite3.Connection)
+        if db.execute("SELECT 1 FROM pictures WHERE id = ?", (picture_id,)).fetchone() is None:
+            raise PictureNotFound(picture_id)
+
+
+def _encode_cursor(created: str, picture_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created}|{picture_id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        created, picture_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+    except Exception as exc:
+        raise ValueError("the paging cursor is not one this server gave out") from exc
+    return created, picture_id

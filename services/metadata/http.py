@@ -1,0 +1,110 @@
+"""Metadata's HTTP edge: thin routes over the core."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from pydantic import BaseModel
+
+from picadaily.contracts import Analysis, Picture, Registration, Thumbnail, TimelineEntry
+from picadaily.http_edge import service_app
+from picadaily.settings import Settings
+from picadaily.steps import Status
+
+from .core import Metadata, PictureNotFound
+from .repository import SqlitePictures
+
+
+class FinalStatus(BaseModel):
+    status: Status
+    error: str | None = None
+
+
+class PageOut(BaseModel):
+    pictures: list[Picture]
+    next_cursor: str | None
+
+
+def _metadata(request: Request) -> Metadata:
+    core: Metadata = request.app.state.metadata
+    return core
+
+
+MetadataDep = Annotated[Metadata, Depends(_metadata)]
+
+
+
+
+def create_app(settings: Settings, store: SqlitePictures | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = store is None
+        db = store or SqlitePictures(settings.metadata_db_path())
+        app.state.metadata = Metadata(db)
+        yield
+        if own:
+            db.close()
+
+    app = service_app("metadata", faults=None, lifespan=lifespan)
+
+    @app.exception_handler(PictureNotFound)
+    async def _not_found(_: Request, exc: PictureNotFound) -> object:
+        from fastapi.responses import JSONResponse
+
+        return JSONResponse({"error": f"no picture {exc}", "retryable": False}, status_code=404)
+
+    @app.put("/pictures/{picture_id}")
+    def register(picture_id: str, reg: Registration, md: MetadataDep) -> Picture:
+        return md.register(picture_id, reg)
+
+    @app.post("/pictures/{picture_id}/timeline", status_code=204)
+    def record_step(picture_id: str, entry: TimelineEntry, md: MetadataDep) -> None:
+        md.record_step(picture_id, entry)
+
+    @app.put("/pictures/{picture_id}/analysis")
+    def store_analysis(picture_id: str, analysis: Analysis, md: MetadataDep) -> Picture:
+        return md.store_analysis(picture_id, analysis)
+
+    @app.put("/pictures/{picture_id}/thumbnail", status_code=204)
+    def set_thumbnail(picture_id: str, thumbnail: Thumbnail, md: MetadataDep) -> None:
+        md.set_thumbnail(picture_id, thumbnail)
+
+    @app.delete("/pictures/{picture_id}/thumbnail", status_code=204)
+    def clear_thumbnail(picture_id: str, md: MetadataDep) -> None:
+        md.set_thumbnail(picture_id, None)
+
+    @app.put("/pictures/{picture_id}/status")
+    def finish(picture_id: str, final: FinalStatus, md: MetadataDep) -> Picture:
+        return md.finish(picture_id, final.status, final.error)
+
+    @app.get("/pictures/{picture_id}")
+    def get_picture(picture_id: str, md: MetadataDep) -> Picture:
+        return md.get(picture_id)
+
+    @app.delete("/pictures/{picture_id}")
+    def delete_picture(picture_id: str, md: MetadataDep) -> dict[str, bool]:
+        return {"deleted": md.delete(picture_id)}
+
+    @app.get("/pictures")
+    def list_pictures(
+        md: MetadataDep,
+        label: str | None = None,
+        mode: str | None = None,
+        status: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 24,
+        cursor: str | None = None,
+    ) -> PageOut:
+        try:
+            page = md.list(label=label, mode=mode, status=status, limit=limit, cursor=cursor)
+        except ValueError as exc:
+            raise HTTPException(400, {"error": str(exc), "retryable": False}) from exc
+        return PageOut(pictures=page.pictures, next_cursor=page.next_cursor)
+
+    @app.get("/collage-candidates")
+    def collage_candidates(md: MetadataDep, count: int = 4) -> list[Picture]:
+        return md.collage_candidates(count)
+
+    return app

@@ -1,0 +1,52 @@
+"""Thumbnails' HTTP edge."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from pydantic import BaseModel
+
+from picadaily.contracts import Thumbnail
+from picadaily.faults import Faults
+from picadaily.http_edge import service_app
+from picadaily.settings import Settings
+from picadaily.storage import S3ObjectStore
+
+from .core import Thumbnails
+
+
+class ThumbnailRequest(BaseModel):
+    picture_id: str
+    bucket: str
+    key: str
+
+
+def _thumbnails(request: Request) -> Thumbnails:
+    core: Thumbnails = request.app.state.thumbnails
+    return core
+
+
+ThumbnailsDep = Annotated[Thumbnails, Depends(_thumbnails)]
+
+
+def build_thumbnails(settings: Settings, faults: Faults) -> Thumbnails:
+    return Thumbnails(store=S3ObjectStore.from_settings(settings),
+                      bucket=settings.thumbnails_bucket, size=settings.thumbnail_size,
+                      max_pixels=settings.max_pixels, faults=faults)
+
+
+def create_app(settings: Settings, thumbnails: Thumbnails | None = None) -> FastAPI:
+    faults = thumbnails.faults if thumbnails else Faults()
+    app = service_app("thumbnails", faults=faults if settings.fault_injection else None)
+    app.state.thumbnails = thumbnails or build_thumbnails(settings, faults)
+
+    @app.post("/thumbnails")
+    def make_thumbnail(req: ThumbnailRequest, core: ThumbnailsDep) -> Thumbnail:
+        return core.make_thumbnail(req.picture_id, req.bucket, req.key)
+
+    @app.delete("/thumbnails/{picture_id}", status_code=204)
+    def delete_thumbnail(picture_id: str, core: ThumbnailsDep) -> None:
+        core.delete_thumbnail(picture_id)
+
+    return app

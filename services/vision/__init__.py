@@ -1,0 +1,1 @@
+"""Vision: labels, dominant colours and the safety verdict of a picture."""

@@ -1,0 +1,1 @@
+"""The orchestrated pipeline: workflow ``ProcessPicture``, its activities and worker."""

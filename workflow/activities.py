@@ -1,0 +1,182 @@
+"""The activities: each calls one service's HTTP edge and records its timeline entry.
+
+Service errors map to Temporal errors: 422/404 (the input will never work) are not retryable,
+everything else is, and the workflow's retry policy decides how often.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from picadaily.contracts import Safety, TimelineEntry, utcnow
+from picadaily.settings import Settings
+from picadaily.steps import Step
+
+from .inputs import (
+    AnalysisInput,
+    CleanUpInput,
+    FinishInput,
+    PictureInput,
+    SafetyInput,
+    SafetyVerdict,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ServiceClients:
+    """One pooled HTTP client per service, shared by all activity executions of a worker."""
+
+    def __init__(self, settings: Settings) -> None:
+        timeout = httpx.Timeout(30.0, connect=5.0)
+        self.vision = httpx.AsyncClient(base_url=settings.vision_url, timeout=timeout)
+        self.metadata = httpx.AsyncClient(base_url=settings.metadata_url, timeout=timeout)
+        self.thumbnails = httpx.AsyncClient(base_url=settings.thumbnails_url, timeout=timeout)
+        self.collage = httpx.AsyncClient(base_url=settings.collage_url, timeout=timeout)
+
+    async def aclose(self) -> None:
+        for client in (self.vision, self.metadata, self.thumbnails, self.collage):
+            await client.aclose()
+
+
+def raise_for_service_error(resp: httpx.Response) -> None:
+    if resp.is_success:
+        return
+    try:
+        body = resp.json()
+        reason = body.get("error") or body.get("detail") or resp.text
+        if isinstance(reason, dict):
+            reason = reason.get("error", str(reason))
+    except ValueError:
+        reason = resp.text or resp.reason_phrase
+    if resp.status_code == 422:
+        raise ApplicationError(str(reason), type="ImageRejected", non_retryable=True)
+    if resp.status_code == 404:
+        raise ApplicationError(str(reason), type="ObjectMissing", non_retryable=True)
+    raise ApplicationError(f"{resp.request.url.path} answered {resp.status_code}: {reason}",
+                           type="ServiceError")
+
+
+class PictureActivities:
+    def __init__(self, clients: ServiceClients) -> None:
+        self._c = clients
+
+    async def _timed(self, step: Step, picture: PictureInput,
+                     work: Callable[[], Awaitable[T]]) -> T:
+        started = utcnow()
+        attempt = activity.info().attempt
+        try:
+            result = await work()
+        except Exception as exc:
+            error = exc.message if isinstance(exc, ApplicationError) else f"{exc!r}"
+            await self._record(picture, TimelineEntry(
+                step=step, started=started, ended=utcnow(), outcome="error", attempt=attempt,
+                error=error, mode=picture.mode))
+            if isinstance(exc, httpx.HTTPError):
+                raise ApplicationError(f"{step}: {exc!r}", type="ServiceUnreachable") from exc
+            raise
+        await self._record(picture, TimelineEntry(
+            step=step, started=started, ended=utcnow(), outcome="ok", attempt=attempt,
+            mode=picture.mode))
+        return result
+
+    async def _record(self, picture: PictureInput, entry: TimelineEntry) -> None:
+        try:
+            resp = await self._c.metadata.post(f"/pictures/{picture.picture_id}/timeline",
+                                               json=entry.model_dump(mode="json"))
+            resp.raise_for_status()
+        except httpx.HTTPError:
+            log.exception("could not record %s for %s", entry.step, picture.picture_id)
+
+    async def _post(self, client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> Any:
+        resp = await client.post(path, json=body)
+        raise_for_service_error(resp)
+        return resp.json()
+
+    @activity.defn(name=Step.ANALYSE_IMAGE.value)
+    async def analyse_image(self, picture: PictureInput) -> dict[str, Any]:
+        body = {"picture_id": picture.picture_id, "bucket": picture.bucket, "key": picture.key}
+        result: dict[str, Any] = await self._timed(
+            Step.ANALYSE_IMAGE, picture, lambda: self._post(self._c.vision, "/analyse", body))
+        return result
+
+    @activity.defn(name=Step.CHECK_SAFETY.value)
+    async def check_safety(self, req: SafetyInput) -> SafetyVerdict:
+        async def verdict() -> SafetyVerdict:
+            return safety_verdict(Safety.model_validate(req.safety))
+
+        return await self._timed(Step.CHECK_SAFETY, req.picture, verdict)
+
+    @activity.defn(name=Step.STORE_METADATA.value)
+    async def store_metadata(self, req: AnalysisInput) -> None:
+        async def store() -> None:
+            resp = await self._c.metadata.put(f"/pictures/{req.picture.picture_id}/analysis",
+                                              json=req.analysis)
+            raise_for_service_error(resp)
+
+        await self._timed(Step.STORE_METADATA, req.picture, store)
+
+    @activity.defn(name=Step.MAKE_THUMBNAIL.value)
+    async def make_thumbnail(self, picture: PictureInput) -> dict[str, Any]:
+        async def make() -> dict[str, Any]:
+            body = {"picture_id": picture.picture_id, "bucket": picture.bucket,
+                    "key": picture.key}
+            thumb: dict[str, Any] = await self._post(self._c.thumbnails, "/thumbnails", body)
+            resp = await self._c.metadata.put(f"/pictures/{picture.picture_id}/thumbnail",
+                                              json=thumb)
+            raise_for_service_error(resp)
+            return thumb
+
+        return await self._timed(Step.MAKE_THUMBNAIL, picture, make)
+
+    @activity.defn(name=Step.UPDATE_COLLAGE.value)
+    async def update_collage(self, picture: PictureInput) -> dict[str, Any]:
+        result: dict[str, Any] = await self._timed(
+            Step.UPDATE_COLLAGE, picture,
+            lambda: self._post(self._c.collage, "/collage", {"picture_id": picture.picture_id}))
+        return result
+
+    @activity.defn(name=Step.CLEAN_UP.value)
+    async def clean_up(self, req: CleanUpInput) -> None:
+        """Undo what a failed picture's earlier steps made: thumbnail, collage membership."""
+        async def undo() -> None:
+            pid = req.picture.picture_id
+            resp = await self._c.metadata.delete(f"/pictures/{pid}/thumbnail")
+            if resp.status_code != 404:
+                raise_for_service_error(resp)
+            resp = await self._c.thumbnails.delete(f"/thumbnails/{pid}")
+            raise_for_service_error(resp)
+            if req.had_thumbnail:
+                await self._post(self._c.collage, "/collage", {"picture_id": None})
+
+        await self._timed(Step.CLEAN_UP, req.picture, undo)
+
+    @activity.defn(name="finish_picture")
+    async def finish_picture(self, req: FinishInput) -> None:
+        resp = await self._c.metadata.put(f"/pictures/{req.picture.picture_id}/status",
+                                          json={"status": req.status, "error": req.error})
+        raise_for_service_error(resp)
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.analyse_image, self.check_safety, self.store_metadata, self.make_thumbnail,
+                self.update_collage, self.clean_up, self.finish_picture]
+
+
+def safety_verdict(safety: Safety) -> SafetyVerdict:
+    """The safety rule, shared with the choreography: unsafe when any judged category is LIKELY
+    or VERY_LIKELY. A picture no backend judged passes, and says so."""
+    if not safety.computed:
+        return SafetyVerdict(safe=True, judged=[],
+                             reason="not judged: no safety backend is configured")
+    unsafe = safety.unsafe_categories()
+    if unsafe:
+        detail = ", ".join(f"{c} {safety.likelihoods[c]}" for c in unsafe)
+        return SafetyVerdict(safe=False, judged=safety.judged, reason=f"unsafe: {detail}")
+    return SafetyVerdict(safe=True, judged=safety.judged, reason="safe")

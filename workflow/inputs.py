@@ -1,0 +1,53 @@
+"""The dataclasses that cross the workflow boundary: one argument per activity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class PictureInput:
+    picture_id: str
+    bucket: str
+    key: str
+    mode: str = "orchestration"
+
+
+@dataclass
+class SafetyInput:
+    picture: PictureInput
+    safety: dict[str, Any]
+
+
+@dataclass
+class SafetyVerdict:
+    safe: bool
+    judged: list[str] = field(default_factory=list)
+    reason: str = ""
+
+
+@dataclass
+class AnalysisInput:
+    picture: PictureInput
+    analysis: dict[str, Any]
+
+
+@dataclass
+class FinishInput:
+    picture: PictureInput
+    status: str
+    error: str | None = None
+
+
+@dataclass
+class CleanUpInput:
+    picture: PictureInput
+    had_thumbnail: bool
+
+
+@dataclass
+class PictureOutcome:
+    picture_id: str
+    status: str
+    error: str | None = None

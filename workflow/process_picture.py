@@ -1,0 +1,101 @@
+"""Workflow ``ProcessPicture``: analyse image -> check safety -> store metadata -> thumbnail ->
+collage, each with its own retry policy and timeout. Unsafe pictures end ``rejected``; a step
+that still fails after its retries ends the picture ``failed`` with the reason, after cleaning up
+what earlier steps made."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from picadaily.steps import Status, Step
+
+    from .inputs import (
+        AnalysisInput,
+        CleanUpInput,
+        FinishInput,
+        PictureInput,
+        PictureOutcome,
+        SafetyInput,
+        SafetyVerdict,
+    )
+
+NOT_RETRYABLE = ["ImageRejected", "ObjectMissing"]
+
+
+def _retry(attempts: int) -> RetryPolicy:
+    return RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=5),
+        maximum_attempts=attempts,
+        non_retryable_error_types=NOT_RETRYABLE,
+    )
+
+
+# Per step: how long one attempt may take, and how many attempts.
+STEP_POLICY: dict[Step, tuple[timedelta, RetryPolicy]] = {
+    Step.ANALYSE_IMAGE: (timedelta(seconds=30), _retry(4)),
+    Step.CHECK_SAFETY: (timedelta(seconds=10), _retry(3)),
+    Step.STORE_METADATA: (timedelta(seconds=10), _retry(5)),
+    Step.MAKE_THUMBNAIL: (timedelta(seconds=30), _retry(4)),
+    Step.UPDATE_COLLAGE: (timedelta(seconds=30), _retry(4)),
+}
+BOOKKEEPING = (timedelta(seconds=10), RetryPolicy(maximum_interval=timedelta(seconds=10)))
+
+
+def failure_reason(step: Step, error: ActivityError) -> str:
+    cause = error.cause
+    message = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+    return f"{step} failed: {message}"
+
+
+@workflow.defn(name="ProcessPicture")
+class ProcessPicture:
+    @workflow.run
+    async def run(self, picture: PictureInput) -> PictureOutcome:
+        step = Step.ANALYSE_IMAGE
+        made_thumbnail = False
+        try:
+            analysis = await self._step(step, picture)
+            step = Step.CHECK_SAFETY
+            verdict: SafetyVerdict = await self._step(
+                step, SafetyInput(picture, analysis["safety"]), result_type=SafetyVerdict
+            )
+            if not verdict.safe:
+                return await self._finish(picture, Status.REJECTED, verdict.reason)
+            step = Step.STORE_METADATA
+            await self._step(step, AnalysisInput(picture, analysis))
+            step = Step.MAKE_THUMBNAIL
+            await self._step(step, picture)
+            made_thumbnail = True
+            step = Step.UPDATE_COLLAGE
+            await self._step(step, picture)
+        except ActivityError as error:
+            reason = failure_reason(step, error)
+            await workflow.execute_activity(
+                Step.CLEAN_UP.value, CleanUpInput(picture, made_thumbnail),
+                start_to_close_timeout=BOOKKEEPING[0], retry_policy=BOOKKEEPING[1],
+            )
+            return await self._finish(picture, Status.FAILED, reason)
+        return await self._finish(picture, Status.DONE, None)
+
+    async def _step(self, step: Step, arg: object, result_type: type | None = None) -> Any:
+        timeout, retry = STEP_POLICY[step]
+        return await workflow.execute_activity(
+            step.value, arg, start_to_close_timeout=timeout, retry_policy=retry,
+            result_type=result_type,
+        )
+
+    async def _finish(self, picture: PictureInput, status: Status,
+                      error: str | None) -> PictureOutcome:
+        await workflow.execute_activity(
+            "finish_picture", FinishInput(picture, status.value, error),
+            start_to_close_timeout=BOOKKEEPING[0], retry_policy=BOOKKEEPING[1],
+        )
+        return PictureOutcome(picture.picture_id, status.value, error)

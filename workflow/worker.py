@@ -1,0 +1,40 @@
+"""The worker: runs ``ProcessPicture`` and its activities on the pictures task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from picadaily.process import announce_ready
+from picadaily.settings import Settings
+
+from .activities import PictureActivities, ServiceClients
+from .process_picture import ProcessPicture
+
+log = logging.getLogger(__name__)
+
+
+def build_worker(client: Client, settings: Settings, clients: ServiceClients,
+                 task_queue: str | None = None) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue or settings.temporal_task_queue,
+        workflows=[ProcessPicture],
+        activities=PictureActivities(clients).all(),
+        max_concurrent_activities=32,
+    )
+
+
+async def main(settings: Settings, stop: asyncio.Event) -> None:
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    clients = ServiceClients(settings)
+    try:
+        worker = build_worker(client, settings, clients)
+        async with worker:
+            announce_ready(f"worker polling task queue {settings.temporal_task_queue}")
+            await stop.wait()
+    finally:
+        await clients.aclose()
