@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from picadaily.mode import ModeSwitch
+from picadaily.nats_util import close_nats
 from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore
 
@@ -30,7 +31,7 @@ def create_app(settings: Settings) -> FastAPI:
             metadata = await stack.enter_async_context(
                 httpx.AsyncClient(base_url=settings.metadata_url, timeout=15))
             nc = await nats.connect(settings.nats_url, name="frontend")
-            stack.push_async_callback(nc.drain)
+            stack.push_async_callback(close_nats, nc)
             modes = await ModeSwitch.open(nc.jetstream(), settings)
             app.state.frontend = Frontend(settings=settings, metadata=metadata,
                                           store=S3ObjectStore.from_settings(settings),

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 from urllib.parse import unquote_plus
 
+from picadaily.nats_util import close_nats
 from picadaily.process import announce_ready
 from picadaily.settings import Settings
 from picadaily.storage import s3_client
@@ -96,4 +97,4 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         announce_ready("storage bridge")
         await bridge.run(stop)
     finally:
-        await nc.drain()
+        await close_nats(nc)

@@ -18,6 +18,7 @@ import httpx
 from picadaily.contracts import Registration
 from picadaily.ids import picture_id_for_key, workflow_id_for
 from picadaily.mode import ModeSwitch, UnknownMode, parse_mode
+from picadaily.nats_util import close_nats
 from picadaily.process import announce_ready
 from picadaily.settings import Mode, Settings
 from workflow.inputs import PictureInput
@@ -130,6 +131,7 @@ async def consume(trigger: Trigger, js: Any, stop: asyncio.Event) -> None:
                 await msg.nak(delay=min(2.0 ** delivered, 30.0))
             else:
                 await msg.ack()
+    await sub.unsubscribe()
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
@@ -148,4 +150,4 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
             trigger = Trigger(settings, temporal, await ModeSwitch.open(js, settings), metadata)
             await consume(trigger, js, stop)
     finally:
-        await nc.drain()
+        await close_nats(nc)

@@ -64,12 +64,15 @@ def provision_storage(settings: Settings) -> None:
 
 
 async def provision_streams(js: Any, settings: Settings) -> None:
-    """JetStream streams: storage events (what MinIO or the bridge publish)."""
+    """JetStream streams: storage events of the pictures bucket (what MinIO or the bridge
+    publish)."""
     from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+
+    from functions.storage_events import subject_for
 
     config = StreamConfig(
         name=settings.storage_stream,
-        subjects=["storage.events.>"],
+        subjects=[subject_for(settings.pictures_bucket)],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         max_age=7 * 24 * 3600,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -79,6 +80,11 @@ def run_component(name: str, settings: Settings | None = None) -> None:
     else:
         main: Callable[[Settings, asyncio.Event], Awaitable[None]] = _load(component.target)
         asyncio.run(_run_until_signalled(main, settings))
+        log.info("%s stopped", name)
+        # The Temporal SDK's native runtime threads can keep an interpreter from exiting (and
+        # sometimes crash it at exit); everything is flushed and closed by now, so leave at once.
+        logging.shutdown()
+        os._exit(0)
     log.info("%s stopped", name)
 
 

@@ -60,7 +60,8 @@ def raise_for_service_error(resp: httpx.Response) -> None:
         raise ApplicationError(str(reason), type="ImageRejected", non_retryable=True)
     if resp.status_code == 404:
         raise ApplicationError(str(reason), type="ObjectMissing", non_retryable=True)
-    raise ApplicationError(f"{resp.request.url.path} answered {resp.status_code}: {reason}",
+    raise ApplicationError(f"{reason} ({resp.request.url.host}:{resp.request.url.port}"
+                           f"{resp.request.url.path} answered {resp.status_code})",
                            type="ServiceError")
 
 

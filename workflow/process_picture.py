@@ -10,7 +10,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from picadaily.steps import Status, Step
@@ -52,6 +52,11 @@ BOOKKEEPING = (timedelta(seconds=10), RetryPolicy(maximum_interval=timedelta(sec
 def failure_reason(step: Step, error: ActivityError) -> str:
     cause = error.cause
     message = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+    if error.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+        attempts = STEP_POLICY[step][1].maximum_attempts
+        return f"{step} failed after {attempts} attempts: {message}"
+    if error.retry_state == RetryState.TIMEOUT:
+        return f"{step} timed out: {message}"
     return f"{step} failed: {message}"
 
 

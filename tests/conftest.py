@@ -1,0 +1,102 @@
+"""Fixtures: real NATS, S3 (moto) and Temporal servers on loopback, started once per session;
+per test, fresh buckets, queue, stream and task queue so tests cannot see each other."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from picadaily.settings import Settings
+from tests.servers import ThreadedServer, free_port, nats_server, s3_server, temporal_server
+
+# The shared photos live beside the checkout (../shared/photos), in CI as on a developer machine.
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
+
+
+def photos(kind: str) -> list[Path]:
+    folder = PHOTOS / kind
+    if not folder.is_dir():
+        raise FileNotFoundError(f"the shared test photos are missing: {folder}")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix != ".md")
+
+
+@pytest.fixture(scope="session")
+def server_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def nats_url(server_dir: Path) -> Iterator[str]:
+    with nats_server(server_dir) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def s3_url(server_dir: Path) -> Iterator[str]:
+    with s3_server(server_dir) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def temporal_address(server_dir: Path) -> Iterator[str]:
+    with temporal_server(server_dir) as address:
+        yield address
+
+
+@pytest.fixture
+def settings(tmp_path: Path, nats_url: str, s3_url: str, temporal_address: str) -> Settings:
+    """Settings for one test: its own buckets, queue, stream, task queue and home."""
+    tag = uuid.uuid4().hex[:10]
+    return Settings(
+        home=tmp_path / "home",
+        nats_url=nats_url,
+        s3_endpoint=s3_url,
+        sqs_endpoint=s3_url,
+        temporal_address=temporal_address,
+        pictures_bucket=f"pictures-{tag}",
+        thumbnails_bucket=f"thumbnails-{tag}",
+        sqs_queue=f"events-{tag}",
+        storage_stream=f"STORAGE_{tag.upper()}",
+        temporal_task_queue=f"pictures-{tag}",
+        fault_injection=True,
+        vision_url=f"http://127.0.0.1:{free_port()}",
+        metadata_url=f"http://127.0.0.1:{free_port()}",
+        thumbnails_url=f"http://127.0.0.1:{free_port()}",
+        collage_url=f"http://127.0.0.1:{free_port()}",
+    )
+
+
+@pytest.fixture
+def provisioned(settings: Settings) -> Settings:
+    from infra.provision import provision_storage
+
+    provision_storage(settings)
+    return settings
+
+
+@pytest.fixture
+def services(provisioned: Settings) -> Iterator[Settings]:
+    """Our four HTTP services, really served on loopback, with fault injection on."""
+    from services.collage.http import create_app as collage_app
+    from services.metadata.http import create_app as metadata_app
+    from services.thumbnails.http import create_app as thumbnails_app
+    from services.vision.http import create_app as vision_app
+    from picadaily.settings import service_port
+
+    s = provisioned
+    with contextlib.ExitStack() as stack:
+        for factory, url in ((metadata_app, s.metadata_url), (vision_app, s.vision_url),
+                             (thumbnails_app, s.thumbnails_url), (collage_app, s.collage_url)):
+            stack.enter_context(ThreadedServer(factory(s), port=service_port(url)))
+        yield s
+
+
+@pytest.fixture
+async def temporal_client(temporal_address: str) -> AsyncIterator[object]:
+    from temporalio.client import Client
+
+    yield await Client.connect(temporal_address)

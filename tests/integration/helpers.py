@@ -1,0 +1,71 @@
+"""Helpers shared by the integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+
+from functions.bridge import StorageBridge
+from functions.storage_events import subject_for
+from infra.provision import provision_streams, queue_url, sqs_client
+from picadaily.ids import new_picture_id
+from picadaily.settings import Settings
+from picadaily.steps import FINAL_STATUSES
+from picadaily.storage import s3_client
+
+
+def put_picture(settings: Settings, path: Path, key: str | None = None) -> str:
+    key = key or new_picture_id()
+    s3_client(settings).put_object(
+        Bucket=settings.pictures_bucket, Key=key, Body=path.read_bytes(),
+        ContentType="image/jpeg", Metadata={"filename": path.name})
+    return key
+
+
+async def storage_event_bodies(settings: Settings, count: int) -> list[bytes]:
+    """Run the real bridge until ``count`` storage events reached NATS; return their bodies."""
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        await provision_streams(js, settings)
+        sub = await js.subscribe(subject_for(settings.pictures_bucket),
+                                 stream=settings.storage_stream)
+        bridge = StorageBridge(settings, js, sqs_client(settings), queue_url(settings))
+        bodies: list[bytes] = []
+        deadline = time.monotonic() + 20
+        while len(bodies) < count and time.monotonic() < deadline:
+            await bridge.pump_once(wait_seconds=0)
+            try:
+                bodies.append((await sub.next_msg(timeout=0.2)).data)
+            except TimeoutError:
+                continue
+        assert len(bodies) == count, f"got {len(bodies)} of {count} storage events"
+        return bodies
+    finally:
+        await nc.drain()
+
+
+async def wait_final(settings: Settings, picture_id: str, timeout: float = 60) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=settings.metadata_url) as client:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            resp = await client.get(f"/pictures/{picture_id}")
+            if resp.status_code == 200 and resp.json()["status"] in FINAL_STATUSES:
+                doc: dict[str, Any] = resp.json()
+                return doc
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"picture {picture_id} did not reach a final status: {resp.text}")
+
+
+async def arm_fault(url: str, step: str, times: int, picture_id: str | None = None) -> None:
+    async with httpx.AsyncClient(base_url=url) as client:
+        resp = await client.post("/admin/faults", content=json.dumps(
+            {"step": step, "times": times, "picture_id": picture_id}),
+            headers={"content-type": "application/json"})
+        resp.raise_for_status()

@@ -1,0 +1,137 @@
+"""The orchestrated pipeline against real NATS, moto, Temporal and our services over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from temporalio.client import Client
+
+from functions.trigger import Trigger
+from picadaily.ids import workflow_id_for
+from picadaily.mode import ModeSwitch
+from picadaily.settings import Settings
+from picadaily.steps import Step
+from picadaily.storage import s3_client
+from services.collage.core import COLLAGE_KEY, MEMBERS_METADATA
+from tests.conftest import PHOTOS
+from workflow.activities import ServiceClients
+from workflow.worker import build_worker
+
+from .helpers import arm_fault, put_picture, storage_event_bodies, wait_final
+
+CAT = PHOTOS / "good" / "chelsea_exif_rotated.jpg"
+
+
+@pytest.fixture
+async def pipeline(services: Settings, temporal_client: Client) -> AsyncIterator[Trigger]:
+    """Services + worker on a fresh task queue + a trigger wired to them."""
+    clients = ServiceClients(services)
+    nc = await nats.connect(services.nats_url)
+    try:
+        async with build_worker(temporal_client, services, clients), \
+                httpx.AsyncClient(base_url=services.metadata_url) as metadata:
+            modes = await ModeSwitch.open(nc.jetstream(), services)
+            yield Trigger(services, temporal_client, modes, metadata)
+    finally:
+        await clients.aclose()
+        await nc.drain()
+
+
+async def _runs(client: Client, picture_id: str) -> list[Any]:
+    wid = workflow_id_for(picture_id)
+    return [w async for w in client.list_workflows(f"WorkflowId = '{wid}'")]
+
+
+async def test_a_duplicated_storage_event_yields_one_workflow_run(
+    pipeline: Trigger, temporal_client: Client
+) -> None:
+    settings = pipeline.settings
+    picture_id = put_picture(settings, CAT)
+    [body] = await storage_event_bodies(settings, 1)
+
+    await pipeline.handle(body)
+    await pipeline.handle(body)  # at-least-once delivery: the same event again
+    first = await temporal_client.get_workflow_handle(workflow_id_for(picture_id)).describe()
+    doc = await wait_final(settings, picture_id)
+    assert doc["status"] == "done"
+
+    await pipeline.handle(body)  # and once more after the run finished
+    after = await temporal_client.get_workflow_handle(workflow_id_for(picture_id)).describe()
+    assert after.run_id == first.run_id
+    history = await temporal_client.get_workflow_handle(workflow_id_for(picture_id)).fetch_history()
+    started = [e for e in history.events if e.HasField("workflow_execution_started_event_attributes")]
+    assert len(started) == 1
+    steps = [t["step"] for t in (await wait_final(settings, picture_id))["timeline"]]
+    assert steps.count(Step.ANALYSE_IMAGE) == 1
+    assert steps == [Step.ANALYSE_IMAGE, Step.CHECK_SAFETY, Step.STORE_METADATA,
+                     Step.MAKE_THUMBNAIL, Step.UPDATE_COLLAGE]
+
+
+async def test_a_step_that_fails_once_is_retried_and_the_picture_ends_done(
+    pipeline: Trigger,
+) -> None:
+    settings = pipeline.settings
+    picture_id = put_picture(settings, CAT)
+    await arm_fault(settings.thumbnails_url, Step.MAKE_THUMBNAIL, times=1, picture_id=picture_id)
+    [body] = await storage_event_bodies(settings, 1)
+    await pipeline.handle(body)
+
+    doc = await wait_final(settings, picture_id)
+    assert doc["status"] == "done", doc["error"]
+    thumbs = [t for t in doc["timeline"] if t["step"] == Step.MAKE_THUMBNAIL]
+    assert [(t["attempt"], t["outcome"]) for t in thumbs] == [(1, "error"), (2, "ok")]
+    assert "injected fault" in thumbs[0]["error"]
+    assert doc["thumbnail"] is not None
+
+
+async def test_a_step_that_always_fails_ends_failed_with_no_half_made_artefacts(
+    pipeline: Trigger,
+) -> None:
+    settings = pipeline.settings
+    picture_id = put_picture(settings, CAT)
+    await arm_fault(settings.collage_url, Step.UPDATE_COLLAGE, times=-1, picture_id=picture_id)
+    [body] = await storage_event_bodies(settings, 1)
+    await pipeline.handle(body)
+
+    doc = await wait_final(settings, picture_id)
+    assert doc["status"] == "failed"
+    assert doc["error"].startswith("update_collage failed after 4 attempts: injected fault")
+    collage_attempts = [t for t in doc["timeline"] if t["step"] == Step.UPDATE_COLLAGE]
+    assert len(collage_attempts) == 4 and all(t["outcome"] == "error" for t in collage_attempts)
+    # The thumbnail made by the step before was cleaned up, and the metadata says so.
+    s3 = s3_client(settings)
+    listed = s3.list_objects_v2(Bucket=settings.thumbnails_bucket).get("Contents", [])
+    assert picture_id not in {o["Key"] for o in listed}
+    assert doc["thumbnail"] is None
+    # The original stays: nothing the user uploaded is lost.
+    assert s3.head_object(Bucket=settings.pictures_bucket, Key=picture_id)
+
+
+async def test_an_unreadable_picture_fails_at_once_without_retries(pipeline: Trigger) -> None:
+    settings = pipeline.settings
+    picture_id = put_picture(settings, PHOTOS / "bad" / "truncated.jpg")
+    [body] = await storage_event_bodies(settings, 1)
+    await pipeline.handle(body)
+
+    doc = await wait_final(settings, picture_id)
+    assert doc["status"] == "failed"
+    assert "damaged or incomplete" in doc["error"]
+    analyse = [t for t in doc["timeline"] if t["step"] == Step.ANALYSE_IMAGE]
+    assert len(analyse) == 1, "a rejected image must not be retried"
+
+
+async def test_the_collage_holds_the_newest_four(pipeline: Trigger) -> None:
+    settings = pipeline.settings
+    ids = []
+    for name in ("coffee.png", "rocket.jpg", "chelsea.png", "horse.png", "brick.png"):
+        ids.append(put_picture(settings, PHOTOS / "good" / name))
+    for body in await storage_event_bodies(settings, len(ids)):
+        await pipeline.handle(body)
+    for picture_id in ids:
+        assert (await wait_final(settings, picture_id))["status"] == "done"
+    head = s3_client(settings).head_object(Bucket=settings.thumbnails_bucket, Key=COLLAGE_KEY)
+    assert head["Metadata"][MEMBERS_METADATA].split(",") == list(reversed(ids))[:4]

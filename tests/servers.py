@@ -1,0 +1,116 @@
+"""Real servers on loopback for the integration tests: NATS, moto (S3 + SQS), Temporal, and our
+own HTTP services served by uvicorn in a thread."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from infra.stack import binary
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} not reached within {timeout} s")
+
+
+def _tcp(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def process(argv: list[str], port: int, log: Path, ready: Callable[[], bool] | None = None,
+            name: str = "server") -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: proc.poll() is None and (ready or (lambda: _tcp(port)))(),
+                       what=f"{name} on port {port} (log: {log})")
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def nats_server(tmp: Path) -> contextlib.AbstractContextManager[Any]:
+    port = free_port()
+    return _with_url(process(
+        [binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd",
+         str(tmp / "nats")], port, tmp / "nats.log", name="nats-server"),
+        f"nats://127.0.0.1:{port}")
+
+
+def s3_server(tmp: Path) -> contextlib.AbstractContextManager[Any]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    return _with_url(process(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port,
+        tmp / "moto.log", ready=lambda: httpx.get(url + "/").status_code == 200, name="moto"),
+        url)
+
+
+def temporal_server(tmp: Path) -> contextlib.AbstractContextManager[Any]:
+    port, ui = free_port(), free_port()
+    return _with_url(process(
+        [binary("temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
+         "--headless", "--db-filename", str(tmp / "temporal.sqlite"),
+         "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
+         "--log-level", "warn"],
+        port, tmp / "temporal.log", name="temporal"), f"127.0.0.1:{port}")
+
+
+@contextlib.contextmanager
+def _with_url(cm: contextlib.AbstractContextManager[Any], url: str) -> Iterator[str]:
+    with cm:
+        yield url
+
+
+class ThreadedServer:
+    """Serve an ASGI app with uvicorn on a free port in a background thread."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None,
+                                access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ThreadedServer:
+        self.thread.start()
+        wait_until(lambda: self.server.started, what=f"uvicorn on {self.port}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
