@@ -1,0 +1,34 @@
+# PicaDaily: `make demo` starts the whole local stack; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint bench compose-check clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("PicaDaily needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/picadaily up
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not e2e"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy picadaily frontend functions services workflow infra
+
+bench: install
+	$(BIN)/picadaily bench
+
+clean:
+	rm -rf $(VENV) .picadaily .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,183 @@
+"""End to end: the stack runner starts everything; photos go through the public API."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from picadaily.steps import FINAL_STATUSES
+from tests.conftest import photos
+from tests.e2e.stack import RunningStack
+
+pytestmark = pytest.mark.e2e
+log = logging.getLogger(__name__)
+MAX_UPLOAD = 8_000_000
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    running = RunningStack(tmp_path_factory.mktemp("stack") / "home",
+                           {"PICADAILY_MAX_UPLOAD_BYTES": str(MAX_UPLOAD)}).start()
+    log.info("stack started in %.1f s", running.start_seconds)
+    yield running
+    if running.proc and running.proc.poll() is None:
+        assert running.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def api(stack: RunningStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.url, timeout=30) as client:
+        yield client
+
+
+def wait_final(api: httpx.Client, ids: list[str], timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    docs: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        docs = {i: api.get(f"/api/pictures/{i}").json() for i in ids}
+        if all(d.get("status") in FINAL_STATUSES for d in docs.values()):
+            return docs
+        time.sleep(0.2)
+    pending = {i: d.get("status") for i, d in docs.items() if d.get("status") not in FINAL_STATUSES}
+    raise AssertionError(f"not final after {timeout} s: {pending}")
+
+
+def upload(api: httpx.Client, paths: list[Path], **data: str) -> httpx.Response:
+    files = [("pictures", (p.name, p.read_bytes(), "application/octet-stream")) for p in paths]
+    return api.post("/api/pictures", files=files, data=data)
+
+
+def test_every_good_photo_ends_done_with_an_upright_thumbnail_and_a_colour(
+    api: httpx.Client,
+) -> None:
+    good = photos("good")
+    t0 = time.monotonic()
+    resp = upload(api, good)
+    assert resp.status_code == 202, resp.text
+    accepted = resp.json()["accepted"]
+    assert [a["name"] for a in accepted] == [p.name for p in good]
+    docs = wait_final(api, [a["id"] for a in accepted])
+    log.info("%d photos done in %.2f s", len(good), time.monotonic() - t0)
+
+    for item in accepted:
+        doc = docs[item["id"]]
+        assert doc["status"] == "done", (item["name"], doc["error"])
+        assert doc["mode"] == "orchestration"
+        assert doc["original_name"] == item["name"]
+        assert doc["colours"], item["name"]
+        thumb = api.get(doc["thumbnail_url"])
+        assert thumb.status_code == 200
+        with Image.open(io.BytesIO(thumb.content)) as image:
+            assert image.format == "JPEG" and image.mode == "RGB"
+            assert max(image.size) <= 400
+            assert (image.width, image.height) == (doc["thumbnail"]["width"],
+                                                   doc["thumbnail"]["height"])
+        assert api.get(doc["image_url"]).content == (next(
+            p for p in good if p.name == item["name"])).read_bytes()
+        steps = [t["step"] for t in doc["timeline"] if t["outcome"] == "ok"]
+        assert steps == ["analyse_image", "check_safety", "store_metadata", "make_thumbnail",
+                         "update_collage"]
+
+    rotated = next(docs[a["id"]] for a in accepted if a["name"] == "chelsea_exif_rotated.jpg")
+    assert rotated["thumbnail"]["width"] > rotated["thumbnail"]["height"], "not upright"
+    hubble = next(docs[a["id"]] for a in accepted if a["name"] == "hubble_deep_field.jpg")
+    first = hubble["colours"][0]
+    assert first["red"] + first["green"] + first["blue"] < 3 * 60, "the hubble photo is dark"
+
+
+def test_the_collage_holds_the_newest_four_done_pictures(api: httpx.Client) -> None:
+    done = api.get("/api/pictures", params={"status": "done", "limit": 4}).json()["pictures"]
+    resp = api.get("/api/collage")
+    assert resp.status_code == 200
+    assert resp.headers["x-picadaily-collage-pictures"].split(",") == [p["id"] for p in done]
+    with Image.open(io.BytesIO(resp.content)) as image:
+        assert image.size == (800, 800)
+
+
+def _broken_files(tmp: Path) -> list[Path]:
+    """The shared bad files plus more of the same classes."""
+    made = {
+        "page.html.jpg": b"<!doctype html><html><body>not a picture</body></html>",
+        "header_only.png": b"\x89PNG\r\n\x1a\n",
+        "document.pdf": b"%PDF-1.4\n1 0 obj<<>>endobj\n",
+        "zeros.gif": bytes(2048),
+    }
+    paths = []
+    for name, data in made.items():
+        (tmp / name).write_bytes(data)
+        paths.append(tmp / name)
+    half = tmp / "half_coffee.png"
+    half.write_bytes((photos("good")[0].parent / "coffee.png").read_bytes()[:60_000])
+    paths.append(half)
+    return photos("bad") + paths
+
+
+def test_every_bad_file_is_refused_or_failed_with_a_reason_and_nothing_else_changes(
+    api: httpx.Client, tmp_path: Path,
+) -> None:
+    before = api.get("/api/pictures", params={"limit": 100}).json()["pictures"]
+    collage_before = api.get("/api/collage").headers["x-picadaily-collage-pictures"]
+    failed_ids = []
+    for path in _broken_files(tmp_path):
+        resp = upload(api, [path])
+        if resp.status_code == 202:
+            failed_ids.append(resp.json()["accepted"][0]["id"])
+            continue
+        assert 400 <= resp.status_code < 500, (path.name, resp.status_code)
+        body = resp.json()
+        assert body["refused"][0]["reason"], path.name
+        assert path.name in body["error"]
+    for picture_id, doc in wait_final(api, failed_ids).items():
+        assert doc["status"] == "failed", picture_id
+        assert doc["error"] and "analyse_image" in doc["error"]
+        assert doc["thumbnail"] is None
+
+    after = api.get("/api/pictures", params={"limit": 100}).json()["pictures"]
+    unchanged = {p["id"]: (p["status"], p["thumbnail"]) for p in before}
+    assert {p["id"]: (p["status"], p["thumbnail"]) for p in after if p["id"] in unchanged} \
+        == unchanged
+    assert len(after) == len(before) + len(failed_ids)
+    assert api.get("/api/collage").headers["x-picadaily-collage-pictures"] == collage_before
+
+
+def test_upload_requests_that_are_wrong_as_a_whole_get_a_reason(api: httpx.Client) -> None:
+    coffee = photos("good")[0].parent / "coffee.png"
+    wrong_field = api.post("/api/pictures", files=[("file", ("c.png", coffee.read_bytes()))])
+    assert wrong_field.status_code == 400
+    assert "'pictures'" in wrong_field.json()["error"]
+    too_large = upload(api, [coffee], mode="orchestration")
+    assert too_large.status_code == 202
+    big = api.post("/api/pictures", files=[("pictures", ("big.jpg", b"\xff" * (MAX_UPLOAD + 1)))])
+    assert big.status_code == 413
+    assert "too large" in big.json()["error"]
+    bad_mode = upload(api, [coffee], mode="telepathy")
+    assert bad_mode.status_code == 400 and "mode" in bad_mode.json()["error"]
+
+
+def test_a_restart_keeps_pictures_and_metadata_and_ctrl_c_stops_everything(
+    stack: RunningStack, api: httpx.Client,
+) -> None:
+    before = api.get("/api/pictures", params={"limit": 100}).json()["pictures"]
+    assert before
+    assert stack.stop() == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{stack.url}/healthz")
+    stack.start()
+    after = api.get("/api/pictures", params={"limit": 100}).json()["pictures"]
+    assert [p["id"] for p in after] == [p["id"] for p in before]
+    # What was final stays as it was; what was in flight is finished by the durable workflow.
+    final_before = {p["id"]: p["status"] for p in before if p["status"] in FINAL_STATUSES}
+    assert {p["id"]: p["status"] for p in after if p["id"] in final_before} == final_before
+    wait_final(api, [p["id"] for p in after])
+    done = next(p for p in after if p["status"] == "done")
+    assert api.get(done["image_url"]).status_code == 200
+    assert api.get(done["thumbnail_url"]).status_code == 200
+    assert api.get("/api/collage").status_code == 200
