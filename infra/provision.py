@@ -91,3 +91,27 @@ async def _ensure_stream(js: Any, config: Any) -> None:
         log.info("created stream %s", config.name)
     else:
         await js.update_stream(config)
+
+
+def provision(settings: Settings, *, streams: bool, storage: bool) -> None:
+    """``picadaily provision``: what docker-compose's one-shot job (and a fresh deployment) runs."""
+    import asyncio
+
+    if storage:
+        provision_storage(settings)
+    if streams:
+        asyncio.run(_provision_streams_once(settings))
+
+
+async def _provision_streams_once(settings: Settings) -> None:
+    import nats
+
+    from picadaily.mode import ModeSwitch
+    from picadaily.nats_util import close_nats
+
+    nc = await nats.connect(settings.nats_url, name="provision")
+    try:
+        await provision_streams(nc.jetstream(), settings)
+        await ModeSwitch.open(nc.jetstream(), settings)
+    finally:
+        await close_nats(nc)

@@ -151,14 +151,14 @@ class Stack:
                      "bridge", "frontend"):
             component = COMPONENTS[name]
             port = component.port(self.settings)
-            if port is not None:
-                url = f"http://{self.host}:{port}/healthz"
-                ready: Callable[[Proc], bool] = lambda p, url=url: self._http_ok(url)  # type: ignore[misc]
-            else:
-                ready = lambda p: p.log_contains(READY_MARK)  # noqa: E731
+            ready = self._healthz_ready(port) if port is not None else _logged_ready
             procs.append(Proc(name, [py, "-m", "picadaily", "run", name], port, ready,
                               self.logs / f"{name}.log"))
         return procs
+
+    def _healthz_ready(self, port: int) -> Callable[[Proc], bool]:
+        url = f"http://{self.host}:{port}/healthz"
+        return lambda _proc: self._http_ok(url)
 
     def _http_ok(self, url: str) -> bool:
         try:
@@ -242,25 +242,14 @@ class Stack:
                              f"{proc.log_path}:\n{proc.log_tail()}")
 
     def _provision(self) -> None:
-        import nats
-
-        from infra.provision import provision_storage, provision_streams
+        from infra.provision import provision
         from infra.s3_snapshot import restore
         from picadaily.storage import s3_client
 
         s = self.settings
         restored = restore(s3_client(s), s.home / "objects",
                            [s.pictures_bucket, s.thumbnails_bucket])
-        provision_storage(s)
-
-        async def streams() -> None:
-            nc = await nats.connect(s.nats_url)
-            try:
-                await provision_streams(nc.jetstream(), s)
-            finally:
-                await nc.drain()
-
-        asyncio.run(streams())
+        provision(s, streams=True, storage=True)
         log.info("  %-10s buckets, queue, notification and streams ready (%d objects restored)",
                  "provision", restored)
 
@@ -313,6 +302,10 @@ class Stack:
                 popen.wait()
         if proc.log_file:
             proc.log_file.close()
+
+
+def _logged_ready(proc: Proc) -> bool:
+    return proc.log_contains(READY_MARK)
 
 
 def up(settings: Settings) -> int:

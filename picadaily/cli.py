@@ -16,6 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("up", help="start the whole local stack and print its URL")
     run = sub.add_parser("run", help="run one component (the stack runner uses this)")
     run.add_argument("component", choices=sorted(COMPONENTS))
+    setup = sub.add_parser("provision", help="create what the processes expect to exist")
+    setup.add_argument("--streams", action="store_true", help="JetStream streams and KV")
+    setup.add_argument("--storage", action="store_true",
+                           help="buckets, the SQS queue and the bucket notification (moto/S3)")
     args = parser.parse_args(argv)
 
     if args.command == "up":
@@ -25,6 +29,14 @@ def main(argv: list[str] | None = None) -> int:
         for noisy in ("httpx", "httpcore", "botocore"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
         return up(Settings())
+    if args.command == "provision":
+        from infra.provision import provision
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+        if not (args.streams or args.storage):
+            parser.error("say what to provision: --streams, --storage or both")
+        provision(Settings(), streams=args.streams, storage=args.storage)
+        return 0
     run_component(args.component)
     return 0
 

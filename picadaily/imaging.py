@@ -7,6 +7,7 @@ same way every time, so the workflow and the event handlers treat it as final.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from dataclasses import dataclass
@@ -53,8 +54,8 @@ def inspect(data: bytes, *, max_pixels: int) -> ImageInfo:
         raise ImageRejected(
             f"the image has too many pixels: {width}x{height} is more than {max_pixels:,}"
         )
-    return ImageInfo(format=fmt, width=width, height=height, mime_type=img.get_format_mimetype()
-                     or "application/octet-stream")
+    mime = Image.MIME.get(fmt, "application/octet-stream")
+    return ImageInfo(format=fmt, width=width, height=height, mime_type=mime)
 
 
 def decode(data: bytes, *, max_pixels: int, fit: int | None = None) -> Image.Image:
@@ -75,10 +76,8 @@ def decode(data: bytes, *, max_pixels: int, fit: int | None = None) -> Image.Ima
         img.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageRejected(f"the image data is damaged or incomplete ({_short(exc)})") from exc
-    try:
+    with contextlib.suppress(Exception):  # a malformed EXIF block must not cost the picture
         img = ImageOps.exif_transpose(img) or img
-    except Exception:  # a malformed EXIF block must not cost the picture
-        pass
     return _to_rgb(img)
 
 

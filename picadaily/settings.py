@@ -55,7 +55,6 @@ class Settings(BaseSettings):
     fault_injection: bool = Field(
         default=False, description="services accept POST /admin/faults (demos and tests)"
     )
-    database_url: str = ""  # empty: SQLite file under home
 
     def metadata_db_path(self) -> Path:
         return self.home / "metadata.sqlite3"

@@ -81,11 +81,11 @@ def provisioned(settings: Settings) -> Settings:
 @pytest.fixture
 def services(provisioned: Settings) -> Iterator[Settings]:
     """Our four HTTP services, really served on loopback, with fault injection on."""
+    from picadaily.settings import service_port
     from services.collage.http import create_app as collage_app
     from services.metadata.http import create_app as metadata_app
     from services.thumbnails.http import create_app as thumbnails_app
     from services.vision.http import create_app as vision_app
-    from picadaily.settings import service_port
 
     s = provisioned
     with contextlib.ExitStack() as stack:

@@ -80,7 +80,7 @@ def s3_server(tmp: Path) -> contextlib.AbstractContextManager[Any]:
 
 
 def temporal_server(tmp: Path) -> contextlib.AbstractContextManager[Any]:
-    port, ui = free_port(), free_port()
+    port = free_port()
     return _with_url(process(
         [binary("temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
          "--headless", "--db-filename", str(tmp / "temporal.sqlite"),

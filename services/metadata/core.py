@@ -136,7 +136,7 @@ class Metadata:
             ).fetchall()
         return row_to_picture(row, timeline)
 
-    def list(
+    def list_pictures(
         self,
         *,
         label: str | None = None,

@@ -98,7 +98,8 @@ def create_app(settings: Settings, store: SqlitePictures | None = None) -> FastA
         cursor: str | None = None,
     ) -> PageOut:
         try:
-            page = md.list(label=label, mode=mode, status=status, limit=limit, cursor=cursor)
+            page = md.list_pictures(label=label, mode=mode, status=status, limit=limit,
+                                    cursor=cursor)
         except ValueError as exc:
             raise HTTPException(400, {"error": str(exc), "retryable": False}) from exc
         return PageOut(pictures=page.pictures, next_cursor=page.next_cursor)

@@ -16,11 +16,11 @@ def dominant_colours(image: Image.Image, top: int = 5) -> list[Colour]:
     small.thumbnail((SAMPLE_SIDE, SAMPLE_SIDE), Image.Resampling.BILINEAR)
     quantized = small.quantize(colors=PALETTE_SIZE, method=Image.Quantize.MEDIANCUT)
     palette = quantized.getpalette() or []
-    counts = sorted(quantized.getcolors() or [], reverse=True)
+    counts: list[tuple[int, int]] = sorted(quantized.getcolors() or [], reverse=True)  # type: ignore[arg-type]
     total = sum(count for count, _ in counts) or 1
     colours = []
     for count, index in counts[:top]:
-        r, g, b = palette[index * 3 : index * 3 + 3]
+        r, g, b = (int(v) for v in palette[index * 3 : index * 3 + 3])
         fraction = count / total
         colours.append(Colour(red=r, green=g, blue=b, pixel_fraction=round(fraction, 4),
                               score=round(fraction, 4)))

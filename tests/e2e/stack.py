@@ -68,4 +68,5 @@ class RunningStack:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"the stack did not stop on Ctrl-C:\n{self.output.read_text()}")
+            raise AssertionError(
+                f"the stack did not stop on Ctrl-C:\n{self.output.read_text()}") from None

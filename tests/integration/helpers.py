@@ -51,16 +51,17 @@ async def storage_event_bodies(settings: Settings, count: int) -> list[bytes]:
         await nc.drain()
 
 
-async def wait_final(settings: Settings, picture_id: str, timeout: float = 60) -> dict[str, Any]:
+async def wait_final(settings: Settings, picture_id: str, limit_s: float = 60) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=settings.metadata_url) as client:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
             resp = await client.get(f"/pictures/{picture_id}")
             if resp.status_code == 200 and resp.json()["status"] in FINAL_STATUSES:
                 doc: dict[str, Any] = resp.json()
                 return doc
             await asyncio.sleep(0.1)
-    raise TimeoutError(f"picture {picture_id} did not reach a final status: {resp.text}")
+    raise TimeoutError(
+        f"picture {picture_id} did not reach a final status in {limit_s} s: {resp.text}")
 
 
 async def arm_fault(url: str, step: str, times: int, picture_id: str | None = None) -> None:

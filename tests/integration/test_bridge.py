@@ -96,7 +96,7 @@ async def test_a_message_leaves_the_queue_only_after_nats_acknowledged(
     nc = await nats.connect(provisioned.nats_url)
     try:
         bridge = StorageBridge(provisioned, nc.jetstream(timeout=0.5), sqs, url)
-        with pytest.raises(Exception, match="(?i)timeout|no respon"):
+        with pytest.raises(Exception, match=r"(?i)timeout|no respon"):
             for _ in range(20):
                 await bridge.pump_once(wait_seconds=0)
     finally:

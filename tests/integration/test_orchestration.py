@@ -62,8 +62,10 @@ async def test_a_duplicated_storage_event_yields_one_workflow_run(
     await pipeline.handle(body)  # and once more after the run finished
     after = await temporal_client.get_workflow_handle(workflow_id_for(picture_id)).describe()
     assert after.run_id == first.run_id
-    history = await temporal_client.get_workflow_handle(workflow_id_for(picture_id)).fetch_history()
-    started = [e for e in history.events if e.HasField("workflow_execution_started_event_attributes")]
+    handle = temporal_client.get_workflow_handle(workflow_id_for(picture_id))
+    history = await handle.fetch_history()
+    started = [e for e in history.events
+               if e.HasField("workflow_execution_started_event_attributes")]
     assert len(started) == 1
     steps = [t["step"] for t in (await wait_final(settings, picture_id))["timeline"]]
     assert steps.count(Step.ANALYSE_IMAGE) == 1

@@ -1,0 +1,14 @@
+# One image for every PicaDaily process; docker-compose.yml picks the component per service.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY picadaily picadaily
+COPY frontend frontend
+COPY functions functions
+COPY services services
+COPY workflow workflow
+COPY infra infra
+RUN pip install --no-cache-dir .
+ENV PICADAILY_HOST=0.0.0.0 PICADAILY_HOME=/data
+VOLUME /data
+ENTRYPOINT ["picadaily"]

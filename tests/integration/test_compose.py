@@ -1,0 +1,93 @@
+"""docker-compose.yml cannot run here (no Docker engine): keep it honest by checking it against
+the code: every command is a real component, every setting a real setting, every URL points at
+the service that listens on it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from functions.storage_events import subject_for
+from picadaily.cli import main as cli_main
+from picadaily.process import COMPONENTS
+from picadaily.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return doc
+
+
+def _env(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    return {k: str(v) for k, v in env.items()}
+
+
+def _ours(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: svc for name, svc in compose["services"].items()
+            if svc.get("image") == "picadaily:local"}
+
+
+def test_every_command_is_a_component_and_every_component_but_the_bridge_runs(
+    compose: dict[str, Any],
+) -> None:
+    ran = set()
+    for name, svc in _ours(compose).items():
+        command = svc["command"]
+        assert command[0] in {"run", "provision"}, name
+        if command[0] == "run":
+            assert command[1] in COMPONENTS, name
+            assert command[1] == name, "a compose service is named after its component"
+            ran.add(command[1])
+    # MinIO publishes storage events to NATS itself: the bridge is the only process not needed.
+    assert ran == set(COMPONENTS) - {"bridge"}
+
+
+def test_every_setting_named_is_a_real_setting(compose: dict[str, Any]) -> None:
+    fields = {f"PICADAILY_{name.upper()}" for name in Settings.model_fields}
+    named = set()
+    for svc in compose["services"].values():
+        named |= {k for k in _env(svc) if k.startswith("PICADAILY_")}
+    named |= set(re.findall(r"PICADAILY_[A-Z0-9_]+", (ROOT / ".env.example").read_text()))
+    assert named - fields == set()
+
+
+def test_each_service_url_points_at_the_service_listening_there(compose: dict[str, Any]) -> None:
+    for name, svc in _ours(compose).items():
+        env = _env(svc)
+        settings = Settings.model_validate(
+            {k.removeprefix("PICADAILY_").lower(): v for k, v in env.items()
+             if "${" not in v})
+        component = COMPONENTS.get(svc["command"][1]) if svc["command"][0] == "run" else None
+        if component is None or component.kind != "http" or name == "frontend":
+            continue
+        url = urlsplit(getattr(settings, f"{name}_url"))
+        assert url.hostname == name
+        assert url.port == component.port(settings)
+
+
+def test_the_provision_job_is_a_real_command_and_minio_publishes_where_the_trigger_listens(
+    compose: dict[str, Any],
+) -> None:
+    command = compose["services"]["provision"]["command"]
+    assert command == ["provision", "--streams"]
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main([*command, "--help"])
+    assert exit_info.value.code == 0
+    minio = _env(compose["services"]["minio"])
+    assert minio["MINIO_NOTIFY_NATS_SUBJECT_PICADAILY"] == subject_for(Settings().pictures_bucket)
+    setup = " ".join(compose["services"]["minio-setup"]["command"])
+    assert f"local/{Settings().pictures_bucket}" in setup
+    assert f"local/{Settings().thumbnails_bucket}" in setup
+    for svc in compose["services"].values():
+        image = svc.get("image", "")
+        if image and image != "picadaily:local":
+            assert ":" in image and not image.endswith(":latest"), f"pin {image}"
