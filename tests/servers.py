@@ -19,11 +19,18 @@ import uvicorn
 from infra.stack import binary
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A free loopback port, never the same one twice in a test session."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
@@ -108,7 +115,17 @@ class ThreadedServer:
 
     def __enter__(self) -> ThreadedServer:
         self.thread.start()
-        wait_until(lambda: self.server.started, what=f"uvicorn on {self.port}")
+
+        def started() -> bool:
+            if not self.thread.is_alive():
+                raise RuntimeError(f"uvicorn on port {self.port} exited while starting")
+            return bool(self.server.started)
+
+        deadline = time.monotonic() + 30
+        while not started():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"uvicorn on port {self.port} did not start")
+            time.sleep(0.02)
         return self
 
     def __exit__(self, *exc: object) -> None:
