@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     max_files_per_upload: int = 50
     thumbnail_size: int = 400
 
+    vision_backend: Literal["local", "google"] = Field(
+        default="local", description="local: offline models; google: Google Cloud Vision")
+    google_vision_endpoint: str = Field(
+        default="", description="Cloud Vision API endpoint; empty: Google's own")
+    google_vision_anonymous: bool = Field(
+        default=False, description="no credentials (only for a local stand-in of the API)")
+
     default_mode: Mode = "orchestration"
     fault_injection: bool = Field(
         default=False, description="services accept POST /admin/faults (demos and tests)"

@@ -71,11 +71,17 @@ def settings(tmp_path: Path, nats_url: str, s3_url: str, temporal_address: str) 
 
 
 @pytest.fixture
-def provisioned(settings: Settings) -> Settings:
+def settings_override(settings: Settings) -> Settings:
+    """A test module may override this to change the settings its services run with."""
+    return settings
+
+
+@pytest.fixture
+def provisioned(settings_override: Settings) -> Settings:
     from infra.provision import provision_storage
 
-    provision_storage(settings)
-    return settings
+    provision_storage(settings_override)
+    return settings_override
 
 
 @pytest.fixture

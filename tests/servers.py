@@ -18,7 +18,6 @@ import uvicorn
 
 from infra.stack import binary
 
-
 _handed_out: set[int] = set()
 
 

@@ -1,4 +1,9 @@
-"""The vision core: decode once, then colours, labels and safety from whichever backends exist."""
+"""The vision core: decode once with the shared decoder, then ask the configured backend.
+
+Backends: ``LocalVision`` (offline models: EfficientNet-Lite0 labels, open_nsfw safety, colours
+computed here) and ``CloudVision`` (Google Cloud Vision, one annotate request). Both return the
+same ``Analysis``.
+"""
 
 from __future__ import annotations
 
@@ -18,54 +23,70 @@ from .colours import dominant_colours
 
 log = logging.getLogger(__name__)
 
-# Classifiers look at ~224 px; colours at 96 px. Decoding to >= 256 px is plenty.
+# Classifiers look at 224 px; colours at 96 px. Decoding to >= 256 px is plenty.
 ANALYSIS_SIDE = 256
 
 
-class LabelBackend(Protocol):
+class VisionUnavailable(Exception):
+    """The backend could not answer now (quota, 5xx, network): worth retrying."""
+
+
+class AnalysisBackend(Protocol):
+    name: str
+    decode_side: int
+
+    def analyse(self, image: Image.Image) -> Analysis: ...
+
+
+class LabelModel(Protocol):
     name: str
 
     def labels(self, image: Image.Image) -> list[Label]: ...
 
 
-class SafetyBackend(Protocol):
+class SafetyModel(Protocol):
     name: str
 
     def safety(self, image: Image.Image) -> Safety: ...
 
 
 @dataclass
-class Vision:
-    store: ObjectStore
-    max_pixels: int
-    labeller: LabelBackend | None = None
-    safety_judge: SafetyBackend | None = None
-    faults: Faults = field(default_factory=Faults)
+class LocalVision:
+    """Offline analysis. A model that is not given is reported as not computed, never faked."""
 
-    def analyse_image(self, picture_id: str, bucket: str, key: str) -> Analysis:
-        self.faults.check(Step.ANALYSE_IMAGE, picture_id)
-        data = self.store.get(bucket, key).data
-        return self.analyse_bytes(data)
+    labeller: LabelModel | None = None
+    safety_judge: SafetyModel | None = None
+    name: str = "local"
+    decode_side: int = ANALYSIS_SIDE
 
-    def analyse_bytes(self, data: bytes) -> Analysis:
-        image = decode(data, max_pixels=self.max_pixels, fit=ANALYSIS_SIDE)
+    def analyse(self, image: Image.Image) -> Analysis:
         not_computed: list[str] = []
         labels: list[Label] | None = None
         if self.labeller is not None:
             labels = self.labeller.labels(image)
         else:
-            not_computed.append("labels: no label backend is configured")
+            not_computed.append("labels: no label model is configured")
         if self.safety_judge is not None:
             safety = self.safety_judge.safety(image)
         else:
             safety = Safety()
-            not_computed.append("safety: no safety backend is configured")
-        return Analysis(
-            labels=labels,
-            colours=dominant_colours(image),
-            safety=safety,
-            backend="+".join(
-                b.name for b in (self.labeller, self.safety_judge) if b is not None
-            ) or "colours-only",
-            not_computed=not_computed,
-        )
+            not_computed.append("safety: no safety model is configured")
+        used = [m.name for m in (self.labeller, self.safety_judge) if m is not None]
+        return Analysis(labels=labels, colours=dominant_colours(image), safety=safety,
+                        backend="+".join(["local", *used]), not_computed=not_computed)
+
+
+@dataclass
+class Vision:
+    store: ObjectStore
+    max_pixels: int
+    backend: AnalysisBackend
+    faults: Faults = field(default_factory=Faults)
+
+    def analyse_image(self, picture_id: str, bucket: str, key: str) -> Analysis:
+        self.faults.check(Step.ANALYSE_IMAGE, picture_id)
+        return self.analyse_bytes(self.store.get(bucket, key).data)
+
+    def analyse_bytes(self, data: bytes) -> Analysis:
+        image = decode(data, max_pixels=self.max_pixels, fit=self.backend.decode_side)
+        return self.backend.analyse(image)

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from picadaily.contracts import Analysis
 from picadaily.faults import Faults
-from picadaily.http_edge import service_app
+from picadaily.http_edge import error_body, service_app
 from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore
 
-from .core import Vision
+from .core import AnalysisBackend, LocalVision, Vision, VisionUnavailable
 
 
 class AnalyseRequest(BaseModel):
@@ -27,15 +28,27 @@ def _vision(request: Request) -> Vision:
     return vision
 
 
-def build_vision(settings: Settings, faults: Faults) -> Vision:
-    return Vision(store=S3ObjectStore.from_settings(settings), max_pixels=settings.max_pixels,
-                  faults=faults)
+def build_backend(settings: Settings) -> AnalysisBackend:
+    if settings.vision_backend == "google":
+        from .cloud import CloudVision
+
+        return CloudVision.from_settings(settings)
+    from .labels import OnnxLabeller
+    from .safety import OpenNsfwJudge
+
+    return LocalVision(labeller=OnnxLabeller(), safety_judge=OpenNsfwJudge())
 
 
 def create_app(settings: Settings, vision: Vision | None = None) -> FastAPI:
     faults = vision.faults if vision else Faults()
     app = service_app("vision", faults=faults if settings.fault_injection else None)
-    app.state.vision = vision or build_vision(settings, faults)
+    app.state.vision = vision or Vision(store=S3ObjectStore.from_settings(settings),
+                                        max_pixels=settings.max_pixels,
+                                        backend=build_backend(settings), faults=faults)
+
+    @app.exception_handler(VisionUnavailable)
+    async def _unavailable(_: Request, exc: VisionUnavailable) -> JSONResponse:
+        return JSONResponse(error_body(str(exc), retryable=True), status_code=503)
 
     @app.post("/analyse")
     def analyse_image(req: AnalyseRequest, vision: Annotated[Vision, Depends(_vision)]) -> Analysis:

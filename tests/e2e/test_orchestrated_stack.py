@@ -73,6 +73,8 @@ def test_every_good_photo_ends_done_with_an_upright_thumbnail_and_a_colour(
         assert doc["mode"] == "orchestration"
         assert doc["original_name"] == item["name"]
         assert doc["colours"], item["name"]
+        assert doc["labels"] is not None and doc["safety"]["judged"] == ["adult"]
+        assert doc["notes"] == []
         thumb = api.get(doc["thumbnail_url"])
         assert thumb.status_code == 200
         with Image.open(io.BytesIO(thumb.content)) as image:
@@ -86,6 +88,11 @@ def test_every_good_photo_ends_done_with_an_upright_thumbnail_and_a_colour(
         assert steps == ["analyse_image", "check_safety", "store_metadata", "make_thumbnail",
                          "update_collage"]
 
+    coffee = next(docs[a["id"]] for a in accepted if a["name"] == "coffee.png")
+    assert {"coffee", "drink"} <= {label["name"] for label in coffee["labels"]}
+    by_label = api.get("/api/pictures", params={"label": "coffee", "limit": 50}).json()
+    assert {p["original_name"] for p in by_label["pictures"]} == {
+        "coffee.png", "coffee_cmyk.jpg", "coffee_progressive.jpg"}
     rotated = next(docs[a["id"]] for a in accepted if a["name"] == "chelsea_exif_rotated.jpg")
     assert rotated["thumbnail"]["width"] > rotated["thumbnail"]["height"], "not upright"
     hubble = next(docs[a["id"]] for a in accepted if a["name"] == "hubble_deep_field.jpg")

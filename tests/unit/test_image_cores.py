@@ -12,7 +12,7 @@ from picadaily.imaging import ImageRejected
 from picadaily.storage import InMemoryObjectStore
 from services.collage.core import COLLAGE_KEY, Collage
 from services.thumbnails.core import Thumbnails
-from services.vision.core import Vision
+from services.vision.core import LocalVision, Vision
 
 
 def jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (800, 600)) -> bytes:
@@ -72,7 +72,8 @@ def test_faults_fail_the_planned_number_of_calls_for_the_planned_picture() -> No
 
 
 def test_vision_says_what_it_did_not_compute() -> None:
-    analysis = Vision(InMemoryObjectStore(), 50_000_000).analyse_bytes(jpeg((10, 20, 200)))
+    vision = Vision(InMemoryObjectStore(), 50_000_000, backend=LocalVision())
+    analysis = vision.analyse_bytes(jpeg((10, 20, 200)))
     assert analysis.labels is None and not analysis.safety.computed
     assert any("labels" in n for n in analysis.not_computed)
     colour = analysis.colours[0]

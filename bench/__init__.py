@@ -1,0 +1,1 @@
+"""Benchmarks: numbers printed and saved, never asserted by tests."""

@@ -1,0 +1,68 @@
+"""An unsafe picture ends ``rejected`` and is never shown: the workflow's safety branch, with the
+Cloud Vision backend answering from a local stand-in of its REST API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import nats
+import pytest
+from temporalio.client import Client
+
+from functions.trigger import Trigger
+from picadaily.mode import ModeSwitch
+from picadaily.settings import Settings
+from picadaily.steps import Step
+from picadaily.storage import s3_client
+from tests.conftest import PHOTOS
+from tests.integration.test_cloud_vision import FakeCloudVision
+from tests.servers import ThreadedServer
+from workflow.activities import ServiceClients
+from workflow.worker import build_worker
+
+from .helpers import put_picture, storage_event_bodies, wait_final
+
+
+@pytest.fixture
+def cloud(settings: Settings) -> Iterator[Settings]:
+    fake = FakeCloudVision()
+    fake.safe_search["adult"] = "VERY_LIKELY"
+    with ThreadedServer(fake.app) as running:
+        yield settings.model_copy(update={
+            "vision_backend": "google", "google_vision_endpoint": running.url,
+            "google_vision_anonymous": True})
+
+
+@pytest.fixture
+def settings_override(cloud: Settings) -> Settings:
+    return cloud
+
+
+@pytest.fixture
+async def pipeline(services: Settings, temporal_client: Client) -> AsyncIterator[Trigger]:
+    clients = ServiceClients(services)
+    nc = await nats.connect(services.nats_url)
+    try:
+        async with build_worker(temporal_client, services, clients), \
+                httpx.AsyncClient(base_url=services.metadata_url) as metadata:
+            yield Trigger(services, temporal_client, await ModeSwitch.open(nc.jetstream(),
+                                                                           services), metadata)
+    finally:
+        await clients.aclose()
+        await nc.drain()
+
+
+async def test_an_unsafe_picture_is_rejected_and_nothing_is_made_of_it(pipeline: Trigger) -> None:
+    settings = pipeline.settings
+    picture_id = put_picture(settings, PHOTOS / "good" / "coffee.png")
+    [body] = await storage_event_bodies(settings, 1)
+    await pipeline.handle(body)
+
+    doc = await wait_final(settings, picture_id)
+    assert doc["status"] == "rejected"
+    assert doc["error"] == "unsafe: adult VERY_LIKELY"
+    assert [t["step"] for t in doc["timeline"]] == [Step.ANALYSE_IMAGE, Step.CHECK_SAFETY]
+    assert doc["thumbnail"] is None and doc["labels"] is None
+    listed = s3_client(settings).list_objects_v2(Bucket=settings.thumbnails_bucket)
+    assert not listed.get("Contents")
