@@ -17,7 +17,7 @@ from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore
 
 from .deps import Frontend
-from .routes import collage, mode, pages, pictures
+from .routes import collage, dead_letters, mode, pages, pictures
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,6 @@ def create_app(settings: Settings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": "frontend"}
 
-    for module in (pictures, collage, mode, pages):
+    for module in (pictures, collage, mode, dead_letters, pages):
         app.include_router(module.router)
     return app

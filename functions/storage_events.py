@@ -101,6 +101,8 @@ class StorageEvent:
     content_type: str | None = None
     user_metadata: dict[str, str] = field(default_factory=dict)  # lower-case, prefix stripped
     time: str | None = None
+    etag: str = ""
+    sequencer: str = ""
 
 
 class MalformedStorageEvent(ValueError):
@@ -131,7 +133,8 @@ def parse(body: bytes) -> list[StorageEvent]:
                 kind=kind, name=name, bucket=s3["bucket"]["name"],
                 key=unquote_plus(obj["key"]), size=obj.get("size"),
                 content_type=obj.get("contentType"), user_metadata=meta,
-                time=record.get("eventTime"),
+                time=record.get("eventTime"), etag=obj.get("eTag", ""),
+                sequencer=obj.get("sequencer", ""),
             ))
         return events
     except (KeyError, TypeError, ValueError) as exc:

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from picadaily.contracts import Registration
+from picadaily.events import PICTURE_DELETED, PICTURE_UPLOADED, Event, EventBus
 from picadaily.ids import picture_id_for_key, workflow_id_for
 from picadaily.mode import ModeSwitch, UnknownMode, parse_mode
 from picadaily.nats_util import close_nats
@@ -35,6 +36,7 @@ class Trigger:
     temporal: Any  # temporalio.client.Client
     modes: ModeSwitch
     metadata: httpx.AsyncClient
+    bus: EventBus
 
     async def handle(self, body: bytes) -> None:
         for event in parse(body):
@@ -69,14 +71,24 @@ class Trigger:
             reg.created = datetime.fromisoformat(event.time.replace("Z", "+00:00"))
         resp = await self.metadata.put(f"/pictures/{picture_id}", json=reg.model_dump(mode="json"))
         resp.raise_for_status()
-        picture = PictureInput(picture_id=picture_id, bucket=event.bucket, key=event.key,
-                               mode=mode)
         if mode == "orchestration":
-            await self.start_workflow(picture)
+            await self.start_workflow(PictureInput(picture_id=picture_id, bucket=event.bucket,
+                                                   key=event.key, mode=mode))
         else:
-            raise NotImplementedError(
-                "choreography mode is not built yet (issue: choreography side by side)"
-            )
+            doc = resp.json()
+            if doc["status"] != "processing" or doc["timeline"]:
+                log.info("%s is already being processed: duplicate storage event ignored",
+                         picture_id)
+                return
+            # The stored created time (a re-delivered event keeps the first one) orders the collage.
+            created = doc["created"]
+            uploaded = Event(type=PICTURE_UPLOADED, picture_id=picture_id, mode=mode,
+                             data={"bucket": event.bucket, "key": event.key, "created": created},
+                             source=self.bus.source)
+            # The same storage event twice publishes one picture.uploaded (JetStream dedupe);
+            # past the dedupe window the handlers' idempotency takes over.
+            await self.bus.publish(uploaded, dedupe_key=f"{picture_id}:uploaded:{event.etag}")
+            log.info("published %s for %s", PICTURE_UPLOADED, picture_id)
 
     async def start_workflow(self, picture: PictureInput) -> None:
         from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -99,8 +111,12 @@ class Trigger:
                      workflow_id_for(picture.picture_id))
 
     async def picture_removed(self, event: StorageEvent) -> None:
-        log.error("deletion of %s not handled: garbage collection is not built yet "
-                  "(issue: choreography, mode switch and garbage collection)", event.key)
+        """Deletions fan out through NATS in both modes: each service cleans up on its own."""
+        picture_id = picture_id_for_key(event.key)
+        deleted = Event(type=PICTURE_DELETED, picture_id=picture_id, mode="garbage-collection",
+                        data={"bucket": event.bucket, "key": event.key}, source=self.bus.source)
+        await self.bus.publish(deleted, dedupe_key=f"{picture_id}:deleted:{event.sequencer}")
+        log.info("published %s for %s", PICTURE_DELETED, picture_id)
 
 
 async def consume(trigger: Trigger, js: Any, stop: asyncio.Event) -> None:
@@ -147,7 +163,8 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         temporal = await Client.connect(settings.temporal_address,
                                         namespace=settings.temporal_namespace)
         async with httpx.AsyncClient(base_url=settings.metadata_url, timeout=10) as metadata:
-            trigger = Trigger(settings, temporal, await ModeSwitch.open(js, settings), metadata)
+            trigger = Trigger(settings, temporal, await ModeSwitch.open(js, settings), metadata,
+                              EventBus(js, settings, "picadaily/trigger"))
             await consume(trigger, js, stop)
     finally:
         await close_nats(nc)

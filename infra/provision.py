@@ -65,20 +65,26 @@ def provision_storage(settings: Settings) -> None:
 
 async def provision_streams(js: Any, settings: Settings) -> None:
     """JetStream streams: storage events of the pictures bucket (what MinIO or the bridge
-    publish)."""
+    publish), domain events, dead letters."""
     from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 
     from functions.storage_events import subject_for
 
-    config = StreamConfig(
-        name=settings.storage_stream,
-        subjects=[subject_for(settings.pictures_bucket)],
-        retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE,
-        max_age=7 * 24 * 3600,
+    week = 7 * 24 * 3600
+    await _ensure_stream(js, StreamConfig(
+        name=settings.storage_stream, subjects=[subject_for(settings.pictures_bucket)],
+        retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=week,
         duplicate_window=120,
-    )
-    await _ensure_stream(js, config)
+    ))
+    await _ensure_stream(js, StreamConfig(
+        name=settings.events_stream, subjects=[f"{settings.event_prefix}.>"],
+        retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=week,
+        duplicate_window=120,
+    ))
+    await _ensure_stream(js, StreamConfig(
+        name=settings.dead_letter_stream, subjects=[f"{settings.event_prefix}_dead.>"],
+        retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=4 * week,
+    ))
 
 
 async def _ensure_stream(js: Any, config: Any) -> None:

@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     setup.add_argument("--streams", action="store_true", help="JetStream streams and KV")
     setup.add_argument("--storage", action="store_true",
                            help="buckets, the SQS queue and the bucket notification (moto/S3)")
+    dead = sub.add_parser("dead-letters", help="list dead letters, or redrive one")
+    dead.add_argument("action", choices=["list", "redrive"])
+    dead.add_argument("seq", nargs="?", type=int, help="the dead letter to redrive")
     args = parser.parse_args(argv)
 
     if args.command == "up":
@@ -37,6 +40,15 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("say what to provision: --streams, --storage or both")
         provision(Settings(), streams=args.streams, storage=args.storage)
         return 0
+    if args.command == "dead-letters":
+        import asyncio
+
+        from picadaily.dead_letters_cli import dead_letters
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+        if args.action == "redrive" and args.seq is None:
+            parser.error("redrive needs the dead letter's number (see: dead-letters list)")
+        return asyncio.run(dead_letters(Settings(), args.action, args.seq))
     run_component(args.component)
     return 0
 

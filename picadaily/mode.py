@@ -9,7 +9,6 @@ from typing import Any, cast, get_args
 
 from picadaily.settings import Mode, Settings
 
-KV_BUCKET = "picadaily"
 MODE_KEY = "mode"
 MODES: tuple[str, ...] = get_args(Mode)
 
@@ -36,9 +35,9 @@ class ModeSwitch:
         from nats.js.errors import BucketNotFoundError
 
         try:
-            kv = await js.key_value(KV_BUCKET)
+            kv = await js.key_value(settings.kv_bucket)
         except BucketNotFoundError:
-            kv = await js.create_key_value(KeyValueConfig(bucket=KV_BUCKET, history=5))
+            kv = await js.create_key_value(KeyValueConfig(bucket=settings.kv_bucket, history=5))
         return cls(kv, settings.default_mode)
 
     async def get(self) -> Mode:
@@ -54,5 +53,5 @@ class ModeSwitch:
         await self._kv.put(MODE_KEY, mode.encode())
 
 
-# The modes whose pipeline exists. Until the choreography is built, asking for it is refused.
-BUILT_MODES: tuple[str, ...] = ("orchestration",)
+# The modes whose pipeline exists (a mode that is not built is refused by the API).
+BUILT_MODES: tuple[str, ...] = ("orchestration", "choreography")

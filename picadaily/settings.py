@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     pictures_bucket: str = "pictures"
     thumbnails_bucket: str = "thumbnails"
     storage_stream: str = "STORAGE_EVENTS"
+    # Domain events (choreography and garbage collection): subjects "<event_prefix>.picture.…".
+    event_prefix: str = "picadaily"
+    kv_bucket: str = Field(default="picadaily", description="NATS KV bucket of the mode switch")
+    events_stream: str = "PICADAILY_EVENTS"
+    dead_letter_stream: str = "PICADAILY_DEAD_LETTERS"
+    event_max_deliver: int = Field(default=5, description="deliveries before a dead letter")
+    event_backoff_s: list[float] = Field(
+        default=[0.5, 1.0, 2.0, 4.0], description="redelivery delays after each failure")
+    event_edges: bool = Field(default=True, description="services consume domain events")
 
     # Upload and decoding limits.
     max_upload_bytes: int = 30 * 1024 * 1024

@@ -14,9 +14,11 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from picadaily.contracts import Safety, TimelineEntry, utcnow
+from picadaily.contracts import Safety
+from picadaily.safety import SafetyVerdict, check_safety
 from picadaily.settings import Settings
 from picadaily.steps import Step
+from picadaily.timeline import HttpTimeline, timed
 
 from .inputs import (
     AnalysisInput,
@@ -24,7 +26,6 @@ from .inputs import (
     FinishInput,
     PictureInput,
     SafetyInput,
-    SafetyVerdict,
 )
 
 log = logging.getLogger(__name__)
@@ -68,33 +69,15 @@ def raise_for_service_error(resp: httpx.Response) -> None:
 class PictureActivities:
     def __init__(self, clients: ServiceClients) -> None:
         self._c = clients
+        self._timeline = HttpTimeline(clients.metadata)
 
     async def _timed(self, step: Step, picture: PictureInput,
                      work: Callable[[], Awaitable[T]]) -> T:
-        started = utcnow()
-        attempt = activity.info().attempt
         try:
-            result = await work()
-        except Exception as exc:
-            error = exc.message if isinstance(exc, ApplicationError) else f"{exc!r}"
-            await self._record(picture, TimelineEntry(
-                step=step, started=started, ended=utcnow(), outcome="error", attempt=attempt,
-                error=error, mode=picture.mode))
-            if isinstance(exc, httpx.HTTPError):
-                raise ApplicationError(f"{step}: {exc!r}", type="ServiceUnreachable") from exc
-            raise
-        await self._record(picture, TimelineEntry(
-            step=step, started=started, ended=utcnow(), outcome="ok", attempt=attempt,
-            mode=picture.mode))
-        return result
-
-    async def _record(self, picture: PictureInput, entry: TimelineEntry) -> None:
-        try:
-            resp = await self._c.metadata.post(f"/pictures/{picture.picture_id}/timeline",
-                                               json=entry.model_dump(mode="json"))
-            resp.raise_for_status()
-        except httpx.HTTPError:
-            log.exception("could not record %s for %s", entry.step, picture.picture_id)
+            return await timed(self._timeline, step, picture.picture_id, picture.mode,
+                               activity.info().attempt, work)
+        except httpx.HTTPError as exc:
+            raise ApplicationError(f"{step}: {exc!r}", type="ServiceUnreachable") from exc
 
     async def _post(self, client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> Any:
         resp = await client.post(path, json=body)
@@ -111,7 +94,7 @@ class PictureActivities:
     @activity.defn(name=Step.CHECK_SAFETY.value)
     async def check_safety(self, req: SafetyInput) -> SafetyVerdict:
         async def verdict() -> SafetyVerdict:
-            return safety_verdict(Safety.model_validate(req.safety))
+            return check_safety(Safety.model_validate(req.safety))
 
         return await self._timed(Step.CHECK_SAFETY, req.picture, verdict)
 
@@ -163,21 +146,12 @@ class PictureActivities:
     async def finish_picture(self, req: FinishInput) -> None:
         resp = await self._c.metadata.put(f"/pictures/{req.picture.picture_id}/status",
                                           json={"status": req.status, "error": req.error})
+        if resp.status_code == 404:
+            log.info("%s was deleted while it was processed", req.picture.picture_id)
+            return
         raise_for_service_error(resp)
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.analyse_image, self.check_safety, self.store_metadata, self.make_thumbnail,
                 self.update_collage, self.clean_up, self.finish_picture]
 
-
-def safety_verdict(safety: Safety) -> SafetyVerdict:
-    """The safety rule, shared with the choreography: unsafe when any judged category is LIKELY
-    or VERY_LIKELY. A picture no backend judged passes, and says so."""
-    if not safety.computed:
-        return SafetyVerdict(safe=True, judged=[],
-                             reason="not judged: no safety backend is configured")
-    unsafe = safety.unsafe_categories()
-    if unsafe:
-        detail = ", ".join(f"{c} {safety.likelihoods[c]}" for c in unsafe)
-        return SafetyVerdict(safe=False, judged=safety.judged, reason=f"unsafe: {detail}")
-    return SafetyVerdict(safe=True, judged=safety.judged, reason="safe")

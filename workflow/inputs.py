@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -18,13 +18,6 @@ class PictureInput:
 class SafetyInput:
     picture: PictureInput
     safety: dict[str, Any]
-
-
-@dataclass
-class SafetyVerdict:
-    safe: bool
-    judged: list[str] = field(default_factory=list)
-    reason: str = ""
 
 
 @dataclass

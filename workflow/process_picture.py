@@ -13,6 +13,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
+    from picadaily.safety import SafetyVerdict
     from picadaily.steps import Status, Step
 
     from .inputs import (
@@ -22,7 +23,6 @@ with workflow.unsafe.imports_passed_through():
         PictureInput,
         PictureOutcome,
         SafetyInput,
-        SafetyVerdict,
     )
 
 NOT_RETRYABLE = ["ImageRejected", "ObjectMissing"]

@@ -164,6 +164,15 @@ async def _bytes(fe: Frontend, bucket: str, key: str, what: str) -> Response:
                     headers={"Cache-Control": "private, max-age=60"})
 
 
+@router.delete("/{picture_id}", status_code=202)
+async def delete_picture(picture_id: str, fe: FrontendDep) -> dict[str, str]:
+    """Deletes the original; thumbnail, document and collage place are garbage-collected
+    through events (the response comes before they are gone)."""
+    picture = await _picture(fe, picture_id)
+    await asyncio.to_thread(fe.store.delete, fe.settings.pictures_bucket, picture.object_key)
+    return {"deleted": picture_id}
+
+
 @router.get("/{picture_id}/image")
 async def get_image(picture_id: str, fe: FrontendDep) -> Response:
     picture = await _picture(fe, picture_id)

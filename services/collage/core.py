@@ -25,7 +25,9 @@ MEMBERS_METADATA = "pictures"
 
 
 class CollageMembers(Protocol):
-    def newest_with_thumbnail(self, count: int) -> list[str]: ...
+    def newest_with_thumbnail(self, count: int) -> list[tuple[str, str]]:
+        """(picture id, created ISO time) of the newest pictures with a thumbnail."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -42,13 +44,31 @@ class Collage:
     faults: Faults = field(default_factory=Faults)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def update_collage(self, picture_id: str | None = None) -> CollageResult:
-        """Rebuild if the newest four changed. ``picture_id``: the picture that asked (faults)."""
+    def update_collage(self, picture_id: str | None = None, *, created: str | None = None,
+                       excluding: str | None = None) -> CollageResult:
+        """Rebuild if the newest four changed.
+
+        ``picture_id`` is the picture that asked. With ``created`` it is counted in even if the
+        metadata has not recorded its thumbnail yet (choreography: both react to the same event);
+        ``excluding`` leaves out a picture being deleted or failed. Only pictures whose thumbnail
+        object exists are used.
+        """
         from picadaily.steps import Step
 
         self.faults.check(Step.UPDATE_COLLAGE, picture_id or "")
+        count = GRID * GRID
         with self._lock:
-            wanted = self.members.newest_with_thumbnail(GRID * GRID)
+            candidates = dict(self.members.newest_with_thumbnail(count + 2))
+            if picture_id and created:
+                candidates[picture_id] = created
+            candidates.pop(excluding or "", None)
+            ranked = sorted(candidates.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+            wanted: list[str] = []
+            for member, _ in ranked:
+                if len(wanted) == count:
+                    break
+                if self.store.exists(self.bucket, member):
+                    wanted.append(member)
             if wanted == self.current_members():
                 return CollageResult(wanted, rebuilt=False)
             if not wanted:

@@ -10,11 +10,14 @@ import httpx
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel
 
+from picadaily.event_runtime import event_edge_running
 from picadaily.faults import Faults
 from picadaily.http_edge import service_app
 from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore
+from picadaily.timeline import HttpTimeline
 
+from . import events
 from .core import Collage, CollageResult
 
 
@@ -22,10 +25,10 @@ class MetadataMembers:
     def __init__(self, client: httpx.Client) -> None:
         self._client = client
 
-    def newest_with_thumbnail(self, count: int) -> list[str]:
+    def newest_with_thumbnail(self, count: int) -> list[tuple[str, str]]:
         resp = self._client.get("/collage-candidates", params={"count": count})
         resp.raise_for_status()
-        return [p["id"] for p in resp.json()]
+        return [(p["id"], p["created"]) for p in resp.json()]
 
 
 class CollageRequest(BaseModel):
@@ -43,11 +46,15 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with httpx.Client(base_url=settings.metadata_url, timeout=10) as client:
-            app.state.collage = Collage(
+            core = Collage(
                 store=S3ObjectStore.from_settings(settings), bucket=settings.thumbnails_bucket,
                 members=MetadataMembers(client), faults=faults,
             )
-            yield
+            app.state.collage = core
+            async with httpx.AsyncClient(base_url=settings.metadata_url, timeout=15) as meta, \
+                    event_edge_running(settings, "collage", lambda edge: events.subscriptions(
+                        edge, core, HttpTimeline(meta))):
+                yield
 
     app = service_app("collage", faults=faults if settings.fault_injection else None,
                       lifespan=lifespan)

@@ -38,6 +38,7 @@ class Metadata:
         """Create the document (status processing) or fill in what an earlier message lacked."""
         now = utcnow().isoformat()
         with self._store.transaction() as db:
+            db.execute("DELETE FROM deleted WHERE id = ?", (picture_id,))
             db.execute(
                 """
                 INSERT INTO pictures (id, object_key, original_name, content_type, size, created,
@@ -57,8 +58,10 @@ class Metadata:
 
     def record_step(self, picture_id: str, entry: TimelineEntry) -> None:
         """Add a timeline entry. A picture first seen here (put straight into the bucket) gets a
-        document."""
+        document. A deleted picture's late entries are dropped: they must not bring it back."""
         with self._store.transaction() as db:
+            if db.execute("SELECT 1 FROM deleted WHERE id = ?", (picture_id,)).fetchone():
+                return
             db.execute(
                 """INSERT INTO pictures (id, object_key, created, updated, mode, status)
                    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET
@@ -118,9 +121,21 @@ class Metadata:
             )
         return self.get(picture_id)
 
+    def reopen(self, picture_id: str) -> Picture:
+        """Back to processing (a dead letter is being redriven)."""
+        with self._store.transaction() as db:
+            self._require(db, picture_id)
+            db.execute("""UPDATE pictures SET status = ?, error = NULL, finished = NULL,
+                          updated = ? WHERE id = ?""",
+                       (Status.PROCESSING.value, utcnow().isoformat(), picture_id))
+        return self.get(picture_id)
+
     def delete(self, picture_id: str) -> bool:
+        """Garbage collection: the document goes, a tombstone stays (late messages are ignored)."""
         with self._store.transaction() as db:
             cur = db.execute("DELETE FROM pictures WHERE id = ?", (picture_id,))
+            db.execute("INSERT OR REPLACE INTO deleted (id, at) VALUES (?, ?)",
+                       (picture_id, utcnow().isoformat()))
             return cur.rowcount > 0
 
     # --- reads ------------------------------------------------------------------------------

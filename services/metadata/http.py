@@ -10,10 +10,12 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from picadaily.contracts import Analysis, Picture, Registration, Thumbnail, TimelineEntry
+from picadaily.event_runtime import event_edge_running
 from picadaily.http_edge import service_app
 from picadaily.settings import Settings
 from picadaily.steps import Status
 
+from . import events
 from .core import Metadata, PictureNotFound
 from .repository import SqlitePictures
 
@@ -43,8 +45,11 @@ def create_app(settings: Settings, store: SqlitePictures | None = None) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
         db = store or SqlitePictures(settings.metadata_db_path())
-        app.state.metadata = Metadata(db)
-        yield
+        core = Metadata(db)
+        app.state.metadata = core
+        async with event_edge_running(settings, "metadata",
+                                      lambda edge: events.subscriptions(edge, core)):
+            yield
         if own:
             db.close()
 
@@ -79,6 +84,10 @@ def create_app(settings: Settings, store: SqlitePictures | None = None) -> FastA
     @app.put("/pictures/{picture_id}/status")
     def finish(picture_id: str, final: FinalStatus, md: MetadataDep) -> Picture:
         return md.finish(picture_id, final.status, final.error)
+
+    @app.post("/pictures/{picture_id}/reopen")
+    def reopen(picture_id: str, md: MetadataDep) -> Picture:
+        return md.reopen(picture_id)
 
     @app.get("/pictures/{picture_id}")
     def get_picture(picture_id: str, md: MetadataDep) -> Picture:

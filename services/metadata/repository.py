@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS labels (
     PRIMARY KEY (picture_id, name)
 );
 CREATE INDEX IF NOT EXISTS labels_name ON labels (name);
+CREATE TABLE IF NOT EXISTS deleted (
+    id TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS timeline (
     picture_id TEXT NOT NULL REFERENCES pictures(id) ON DELETE CASCADE,
     step TEXT NOT NULL,

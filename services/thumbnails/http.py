@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
+import httpx
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel
 
 from picadaily.contracts import Thumbnail
+from picadaily.event_runtime import event_edge_running
 from picadaily.faults import Faults
 from picadaily.http_edge import service_app
 from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore
+from picadaily.timeline import HttpTimeline
 
+from . import events
 from .core import Thumbnails
 
 
@@ -38,8 +44,18 @@ def build_thumbnails(settings: Settings, faults: Faults) -> Thumbnails:
 
 def create_app(settings: Settings, thumbnails: Thumbnails | None = None) -> FastAPI:
     faults = thumbnails.faults if thumbnails else Faults()
-    app = service_app("thumbnails", faults=faults if settings.fault_injection else None)
-    app.state.thumbnails = thumbnails or build_thumbnails(settings, faults)
+    core = thumbnails or build_thumbnails(settings, faults)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(base_url=settings.metadata_url, timeout=15) as metadata, \
+                event_edge_running(settings, "thumbnails", lambda edge: events.subscriptions(
+                    edge, core, HttpTimeline(metadata))):
+            yield
+
+    app = service_app("thumbnails", faults=faults if settings.fault_injection else None,
+                      lifespan=lifespan)
+    app.state.thumbnails = core
 
     @app.post("/thumbnails")
     def make_thumbnail(req: ThumbnailRequest, core: ThumbnailsDep) -> Thumbnail:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
+import httpx
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from picadaily.contracts import Analysis
+from picadaily.event_runtime import event_edge_running
 from picadaily.faults import Faults
 from picadaily.http_edge import error_body, service_app
 from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore
+from picadaily.timeline import HttpTimeline
 
+from . import events
 from .core import AnalysisBackend, LocalVision, Vision, VisionUnavailable
 
 
@@ -41,10 +47,20 @@ def build_backend(settings: Settings) -> AnalysisBackend:
 
 def create_app(settings: Settings, vision: Vision | None = None) -> FastAPI:
     faults = vision.faults if vision else Faults()
-    app = service_app("vision", faults=faults if settings.fault_injection else None)
-    app.state.vision = vision or Vision(store=S3ObjectStore.from_settings(settings),
-                                        max_pixels=settings.max_pixels,
-                                        backend=build_backend(settings), faults=faults)
+    core = vision or Vision(store=S3ObjectStore.from_settings(settings),
+                            max_pixels=settings.max_pixels, backend=build_backend(settings),
+                            faults=faults)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(base_url=settings.metadata_url, timeout=15) as metadata, \
+                event_edge_running(settings, "vision", lambda edge: events.subscriptions(
+                    edge, core, HttpTimeline(metadata))):
+            yield
+
+    app = service_app("vision", faults=faults if settings.fault_injection else None,
+                      lifespan=lifespan)
+    app.state.vision = core
 
     @app.exception_handler(VisionUnavailable)
     async def _unavailable(_: Request, exc: VisionUnavailable) -> JSONResponse:

@@ -10,21 +10,25 @@ from typing import Any
 
 import httpx
 import nats
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from functions.bridge import StorageBridge
 from functions.storage_events import subject_for
 from infra.provision import provision_streams, queue_url, sqs_client
 from picadaily.ids import new_picture_id
+from picadaily.nats_util import close_nats
 from picadaily.settings import Settings
 from picadaily.steps import FINAL_STATUSES
 from picadaily.storage import s3_client
 
 
-def put_picture(settings: Settings, path: Path, key: str | None = None) -> str:
+def put_picture(settings: Settings, path: Path, key: str | None = None,
+                mode: str | None = None) -> str:
     key = key or new_picture_id()
+    metadata = {"filename": path.name, **({"mode": mode} if mode else {})}
     s3_client(settings).put_object(
         Bucket=settings.pictures_bucket, Key=key, Body=path.read_bytes(),
-        ContentType="image/jpeg", Metadata={"filename": path.name})
+        ContentType="image/jpeg", Metadata=metadata)
     return key
 
 
@@ -34,8 +38,10 @@ async def storage_event_bodies(settings: Settings, count: int) -> list[bytes]:
     try:
         js = nc.jetstream()
         await provision_streams(js, settings)
+        # Only what the bridge forwards from now on, not the events of earlier calls.
         sub = await js.subscribe(subject_for(settings.pictures_bucket),
-                                 stream=settings.storage_stream)
+                                 stream=settings.storage_stream,
+                                 config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW))
         bridge = StorageBridge(settings, js, sqs_client(settings), queue_url(settings))
         bodies: list[bytes] = []
         deadline = time.monotonic() + 20
@@ -48,7 +54,7 @@ async def storage_event_bodies(settings: Settings, count: int) -> list[bytes]:
         assert len(bodies) == count, f"got {len(bodies)} of {count} storage events"
         return bodies
     finally:
-        await nc.drain()
+        await close_nats(nc)
 
 
 async def wait_final(settings: Settings, picture_id: str, limit_s: float = 60) -> dict[str, Any]:

@@ -5,23 +5,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
-import nats
 import pytest
 from temporalio.client import Client
 
 from functions.trigger import Trigger
-from picadaily.mode import ModeSwitch
 from picadaily.settings import Settings
 from picadaily.steps import Step
 from picadaily.storage import s3_client
 from tests.conftest import PHOTOS
 from tests.integration.test_cloud_vision import FakeCloudVision
 from tests.servers import ThreadedServer
-from workflow.activities import ServiceClients
-from workflow.worker import build_worker
 
 from .helpers import put_picture, storage_event_bodies, wait_final
+from .pipeline import running_pipeline
 
 
 @pytest.fixture
@@ -41,16 +37,9 @@ def settings_override(cloud: Settings) -> Settings:
 
 @pytest.fixture
 async def pipeline(services: Settings, temporal_client: Client) -> AsyncIterator[Trigger]:
-    clients = ServiceClients(services)
-    nc = await nats.connect(services.nats_url)
-    try:
-        async with build_worker(temporal_client, services, clients), \
-                httpx.AsyncClient(base_url=services.metadata_url) as metadata:
-            yield Trigger(services, temporal_client, await ModeSwitch.open(nc.jetstream(),
-                                                                           services), metadata)
-    finally:
-        await clients.aclose()
-        await nc.drain()
+    """Services + worker on a fresh task queue + a trigger wired to them."""
+    async with running_pipeline(services, temporal_client) as trigger:
+        yield trigger
 
 
 async def test_an_unsafe_picture_is_rejected_and_nothing_is_made_of_it(pipeline: Trigger) -> None:

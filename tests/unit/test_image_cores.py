@@ -42,8 +42,9 @@ class Members:
     def __init__(self) -> None:
         self.ids: list[str] = []
 
-    def newest_with_thumbnail(self, count: int) -> list[str]:
-        return self.ids[:count]
+    def newest_with_thumbnail(self, count: int) -> list[tuple[str, str]]:
+        # ids are listed newest first; make created times that sort the same way
+        return [(i, f"2026-01-01T00:00:{59 - n:02d}") for n, i in enumerate(self.ids[:count])]
 
 
 def test_collage_rebuilds_only_when_membership_changes() -> None:
@@ -52,10 +53,17 @@ def test_collage_rebuilds_only_when_membership_changes() -> None:
     core = Collage(store, "thumbs", members)
     for i in range(5):
         store.put("thumbs", f"p{i}", jpeg((i * 50, 0, 0), (400, 300)), "image/jpeg")
-    members.ids = ["p4", "p3", "p2", "p1"]
+    members.ids = ["p4", "p3", "p2", "p1", "p0"]
     assert core.update_collage().rebuilt
     assert not core.update_collage().rebuilt  # a duplicate event: no rebuild
     assert core.current_members() == ["p4", "p3", "p2", "p1"]
+    # A picture the metadata does not know yet is counted in; one being deleted is left out.
+    store.put("thumbs", "new", jpeg((0, 0, 255), (400, 300)), "image/jpeg")
+    assert core.update_collage("new", created="2026-01-01T00:01:00").pictures == [
+        "new", "p4", "p3", "p2"]
+    assert core.update_collage(excluding="p4").pictures == ["p3", "p2", "p1", "p0"]
+    store.delete("thumbs", "p3")  # its thumbnail is gone: it cannot be shown
+    assert core.update_collage().pictures == ["p4", "p2", "p1", "p0"]
     members.ids = []
     assert core.update_collage().rebuilt
     assert ("thumbs", COLLAGE_KEY) not in store.objects

@@ -1,0 +1,30 @@
+"""``/api/dead-letters``: events a consumer gave up on, and redriving them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter
+
+from picadaily.deadletters import DeadLetterNotFound, list_dead_letters, redrive
+
+from ..deps import FrontendDep
+from ..errors import http_error
+
+router = APIRouter(prefix="/api/dead-letters", tags=["dead letters"])
+
+
+@router.get("")
+async def get_dead_letters(fe: FrontendDep) -> dict[str, list[dict[str, Any]]]:
+    letters = await list_dead_letters(fe.nats.jetstream(), fe.settings)
+    return {"dead_letters": [asdict(x) for x in letters]}
+
+
+@router.post("/{seq}/redrive")
+async def redrive_dead_letter(seq: int, fe: FrontendDep) -> dict[str, Any]:
+    try:
+        letter = await redrive(fe.nats.jetstream(), fe.settings, fe.metadata, seq)
+    except DeadLetterNotFound as exc:
+        raise http_error(404, str(exc)) from exc
+    return {"redriven": asdict(letter)}

@@ -1,0 +1,108 @@
+"""Domain events: CloudEvents 1.0 (structured JSON) on ``<prefix>.<type>`` subjects.
+
+Every event carries the picture id (``subject`` and ``data.picture_id``), the mode, and W3C trace
+context (``traceparent``). Published with a ``Nats-Msg-Id`` so JetStream drops a duplicate
+publish of the same fact within its duplicate window.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from picadaily.contracts import utcnow
+from picadaily.settings import Settings
+
+# Event types (subject suffixes). The subject is "<prefix>.<type>".
+PICTURE_UPLOADED = "picture.uploaded"
+PICTURE_ANALYZED = "picture.analyzed"
+THUMBNAIL_CREATED = "thumbnail.created"
+COLLAGE_UPDATED = "collage.updated"
+PICTURE_FAILED = "picture.failed"
+PICTURE_DELETED = "picture.deleted"
+ALL_TYPES = (PICTURE_UPLOADED, PICTURE_ANALYZED, THUMBNAIL_CREATED, COLLAGE_UPDATED,
+             PICTURE_FAILED, PICTURE_DELETED)
+
+
+def new_traceparent(parent: str | None = None) -> str:
+    """A W3C traceparent: the parent's trace id (or a new one) with a new span id."""
+    trace_id = parent.split("-")[1] if parent and parent.count("-") == 3 else secrets.token_hex(16)
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    picture_id: str
+    mode: str
+    data: dict[str, Any] = field(default_factory=dict)
+    traceparent: str = ""
+    id: str = ""
+    source: str = ""
+    time: str = ""
+
+    def to_cloudevent(self, prefix: str) -> dict[str, Any]:
+        return {
+            "specversion": "1.0",
+            "id": self.id or str(uuid.uuid4()),
+            "source": self.source or "picadaily",
+            "type": f"{prefix}.{self.type}",
+            "subject": self.picture_id,
+            "time": self.time or utcnow().isoformat(),
+            "datacontenttype": "application/json",
+            "traceparent": self.traceparent or new_traceparent(),
+            "data": {"picture_id": self.picture_id, "mode": self.mode, **self.data},
+        }
+
+    def follow(self, type_: str, source: str, data: dict[str, Any] | None = None) -> Event:
+        """The next event of the same picture, in the same trace."""
+        return Event(type=type_, picture_id=self.picture_id, mode=self.mode, data=data or {},
+                     traceparent=new_traceparent(self.traceparent), source=source)
+
+
+class MalformedEvent(ValueError):
+    pass
+
+
+def parse_event(body: bytes, prefix: str) -> Event:
+    try:
+        doc = json.loads(body)
+        if doc.get("specversion") != "1.0":
+            raise MalformedEvent("not a CloudEvents 1.0 event")
+        full_type: str = doc["type"]
+        if not full_type.startswith(prefix + "."):
+            raise MalformedEvent(f"event type {full_type!r} is not under {prefix}.")
+        data = dict(doc.get("data") or {})
+        picture_id = data.pop("picture_id", None) or doc["subject"]
+        mode = data.pop("mode", "choreography")
+        return Event(type=full_type[len(prefix) + 1:], picture_id=picture_id, mode=mode,
+                     data=data, traceparent=doc.get("traceparent", ""), id=doc["id"],
+                     source=doc.get("source", ""), time=doc.get("time", ""))
+    except MalformedEvent:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedEvent(f"not a PicaDaily event: {exc!r}") from exc
+
+
+def subject(settings: Settings, type_: str) -> str:
+    return f"{settings.event_prefix}.{type_}"
+
+
+class EventBus:
+    """Publishes domain events to JetStream."""
+
+    def __init__(self, js: Any, settings: Settings, source: str) -> None:
+        self._js = js
+        self._settings = settings
+        self.source = source
+
+    async def publish(self, event: Event, *, dedupe_key: str | None = None) -> None:
+        body = event.to_cloudevent(self._settings.event_prefix)
+        if not event.source:
+            body["source"] = self.source
+        headers = {"Nats-Msg-Id": dedupe_key} if dedupe_key else None
+        await self._js.publish(subject(self._settings, event.type),
+                               json.dumps(body).encode(), headers=headers)

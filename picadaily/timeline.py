@@ -1,0 +1,55 @@
+"""Recording a step's timeline entry, the same way in both modes: the activities (orchestration)
+and the event edges (choreography) both time their work with ``timed``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
+
+import httpx
+
+from picadaily.contracts import TimelineEntry, utcnow
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class TimelineRecorder(Protocol):
+    async def record(self, picture_id: str, entry: TimelineEntry) -> None: ...
+
+
+class HttpTimeline:
+    """Records through the metadata service's HTTP edge."""
+
+    def __init__(self, metadata: httpx.AsyncClient) -> None:
+        self._metadata = metadata
+
+    async def record(self, picture_id: str, entry: TimelineEntry) -> None:
+        try:
+            resp = await self._metadata.post(f"/pictures/{picture_id}/timeline",
+                                             json=entry.model_dump(mode="json"))
+            resp.raise_for_status()
+        except httpx.HTTPError:
+            log.exception("could not record %s of %s", entry.step, picture_id)
+
+
+def error_text(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or getattr(exc, "reason", None) or str(exc)
+    return str(message) or type(exc).__name__
+
+
+async def timed(recorder: TimelineRecorder, step: str, picture_id: str, mode: str, attempt: int,
+                work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work`` and record one timeline entry for it, whether it succeeds or raises."""
+    started = utcnow()
+    try:
+        result = await work()
+    except Exception as exc:
+        await recorder.record(picture_id, TimelineEntry(
+            step=step, started=started, ended=utcnow(), outcome="error", attempt=attempt,
+            error=error_text(exc), mode=mode))
+        raise
+    await recorder.record(picture_id, TimelineEntry(
+        step=step, started=started, ended=utcnow(), outcome="ok", attempt=attempt, mode=mode))
+    return result

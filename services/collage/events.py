@@ -1,0 +1,50 @@
+"""Collage's event edge: rebuild on ``thumbnail.created`` (-> ``collage.updated``), and when a
+picture in it fails or is deleted."""
+
+from __future__ import annotations
+
+import asyncio
+
+from picadaily.consumer import EventEdge, Subscription
+from picadaily.events import (
+    COLLAGE_UPDATED,
+    PICTURE_DELETED,
+    PICTURE_FAILED,
+    THUMBNAIL_CREATED,
+    Event,
+)
+from picadaily.steps import Step
+from picadaily.timeline import TimelineRecorder, timed
+
+from .core import Collage, CollageResult
+
+
+def subscriptions(edge: EventEdge, core: Collage,
+                  timeline: TimelineRecorder) -> list[Subscription]:
+    async def on_thumbnail(event: Event, attempt: int) -> None:
+        pid = event.picture_id
+
+        def update() -> CollageResult:
+            return core.update_collage(pid, created=event.data.get("created"))
+
+        result = await timed(timeline, Step.UPDATE_COLLAGE, pid, event.mode, attempt,
+                             lambda: asyncio.to_thread(update))
+        await edge.bus.publish(
+            event.follow(COLLAGE_UPDATED, edge.bus.source,
+                         {"pictures": result.pictures, "rebuilt": result.rebuilt,
+                          "cause": "thumbnail"}),
+            dedupe_key=f"{pid}:collage:{event.id}")
+
+    async def on_gone(event: Event, attempt: int) -> None:
+        result = await asyncio.to_thread(core.update_collage, excluding=event.picture_id)
+        if result.rebuilt:
+            cause = "deleted" if event.type == PICTURE_DELETED else "failed"
+            await edge.bus.publish(
+                event.follow(COLLAGE_UPDATED, edge.bus.source,
+                             {"pictures": result.pictures, "rebuilt": True, "cause": cause}),
+                dedupe_key=f"{event.picture_id}:collage:{event.id}")
+
+    return [
+        Subscription("thumbnails", (THUMBNAIL_CREATED,), on_thumbnail, Step.UPDATE_COLLAGE),
+        Subscription("gc", (PICTURE_FAILED, PICTURE_DELETED), on_gone, Step.CLEAN_UP),
+    ]

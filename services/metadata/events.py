@@ -1,0 +1,87 @@
+"""Metadata's event edge: stores what the other services found, and the final status."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from picadaily.consumer import EventEdge, Handler, Subscription
+from picadaily.contracts import Analysis, Picture, Thumbnail, TimelineEntry
+from picadaily.events import (
+    COLLAGE_UPDATED,
+    PICTURE_ANALYZED,
+    PICTURE_DELETED,
+    PICTURE_FAILED,
+    THUMBNAIL_CREATED,
+    Event,
+)
+from picadaily.steps import Status, Step
+from picadaily.timeline import timed
+
+from .core import Metadata, PictureNotFound
+
+log = logging.getLogger(__name__)
+
+
+class LocalTimeline:
+    def __init__(self, core: Metadata) -> None:
+        self._core = core
+
+    async def record(self, picture_id: str, entry: TimelineEntry) -> None:
+        await asyncio.to_thread(self._core.record_step, picture_id, entry)
+
+
+def _tolerating_deleted(handler: Callable[[Event, int], Awaitable[None]]) -> Handler:
+    async def wrapped(event: Event, attempt: int) -> None:
+        try:
+            await handler(event, attempt)
+        except PictureNotFound:
+            log.info("%s for %s ignored: the picture was deleted", event.type, event.picture_id)
+
+    return wrapped
+
+
+def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription]:
+    timeline = LocalTimeline(core)
+
+    async def on_analyzed(event: Event, attempt: int) -> None:
+        pid, verdict = event.picture_id, event.data["verdict"]
+        if not verdict["safe"]:
+            await asyncio.to_thread(core.finish, pid, Status.REJECTED, verdict["reason"])
+            return
+        analysis = Analysis.model_validate(event.data["analysis"])
+
+        def store() -> Picture:
+            return core.store_analysis(pid, analysis)
+
+        await timed(timeline, Step.STORE_METADATA, pid, event.mode, attempt,
+                    lambda: asyncio.to_thread(store))
+
+    async def on_thumbnail(event: Event, attempt: int) -> None:
+        thumb = Thumbnail(width=event.data["width"], height=event.data["height"])
+        await asyncio.to_thread(core.set_thumbnail, event.picture_id, thumb)
+
+    async def on_collage(event: Event, attempt: int) -> None:
+        if event.data.get("cause") == "thumbnail":
+            await asyncio.to_thread(core.finish, event.picture_id, Status.DONE, None)
+
+    async def on_failed(event: Event, attempt: int) -> None:
+        pid = event.picture_id
+        await asyncio.to_thread(core.finish, pid, Status.FAILED, event.data["reason"])
+        await asyncio.to_thread(core.set_thumbnail, pid, None)
+
+    async def on_deleted(event: Event, attempt: int) -> None:
+        await asyncio.to_thread(core.delete, event.picture_id)
+
+    return [
+        Subscription("analyzed", (PICTURE_ANALYZED,), _tolerating_deleted(on_analyzed),
+                     Step.STORE_METADATA),
+        Subscription("thumbnails", (THUMBNAIL_CREATED,), _tolerating_deleted(on_thumbnail),
+                     Step.MAKE_THUMBNAIL),
+        Subscription("collage", (COLLAGE_UPDATED,), _tolerating_deleted(on_collage),
+                     Step.UPDATE_COLLAGE),
+        Subscription("failed", (PICTURE_FAILED,), _tolerating_deleted(on_failed),
+                     Step.CLEAN_UP),
+        Subscription("deleted", (PICTURE_DELETED,), on_deleted, Step.CLEAN_UP),
+    ]

@@ -1,0 +1,46 @@
+"""Thumbnails' event edge: a thumbnail for each safe ``picture.analyzed``; garbage collection on
+``picture.failed`` and ``picture.deleted``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from picadaily.consumer import EventEdge, Subscription
+from picadaily.contracts import Thumbnail
+from picadaily.events import (
+    PICTURE_ANALYZED,
+    PICTURE_DELETED,
+    PICTURE_FAILED,
+    THUMBNAIL_CREATED,
+    Event,
+)
+from picadaily.steps import Step
+from picadaily.timeline import TimelineRecorder, timed
+
+from .core import Thumbnails
+
+
+def subscriptions(edge: EventEdge, core: Thumbnails,
+                  timeline: TimelineRecorder) -> list[Subscription]:
+    async def on_analyzed(event: Event, attempt: int) -> None:
+        if not event.data["verdict"]["safe"]:
+            return  # rejected pictures get no thumbnail
+        pid = event.picture_id
+
+        def make() -> Thumbnail:
+            return core.make_thumbnail(pid, event.data["bucket"], event.data["key"])
+
+        thumb = await timed(timeline, Step.MAKE_THUMBNAIL, pid, event.mode, attempt,
+                            lambda: asyncio.to_thread(make))
+        data = {k: v for k, v in event.data.items() if k not in {"analysis", "verdict"}}
+        await edge.bus.publish(
+            event.follow(THUMBNAIL_CREATED, edge.bus.source, {**data, **thumb.model_dump()}),
+            dedupe_key=f"{pid}:thumbnail:{event.id}")
+
+    async def on_gone(event: Event, attempt: int) -> None:
+        await asyncio.to_thread(core.delete_thumbnail, event.picture_id)
+
+    return [
+        Subscription("analyzed", (PICTURE_ANALYZED,), on_analyzed, Step.MAKE_THUMBNAIL),
+        Subscription("gc", (PICTURE_FAILED, PICTURE_DELETED), on_gone, Step.CLEAN_UP),
+    ]

@@ -1,0 +1,39 @@
+"""Vision's event edge: ``picture.uploaded`` -> analyse image, check safety -> ``picture.analyzed``
+(with the safety verdict)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+
+from picadaily.consumer import EventEdge, Subscription
+from picadaily.contracts import Analysis
+from picadaily.events import PICTURE_ANALYZED, PICTURE_UPLOADED, Event
+from picadaily.safety import SafetyVerdict, check_safety
+from picadaily.steps import Step
+from picadaily.timeline import TimelineRecorder, timed
+
+from .core import Vision
+
+
+def subscriptions(edge: EventEdge, vision: Vision,
+                  timeline: TimelineRecorder) -> list[Subscription]:
+    async def on_uploaded(event: Event, attempt: int) -> None:
+        pid, mode = event.picture_id, event.mode
+
+        def analyse() -> Analysis:
+            return vision.analyse_image(pid, event.data["bucket"], event.data["key"])
+
+        analysis = await timed(timeline, Step.ANALYSE_IMAGE, pid, mode, attempt,
+                               lambda: asyncio.to_thread(analyse))
+
+        async def verdict() -> SafetyVerdict:
+            return check_safety(analysis.safety)
+
+        safety = await timed(timeline, Step.CHECK_SAFETY, pid, mode, attempt, verdict)
+        data = {**event.data, "analysis": analysis.model_dump(mode="json"),
+                "verdict": asdict(safety)}
+        await edge.bus.publish(event.follow(PICTURE_ANALYZED, edge.bus.source, data),
+                               dedupe_key=f"{pid}:analyzed:{event.id}")
+
+    return [Subscription("uploaded", (PICTURE_UPLOADED,), on_uploaded, Step.ANALYSE_IMAGE)]
