@@ -32,7 +32,8 @@ def subscriptions(edge: EventEdge, core: Collage,
         await edge.bus.publish(
             event.follow(COLLAGE_UPDATED, edge.bus.source,
                          {"pictures": result.pictures, "rebuilt": result.rebuilt,
-                          "cause": "thumbnail"}),
+                          "cause": "thumbnail", "width": event.data.get("width"),
+                          "height": event.data.get("height")}),
             dedupe_key=f"{pid}:collage:{event.id}")
 
     async def on_gone(event: Event, attempt: int) -> None:

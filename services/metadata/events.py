@@ -59,12 +59,20 @@ def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription]:
                     lambda: asyncio.to_thread(store))
 
     async def on_thumbnail(event: Event, attempt: int) -> None:
+        picture = await asyncio.to_thread(core.get, event.picture_id)
+        if picture.status != Status.PROCESSING:
+            return  # a late message about a picture that failed meanwhile
         thumb = Thumbnail(width=event.data["width"], height=event.data["height"])
         await asyncio.to_thread(core.set_thumbnail, event.picture_id, thumb)
 
     async def on_collage(event: Event, attempt: int) -> None:
-        if event.data.get("cause") == "thumbnail":
-            await asyncio.to_thread(core.finish, event.picture_id, Status.DONE, None)
+        if event.data.get("cause") != "thumbnail":
+            return
+        # thumbnail.created may still be on its way to this service's other consumer: record
+        # the thumbnail here too, so that "done" always comes with its thumbnail.
+        thumb = Thumbnail(width=event.data["width"], height=event.data["height"])
+        await asyncio.to_thread(core.set_thumbnail, event.picture_id, thumb)
+        await asyncio.to_thread(core.finish, event.picture_id, Status.DONE, None)
 
     async def on_failed(event: Event, attempt: int) -> None:
         pid = event.picture_id

@@ -5,9 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -15,44 +13,12 @@ from PIL import Image
 
 from picadaily.steps import FINAL_STATUSES
 from tests.conftest import photos
+from tests.e2e.client import upload, wait_final
+from tests.e2e.conftest import MAX_UPLOAD
 from tests.e2e.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
 log = logging.getLogger(__name__)
-MAX_UPLOAD = 8_000_000
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = RunningStack(tmp_path_factory.mktemp("stack") / "home",
-                           {"PICADAILY_MAX_UPLOAD_BYTES": str(MAX_UPLOAD)}).start()
-    log.info("stack started in %.1f s", running.start_seconds)
-    yield running
-    if running.proc and running.proc.poll() is None:
-        assert running.stop() == 0
-
-
-@pytest.fixture(scope="module")
-def api(stack: RunningStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url, timeout=30) as client:
-        yield client
-
-
-def wait_final(api: httpx.Client, ids: list[str], timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    docs: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        docs = {i: api.get(f"/api/pictures/{i}").json() for i in ids}
-        if all(d.get("status") in FINAL_STATUSES for d in docs.values()):
-            return docs
-        time.sleep(0.2)
-    pending = {i: d.get("status") for i, d in docs.items() if d.get("status") not in FINAL_STATUSES}
-    raise AssertionError(f"not final after {timeout} s: {pending}")
-
-
-def upload(api: httpx.Client, paths: list[Path], **data: str) -> httpx.Response:
-    files = [("pictures", (p.name, p.read_bytes(), "application/octet-stream")) for p in paths]
-    return api.post("/api/pictures", files=files, data=data)
 
 
 def test_every_good_photo_ends_done_with_an_upright_thumbnail_and_a_colour(
