@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from picadaily.mode import ModeSwitch
 from picadaily.nats_util import close_nats
@@ -17,9 +19,10 @@ from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore
 
 from .deps import Frontend
-from .routes import collage, dead_letters, mode, pages, pictures
+from .routes import collage, dead_letters, live, mode, pages, pictures, stats
 
 log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -57,6 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": "frontend"}
 
-    for module in (pictures, collage, mode, dead_letters, pages):
+    for module in (pictures, collage, mode, dead_letters, live, stats, pages):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -20,6 +20,16 @@ class Frontend:
     store: S3ObjectStore
     modes: ModeSwitch | None
     nats: Any = None
+    _temporal: Any = None
+
+    async def temporal(self) -> Any:
+        """A Temporal client, connected on first use (only the compare page needs one)."""
+        if self._temporal is None:
+            from temporalio.client import Client
+
+            self._temporal = await Client.connect(self.settings.temporal_address,
+                                                  namespace=self.settings.temporal_namespace)
+        return self._temporal
 
 
 def _frontend(request: Request) -> Frontend:

@@ -51,7 +51,8 @@ class Subscription:
 
 
 class EventEdge:
-    def __init__(self, js: Any, settings: Settings, service: str) -> None:
+    def __init__(self, js: Any, settings: Settings, service: str, nc: Any = None) -> None:
+        self.nc = nc
         self.js = js
         self.settings = settings
         self.service = service

@@ -32,7 +32,7 @@ async def event_edge_running(
     try:
         js = nc.jetstream()
         await provision_streams(js, settings)
-        edge = EventEdge(js, settings, service)
+        edge = EventEdge(js, settings, service, nc)
         task = asyncio.create_task(edge.run(subscriptions(edge), stop))
         log.info("%s consumes domain events", service)
         yield edge

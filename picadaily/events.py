@@ -91,6 +91,11 @@ def subject(settings: Settings, type_: str) -> str:
     return f"{settings.event_prefix}.{type_}"
 
 
+def changes_subject(settings: Settings) -> str:
+    """Plain NATS (not JetStream): a picture's document changed. Live pages listen to it."""
+    return f"{settings.event_prefix}_changes.pictures"
+
+
 class EventBus:
     """Publishes domain events to JetStream."""
 

@@ -1,16 +1,44 @@
-"""Server-rendered pages."""
+"""Server-rendered pages: a shell per page; /static/app.js fills it from the public API."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
 
 router = APIRouter(include_in_schema=False)
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+
+
+def _page(request: Request, template: str, page: str, heading: str,
+          **data: Any) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(request, template, {
+        "page": page, "title": heading, "heading": heading, "data": data})
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home() -> str:
-    return (TEMPLATES / "home.html").read_text(encoding="utf-8")
+async def gallery(request: Request) -> HTMLResponse:
+    return _page(request, "gallery.html", "gallery", "Gallery")
+
+
+@router.get("/upload", response_class=HTMLResponse)
+async def upload(request: Request) -> HTMLResponse:
+    return _page(request, "upload.html", "upload", "Upload photos")
+
+
+@router.get("/pictures/{picture_id}", response_class=HTMLResponse)
+async def picture(request: Request, picture_id: str) -> HTMLResponse:
+    return _page(request, "picture.html", "picture", "Picture", **{"picture-id": picture_id})
+
+
+@router.get("/collage", response_class=HTMLResponse)
+async def collage(request: Request) -> HTMLResponse:
+    return _page(request, "collage.html", "collage", "Collage")
+
+
+@router.get("/compare", response_class=HTMLResponse)
+async def compare(request: Request) -> HTMLResponse:
+    return _page(request, "compare.html", "compare", "Orchestration and choreography compared")

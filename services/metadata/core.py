@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from picadaily.contracts import Analysis, Picture, Registration, Thumbnail, TimelineEntry, utcnow
 from picadaily.steps import FINAL_STATUSES, Status
@@ -28,9 +30,27 @@ class Page:
 
 
 
+ChangeListener = Callable[[str, str], None]  # (picture id, status or "deleted")
+
+
 class Metadata:
-    def __init__(self, store: SqlitePictures) -> None:
+    def __init__(self, store: SqlitePictures, on_change: ChangeListener | None = None) -> None:
         self._store = store
+        self._listeners: list[ChangeListener] = [on_change] if on_change else []
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    def _changed(self, picture_id: str, status: str | None = None) -> None:
+        if not self._listeners:
+            return
+        if status is None:
+            with self._store.reading() as db:
+                row = db.execute("SELECT status FROM pictures WHERE id = ?",
+                                 (picture_id,)).fetchone()
+            status = row["status"] if row else "deleted"
+        for listener in self._listeners:
+            listener(picture_id, status)
 
     # --- writes -----------------------------------------------------------------------------
 
@@ -54,6 +74,7 @@ class Metadata:
                 (picture_id, reg.object_key, reg.original_name, reg.content_type, reg.size,
                  reg.created.isoformat(), now, reg.mode, Status.PROCESSING.value),
             )
+        self._changed(picture_id)
         return self.get(picture_id)
 
     def record_step(self, picture_id: str, entry: TimelineEntry) -> None:
@@ -76,6 +97,7 @@ class Metadata:
                 (picture_id, entry.step, entry.attempt, entry.started.isoformat(),
                  entry.ended.isoformat(), entry.outcome, entry.error, entry.mode),
             )
+        self._changed(picture_id)
 
     def store_analysis(self, picture_id: str, analysis: Analysis) -> Picture:
         with self._store.transaction() as db:
@@ -96,6 +118,7 @@ class Metadata:
                 "INSERT OR REPLACE INTO labels (picture_id, name, score) VALUES (?, ?, ?)",
                 [(picture_id, x.name.lower(), x.score) for x in labels or []],
             )
+        self._changed(picture_id)
         return self.get(picture_id)
 
     def set_thumbnail(self, picture_id: str, thumbnail: Thumbnail | None) -> None:
@@ -106,6 +129,7 @@ class Metadata:
                 (thumbnail.model_dump_json() if thumbnail else None, utcnow().isoformat(),
                  picture_id),
             )
+        self._changed(picture_id)
 
     def finish(self, picture_id: str, status: Status, error: str | None = None) -> Picture:
         """Set the final status. The first final status wins; a repeat is a no-op."""
@@ -119,6 +143,7 @@ class Metadata:
                    WHERE id = ? AND status = ?""",
                 (status.value, error, now, now, picture_id, Status.PROCESSING.value),
             )
+        self._changed(picture_id)
         return self.get(picture_id)
 
     def reopen(self, picture_id: str) -> Picture:
@@ -128,6 +153,7 @@ class Metadata:
             db.execute("""UPDATE pictures SET status = ?, error = NULL, finished = NULL,
                           updated = ? WHERE id = ?""",
                        (Status.PROCESSING.value, utcnow().isoformat(), picture_id))
+        self._changed(picture_id)
         return self.get(picture_id)
 
     def delete(self, picture_id: str) -> bool:
@@ -136,7 +162,10 @@ class Metadata:
             cur = db.execute("DELETE FROM pictures WHERE id = ?", (picture_id,))
             db.execute("INSERT OR REPLACE INTO deleted (id, at) VALUES (?, ?)",
                        (picture_id, utcnow().isoformat()))
-            return cur.rowcount > 0
+            existed = cur.rowcount > 0
+        if existed:
+            self._changed(picture_id, "deleted")
+        return existed
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -203,12 +232,75 @@ class Metadata:
             ]
         return [self.get(i) for i in ids]
 
+    def stats(self) -> dict[str, ModeStats]:
+        """Per mode: counts, end-to-end seconds, per-step durations, retries and failures."""
+        out: dict[str, ModeStats] = {}
+        with self._store.reading() as db:
+            pictures = db.execute(
+                "SELECT id, mode, status, created, finished FROM pictures WHERE mode IS NOT NULL"
+            ).fetchall()
+            steps = db.execute(
+                """SELECT t.step, t.outcome, t.attempt, t.started, t.ended, p.mode
+                   FROM timeline t JOIN pictures p ON p.id = t.picture_id
+                   WHERE p.mode IS NOT NULL""").fetchall()
+        for row in pictures:
+            s = out.setdefault(row["mode"], ModeStats())
+            s.count += 1
+            s.statuses[row["status"]] = s.statuses.get(row["status"], 0) + 1
+            if row["status"] == Status.DONE and row["finished"]:
+                s.e2e_ms.append(_ms(row["created"], row["finished"]))
+        for row in steps:
+            s = out.setdefault(row["mode"], ModeStats())
+            if row["outcome"] == "ok":
+                s.step_ms.setdefault(row["step"], []).append(_ms(row["started"], row["ended"]))
+            elif row["outcome"] == "error":
+                s.step_errors[row["step"]] = s.step_errors.get(row["step"], 0) + 1
+            if row["attempt"] > 1:
+                s.retries += 1
+        return out
+
     def _require(self, db: object, picture_id: str) -> None:
         import sqlite3
 
         assert isinstance(db, sqlite3.Connection)
         if db.execute("SELECT 1 FROM pictures WHERE id = ?", (picture_id,)).fetchone() is None:
             raise PictureNotFound(picture_id)
+
+
+@dataclass
+class ModeStats:
+    count: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    e2e_ms: list[float] = field(default_factory=list)
+    step_ms: dict[str, list[float]] = field(default_factory=dict)
+    step_errors: dict[str, int] = field(default_factory=dict)
+    retries: int = 0
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "pictures": self.count,
+            "statuses": self.statuses,
+            "e2e_ms": _percentiles(self.e2e_ms),
+            "steps": {step: {**_percentiles(v), "errors": self.step_errors.get(step, 0)}
+                      for step, v in self.step_ms.items()},
+            "step_errors": self.step_errors,
+            "retried_attempts": self.retries,
+        }
+
+
+def _percentiles(values: list[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"n": 0, "p50": None, "p95": None, "mean": None}
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"n": len(values), "p50": round(statistics.median(ordered), 1),
+            "p95": round(p95, 1), "mean": round(statistics.fmean(ordered), 1)}
+
+
+def _ms(start: str, end: str) -> float:
+    from datetime import datetime
+
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() * 1000
 
 
 def _encode_cursor(created: str, picture_id: str) -> str:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from picadaily.contracts import Analysis, Picture, Registration, Thumbnail, TimelineEntry
 from picadaily.event_runtime import event_edge_running
+from picadaily.events import changes_subject
 from picadaily.http_edge import service_app
 from picadaily.settings import Settings
 from picadaily.steps import Status
@@ -40,6 +43,17 @@ MetadataDep = Annotated[Metadata, Depends(_metadata)]
 
 
 
+def change_publisher(nc: Any, subject: str) -> Callable[[str, str], None]:
+    """Tell live pages that a picture changed (from whichever thread the change happened in)."""
+    loop = asyncio.get_running_loop()
+
+    def publish(picture_id: str, status: str) -> None:
+        body = json.dumps({"id": picture_id, "status": status}).encode()
+        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(nc.publish(subject, body)))
+
+    return publish
+
+
 def create_app(settings: Settings, store: SqlitePictures | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,7 +62,9 @@ def create_app(settings: Settings, store: SqlitePictures | None = None) -> FastA
         core = Metadata(db)
         app.state.metadata = core
         async with event_edge_running(settings, "metadata",
-                                      lambda edge: events.subscriptions(edge, core)):
+                                      lambda edge: events.subscriptions(edge, core)) as edge:
+            if edge is not None:
+                core.add_listener(change_publisher(edge.nc, changes_subject(settings)))
             yield
         if own:
             db.close()
@@ -112,6 +128,10 @@ def create_app(settings: Settings, store: SqlitePictures | None = None) -> FastA
         except ValueError as exc:
             raise HTTPException(400, {"error": str(exc), "retryable": False}) from exc
         return PageOut(pictures=page.pictures, next_cursor=page.next_cursor)
+
+    @app.get("/stats")
+    def stats(md: MetadataDep) -> dict[str, object]:
+        return {mode: s.summary() for mode, s in md.stats().items()}
 
     @app.get("/collage-candidates")
     def collage_candidates(md: MetadataDep, count: int = 4) -> list[Picture]:

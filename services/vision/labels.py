@@ -73,6 +73,9 @@ class OnnxLabeller:
         self._session = ort.InferenceSession(str(model), options,
                                              providers=["CPUExecutionProvider"])
         self._names = load_class_names()
+        # The first inference allocates the session's buffers: pay for it at start, not on the
+        # first picture.
+        self.probabilities(Image.new("RGB", (INPUT, INPUT)))
 
     def probabilities(self, image: Image.Image) -> np.ndarray:
         pixels = np.asarray(centre_crop(image), dtype=np.float32).transpose(2, 0, 1)[None]

