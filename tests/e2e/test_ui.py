@@ -1,0 +1,151 @@
+"""The web UI in a real browser (Debian's Chromium driven by Playwright) against the running
+stack. Screenshots of every page go to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import photos
+from tests.e2e.stack import RunningStack
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = os.environ.get("PICADAILY_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        message = ("Chromium is not installed: on Debian/Ubuntu run 'sudo apt-get install "
+                   "chromium' (or set PICADAILY_CHROMIUM to a Chromium binary)")
+        if os.environ.get("CI"):
+            pytest.fail(message + " — in CI nothing may skip; .ci/run installs it")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, stack: RunningStack) -> Iterator[Any]:
+    context = browser.new_context(base_url=stack.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def upload_from_page(page: Any, paths: list[Path]) -> None:
+    page.goto("/upload")
+    page.set_input_files("#files", [str(p) for p in paths])
+    for _ in paths:
+        page.locator(".uploads .result a").nth(len(paths) - 1).wait_for()
+    shot(page, "upload")
+
+
+def test_uploads_appear_in_an_open_gallery_without_reload(browser: Any, stack: RunningStack,
+                                                          page: Any) -> None:
+    page.goto("/")
+    page.locator("#gallery").wait_for(state="attached")
+    page.evaluate("window.__noReload = true")
+    uploader = page.context.new_page()
+    two = [p for p in photos("good") if p.name in {"chelsea.png", "rocket.jpg"}]
+    upload_from_page(uploader, two)
+    for photo in two:
+        card = page.locator(f".card:has(.name a:text-is('{photo.name}'))").first
+        card.wait_for()
+        page.wait_for_function(
+            "name => [...document.querySelectorAll('.card')].some(c => "
+            "c.querySelector('.name a').textContent === name && c.dataset.status === 'done')",
+            arg=photo.name)
+    assert page.evaluate("window.__noReload") is True, "the gallery reloaded"
+    shot(page, "gallery")
+    # a label link filters the gallery
+    page.locator(".card .tags a:text-is('cat')").first.click()
+    page.wait_for_url("**/?label=cat")
+    page.locator(".card").first.wait_for()
+    names = page.locator(".card .name a").all_text_contents()
+    assert names and all("chelsea" in n for n in names)
+
+
+def test_a_picture_shows_its_timeline(page: Any) -> None:
+    page.goto("/?status=done")
+    page.locator(".card .name a").first.click()
+    page.locator("#timeline svg rect").nth(4).wait_for()
+    steps = page.locator("#timeline-rows tr td:first-child").all_text_contents()
+    assert steps[:2] == ["analyse image", "check safety"] and "collage" in steps
+    assert page.locator("#labels li").count() > 0
+    assert page.locator("#image").get_attribute("alt")
+    shot(page, "picture")
+
+
+def test_flipping_the_mode_in_the_ui_is_recorded_on_the_next_upload(page: Any) -> None:
+    page.goto("/upload")
+    page.locator(".mode-switch button[data-mode='choreography']").click()
+    page.locator(".mode-switch button[data-mode='choreography'][aria-pressed='true']").wait_for()
+    upload_from_page(page, [p for p in photos("good") if p.name == "coffee.png"])
+    page.locator(".uploads .result a").first.click()
+    page.locator("#status.done").wait_for()
+    assert page.locator("#mode").text_content() == "choreography"
+    assert page.locator("#workflow").is_hidden()
+    page.locator(".mode-switch button[data-mode='orchestration']").click()
+    page.locator(".mode-switch button[data-mode='orchestration'][aria-pressed='true']").wait_for()
+
+
+def test_the_compare_page_shows_both_modes(page: Any) -> None:
+    page.goto("/compare")
+    table = page.locator(".compare-table")
+    table.wait_for()
+    pictures_row = table.locator("tbody tr").first.locator("td").all_text_contents()
+    assert len(pictures_row) == 2 and all(v not in {"", "–", "0"} for v in pictures_row)
+    assert page.locator("svg.chart").count() == 2
+    shot(page, "compare")
+    page.goto("/collage")
+    page.locator("#collage[src]").wait_for()
+    shot(page, "collage")
+
+
+def test_deleting_a_picture_makes_it_disappear(page: Any) -> None:
+    page.goto("/?status=done")
+    first = page.locator(".card").first
+    card_id = first.get_attribute("id")
+    first.locator(".name a").click()
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.locator("#delete").click()
+    page.wait_for_url("**/?deleted=*")
+    page.locator(".notice").wait_for()
+    page.wait_for_function("id => !document.getElementById(id)", arg=card_id)
+    page.reload()
+    page.locator(".card").first.wait_for()
+    assert page.locator(f"#{card_id}").count() == 0
+
+
+def test_the_gallery_works_at_phone_width_and_by_keyboard(browser: Any,
+                                                          stack: RunningStack) -> None:
+    context = browser.new_context(base_url=stack.url, viewport={"width": 390, "height": 844})
+    phone = context.new_page()
+    phone.goto("/")
+    phone.locator(".card").first.wait_for()
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "the page scrolls sideways at phone width"
+    phone.keyboard.press("Tab")
+    assert phone.evaluate("document.activeElement.textContent") == "Skip to content"
+    shot(phone, "gallery-phone")
+    context.close()
