@@ -106,17 +106,18 @@ async function initGallery() {
     if (cursor) q.set("cursor", cursor);
     try {
       const page = await api(`/api/pictures?${q}`);
-      page.pictures.forEach(p => grid.append(card(p)));
+      page.pictures.filter(p => p.id !== params.get("deleted") && !document.getElementById(`card-${p.id}`))
+        .forEach(p => grid.append(card(p)));
       cursor = page.next_cursor;
       more.hidden = !cursor;
       document.getElementById("empty").hidden = grid.children.length > 0;
     } catch (e) { notice(`Could not load the pictures: ${e.message}`); }
   };
-  more.addEventListener("click", load);
-  await load();
-  const matches = (p) => (!params.get("mode") || p.mode === params.get("mode")) &&
+  const deleted = params.get("deleted");  // just deleted here: its clean-up may still be running
+  const matches = (p) => p.id !== deleted && (!params.get("mode") || p.mode === params.get("mode")) &&
     (!params.get("status") || p.status === params.get("status")) &&
     (!params.get("label") || (p.labels || []).some(l => l.name === params.get("label").toLowerCase()));
+  // Listen before loading, so no change between the two is missed.
   onPictureChange(async ({id, status}) => {
     const existing = document.getElementById(`card-${id}`);
     if (status === "deleted") { if (existing) existing.remove(); return; }
@@ -125,6 +126,8 @@ async function initGallery() {
     if (existing) { matches(p) ? existing.replaceWith(card(p)) : existing.remove(); }
     else if (matches(p)) { grid.prepend(card(p)); document.getElementById("empty").hidden = true; }
   });
+  more.addEventListener("click", load);
+  await load();
 }
 
 // --- upload --------------------------------------------------------------------------------

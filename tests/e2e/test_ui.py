@@ -85,6 +85,20 @@ def test_uploads_appear_in_an_open_gallery_without_reload(browser: Any, stack: R
     assert names and all("chelsea" in n for n in names)
 
 
+def test_refused_files_show_their_reason(page: Any, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    script = tmp_path / "script.png"
+    script.write_text("#!/bin/sh\necho not a picture\n")
+    page.goto("/upload")
+    page.set_input_files("#files", [str(empty), str(script)])
+    refused = page.locator(".uploads .result.refused")
+    refused.nth(1).wait_for()
+    reasons = sorted(refused.all_text_contents())
+    assert reasons == ["Refused: the file is empty",
+                       "Refused: the file is not an image we can read"]
+
+
 def test_a_picture_shows_its_timeline(page: Any) -> None:
     page.goto("/?status=done")
     page.locator(".card .name a").first.click()
@@ -114,7 +128,7 @@ def test_the_compare_page_shows_both_modes(page: Any) -> None:
     table = page.locator(".compare-table")
     table.wait_for()
     pictures_row = table.locator("tbody tr").first.locator("td").all_text_contents()
-    assert len(pictures_row) == 2 and all(v not in {"", "–", "0"} for v in pictures_row)
+    assert len(pictures_row) == 2 and all(v not in {"", "\u2013", "0"} for v in pictures_row)
     assert page.locator("svg.chart").count() == 2
     shot(page, "compare")
     page.goto("/collage")
