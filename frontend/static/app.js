@@ -243,13 +243,13 @@ async function initPicture() {
     try { renderPicture(await api(`/api/pictures/${id}`)); }
     catch (e) { notice(`This picture cannot be shown: ${e.message}`); document.getElementById("picture").hidden = true; }
   };
-  await load();
-  onPictureChange((change) => { if (change.id === id) change.status === "deleted" ? notice("This picture was deleted.") : load(); });
   document.getElementById("delete").addEventListener("click", async () => {
     if (!confirm("Delete this picture? Its thumbnail, metadata and collage place go too.")) return;
     try { await api(`/api/pictures/${id}`, {method: "DELETE"}); location.href = "/?deleted=" + encodeURIComponent(id); }
     catch (e) { notice(`Could not delete: ${e.message}`); }
   });
+  onPictureChange((change) => { if (change.id === id) change.status === "deleted" ? notice("This picture was deleted.") : load(); });
+  await load();
 }
 
 // --- collage -------------------------------------------------------------------------------

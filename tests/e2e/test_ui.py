@@ -141,12 +141,17 @@ def test_deleting_a_picture_makes_it_disappear(page: Any) -> None:
     first = page.locator(".card").first
     card_id = first.get_attribute("id")
     first.locator(".name a").click()
+    page.locator("#status.done").wait_for()
     page.on("dialog", lambda dialog: dialog.accept())
     page.locator("#delete").click()
     page.wait_for_url("**/?deleted=*")
     page.locator(".notice").wait_for()
     page.wait_for_function("id => !document.getElementById(id)", arg=card_id)
-    page.reload()
+    picture_id = card_id.removeprefix("card-")
+    page.wait_for_function(  # garbage collection has run: the document is gone
+        "id => fetch('/api/pictures/' + id).then(r => r.status === 404)", arg=picture_id,
+        polling=200)
+    page.goto("/")
     page.locator(".card").first.wait_for()
     assert page.locator(f"#{card_id}").count() == 0
 
