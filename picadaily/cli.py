@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     setup.add_argument("--streams", action="store_true", help="JetStream streams and KV")
     setup.add_argument("--storage", action="store_true",
                            help="buckets, the SQS queue and the bucket notification (moto/S3)")
+    sub.add_parser("bench", help="raw vs choreography vs orchestration (BENCH_QUICK=1: short)")
     dead = sub.add_parser("dead-letters", help="list dead letters, or redrive one")
     dead.add_argument("action", choices=["list", "redrive"])
     dead.add_argument("seq", nargs="?", type=int, help="the dead letter to redrive")
@@ -40,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("say what to provision: --streams, --storage or both")
         provision(Settings(), streams=args.streams, storage=args.storage)
         return 0
+    if args.command == "bench":
+        from bench.run import main as bench_main
+
+        return bench_main()
     if args.command == "dead-letters":
         import asyncio
 

@@ -27,7 +27,9 @@ class ObjectStore(Protocol):
         metadata: dict[str, str] | None = None,
     ) -> None: ...
     def delete(self, bucket: str, key: str) -> None: ...
-    def exists(self, bucket: str, key: str) -> bool: ...
+    def head_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
+        """The object's user metadata without its bytes; None when it does not exist."""
+        ...
 
 
 def s3_client(settings: Settings) -> Any:
@@ -78,16 +80,16 @@ class S3ObjectStore:
     def delete(self, bucket: str, key: str) -> None:
         self._s3.delete_object(Bucket=bucket, Key=key)
 
-    def exists(self, bucket: str, key: str) -> bool:
+    def head_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
         from botocore.exceptions import ClientError
 
         try:
-            self._s3.head_object(Bucket=bucket, Key=key)
+            resp = self._s3.head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
-                return False
+                return None
             raise
-        return True
+        return dict(resp.get("Metadata", {}))
 
 
 @dataclass
@@ -111,5 +113,6 @@ class InMemoryObjectStore:
     def delete(self, bucket: str, key: str) -> None:
         self.objects.pop((bucket, key), None)
 
-    def exists(self, bucket: str, key: str) -> bool:
-        return (bucket, key) in self.objects
+    def head_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
+        obj = self.objects.get((bucket, key))
+        return None if obj is None else dict(obj.metadata)

@@ -17,31 +17,7 @@ import httpx
 import uvicorn
 
 from infra.stack import binary
-
-_handed_out: set[int] = set()
-
-
-def free_port() -> int:
-    """A free loopback port, never the same one twice in a test session."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} not reached within {timeout} s")
+from infra.stack_process import free_port, wait_until
 
 
 def _tcp(port: int) -> bool:
@@ -57,7 +33,7 @@ def process(argv: list[str], port: int, log: Path, ready: Callable[[], bool] | N
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_until(lambda: proc.poll() is None and (ready or (lambda: _tcp(port)))(),
-                       what=f"{name} on port {port} (log: {log})")
+                       what=f"{name} on port {port} (log: {log})", tolerate=(Exception,))
             yield proc
         finally:
             proc.terminate()

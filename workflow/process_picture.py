@@ -46,6 +46,9 @@ STEP_POLICY: dict[Step, tuple[timedelta, RetryPolicy]] = {
     Step.MAKE_THUMBNAIL: (timedelta(seconds=30), _retry(4)),
     Step.UPDATE_COLLAGE: (timedelta(seconds=30), _retry(4)),
 }
+# Tiny steps run as local activities, in the worker that runs the workflow: no task-queue round
+# trip through the server, one marker in the history instead of three events.
+LOCAL_STEPS = frozenset({Step.CHECK_SAFETY})
 BOOKKEEPING = (timedelta(seconds=10), RetryPolicy(maximum_interval=timedelta(seconds=10)))
 
 
@@ -92,6 +95,11 @@ class ProcessPicture:
 
     async def _step(self, step: Step, arg: object, result_type: type | None = None) -> Any:
         timeout, retry = STEP_POLICY[step]
+        if step in LOCAL_STEPS:
+            return await workflow.execute_local_activity(
+                step.value, arg, start_to_close_timeout=timeout, retry_policy=retry,
+                result_type=result_type,
+            )
         return await workflow.execute_activity(
             step.value, arg, start_to_close_timeout=timeout, retry_policy=retry,
             result_type=result_type,
@@ -99,7 +107,7 @@ class ProcessPicture:
 
     async def _finish(self, picture: PictureInput, status: Status,
                       error: str | None) -> PictureOutcome:
-        await workflow.execute_activity(
+        await workflow.execute_local_activity(
             "finish_picture", FinishInput(picture, status.value, error),
             start_to_close_timeout=BOOKKEEPING[0], retry_policy=BOOKKEEPING[1],
         )

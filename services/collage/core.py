@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -22,6 +23,7 @@ COLLAGE_KEY = "collage.jpg"
 TILE = 400
 GRID = 2
 MEMBERS_METADATA = "pictures"
+TILE_CACHE = 32
 
 
 class CollageMembers(Protocol):
@@ -43,6 +45,7 @@ class Collage:
     members: CollageMembers
     faults: Faults = field(default_factory=Faults)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _tiles: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
 
     def update_collage(self, picture_id: str | None = None, *, created: str | None = None,
                        excluding: str | None = None) -> CollageResult:
@@ -50,8 +53,8 @@ class Collage:
 
         ``picture_id`` is the picture that asked. With ``created`` it is counted in even if the
         metadata has not recorded its thumbnail yet (choreography: both react to the same event);
-        ``excluding`` leaves out a picture being deleted or failed. Only pictures whose thumbnail
-        object exists are used.
+        ``excluding`` leaves out a picture being deleted or failed. A member whose thumbnail
+        object is gone is left out too.
         """
         from picadaily.steps import Step
 
@@ -61,36 +64,52 @@ class Collage:
             candidates = dict(self.members.newest_with_thumbnail(count + 2))
             if picture_id and created:
                 candidates[picture_id] = created
-            candidates.pop(excluding or "", None)
-            ranked = sorted(candidates.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
-            wanted: list[str] = []
-            for member, _ in ranked:
-                if len(wanted) == count:
-                    break
-                if self.store.exists(self.bucket, member):
-                    wanted.append(member)
-            if wanted == self.current_members():
-                return CollageResult(wanted, rebuilt=False)
-            if not wanted:
-                self.store.delete(self.bucket, COLLAGE_KEY)
-                return CollageResult([], rebuilt=True)
-            tiles = []
-            for member in wanted:
+            if excluding:
+                candidates.pop(excluding, None)
+                self._tiles.pop(excluding, None)
+            ranked = [m for m, _ in sorted(candidates.items(), key=lambda kv: (kv[1], kv[0]),
+                                           reverse=True)]
+            current = self.current_members()
+            while True:
+                wanted = ranked[:count]
+                if wanted == current:
+                    return CollageResult(wanted, rebuilt=False)
+                if not wanted:
+                    self.store.delete(self.bucket, COLLAGE_KEY)
+                    return CollageResult([], rebuilt=True)
                 try:
-                    tiles.append(self.store.get(self.bucket, member).data)
-                except ObjectMissing:
-                    tiles.append(b"")  # deleted meanwhile: the next rebuild drops it
-            self.store.put(self.bucket, COLLAGE_KEY, compose(tiles), "image/jpeg",
-                           {MEMBERS_METADATA: ",".join(wanted)})
-            return CollageResult(wanted, rebuilt=True)
+                    tiles = [self._tile(member) for member in wanted]
+                except _TileMissing as missing:
+                    ranked.remove(missing.picture_id)
+                    continue
+                self.store.put(self.bucket, COLLAGE_KEY, compose(tiles), "image/jpeg",
+                               {MEMBERS_METADATA: ",".join(wanted)})
+                return CollageResult(wanted, rebuilt=True)
+
+    def _tile(self, picture_id: str) -> bytes:
+        """A member's thumbnail; recent ones are kept in memory (a thumbnail never changes)."""
+        if picture_id in self._tiles:
+            self._tiles.move_to_end(picture_id)
+            return self._tiles[picture_id]
+        try:
+            data = self.store.get(self.bucket, picture_id).data
+        except ObjectMissing as exc:
+            raise _TileMissing(picture_id) from exc
+        self._tiles[picture_id] = data
+        while len(self._tiles) > TILE_CACHE:
+            self._tiles.popitem(last=False)
+        return data
 
     def current_members(self) -> list[str]:
-        try:
-            meta = self.store.get(self.bucket, COLLAGE_KEY).metadata
-        except ObjectMissing:
-            return []
-        value = meta.get(MEMBERS_METADATA, "")
+        meta = self.store.head_metadata(self.bucket, COLLAGE_KEY)
+        value = (meta or {}).get(MEMBERS_METADATA, "")
         return value.split(",") if value else []
+
+
+class _TileMissing(Exception):
+    def __init__(self, picture_id: str) -> None:
+        super().__init__(picture_id)
+        self.picture_id = picture_id
 
 
 def compose(thumbnails: list[bytes]) -> bytes:

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from PIL import Image
 
+from infra.stack_process import RunningStack
 from picadaily.steps import FINAL_STATUSES
 from tests.conftest import photos
 from tests.e2e.client import upload, wait_final
 from tests.e2e.conftest import MAX_UPLOAD
-from tests.e2e.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
 log = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from infra.stack_process import RunningStack
 from tests.conftest import photos
-from tests.e2e.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = os.environ.get("PICADAILY_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("PICADAILY_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -24,7 +24,7 @@ TIMEOUT_MS = 30_000
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+    if not Path(CHROMIUM).exists():
         message = ("Chromium is not installed: on Debian/Ubuntu run 'sudo apt-get install "
                    "chromium' (or set PICADAILY_CHROMIUM to a Chromium binary)")
         if os.environ.get("CI"):

@@ -1,17 +1,45 @@
-"""The whole local stack, started by the stack runner (`picadaily up`) as a user would."""
+"""The whole local stack in a child process (`picadaily up` on free ports, its own home), as a
+user would start it: used by the end-to-end tests and the bench."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from tests.servers import free_port, wait_until
+_handed_out: set[int] = set()
+
+
+def free_port() -> int:
+    """A free loopback port, never the same one twice in this process."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 30, what: str = "condition",
+               tolerate: tuple[type[Exception], ...] = ()) -> None:
+    """Poll ``check`` until it is true; exceptions of the ``tolerate`` types count as false."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except tolerate:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} not reached within {timeout} s")
 
 
 class RunningStack:

@@ -1,0 +1,56 @@
+"""CPU time and memory of a process tree, read from /proc (Linux)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name may contain spaces: split after its closing parenthesis
+    return text[text.rindex(")") + 2:].split()
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields:
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+@dataclass(frozen=True)
+class TreeUsage:
+    cpu_s: float
+    rss_mb: float
+
+
+def usage(root: int, *, include_root: bool = True) -> TreeUsage:
+    """CPU seconds (user + system, of live processes) and resident memory of a tree."""
+    cpu = 0.0
+    rss = 0
+    for pid in descendants(root):
+        if pid == root and not include_root:
+            continue
+        fields = _stat(pid)
+        if not fields:
+            continue
+        # fields[11], [12]: utime, stime; [13], [14]: children's (reaped) utime, stime
+        cpu += sum(int(x) for x in fields[11:15]) / TICKS
+        rss += int(fields[21]) * PAGE
+    return TreeUsage(cpu_s=cpu, rss_mb=rss / 1024 / 1024)

@@ -1,0 +1,149 @@
+"""``make bench`` / ``picadaily bench``: raw work vs choreography vs orchestration, side by side.
+
+Prints a table, writes ``bench/results/<date>-<machine>.json`` and a PNG chart next to it.
+``BENCH_QUICK=1`` runs a short version for smoke checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import re
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.chart import draw_chart
+from bench.photos import phone_sized
+from bench.progress import Progress
+from bench.raw import local_vision, run_raw
+from bench.stack_modes import ModeResult, measure_mode
+from infra.stack_process import RunningStack
+
+log = logging.getLogger("bench")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "photos" / "good"
+RESULTS = Path(__file__).resolve().parent / "results"
+PHONE_SOURCES = ("coffee.png", "chelsea.png", "rocket.jpg", "astronaut.png")
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def photo_sets(quick: bool) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
+    shared = [(p.name, p.read_bytes()) for p in sorted(SHARED.iterdir()) if p.is_file()]
+    phone = [(f"phone-{name.rsplit('.', 1)[0]}.jpg", phone_sized(SHARED / name))
+             for name in PHONE_SOURCES]
+    everything = shared + phone
+    if quick:
+        latency = shared[:4] + phone[:2]
+        burst = (shared + phone)[:12]
+    else:
+        latency = everything
+        burst = [everything[i % len(everything)] for i in range(50)]
+    return latency, burst
+
+
+def machine_name() -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{platform.node() or 'machine'}-{os.cpu_count()}cpu")
+
+
+def summarise(raw: Any, modes: dict[str, ModeResult], cores: int) -> dict[str, Any]:
+    raw_cpu = statistics.fmean(raw.cpu_s)
+    raw_throughput = cores / raw_cpu
+    out: dict[str, Any] = {"raw": {
+        "p50_ms": round(percentile(raw.wall_ms, 0.5) or 0, 1),
+        "p95_ms": round(percentile(raw.wall_ms, 0.95) or 0, 1),
+        "max_ms": round(max(raw.wall_ms), 1),
+        "throughput_per_s": round(raw_throughput, 2),
+        "sequential_throughput_per_s": round(1000 / statistics.fmean(raw.wall_ms), 2),
+        "cpu_s_per_picture": round(raw_cpu, 4),
+        "peak_rss_mb": round(raw.peak_rss_mb, 1),
+        "note": "throughput = cores / CPU seconds per picture: the machine's limit",
+    }}
+    for mode, r in modes.items():
+        throughput = r.pictures_measured / r.burst_s if r.burst_s else 0
+        cpu = r.cpu_s / max(r.pictures_measured, 1)
+        p50 = percentile(r.latency_ms, 0.5)
+        out[mode] = {
+            "p50_ms": round(p50 or 0, 1),
+            "p95_ms": round(percentile(r.latency_ms, 0.95) or 0, 1),
+            "max_ms": round(max(r.latency_ms, default=0), 1),
+            "throughput_per_s": round(throughput, 2),
+            "cpu_s_per_picture": round(cpu, 4),
+            "peak_rss_mb": round(r.peak_rss_mb, 1),
+            "messages_per_picture": r.messages_per_picture,
+            "workflow_events_per_picture": r.workflow_events_per_picture,
+            "throughput_vs_raw": round(throughput / raw_throughput, 2),
+            "cpu_vs_raw": round(cpu / raw_cpu, 2),
+            "p50_minus_raw_p50_ms": round((p50 or 0) - out["raw"]["p50_ms"], 1),
+            "burst_size": r.burst_size,
+            "failures": r.failures,
+        }
+    return out
+
+
+def table(modes: dict[str, Any]) -> list[str]:
+    head = (f"{'mode':<14}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'pics/s':>9}{'x raw':>7}"
+            f"{'CPU s/pic':>11}{'x raw':>7}{'peak MB':>9}{'msgs/pic':>10}{'wf ev/pic':>10}")
+    lines = [head, "-" * len(head)]
+    for mode, m in modes.items():
+        lines.append(
+            f"{mode:<14}{m['p50_ms']:>9.1f}{m['p95_ms']:>9.1f}{m['max_ms']:>9.1f}"
+            f"{m['throughput_per_s']:>9.2f}{m.get('throughput_vs_raw', 1.0):>7.2f}"
+            f"{m['cpu_s_per_picture']:>11.3f}{m.get('cpu_vs_raw', 1.0):>7.2f}"
+            f"{m['peak_rss_mb']:>9.0f}{m.get('messages_per_picture') or 0:>10.1f}"
+            f"{m.get('workflow_events_per_picture') or 0:>10.1f}")
+    return lines
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quick = os.environ.get("BENCH_QUICK") == "1"
+    cores = os.cpu_count() or 1
+    latency_set, burst_set = photo_sets(quick)
+    log.info("PicaDaily bench (%s): %d pictures one at a time, a burst of %d, %d cores",
+             "quick" if quick else "full", len(latency_set), len(burst_set), cores)
+
+    vision = local_vision()
+    raw = run_raw(vision, [d for _, d in burst_set],
+                  Progress(len(burst_set), "raw: same work, one process"))
+
+    modes: dict[str, ModeResult] = {}
+    with tempfile.TemporaryDirectory(prefix="picadaily-bench-") as home:
+        stack = RunningStack(Path(home) / "home").start()
+        log.info("stack started in %.1f s", stack.start_seconds)
+        try:
+            for mode in ("choreography", "orchestration"):
+                modes[mode] = measure_mode(stack, mode, latency_set, burst_set)
+        finally:
+            stack.stop()
+
+    now = dt.datetime.now(dt.UTC)
+    results: dict[str, Any] = {
+        "date": now.isoformat(timespec="seconds"), "machine": machine_name(), "cores": cores,
+        "quick": quick, "photos": {"one_at_a_time": len(latency_set), "burst": len(burst_set),
+                                   "phone_sized": list(PHONE_SOURCES)},
+        "modes": summarise(raw, modes, cores),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = f"{now.strftime('%Y%m%d-%H%M%S')}-{results['machine']}{'-quick' if quick else ''}"
+    path = RESULTS / f"{stem}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    draw_chart(results, path.with_suffix(".png"))
+    for line in table(results["modes"]):
+        log.info("%s", line)
+    for mode, m in results["modes"].items():
+        for failure in m.get("failures", []):
+            log.warning("%s: %s", mode, failure)
+    log.info("saved %s and %s", path, path.with_suffix(".png").name)
+    return 0

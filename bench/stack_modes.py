@@ -1,0 +1,234 @@
+"""Choreography and orchestration measured through the running local stack's public API."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from bench.procs import usage
+from bench.progress import Progress
+from infra.stack_process import RunningStack
+from picadaily.steps import FINAL_STATUSES
+
+
+@dataclass
+class ModeResult:
+    latency_ms: list[float] = field(default_factory=list)
+    burst_size: int = 0
+    burst_s: float = 0.0
+    cpu_s: float = 0.0  # summed over every process of the stack, during the burst
+    pictures_measured: int = 0
+    peak_rss_mb: float = 0.0
+    messages_per_picture: float | None = None
+    workflow_events_per_picture: float | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+class MemorySampler:
+    """The peak resident memory of the whole stack, sampled in the background."""
+
+    def __init__(self, root: int, every_s: float = 0.2) -> None:
+        self.root = root
+        self.every = every_s
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            # the runner itself is a supervisor, not part of the pipeline
+            self.peak = max(self.peak, usage(self.root, include_root=False).rss_mb)
+
+
+def _upload(api: httpx.Client, name: str, data: bytes, mode: str) -> tuple[str, float]:
+    t0 = time.monotonic()
+    resp = api.post("/api/pictures", files=[("pictures", (name, data, "image/jpeg"))],
+                    data={"mode": mode})
+    resp.raise_for_status()
+    picture_id: str = resp.json()["accepted"][0]["id"]
+    return picture_id, t0
+
+
+class FinalWatcher:
+    """Learns which pictures reached a final status from the live-updates stream (server-sent
+    events): the bench does not poll, so it does not add load to the stack it measures."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.final: set[str] = set()
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+
+    def __enter__(self) -> FinalWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+    def _listen(self) -> None:
+        try:
+            self._read()
+        except httpx.HTTPError:
+            if not self._stop.is_set():
+                raise
+
+    def _read(self) -> None:
+        import json
+
+        with httpx.Client(base_url=self.url, timeout=None) as client, \
+                client.stream("GET", "/api/events") as stream:
+            for line in stream.iter_lines():
+                if self._stop.is_set():
+                    return
+                if line.startswith("data: "):
+                    change = json.loads(line[6:])
+                    if change["status"] in FINAL_STATUSES:
+                        with self._changed:
+                            self.final.add(change["id"])
+                            self._changed.notify_all()
+
+    def wait(self, ids: list[str], on_done: Any, timeout_s: float = 600) -> None:
+        pending = set(ids)
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while pending and time.monotonic() < deadline:
+                arrived = pending & self.final
+                for _ in arrived:
+                    on_done()
+                pending -= arrived
+                if pending:
+                    self._changed.wait(min(1.0, max(deadline - time.monotonic(), 0)))
+        if pending:
+            raise TimeoutError(f"{len(pending)} pictures not final within {timeout_s} s")
+
+
+def _docs(api: httpx.Client, ids: list[str]) -> dict[str, dict[str, Any]]:
+    return {i: api.get(f"/api/pictures/{i}").json() for i in ids}
+
+
+def _span_s(docs: Any) -> float:
+    """From the first upload accepted to the last picture done."""
+    from datetime import datetime
+
+    docs = list(docs)
+    if not docs:
+        return 0.001
+    first = min(datetime.fromisoformat(d["created"]) for d in docs)
+    last = max(datetime.fromisoformat(d["finished"]) for d in docs)
+    return max((last - first).total_seconds(), 0.001)
+
+
+def _e2e_ms(doc: dict[str, Any]) -> float:
+    from datetime import datetime
+
+    return (datetime.fromisoformat(doc["finished"]) -
+            datetime.fromisoformat(doc["created"])).total_seconds() * 1000
+
+
+def measure_mode(stack: RunningStack, mode: str, latency_set: list[tuple[str, bytes]],
+                 burst_set: list[tuple[str, bytes]]) -> ModeResult:
+    assert stack.proc is not None
+    result = ModeResult()
+    with httpx.Client(base_url=stack.url, timeout=120) as api, \
+            MemorySampler(stack.proc.pid) as memory, FinalWatcher(stack.url) as watcher:
+        time.sleep(0.5)  # the live-updates stream is connected
+        # One at a time: latency from "upload accepted" (created) to done.
+        progress = Progress(len(latency_set), f"{mode}: one at a time")
+        for name, data in latency_set:
+            picture_id, _ = _upload(api, name, data, mode)
+            watcher.wait([picture_id], lambda: None)
+            doc = _docs(api, [picture_id])[picture_id]
+            if doc["status"] != "done":
+                result.failures.append(f"{name}: {doc['status']} {doc['error']}")
+            else:
+                result.latency_ms.append(_e2e_ms(doc))
+            progress()
+        # A burst: everything at once, throughput and CPU per picture.
+        messages_before = _stream_messages(stack)
+        cpu_before = usage(stack.proc.pid, include_root=False).cpu_s
+        progress = Progress(len(burst_set), f"{mode}: burst of {len(burst_set)}")
+        t0 = time.monotonic()
+        ids = _upload_concurrently(stack.url, burst_set, mode)
+        watcher.wait(ids, progress)
+        wall_s = time.monotonic() - t0
+        result.cpu_s = usage(stack.proc.pid, include_root=False).cpu_s - cpu_before
+        docs = _docs(api, ids)
+        result.burst_s = _span_s(docs.values())
+        result.burst_size = len(ids)
+        result.pictures_measured = len(docs)
+        result.failures += [f"{d['original_name']}: {d['status']} {d['error']}"
+                            for d in docs.values() if d["status"] != "done"]
+        result.peak_rss_mb = memory.peak
+        messages = _stream_messages(stack) - messages_before
+        result.messages_per_picture = round(messages / max(len(ids), 1), 2)
+        if mode == "orchestration":
+            result.workflow_events_per_picture = asyncio.run(_history(stack, ids))
+        if wall_s > result.burst_s * 1.5:
+            result.failures.append(f"burst wall time {wall_s:.1f} s vs {result.burst_s:.1f} s")
+    return result
+
+
+def _upload_concurrently(url: str, items: list[tuple[str, bytes]], mode: str) -> list[str]:
+    async def send() -> list[str]:
+        limits = httpx.Limits(max_connections=16)
+        async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+            async def one(name: str, data: bytes) -> str:
+                resp = await client.post("/api/pictures",
+                                         files=[("pictures", (name, data, "image/jpeg"))],
+                                         data={"mode": mode})
+                resp.raise_for_status()
+                picture_id: str = resp.json()["accepted"][0]["id"]
+                return picture_id
+
+            return list(await asyncio.gather(*(one(n, d) for n, d in items)))
+
+    return asyncio.run(send())
+
+
+def _stream_messages(stack: RunningStack) -> int:
+    """Messages stored in the storage-event and domain-event streams (all of NATS's work here
+    that is not a reply or a live-page notification)."""
+    async def count() -> int:
+        import nats
+
+        nc = await nats.connect(stack.env["PICADAILY_NATS_URL"])
+        try:
+            js = nc.jetstream()
+            total = 0
+            for name in ("STORAGE_EVENTS", "PICADAILY_EVENTS"):
+                info = await js.stream_info(name)
+                total += info.state.messages
+            return total
+        finally:
+            await nc.close()
+
+    return asyncio.run(count())
+
+
+async def _history(stack: RunningStack, ids: list[str]) -> float:
+    from temporalio.client import Client
+
+    from picadaily.ids import workflow_id_for
+
+    client = await Client.connect(stack.env["PICADAILY_TEMPORAL_ADDRESS"])
+    lengths = []
+    for picture_id in ids:
+        desc = await client.get_workflow_handle(workflow_id_for(picture_id)).describe()
+        lengths.append(desc.raw_description.workflow_execution_info.history_length)
+    return round(statistics.fmean(lengths), 1)
