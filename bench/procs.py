@@ -34,19 +34,42 @@ def descendants(root: int) -> list[int]:
     return out
 
 
+def process_name(pid: int) -> str:
+    """``picadaily run vision`` -> vision; a server -> its program name."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    except OSError:
+        return str(pid)
+    if "run" in argv and argv.index("run") + 1 < len(argv):
+        return argv[argv.index("run") + 1]
+    if "moto.server" in argv:
+        return "s3 (moto)"
+    if "up" in argv:
+        return "stack runner"
+    return Path(argv[0]).name
+
+
+def cpu_by_process(root: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for pid in descendants(root):
+        fields = _stat(pid)
+        if fields:
+            name = process_name(pid)
+            out[name] = out.get(name, 0.0) + sum(int(x) for x in fields[11:15]) / TICKS
+    return out
+
+
 @dataclass(frozen=True)
 class TreeUsage:
     cpu_s: float
     rss_mb: float
 
 
-def usage(root: int, *, include_root: bool = True) -> TreeUsage:
+def usage(root: int) -> TreeUsage:
     """CPU seconds (user + system, of live processes) and resident memory of a tree."""
     cpu = 0.0
     rss = 0
     for pid in descendants(root):
-        if pid == root and not include_root:
-            continue
         fields = _stat(pid)
         if not fields:
             continue

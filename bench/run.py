@@ -85,6 +85,7 @@ def summarise(raw: Any, modes: dict[str, ModeResult], cores: int) -> dict[str, A
             "cpu_vs_raw": round(cpu / raw_cpu, 2),
             "p50_minus_raw_p50_ms": round((p50 or 0) - out["raw"]["p50_ms"], 1),
             "burst_size": r.burst_size,
+            "cpu_ms_per_picture_by_process": r.cpu_ms_per_picture_by_process,
             "failures": r.failures,
         }
     return out
@@ -143,6 +144,10 @@ def main() -> int:
     for line in table(results["modes"]):
         log.info("%s", line)
     for mode, m in results["modes"].items():
+        spent = m.get("cpu_ms_per_picture_by_process")
+        if spent:
+            log.info("%s, CPU ms per picture by process: %s", mode,
+                     ", ".join(f"{name} {ms:.0f}" for name, ms in spent.items() if ms >= 1))
         for failure in m.get("failures", []):
             log.warning("%s: %s", mode, failure)
     log.info("saved %s and %s", path, path.with_suffix(".png").name)

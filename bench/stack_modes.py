@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from bench.procs import usage
+from bench.procs import cpu_by_process, usage
 from bench.progress import Progress
 from infra.stack_process import RunningStack
 from picadaily.steps import FINAL_STATUSES
@@ -28,6 +28,7 @@ class ModeResult:
     messages_per_picture: float | None = None
     workflow_events_per_picture: float | None = None
     failures: list[str] = field(default_factory=list)
+    cpu_ms_per_picture_by_process: dict[str, float] = field(default_factory=dict)
 
 
 class MemorySampler:
@@ -50,8 +51,7 @@ class MemorySampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
-            # the runner itself is a supervisor, not part of the pipeline
-            self.peak = max(self.peak, usage(self.root, include_root=False).rss_mb)
+            self.peak = max(self.peak, usage(self.root).rss_mb)
 
 
 def _upload(api: httpx.Client, name: str, data: bytes, mode: str) -> tuple[str, float]:
@@ -161,13 +161,18 @@ def measure_mode(stack: RunningStack, mode: str, latency_set: list[tuple[str, by
             progress()
         # A burst: everything at once, throughput and CPU per picture.
         messages_before = _stream_messages(stack)
-        cpu_before = usage(stack.proc.pid, include_root=False).cpu_s
+        cpu_before = usage(stack.proc.pid).cpu_s
+        by_process_before = cpu_by_process(stack.proc.pid)
         progress = Progress(len(burst_set), f"{mode}: burst of {len(burst_set)}")
         t0 = time.monotonic()
         ids = _upload_concurrently(stack.url, burst_set, mode)
         watcher.wait(ids, progress)
         wall_s = time.monotonic() - t0
-        result.cpu_s = usage(stack.proc.pid, include_root=False).cpu_s - cpu_before
+        result.cpu_s = usage(stack.proc.pid).cpu_s - cpu_before
+        by_process = cpu_by_process(stack.proc.pid)
+        result.cpu_ms_per_picture_by_process = dict(sorted(
+            ((name, round((cpu - by_process_before.get(name, 0.0)) * 1000 / len(ids), 1))
+             for name, cpu in by_process.items()), key=lambda kv: -kv[1]))
         docs = _docs(api, ids)
         result.burst_s = _span_s(docs.values())
         result.burst_size = len(ids)

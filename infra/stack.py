@@ -83,6 +83,7 @@ class Proc:
     popen: subprocess.Popen[bytes] | None = None
     log_file: IO[bytes] | None = None
     started_s: float = 0.0
+    log_offset: int = 0  # the log is appended to across restarts: read only this run's part
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -93,7 +94,9 @@ class Proc:
 
     def log_contains(self, needle: str) -> bool:
         try:
-            return needle in self.log_path.read_text(errors="replace")
+            with self.log_path.open("rb") as log:
+                log.seek(self.log_offset)
+                return needle.encode() in log.read()
         except OSError:
             return False
 
@@ -216,6 +219,7 @@ class Stack:
 
     def _spawn(self, proc: Proc, env: dict[str, str]) -> None:
         proc.log_file = proc.log_path.open("ab")
+        proc.log_offset = proc.log_file.tell()
         t0 = time.monotonic()
         proc.popen = subprocess.Popen(
             proc.argv, stdout=proc.log_file, stderr=subprocess.STDOUT, env=env,

@@ -66,9 +66,11 @@ class RunningStack:
         self.proc: subprocess.Popen[bytes] | None = None
         self.output = home.parent / f"stack-{self.port}.out"
         self.start_seconds = 0.0
+        self._offset = 0
 
     def start(self) -> RunningStack:
         t0 = time.monotonic()
+        self._offset = self.output.stat().st_size if self.output.exists() else 0
         with self.output.open("ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "picadaily", "up"], env=self.env,
                                          stdout=out, stderr=subprocess.STDOUT)
@@ -84,7 +86,7 @@ class RunningStack:
         assert self.proc is not None
         if self.proc.poll() is not None:
             raise AssertionError(f"the stack runner exited:\n{self.output.read_text()}")
-        return "PicaDaily is up" in self.output.read_text() and \
+        return "PicaDaily is up" in self.output.read_text()[self._offset:] and \
             httpx.get(f"{self.url}/healthz").status_code == 200
 
     def stop(self) -> int:

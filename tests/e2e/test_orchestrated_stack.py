@@ -11,8 +11,6 @@ import httpx
 import pytest
 from PIL import Image
 
-from infra.stack_process import RunningStack
-from picadaily.steps import FINAL_STATUSES
 from tests.conftest import photos
 from tests.e2e.client import upload, wait_final
 from tests.e2e.conftest import MAX_UPLOAD
@@ -133,24 +131,3 @@ def test_upload_requests_that_are_wrong_as_a_whole_get_a_reason(api: httpx.Clien
     assert "too large" in big.json()["error"]
     bad_mode = upload(api, [coffee], mode="telepathy")
     assert bad_mode.status_code == 400 and "mode" in bad_mode.json()["error"]
-
-
-def test_a_restart_keeps_pictures_and_metadata_and_ctrl_c_stops_everything(
-    stack: RunningStack, api: httpx.Client,
-) -> None:
-    before = api.get("/api/pictures", params={"limit": 100}).json()["pictures"]
-    assert before
-    assert stack.stop() == 0
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{stack.url}/healthz")
-    stack.start()
-    after = api.get("/api/pictures", params={"limit": 100}).json()["pictures"]
-    assert [p["id"] for p in after] == [p["id"] for p in before]
-    # What was final stays as it was; what was in flight is finished by the durable workflow.
-    final_before = {p["id"]: p["status"] for p in before if p["status"] in FINAL_STATUSES}
-    assert {p["id"]: p["status"] for p in after if p["id"] in final_before} == final_before
-    wait_final(api, [p["id"] for p in after])
-    done = next(p for p in after if p["status"] == "done")
-    assert api.get(done["image_url"]).status_code == 200
-    assert api.get(done["thumbnail_url"]).status_code == 200
-    assert api.get("/api/collage").status_code == 200

@@ -1,0 +1,49 @@
+"""Stopping and starting the stack keeps pictures, metadata and workflows (its own stack, so the
+other end-to-end tests never see it restart)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from infra.stack_process import RunningStack
+from picadaily.steps import FINAL_STATUSES
+from tests.conftest import photos
+from tests.e2e.client import upload, wait_final
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_restart_keeps_pictures_and_metadata_and_ctrl_c_stops_everything(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    stack = RunningStack(tmp_path_factory.mktemp("restart") / "home").start()
+    try:
+        with httpx.Client(base_url=stack.url, timeout=30) as api:
+            done = [a["id"] for a in upload(api, photos("good")[:3]).json()["accepted"]]
+            wait_final(api, done)
+            # these are still in flight when Ctrl-C comes
+            assert upload(api, photos("good")[3:6]).status_code == 202
+            before = api.get("/api/pictures", params={"limit": 100}).json()["pictures"]
+            assert stack.stop() == 0
+            with pytest.raises(httpx.ConnectError):
+                api.get("/healthz")
+
+            stack.start()
+            after = api.get("/api/pictures", params={"limit": 100}).json()["pictures"]
+            assert [p["id"] for p in after] == [p["id"] for p in before]
+            # what was final stays as it was; what was in flight is finished after the restart
+            final_before = {p["id"]: p["status"] for p in before
+                            if p["status"] in FINAL_STATUSES}
+            assert {p["id"]: p["status"] for p in after if p["id"] in final_before} == \
+                final_before
+            docs = wait_final(api, [p["id"] for p in after])
+            assert {d["status"] for d in docs.values()} == {"done"}
+            first = docs[done[0]]
+            assert api.get(first["image_url"]).status_code == 200
+            assert api.get(first["thumbnail_url"]).status_code == 200
+            assert api.get("/api/collage").status_code == 200
+    finally:
+        if stack.proc and stack.proc.poll() is None:
+            assert stack.stop() == 0
+    assert "ready in" in stack.output.read_text()

@@ -1,0 +1,51 @@
+"""The bench's arithmetic and outputs (the bench itself measures; tests never time anything)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from bench.chart import draw_chart
+from bench.photos import phone_sized
+from bench.raw import RawResult
+from bench.run import percentile, summarise, table
+from bench.stack_modes import ModeResult
+from tests.conftest import PHOTOS
+
+
+def test_ratios_are_against_the_machine_limit_of_raw() -> None:
+    raw = RawResult(wall_ms=[50.0, 60.0, 70.0], cpu_s=[0.05, 0.05, 0.05], peak_rss_mb=200)
+    chor = ModeResult(latency_ms=[100.0, 120.0], burst_size=10, burst_s=2.5, cpu_s=1.5,
+                      pictures_measured=10, peak_rss_mb=900, messages_per_picture=5.0)
+    modes = summarise(raw, {"choreography": chor}, cores=2)
+    assert modes["raw"]["throughput_per_s"] == 40.0  # 2 cores / 0.05 s
+    assert modes["choreography"]["throughput_per_s"] == 4.0
+    assert modes["choreography"]["throughput_vs_raw"] == 0.1
+    assert modes["choreography"]["cpu_vs_raw"] == 3.0
+    assert modes["choreography"]["p50_minus_raw_p50_ms"] == 100.0 - 60.0
+    assert len(table(modes)) == 4
+
+
+def test_percentiles() -> None:
+    assert percentile([], 0.5) is None
+    assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
+    assert percentile(list(map(float, range(101))), 0.95) == 95.0
+
+
+def test_the_chart_is_a_png(tmp_path: Path) -> None:
+    modes = {m: {"throughput_per_s": 1.0, "cpu_s_per_picture": 0.1, "p50_ms": 10.0,
+                 "peak_rss_mb": None} for m in ("raw", "choreography", "orchestration")}
+    path = tmp_path / "chart.png"
+    draw_chart({"machine": "test", "date": "today", "modes": modes}, path)
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.width == 900
+
+
+def test_phone_sized_photos_are_12_megapixel_jpegs_made_the_same_way_each_time() -> None:
+    first = phone_sized(PHOTOS / "good" / "rocket.jpg")
+    assert first == phone_sized(PHOTOS / "good" / "rocket.jpg")
+    import io
+
+    with Image.open(io.BytesIO(first)) as image:
+        assert image.format == "JPEG" and image.width * image.height >= 12_000_000
