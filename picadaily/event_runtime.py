@@ -7,9 +7,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
+import httpx
+
 from picadaily.consumer import EventEdge, Subscription
 from picadaily.nats_util import close_nats
 from picadaily.settings import Settings
+from picadaily.timeline import HttpTimeline, TimelineRecorder
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +44,16 @@ async def event_edge_running(
             await asyncio.wait_for(task, 10)
     finally:
         await close_nats(nc)
+
+
+@contextlib.asynccontextmanager
+async def event_edge_with_timeline(
+    settings: Settings, service: str,
+    subscriptions: Callable[[EventEdge, TimelineRecorder], list[Subscription]],
+) -> AsyncIterator[EventEdge | None]:
+    """``event_edge_running`` for a service whose steps record timeline entries in the metadata
+    service over HTTP."""
+    async with httpx.AsyncClient(base_url=settings.metadata_url, timeout=15) as metadata, \
+            event_edge_running(settings, service, lambda edge: subscriptions(
+                edge, HttpTimeline(metadata))) as edge:
+        yield edge

@@ -10,12 +10,11 @@ import httpx
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel
 
-from picadaily.event_runtime import event_edge_running
+from picadaily.event_runtime import event_edge_with_timeline
 from picadaily.faults import Faults
 from picadaily.http_edge import service_app
 from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore
-from picadaily.timeline import HttpTimeline
 
 from . import events
 from .core import Collage, CollageResult
@@ -51,9 +50,8 @@ def create_app(settings: Settings) -> FastAPI:
                 members=MetadataMembers(client), faults=faults,
             )
             app.state.collage = core
-            async with httpx.AsyncClient(base_url=settings.metadata_url, timeout=15) as meta, \
-                    event_edge_running(settings, "collage", lambda edge: events.subscriptions(
-                        edge, core, HttpTimeline(meta))):
+            async with event_edge_with_timeline(settings, "collage", lambda edge, timeline:
+                                                events.subscriptions(edge, core, timeline)):
                 yield
 
     app = service_app("collage", faults=faults if settings.fault_injection else None,

@@ -6,17 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-import httpx
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel
 
 from picadaily.contracts import Thumbnail
-from picadaily.event_runtime import event_edge_running
+from picadaily.event_runtime import event_edge_with_timeline
 from picadaily.faults import Faults
 from picadaily.http_edge import service_app
 from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore
-from picadaily.timeline import HttpTimeline
 
 from . import events
 from .core import Thumbnails
@@ -48,9 +46,8 @@ def create_app(settings: Settings, thumbnails: Thumbnails | None = None) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(base_url=settings.metadata_url, timeout=15) as metadata, \
-                event_edge_running(settings, "thumbnails", lambda edge: events.subscriptions(
-                    edge, core, HttpTimeline(metadata))):
+        async with event_edge_with_timeline(settings, "thumbnails", lambda edge, timeline:
+                                            events.subscriptions(edge, core, timeline)):
             yield
 
     app = service_app("thumbnails", faults=faults if settings.fault_injection else None,

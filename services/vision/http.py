@@ -6,18 +6,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-import httpx
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from picadaily.contracts import Analysis
-from picadaily.event_runtime import event_edge_running
+from picadaily.event_runtime import event_edge_with_timeline
 from picadaily.faults import Faults
 from picadaily.http_edge import error_body, service_app
 from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore
-from picadaily.timeline import HttpTimeline
 
 from . import events
 from .core import AnalysisBackend, LocalVision, Vision, VisionUnavailable
@@ -53,9 +51,8 @@ def create_app(settings: Settings, vision: Vision | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(base_url=settings.metadata_url, timeout=15) as metadata, \
-                event_edge_running(settings, "vision", lambda edge: events.subscriptions(
-                    edge, core, HttpTimeline(metadata))):
+        async with event_edge_with_timeline(settings, "vision", lambda edge, timeline:
+                                            events.subscriptions(edge, core, timeline)):
             yield
 
     app = service_app("vision", faults=faults if settings.fault_injection else None,

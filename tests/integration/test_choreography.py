@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import nats
 import pytest
-from temporalio.client import Client
 
 from functions.trigger import Trigger
 from picadaily.deadletters import list_dead_letters, redrive
@@ -21,7 +19,6 @@ from services.collage.core import COLLAGE_KEY, MEMBERS_METADATA
 from tests.conftest import PHOTOS
 
 from .helpers import arm_fault, put_picture, storage_event_bodies, wait_final
-from .pipeline import running_pipeline
 
 CAT = PHOTOS / "good" / "chelsea_exif_rotated.jpg"
 PIPELINE = [Step.ANALYSE_IMAGE, Step.CHECK_SAFETY, Step.STORE_METADATA, Step.MAKE_THUMBNAIL,
@@ -34,12 +31,6 @@ def assert_choreographed(steps: list[str]) -> None:
     assert sorted(steps) == sorted(PIPELINE)
     assert steps[:2] == [Step.ANALYSE_IMAGE, Step.CHECK_SAFETY]
     assert steps.index(Step.MAKE_THUMBNAIL) < steps.index(Step.UPDATE_COLLAGE)
-
-
-@pytest.fixture
-async def pipeline(services: Settings, temporal_client: Client) -> AsyncIterator[Trigger]:
-    async with running_pipeline(services, temporal_client) as trigger:
-        yield trigger
 
 
 async def process(pipeline: Trigger, mode: str, name: str = "chelsea_exif_rotated.jpg") -> str:

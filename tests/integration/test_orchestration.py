@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from temporalio.client import Client
 
 from functions.trigger import Trigger
 from picadaily.ids import workflow_id_for
-from picadaily.settings import Settings
 from picadaily.steps import Step
 from picadaily.storage import s3_client
 from services.collage.core import COLLAGE_KEY, MEMBERS_METADATA
 from tests.conftest import PHOTOS
 
 from .helpers import arm_fault, put_picture, storage_event_bodies, wait_final
-from .pipeline import running_pipeline
 
 CAT = PHOTOS / "good" / "chelsea_exif_rotated.jpg"
-
-
-@pytest.fixture
-async def pipeline(services: Settings, temporal_client: Client) -> AsyncIterator[Trigger]:
-    """Services + worker on a fresh task queue + a trigger wired to them."""
-    async with running_pipeline(services, temporal_client) as trigger:
-        yield trigger
 
 
 async def _runs(client: Client, picture_id: str) -> list[Any]:

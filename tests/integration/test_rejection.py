@@ -3,10 +3,9 @@ Cloud Vision backend answering from a local stand-in of its REST API."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
-from temporalio.client import Client
 
 from functions.trigger import Trigger
 from picadaily.settings import Settings
@@ -17,7 +16,6 @@ from tests.integration.test_cloud_vision import FakeCloudVision
 from tests.servers import ThreadedServer
 
 from .helpers import put_picture, storage_event_bodies, wait_final
-from .pipeline import running_pipeline
 
 
 @pytest.fixture
@@ -33,13 +31,6 @@ def cloud(settings: Settings) -> Iterator[Settings]:
 @pytest.fixture
 def settings_override(cloud: Settings) -> Settings:
     return cloud
-
-
-@pytest.fixture
-async def pipeline(services: Settings, temporal_client: Client) -> AsyncIterator[Trigger]:
-    """Services + worker on a fresh task queue + a trigger wired to them."""
-    async with running_pipeline(services, temporal_client) as trigger:
-        yield trigger
 
 
 async def test_an_unsafe_picture_is_rejected_and_nothing_is_made_of_it(pipeline: Trigger) -> None:
