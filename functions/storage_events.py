@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote_plus, unquote_plus
+from urllib.parse import unquote_plus
 
 SUBJECT_PREFIX = "storage.events"
 USER_METADATA_PREFIX = "x-amz-meta-"
@@ -140,6 +140,3 @@ def parse(body: bytes) -> list[StorageEvent]:
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedStorageEvent(f"not a MinIO storage notification: {exc}") from exc
 
-
-def escape_key(key: str) -> str:
-    return quote_plus(key, safe="/")

@@ -78,10 +78,6 @@ class TimelineEntry(BaseModel):
     error: str | None = None
     mode: str | None = None
 
-    @property
-    def duration_ms(self) -> float:
-        return (self.ended - self.started).total_seconds() * 1000
-
 
 class Thumbnail(BaseModel):
     width: int

@@ -7,7 +7,7 @@ never work (not retryable), 404 for a missing picture or object, 503 for everyth
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -61,6 +61,3 @@ def service_app(
 
     return app
 
-
-async def no_lifespan(_: FastAPI) -> AsyncIterator[None]:
-    yield
