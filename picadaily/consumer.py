@@ -107,7 +107,8 @@ class EventEdge:
             await s.handler(event, attempt)
         except NOT_RETRYABLE as exc:
             log.warning("%s of %s cannot succeed: %s", s.step, event.picture_id, error_text(exc))
-            await self.fail_picture(event, s.step, error_text(exc))
+            # the same words as the workflow's: "<step> failed: <reason>"
+            await self.fail_picture(event, s.step, f"{s.step} failed: {error_text(exc)}")
             await msg.ack()
         except Exception as exc:
             if attempt >= self.settings.event_max_deliver:

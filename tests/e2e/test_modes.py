@@ -45,6 +45,22 @@ def test_both_modes_give_the_same_outcomes_on_the_same_photos(api: httpx.Client)
     assert collages["choreography"] == [p.name for p in good][::-1][:4]
 
 
+def test_a_broken_picture_fails_with_the_same_reason_in_both_modes(api: httpx.Client,
+                                                                    tmp_path: Any) -> None:
+    broken = tmp_path / "half.png"
+    coffee = next(p for p in photos("good") if p.name == "coffee.png")
+    broken.write_bytes(coffee.read_bytes()[:60_000])
+    reasons = {}
+    for mode in MODES:
+        [accepted] = upload(api, [broken], mode=mode).json()["accepted"]
+        doc = wait_final(api, [accepted["id"]])[accepted["id"]]
+        assert doc["status"] == "failed" and doc["mode"] == mode
+        assert doc["thumbnail"] is None
+        reasons[mode] = doc["error"]
+    assert reasons["orchestration"] == reasons["choreography"]
+    assert reasons["choreography"].startswith("analyse_image failed: the image data is damaged")
+
+
 def test_flipping_the_mode_during_a_burst_strands_no_picture(api: httpx.Client) -> None:
     few = photos("good")[:4]
     ids = []
