@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     s3_endpoint: str = "http://127.0.0.1:9000"
     s3_region: str = "us-east-1"
     s3_access_key: str = "picadaily"
-    s3_secret_key: str = "picadaily-local-secret"
+    # A placeholder, not a secret: the local moto accepts any key; set a real one for MinIO/S3.
+    s3_secret_key: str = "local-moto-accepts-any-key"
     sqs_endpoint: str = "http://127.0.0.1:9000"
     sqs_queue: str = "picadaily-storage-events"
     temporal_address: str = "127.0.0.1:7233"
