@@ -3,15 +3,28 @@ other end-to-end tests never see it restart)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import httpx
 import pytest
 
+from infra.stack import port_is_free
 from infra.stack_process import RunningStack
 from picadaily.steps import FINAL_STATUSES
 from tests.conftest import photos
 from tests.e2e.client import upload, wait_final
 
 pytestmark = pytest.mark.e2e
+
+
+def busy_ports(stack: RunningStack) -> list[str]:
+    """Every port the stack's processes listened on, still taken after it stopped."""
+    ports = {name: urlsplit(value if "://" in value else f"tcp://{value}").port
+             for name, value in stack.env.items()
+             if name.startswith("PICADAILY_") and name.endswith(("_URL", "_ENDPOINT", "_ADDRESS"))}
+    ports["PICADAILY_PORT"] = stack.port
+    return [f"{name}:{port}" for name, port in ports.items()
+            if port and not port_is_free("127.0.0.1", port)]
 
 
 def test_a_restart_keeps_pictures_and_metadata_and_ctrl_c_stops_everything(
@@ -28,6 +41,7 @@ def test_a_restart_keeps_pictures_and_metadata_and_ctrl_c_stops_everything(
             assert stack.stop() == 0
             with pytest.raises(httpx.ConnectError):
                 api.get("/healthz")
+            assert busy_ports(stack) == [], "a process outlived Ctrl-C"
 
             stack.start()
             after = api.get("/api/pictures", params={"limit": 100}).json()["pictures"]
