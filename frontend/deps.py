@@ -18,8 +18,8 @@ class Frontend:
     settings: Settings
     metadata: httpx.AsyncClient
     store: S3ObjectStore
-    modes: ModeSwitch | None
-    nats: Any = None
+    modes: ModeSwitch
+    nats: Any  # nats.aio.client.Client
     _temporal: Any = None
 
     async def temporal(self) -> Any:

@@ -172,14 +172,13 @@ class Stack:
     def _temporal_ready(self) -> bool:
         if not _tcp_open(self.host, self.temporal_port):
             return False
+        from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
         from temporalio.client import Client
 
         async def check() -> bool:
             client = await Client.connect(self.settings.temporal_address,
                                           namespace=self.settings.temporal_namespace)
-            await client.workflow_service.get_system_info(
-                __import__("temporalio.api.workflowservice.v1", fromlist=["x"])
-                .GetSystemInfoRequest())
+            await client.workflow_service.get_system_info(GetSystemInfoRequest())
             return True
 
         try:

@@ -69,8 +69,6 @@ class EventEdge:
 
     async def _subscribe(self, s: Subscription) -> Any:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-        from nats.js.errors import BadRequestError
-
         durable = f"{self.service}-{s.name}"
         config = ConsumerConfig(
             durable_name=durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=60,
@@ -80,10 +78,8 @@ class EventEdge:
             filter_subjects=[subject(self.settings, t) for t in s.types],
             max_ack_pending=256,
         )
-        try:
-            await self.js.add_consumer(self.settings.events_stream, config)
-        except BadRequestError:  # exists with an older config: update it in place
-            await self.js.add_consumer(self.settings.events_stream, config)
+        # Creates the durable, or updates an existing one in place (the server's create-or-update).
+        await self.js.add_consumer(self.settings.events_stream, config)
         return await self.js.pull_subscribe_bind(durable=durable,
                                                  stream=self.settings.events_stream)
 

@@ -52,6 +52,3 @@ class ModeSwitch:
     async def set(self, mode: Mode) -> None:
         await self._kv.put(MODE_KEY, mode.encode())
 
-
-# The modes whose pipeline exists (a mode that is not built is refused by the API).
-BUILT_MODES: tuple[str, ...] = ("orchestration", "choreography")

@@ -13,7 +13,6 @@ from fastapi.responses import StreamingResponse
 from picadaily.events import changes_subject
 
 from ..deps import FrontendDep
-from ..errors import http_error
 
 router = APIRouter(prefix="/api", tags=["live"])
 HEARTBEAT_S = 15.0
@@ -21,8 +20,6 @@ HEARTBEAT_S = 15.0
 
 @router.get("/events")
 async def picture_events(fe: FrontendDep) -> StreamingResponse:
-    if fe.nats is None:
-        raise http_error(503, "live updates are unavailable: NATS is not connected")
     queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
 
     async def on_change(msg: object) -> None:

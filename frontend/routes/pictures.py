@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from picadaily.contracts import Picture, Registration
 from picadaily.ids import new_picture_id
 from picadaily.imaging import ImageRejected, inspect
-from picadaily.mode import BUILT_MODES, UnknownMode, parse_mode
+from picadaily.mode import UnknownMode, parse_mode
 from picadaily.steps import Status
 from picadaily.storage import ObjectMissing
 from services.thumbnails.core import thumbnail_key
@@ -109,8 +109,6 @@ async def upload_pictures(
             chosen = parse_mode(mode)
         except UnknownMode as exc:
             raise http_error(400, str(exc)) from exc
-        if chosen not in BUILT_MODES:
-            raise http_error(400, f"{chosen} mode is not built yet")
     results = [await _accept_one(fe, upload, chosen) for upload in pictures]
     accepted = [r for r in results if isinstance(r, Accepted)]
     refused = [r for r in results if isinstance(r, Refused)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -99,7 +100,7 @@ class Metadata:
             )
         self._changed(picture_id)
 
-    def store_analysis(self, picture_id: str, analysis: Analysis) -> Picture:
+    def store_analysis(self, picture_id: str, analysis: Analysis) -> None:
         with self._store.transaction() as db:
             self._require(db, picture_id)
             labels = analysis.labels
@@ -119,7 +120,6 @@ class Metadata:
                 [(picture_id, x.name.lower(), x.score) for x in labels or []],
             )
         self._changed(picture_id)
-        return self.get(picture_id)
 
     def set_thumbnail(self, picture_id: str, thumbnail: Thumbnail | None) -> None:
         with self._store.transaction() as db:
@@ -131,7 +131,7 @@ class Metadata:
             )
         self._changed(picture_id)
 
-    def finish(self, picture_id: str, status: Status, error: str | None = None) -> Picture:
+    def finish(self, picture_id: str, status: Status, error: str | None = None) -> None:
         """Set the final status. The first final status wins; a repeat is a no-op."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"{status} is not a final status")
@@ -144,7 +144,6 @@ class Metadata:
                 (status.value, error, now, now, picture_id, Status.PROCESSING.value),
             )
         self._changed(picture_id)
-        return self.get(picture_id)
 
     def reopen(self, picture_id: str) -> Picture:
         """Back to processing (a dead letter is being redriven)."""
@@ -259,10 +258,7 @@ class Metadata:
                 s.retries += 1
         return out
 
-    def _require(self, db: object, picture_id: str) -> None:
-        import sqlite3
-
-        assert isinstance(db, sqlite3.Connection)
+    def _require(self, db: sqlite3.Connection, picture_id: str) -> None:
         if db.execute("SELECT 1 FROM pictures WHERE id = ?", (picture_id,)).fetchone() is None:
             raise PictureNotFound(picture_id)
 

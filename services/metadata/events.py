@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from picadaily.consumer import EventEdge, Handler, Subscription
-from picadaily.contracts import Analysis, Picture, Thumbnail, TimelineEntry
+from picadaily.contracts import Analysis, Thumbnail, TimelineEntry
 from picadaily.events import (
     COLLAGE_UPDATED,
     PICTURE_ANALYZED,
@@ -52,8 +52,8 @@ def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription]:
             return
         analysis = Analysis.model_validate(event.data["analysis"])
 
-        def store() -> Picture:
-            return core.store_analysis(pid, analysis)
+        def store() -> None:
+            core.store_analysis(pid, analysis)
 
         await timed(timeline, Step.STORE_METADATA, pid, event.mode, attempt,
                     lambda: asyncio.to_thread(store))

@@ -85,9 +85,9 @@ def create_app(settings: Settings, store: SqlitePictures | None = None) -> FastA
     def record_step(picture_id: str, entry: TimelineEntry, md: MetadataDep) -> None:
         md.record_step(picture_id, entry)
 
-    @app.put("/pictures/{picture_id}/analysis")
-    def store_analysis(picture_id: str, analysis: Analysis, md: MetadataDep) -> Picture:
-        return md.store_analysis(picture_id, analysis)
+    @app.put("/pictures/{picture_id}/analysis", status_code=204)
+    def store_analysis(picture_id: str, analysis: Analysis, md: MetadataDep) -> None:
+        md.store_analysis(picture_id, analysis)
 
     @app.put("/pictures/{picture_id}/thumbnail", status_code=204)
     def set_thumbnail(picture_id: str, thumbnail: Thumbnail, md: MetadataDep) -> None:
@@ -97,9 +97,9 @@ def create_app(settings: Settings, store: SqlitePictures | None = None) -> FastA
     def clear_thumbnail(picture_id: str, md: MetadataDep) -> None:
         md.set_thumbnail(picture_id, None)
 
-    @app.put("/pictures/{picture_id}/status")
-    def finish(picture_id: str, final: FinalStatus, md: MetadataDep) -> Picture:
-        return md.finish(picture_id, final.status, final.error)
+    @app.put("/pictures/{picture_id}/status", status_code=204)
+    def finish(picture_id: str, final: FinalStatus, md: MetadataDep) -> None:
+        md.finish(picture_id, final.status, final.error)
 
     @app.post("/pictures/{picture_id}/reopen")
     def reopen(picture_id: str, md: MetadataDep) -> Picture:

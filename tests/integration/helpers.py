@@ -14,6 +14,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from functions.bridge import StorageBridge
 from functions.storage_events import subject_for
+from functions.trigger import Trigger
 from infra.provision import provision_streams, queue_url, sqs_client
 from picadaily.ids import new_picture_id
 from picadaily.nats_util import close_nats
@@ -55,6 +56,15 @@ async def storage_event_bodies(settings: Settings, count: int) -> list[bytes]:
         return bodies
     finally:
         await close_nats(nc)
+
+
+async def upload_and_trigger(pipeline: Trigger, path: Path, *, mode: str | None = None,
+                             key: str | None = None) -> str:
+    """Put a picture into the bucket and let the real bridge and trigger pick it up."""
+    picture_id = put_picture(pipeline.settings, path, key=key, mode=mode)
+    [body] = await storage_event_bodies(pipeline.settings, 1)
+    await pipeline.handle(body)
+    return picture_id
 
 
 async def wait_final(settings: Settings, picture_id: str, limit_s: float = 60) -> dict[str, Any]:

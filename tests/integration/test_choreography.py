@@ -12,13 +12,20 @@ import pytest
 
 from functions.trigger import Trigger
 from picadaily.deadletters import list_dead_letters, redrive
+from picadaily.ids import new_picture_id
 from picadaily.settings import Settings
 from picadaily.steps import Step
 from picadaily.storage import s3_client
 from services.collage.core import COLLAGE_KEY, MEMBERS_METADATA
 from tests.conftest import PHOTOS
 
-from .helpers import arm_fault, put_picture, storage_event_bodies, wait_final
+from .helpers import (
+    arm_fault,
+    put_picture,
+    storage_event_bodies,
+    upload_and_trigger,
+    wait_final,
+)
 
 CAT = PHOTOS / "good" / "chelsea_exif_rotated.jpg"
 PIPELINE = [Step.ANALYSE_IMAGE, Step.CHECK_SAFETY, Step.STORE_METADATA, Step.MAKE_THUMBNAIL,
@@ -33,13 +40,6 @@ def assert_choreographed(steps: list[str]) -> None:
     assert steps.index(Step.MAKE_THUMBNAIL) < steps.index(Step.UPDATE_COLLAGE)
 
 
-async def process(pipeline: Trigger, mode: str, name: str = "chelsea_exif_rotated.jpg") -> str:
-    picture_id = put_picture(pipeline.settings, PHOTOS / "good" / name, mode=mode)
-    [body] = await storage_event_bodies(pipeline.settings, 1)
-    await pipeline.handle(body)
-    return picture_id
-
-
 def collage_members(settings: Settings) -> list[str]:
     head = s3_client(settings).head_object(Bucket=settings.thumbnails_bucket, Key=COLLAGE_KEY)
     members: str = head["Metadata"][MEMBERS_METADATA]
@@ -47,7 +47,7 @@ def collage_members(settings: Settings) -> list[str]:
 
 
 async def test_a_picture_goes_through_the_choreography_to_done(pipeline: Trigger) -> None:
-    picture_id = await process(pipeline, "choreography")
+    picture_id = await upload_and_trigger(pipeline, CAT, mode="choreography")
     doc = await wait_final(pipeline.settings, picture_id)
     assert doc["status"] == "done", doc["error"]
     assert doc["mode"] == "choreography"
@@ -80,10 +80,9 @@ async def test_a_handler_that_fails_twice_then_succeeds_yields_one_result(
     pipeline: Trigger,
 ) -> None:
     settings = pipeline.settings
-    picture_id = put_picture(settings, CAT, mode="choreography")
+    picture_id = new_picture_id()
     await arm_fault(settings.thumbnails_url, Step.MAKE_THUMBNAIL, times=2, picture_id=picture_id)
-    [body] = await storage_event_bodies(settings, 1)
-    await pipeline.handle(body)
+    await upload_and_trigger(pipeline, CAT, mode="choreography", key=picture_id)
     doc = await wait_final(settings, picture_id)
     assert doc["status"] == "done", doc["error"]
     thumbs = [(t["attempt"], t["outcome"]) for t in doc["timeline"]
@@ -96,10 +95,9 @@ async def test_a_handler_that_fails_twice_then_succeeds_yields_one_result(
 
 async def test_a_poison_message_is_dead_lettered_and_can_be_redriven(pipeline: Trigger) -> None:
     settings = pipeline.settings
-    picture_id = put_picture(settings, CAT, mode="choreography")
+    picture_id = new_picture_id()
     await arm_fault(settings.thumbnails_url, Step.MAKE_THUMBNAIL, times=-1, picture_id=picture_id)
-    [body] = await storage_event_bodies(settings, 1)
-    await pipeline.handle(body)
+    await upload_and_trigger(pipeline, CAT, mode="choreography", key=picture_id)
 
     doc = await wait_final(settings, picture_id)
     assert doc["status"] == "failed"
@@ -145,8 +143,8 @@ async def test_deleting_the_object_garbage_collects_everything_in_both_modes(
     pipeline: Trigger, mode: str,
 ) -> None:
     settings = pipeline.settings
-    keep = await process(pipeline, mode, "coffee.png")
-    gone = await process(pipeline, mode, "rocket.jpg")
+    keep = await upload_and_trigger(pipeline, PHOTOS / "good" / "coffee.png", mode=mode)
+    gone = await upload_and_trigger(pipeline, PHOTOS / "good" / "rocket.jpg", mode=mode)
     assert (await wait_final(settings, keep))["status"] == "done"
     assert (await wait_final(settings, gone))["status"] == "done"
     assert collage_members(settings) == [gone, keep]

@@ -7,13 +7,19 @@ from typing import Any
 from temporalio.client import Client
 
 from functions.trigger import Trigger
-from picadaily.ids import workflow_id_for
+from picadaily.ids import new_picture_id, workflow_id_for
 from picadaily.steps import Step
 from picadaily.storage import s3_client
 from services.collage.core import COLLAGE_KEY, MEMBERS_METADATA
 from tests.conftest import PHOTOS
 
-from .helpers import arm_fault, put_picture, storage_event_bodies, wait_final
+from .helpers import (
+    arm_fault,
+    put_picture,
+    storage_event_bodies,
+    upload_and_trigger,
+    wait_final,
+)
 
 CAT = PHOTOS / "good" / "chelsea_exif_rotated.jpg"
 
@@ -54,10 +60,9 @@ async def test_a_step_that_fails_once_is_retried_and_the_picture_ends_done(
     pipeline: Trigger,
 ) -> None:
     settings = pipeline.settings
-    picture_id = put_picture(settings, CAT)
+    picture_id = new_picture_id()
     await arm_fault(settings.thumbnails_url, Step.MAKE_THUMBNAIL, times=1, picture_id=picture_id)
-    [body] = await storage_event_bodies(settings, 1)
-    await pipeline.handle(body)
+    await upload_and_trigger(pipeline, CAT, key=picture_id)
 
     doc = await wait_final(settings, picture_id)
     assert doc["status"] == "done", doc["error"]
@@ -71,10 +76,9 @@ async def test_a_step_that_always_fails_ends_failed_with_no_half_made_artefacts(
     pipeline: Trigger,
 ) -> None:
     settings = pipeline.settings
-    picture_id = put_picture(settings, CAT)
+    picture_id = new_picture_id()
     await arm_fault(settings.collage_url, Step.UPDATE_COLLAGE, times=-1, picture_id=picture_id)
-    [body] = await storage_event_bodies(settings, 1)
-    await pipeline.handle(body)
+    await upload_and_trigger(pipeline, CAT, key=picture_id)
 
     doc = await wait_final(settings, picture_id)
     assert doc["status"] == "failed"
@@ -92,9 +96,7 @@ async def test_a_step_that_always_fails_ends_failed_with_no_half_made_artefacts(
 
 async def test_an_unreadable_picture_fails_at_once_without_retries(pipeline: Trigger) -> None:
     settings = pipeline.settings
-    picture_id = put_picture(settings, PHOTOS / "bad" / "truncated.jpg")
-    [body] = await storage_event_bodies(settings, 1)
-    await pipeline.handle(body)
+    picture_id = await upload_and_trigger(pipeline, PHOTOS / "bad" / "truncated.jpg")
 
     doc = await wait_final(settings, picture_id)
     assert doc["status"] == "failed"

@@ -15,7 +15,7 @@ from tests.conftest import PHOTOS
 from tests.integration.test_cloud_vision import FakeCloudVision
 from tests.servers import ThreadedServer
 
-from .helpers import put_picture, storage_event_bodies, wait_final
+from .helpers import upload_and_trigger, wait_final
 
 
 @pytest.fixture
@@ -35,9 +35,7 @@ def settings_override(cloud: Settings) -> Settings:
 
 async def test_an_unsafe_picture_is_rejected_and_nothing_is_made_of_it(pipeline: Trigger) -> None:
     settings = pipeline.settings
-    picture_id = put_picture(settings, PHOTOS / "good" / "coffee.png")
-    [body] = await storage_event_bodies(settings, 1)
-    await pipeline.handle(body)
+    picture_id = await upload_and_trigger(pipeline, PHOTOS / "good" / "coffee.png")
 
     doc = await wait_final(settings, picture_id)
     assert doc["status"] == "rejected"
