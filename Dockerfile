@@ -8,6 +8,7 @@ COPY functions functions
 COPY services services
 COPY workflow workflow
 COPY infra infra
+COPY cli cli
 RUN pip install --no-cache-dir .
 ENV PICADAILY_HOST=0.0.0.0 PICADAILY_HOME=/data
 VOLUME /data

@@ -25,7 +25,7 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy picadaily frontend functions services workflow infra bench
+	$(BIN)/mypy picadaily frontend functions services workflow infra bench cli
 
 bench: install
 	$(BIN)/picadaily bench

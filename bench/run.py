@@ -22,7 +22,7 @@ from bench.photos import phone_sized
 from bench.progress import Progress
 from bench.raw import local_vision, run_raw
 from bench.stack_modes import ModeResult, measure_mode
-from infra.stack_process import RunningStack
+from cli.stack_process import RunningStack
 
 log = logging.getLogger("bench")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "photos" / "good"

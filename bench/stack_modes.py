@@ -13,7 +13,7 @@ import httpx
 
 from bench.procs import cpu_by_process, usage
 from bench.progress import Progress
-from infra.stack_process import RunningStack
+from cli.stack_process import RunningStack
 from picadaily.steps import FINAL_STATUSES
 
 

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import httpx
 from fastapi import HTTPException
+
+from picadaily.service_errors import read_service_error
 
 
 def http_error(status: int, reason: str) -> HTTPException:
     return HTTPException(status_code=status, detail={"error": reason})
 
 
-async def upstream_error(resp: object) -> HTTPException:
-    import httpx
-
-    assert isinstance(resp, httpx.Response)
-    try:
-        reason = resp.json().get("error") or resp.text
-    except ValueError:
-        reason = resp.text
-    status = resp.status_code if resp.status_code in (400, 404, 409, 422) else 502
-    return http_error(status, str(reason))
+async def upstream_error(resp: httpx.Response) -> HTTPException:
+    """A service's error, as the public API answers it: its reason in words, and its status
+    when that means something to the caller (else 502)."""
+    error = read_service_error(resp)
+    assert error is not None, "upstream_error of a success"
+    status = error.status if error.status in (400, 404, 409, 410, 422) else 502
+    return http_error(404 if status == 410 else status, error.reason)

@@ -13,12 +13,12 @@ import logging
 from typing import Any
 from urllib.parse import unquote_plus
 
-from picadaily.nats_util import close_nats
-from picadaily.process import announce_ready
+from picadaily.nats_util import close_nats, connect_nats
+from picadaily.runtime import announce_ready
 from picadaily.settings import Settings
-from picadaily.storage import s3_client
-
-from .storage_events import ObjectHead, minio_event, subject_for
+from picadaily.storage import queue_url, s3_client, sqs_client
+from picadaily.storage_events import ObjectHead, minio_event, subject_for
+from picadaily.streams import provision_streams
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,6 @@ class StorageBridge:
         self._sqs = sqs
         self._queue_url = queue_url
         self._s3 = s3_client(settings)
-        self.forwarded = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("bridging %s -> %s.*", self._queue_url, subject_for(""))
@@ -61,7 +60,6 @@ class StorageBridge:
             event = minio_event(record, head, endpoint=self._settings.s3_endpoint)
             bucket = record["s3"]["bucket"]["name"]
             await self._js.publish(subject_for(bucket), json.dumps(event).encode())
-            self.forwarded += 1
             log.info("%s %s", event["EventName"], event["Key"])
         # Test events (s3:TestEvent) carry no Records: nothing to forward, just drop them.
         await asyncio.to_thread(self._sqs.delete_message, QueueUrl=self._queue_url,
@@ -85,11 +83,7 @@ class StorageBridge:
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
-    import nats
-
-    from infra.provision import provision_streams, queue_url, sqs_client
-
-    nc = await nats.connect(settings.nats_url, name="storage-bridge")
+    nc = await connect_nats(settings, "storage-bridge")
     try:
         js = nc.jetstream()
         await provision_streams(js, settings)

@@ -1,33 +1,80 @@
 """The trigger function: the one place that reads the mode switch.
 
-A created object in the pictures bucket registers the picture and then, in orchestration mode,
-starts workflow ``ProcessPicture`` (its id derived from the picture id, so a duplicated storage
-event cannot start a second run).
+A created object in the pictures bucket registers the picture; the mode stored with the first
+registration (the upload's own choice, else the switch at that moment) decides, once and for all,
+how it is processed: orchestration starts workflow ``ProcessPicture`` (its id derived from the
+picture id, so a duplicated storage event cannot start a second run), choreography publishes
+``picture.uploaded``. A removed object publishes ``picture.deleted`` (both modes).
+
+It consumes storage events on the same runtime as every event edge (``picadaily.consumer``):
+explicit ack, redelivery with backoff, dead letters, supervision.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import httpx
 
-from picadaily.contracts import Registration
+from picadaily.consumer import EventEdge, Subscription, Unparsable
+from picadaily.contracts import Picture, Registration
+from picadaily.event_runtime import event_edge_running, until_stopped_or_failed
 from picadaily.events import PICTURE_DELETED, PICTURE_UPLOADED, Event, EventBus
-from picadaily.ids import picture_id_for_key, workflow_id_for
+from picadaily.ids import picture_id_for_key
 from picadaily.mode import ModeSwitch, UnknownMode, parse_mode
-from picadaily.nats_util import close_nats
-from picadaily.process import announce_ready
+from picadaily.runtime import announce_ready
+from picadaily.service_errors import raise_for_service_error
 from picadaily.settings import Mode, Settings
+from picadaily.steps import Step
+from picadaily.storage_events import MalformedStorageEvent, StorageEvent, parse, subject_for
 from workflow.inputs import PictureInput
-
-from .storage_events import MalformedStorageEvent, StorageEvent, parse, subject_for
+from workflow.starter import start_processing
 
 log = logging.getLogger(__name__)
-DURABLE = "trigger"
+# Storage events wait longer than domain events: the trigger's budget outlasts a restart of
+# the metadata service or Temporal (1+2+5+10+20+30*3 s, 10 deliveries).
+MAX_DELIVER = 10
+BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0)
+
+
+@dataclass(frozen=True)
+class StorageNotice:
+    """One storage-event message (MinIO sends one record per message; we accept several)."""
+
+    events: list[StorageEvent] = field(default_factory=list)
+
+    @property
+    def picture_id(self) -> str:
+        return picture_id_for_key(self.events[0].key) if self.events else ""
+
+    @property
+    def mode(self) -> Mode | None:
+        return None  # decided by the trigger, not carried by the event
+
+    @property
+    def traceparent(self) -> str:
+        return self.events[0].user_metadata.get("traceparent", "") if self.events else ""
+
+    @property
+    def id(self) -> str:
+        first = self.events[0] if self.events else None
+        return f"{first.sequencer or first.etag}" if first else ""
+
+    @property
+    def reports_failure(self) -> bool:
+        """Failing to register an upload fails the picture; a failed removal does not."""
+        return any(e.kind == "created" for e in self.events)
+
+
+def parse_notice(body: bytes) -> StorageNotice:
+    try:
+        return StorageNotice(parse(body))
+    except MalformedStorageEvent as exc:
+        raise Unparsable(str(exc)) from exc
 
 
 @dataclass
@@ -39,7 +86,10 @@ class Trigger:
     bus: EventBus
 
     async def handle(self, body: bytes) -> None:
-        for event in parse(body):
+        await self.handle_notice(parse_notice(body))
+
+    async def handle_notice(self, notice: StorageNotice, attempt: int = 1) -> None:
+        for event in notice.events:
             if event.bucket != self.settings.pictures_bucket:
                 continue
             if event.kind == "created":
@@ -47,7 +97,9 @@ class Trigger:
             elif event.kind == "removed":
                 await self.picture_removed(event)
 
-    async def resolve_mode(self, event: StorageEvent) -> Mode:
+    async def requested_mode(self, event: StorageEvent) -> Mode:
+        """The upload's own choice, else the switch now. Only the first registration's mode
+        counts (the metadata keeps it), so a redelivered event cannot change it."""
         requested = event.user_metadata.get("mode")
         if requested:
             try:
@@ -57,114 +109,82 @@ class Trigger:
                             event.key, requested)
         return await self.modes.get()
 
-    async def picture_uploaded(self, event: StorageEvent) -> None:
+    async def register(self, event: StorageEvent) -> Picture | None:
+        """The picture's document, created or completed; None if it was deleted meanwhile."""
         picture_id = picture_id_for_key(event.key)
-        mode = await self.resolve_mode(event)
         reg = Registration(
             object_key=event.key,
             original_name=event.user_metadata.get("filename") or event.key,
             content_type=event.content_type,
             size=event.size,
-            mode=mode,
+            mode=await self.requested_mode(event),
         )
         if event.time:
             reg.created = datetime.fromisoformat(event.time.replace("Z", "+00:00"))
         resp = await self.metadata.put(f"/pictures/{picture_id}", json=reg.model_dump(mode="json"))
-        resp.raise_for_status()
-        if mode == "orchestration":
-            await self.start_workflow(PictureInput(picture_id=picture_id, bucket=event.bucket,
-                                                   key=event.key, mode=mode))
-        else:
-            doc = resp.json()
-            if doc["status"] != "processing" or doc["timeline"]:
-                log.info("%s is already being processed: duplicate storage event ignored",
-                         picture_id)
-                return
-            # The stored created time (a re-delivered event keeps the first one) orders the collage.
-            created = doc["created"]
-            uploaded = Event(type=PICTURE_UPLOADED, picture_id=picture_id, mode=mode,
-                             data={"bucket": event.bucket, "key": event.key, "created": created},
-                             source=self.bus.source)
-            # The same storage event twice publishes one picture.uploaded (JetStream dedupe);
-            # past the dedupe window the handlers' idempotency takes over.
-            await self.bus.publish(uploaded, dedupe_key=f"{picture_id}:uploaded:{event.etag}")
-            log.info("published %s for %s", PICTURE_UPLOADED, picture_id)
+        if resp.status_code == 410:
+            log.info("%s was deleted after this object was created: event ignored", picture_id)
+            return None
+        raise_for_service_error(resp)
+        return Picture.model_validate(resp.json())
 
-    async def start_workflow(self, picture: PictureInput) -> None:
-        from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-        from temporalio.exceptions import WorkflowAlreadyStartedError
-
-        from workflow.process_picture import ProcessPicture
-
-        try:
-            await self.temporal.start_workflow(
-                ProcessPicture.run,
-                picture,
-                id=workflow_id_for(picture.picture_id),
-                task_queue=self.settings.temporal_task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            )
-            log.info("started workflow %s", workflow_id_for(picture.picture_id))
-        except WorkflowAlreadyStartedError:
-            log.info("workflow %s already exists: duplicate storage event ignored",
-                     workflow_id_for(picture.picture_id))
+    async def picture_uploaded(self, event: StorageEvent) -> None:
+        picture = await self.register(event)
+        if picture is None:
+            return
+        if picture.mode == "orchestration":
+            await start_processing(self.temporal, self.settings, PictureInput(
+                picture_id=picture.id, bucket=event.bucket, key=event.key, mode="orchestration"))
+            return
+        if picture.status != "processing" or picture.timeline:
+            log.info("%s is already being processed: duplicate storage event ignored", picture.id)
+            return
+        # The stored created time (a redelivered event keeps the first one) orders the collage.
+        uploaded = Event(type=PICTURE_UPLOADED, picture_id=picture.id, mode=picture.mode,
+                         data={"bucket": event.bucket, "key": event.key,
+                               "created": picture.created.isoformat()},
+                         source=self.bus.source,
+                         traceparent=event.user_metadata.get("traceparent", ""))
+        # The same storage event twice publishes one picture.uploaded (JetStream dedupe);
+        # past the dedupe window the handlers' idempotency takes over.
+        await self.bus.publish(uploaded, dedupe_key=f"{picture.id}:uploaded:{event.etag}")
+        log.info("published %s for %s", PICTURE_UPLOADED, picture.id)
 
     async def picture_removed(self, event: StorageEvent) -> None:
         """Deletions fan out through NATS in both modes: each service cleans up on its own."""
         picture_id = picture_id_for_key(event.key)
-        deleted = Event(type=PICTURE_DELETED, picture_id=picture_id, mode="garbage-collection",
-                        data={"bucket": event.bucket, "key": event.key}, source=self.bus.source)
+        data: dict[str, Any] = {"bucket": event.bucket, "key": event.key}
+        if event.time:
+            data["deleted_at"] = datetime.fromisoformat(
+                event.time.replace("Z", "+00:00")).isoformat()
+        deleted = Event(type=PICTURE_DELETED, picture_id=picture_id, mode=None, data=data,
+                        source=self.bus.source)
         await self.bus.publish(deleted, dedupe_key=f"{picture_id}:deleted:{event.sequencer}")
         log.info("published %s for %s", PICTURE_DELETED, picture_id)
 
-
-async def consume(trigger: Trigger, js: Any, stop: asyncio.Event) -> None:
-    """A JetStream durable pull consumer with explicit ack and bounded redelivery."""
-    from nats.js.api import AckPolicy, ConsumerConfig
-
-    subject = subject_for(trigger.settings.pictures_bucket)
-    sub = await js.pull_subscribe(
-        subject, durable=DURABLE, stream=trigger.settings.storage_stream,
-        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_deliver=10,
-                              backoff=[1, 2, 5, 10, 20, 30, 30, 30, 30]),
-    )
-    announce_ready(f"trigger consuming {subject}")
-    while not stop.is_set():
-        try:
-            messages = await sub.fetch(16, timeout=1)
-        except TimeoutError:
-            continue
-        for msg in messages:
-            try:
-                await trigger.handle(msg.data)
-            except MalformedStorageEvent as exc:
-                log.error("dropping a malformed storage event: %s", exc)
-                await msg.term()
-            except Exception:
-                log.exception("storage event not handled; it will be redelivered")
-                delivered = msg.metadata.num_delivered or 1
-                await msg.nak(delay=min(2.0 ** delivered, 30.0))
-            else:
-                await msg.ack()
-    await sub.unsubscribe()
+    def subscription(self) -> Subscription[StorageNotice]:
+        return Subscription(
+            name="storage", stream=self.settings.storage_stream,
+            subjects=(subject_for(self.settings.pictures_bucket),), parse=parse_notice,
+            handler=self.handle_notice, step=Step.REGISTER, max_deliver=MAX_DELIVER,
+            backoff_s=BACKOFF_S)
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
-    import nats
     from temporalio.client import Client
 
-    from infra.provision import provision_streams
+    from workflow.converter import data_converter
 
-    nc = await nats.connect(settings.nats_url, name="trigger")
-    try:
-        js = nc.jetstream()
-        await provision_streams(js, settings)
-        temporal = await Client.connect(settings.temporal_address,
-                                        namespace=settings.temporal_namespace)
-        async with httpx.AsyncClient(base_url=settings.metadata_url, timeout=10) as metadata:
-            trigger = Trigger(settings, temporal, await ModeSwitch.open(js, settings), metadata,
-                              EventBus(js, settings, "picadaily/trigger"))
-            await consume(trigger, js, stop)
-    finally:
-        await close_nats(nc)
+    temporal = await Client.connect(settings.temporal_address,
+                                    namespace=settings.temporal_namespace,
+                                    data_converter=data_converter)
+    async with httpx.AsyncClient(base_url=settings.metadata_url, timeout=10) as metadata:
+
+        async def subscriptions(edge: EventEdge) -> list[Subscription[StorageNotice]]:
+            trigger = Trigger(settings, temporal, await ModeSwitch.open(edge.js, settings),
+                              metadata, edge.bus)
+            return [trigger.subscription()]
+
+        async with event_edge_running(settings, "trigger", subscriptions) as edge:
+            announce_ready(f"trigger consuming {subject_for(settings.pictures_bucket)}")
+            await until_stopped_or_failed(edge, stop)

@@ -1,35 +1,18 @@
 """Idempotent set-up of what the processes expect to exist: buckets, the storage-event queue
-and its bucket notification, the JetStream streams. The stack runner calls it once at start;
-docker-compose's one-shot job does the same for MinIO."""
+and its bucket notification, the JetStream streams (defined in ``picadaily.streams``). The stack
+runner calls it once at start; docker-compose's one-shot job does the same for MinIO."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from picadaily.settings import Settings
-from picadaily.storage import s3_client
+from picadaily.storage import s3_client, sqs_client
+from picadaily.streams import provision_streams
 
 log = logging.getLogger(__name__)
 
 NOTIFICATION_ID = "picadaily-storage-events"
-
-
-def sqs_client(settings: Settings) -> Any:
-    import boto3
-
-    return boto3.client(
-        "sqs",
-        endpoint_url=settings.sqs_endpoint,
-        region_name=settings.s3_region,
-        aws_access_key_id=settings.s3_access_key,
-        aws_secret_access_key=settings.s3_secret_key,
-    )
-
-
-def queue_url(settings: Settings) -> str:
-    url: str = sqs_client(settings).get_queue_url(QueueName=settings.sqs_queue)["QueueUrl"]
-    return url
 
 
 def provision_storage(settings: Settings) -> None:
@@ -63,42 +46,6 @@ def provision_storage(settings: Settings) -> None:
     log.info("bucket %s notifies queue %s", settings.pictures_bucket, settings.sqs_queue)
 
 
-async def provision_streams(js: Any, settings: Settings) -> None:
-    """JetStream streams: storage events of the pictures bucket (what MinIO or the bridge
-    publish), domain events, dead letters."""
-    from nats.js.api import RetentionPolicy, StorageType, StreamConfig
-
-    from functions.storage_events import subject_for
-
-    week = 7 * 24 * 3600
-    await _ensure_stream(js, StreamConfig(
-        name=settings.storage_stream, subjects=[subject_for(settings.pictures_bucket)],
-        retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=week,
-        duplicate_window=120,
-    ))
-    await _ensure_stream(js, StreamConfig(
-        name=settings.events_stream, subjects=[f"{settings.event_prefix}.>"],
-        retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=week,
-        duplicate_window=120,
-    ))
-    await _ensure_stream(js, StreamConfig(
-        name=settings.dead_letter_stream, subjects=[f"{settings.event_prefix}_dead.>"],
-        retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=4 * week,
-    ))
-
-
-async def _ensure_stream(js: Any, config: Any) -> None:
-    from nats.js.errors import NotFoundError
-
-    try:
-        await js.stream_info(config.name)
-    except NotFoundError:
-        await js.add_stream(config)
-        log.info("created stream %s", config.name)
-    else:
-        await js.update_stream(config)
-
-
 def provision(settings: Settings, *, streams: bool, storage: bool) -> None:
     """``picadaily provision``: what docker-compose's one-shot job (and a fresh deployment) runs."""
     import asyncio
@@ -110,12 +57,10 @@ def provision(settings: Settings, *, streams: bool, storage: bool) -> None:
 
 
 async def _provision_streams_once(settings: Settings) -> None:
-    import nats
-
     from picadaily.mode import ModeSwitch
-    from picadaily.nats_util import close_nats
+    from picadaily.nats_util import close_nats, connect_nats
 
-    nc = await nats.connect(settings.nats_url, name="provision")
+    nc = await connect_nats(settings, "provision")
     try:
         await provision_streams(nc.jetstream(), settings)
         await ModeSwitch.open(nc.jetstream(), settings)

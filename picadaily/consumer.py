@@ -1,10 +1,18 @@
-"""The event edge's runtime: JetStream durable pull consumers with explicit ack, bounded
-redelivery with backoff, and a dead-letter stream.
+"""The one consumer runtime: JetStream durable pull consumers with explicit ack, bounded
+redelivery with backoff, a dead-letter stream, and supervision.
 
-A handler that raises a not-retryable error (the image can never work, the object is gone) fails
-the picture at once. Any other error is redelivered after ``event_backoff_s``; after
-``event_max_deliver`` deliveries the message goes to the dead letters (where a person can see and
-redrive it) and the picture is failed with the reason meanwhile.
+Every process that consumes (the services' event edges and the trigger) runs on this code.
+
+- A handler that raises a not-retryable error (the image can never work, the object is gone)
+  fails the picture at once.
+- Any other error is redelivered after the subscription's backoff; on its last delivery the
+  message goes to the dead letters (where a person can see and redrive it) and the picture is
+  failed with the reason meanwhile.
+- A payload that does not even parse is terminated and dead-lettered at once.
+- Nothing that goes wrong with one message (its handler, its ack, nak or term, publishing
+  ``picture.failed`` or the dead letter) can end the loop: it is logged and the message is left to
+  be redelivered. If a consumer loop ends all the same, ``EventEdge.problem`` says so, which
+  makes ``/healthz`` answer 503.
 """
 
 from __future__ import annotations
@@ -12,42 +20,90 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from picadaily.contracts import utcnow
 from picadaily.events import (
-    PICTURE_DELETED,
     PICTURE_FAILED,
     Event,
     EventBus,
     MalformedEvent,
+    new_traceparent,
     parse_event,
     subject,
 )
 from picadaily.imaging import ImageRejected
-from picadaily.settings import Settings
+from picadaily.settings import Mode, Settings
 from picadaily.storage import ObjectMissing
+from picadaily.streams import dead_letter_subject
 from picadaily.timeline import error_text
 
 log = logging.getLogger(__name__)
-Handler = Callable[[Event, int], Awaitable[None]]
 NOT_RETRYABLE: tuple[type[Exception], ...] = (ImageRejected, ObjectMissing)
 BATCH = 8
-CLEAN_UP_EVENTS = frozenset({PICTURE_FAILED, PICTURE_DELETED})
+FETCH_ERROR_PAUSE_S = 1.0
 
 
-def dead_letter_subject(settings: Settings, consumer: str) -> str:
-    return f"{settings.event_prefix}_dead.{consumer}"
+class Handled(Protocol):
+    """What the runtime needs of a parsed message to report a failure."""
+
+    @property
+    def picture_id(self) -> str: ...
+    @property
+    def mode(self) -> Mode | None: ...
+    @property
+    def traceparent(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def reports_failure(self) -> bool: ...
+
+
+M = TypeVar("M", bound=Handled)
+
+
+class InboundMessage(Protocol):
+    """The message port: the part of a JetStream message the runtime uses (a fake in tests)."""
+
+    subject: str
+    data: bytes
+
+    @property
+    def metadata(self) -> Any: ...  # .num_delivered, .sequence.stream
+    async def ack(self) -> None: ...
+    async def nak(self, delay: float | None = None) -> None: ...
+    async def term(self) -> None: ...
+
+
+class Unparsable(ValueError):
+    """A payload a subscription cannot read: never worth redelivering."""
 
 
 @dataclass(frozen=True)
-class Subscription:
+class Subscription(Generic[M]):
     name: str  # the durable consumer is "<service>-<name>"
-    types: tuple[str, ...]
-    handler: Handler
+    stream: str
+    subjects: tuple[str, ...]
+    parse: Callable[[bytes], M]  # raises Unparsable
+    handler: Callable[[M, int], Awaitable[None]]
     step: str  # the step a failure is reported against
+    max_deliver: int
+    backoff_s: tuple[float, ...]
+
+    def delay(self, attempt: int) -> float:
+        backoff = self.backoff_s
+        return backoff[min(attempt - 1, len(backoff) - 1)] if backoff else 0.0
+
+
+def _delivery(msg: InboundMessage) -> tuple[int, int | None]:
+    """(how many times this message was delivered, its stream sequence)."""
+    try:
+        meta = msg.metadata
+        return int(meta.num_delivered or 1), int(meta.sequence.stream)
+    except Exception:
+        return 1, None
 
 
 class EventEdge:
@@ -57,86 +113,141 @@ class EventEdge:
         self.settings = settings
         self.service = service
         self.bus = EventBus(js, settings, f"picadaily/{service}")
+        self.problem: str | None = None  # set when a consumer loop ended while it should run
+        self.task: asyncio.Task[None] | None = None  # the running consumer (event_runtime)
 
-    async def run(self, subscriptions: list[Subscription], stop: asyncio.Event) -> None:
+    # --- building subscriptions ---------------------------------------------------------------
+
+    def on(self, name: str, types: Sequence[str], handler: Callable[[Event, int], Awaitable[None]],
+           step: str) -> Subscription[Event]:
+        """A subscription to domain events of these types."""
+        prefix = self.settings.event_prefix
+
+        def parse(body: bytes) -> Event:
+            try:
+                return parse_event(body, prefix)
+            except MalformedEvent as exc:
+                raise Unparsable(str(exc)) from exc
+
+        return Subscription(
+            name=name, stream=self.settings.events_stream,
+            subjects=tuple(subject(self.settings, t) for t in types), parse=parse,
+            handler=handler, step=step, max_deliver=self.settings.event_max_deliver,
+            backoff_s=tuple(self.settings.event_backoff_s))
+
+    # --- running ------------------------------------------------------------------------------
+
+    async def run(self, subscriptions: Sequence[Subscription[Any]], stop: asyncio.Event) -> None:
         subs = [await self._subscribe(s) for s in subscriptions]
         try:
             await asyncio.gather(*(self._loop(s, sub, stop)
                                    for s, sub in zip(subscriptions, subs, strict=True)))
         finally:
             for sub in subs:
-                await sub.unsubscribe()
+                try:
+                    await sub.unsubscribe()
+                except Exception as exc:
+                    log.warning("unsubscribing failed: %r", exc)
 
-    async def _subscribe(self, s: Subscription) -> Any:
+    def durable(self, s: Subscription[Any]) -> str:
+        return f"{self.service}-{s.name}"
+
+    async def _subscribe(self, s: Subscription[Any]) -> Any:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-        durable = f"{self.service}-{s.name}"
+
+        durable = self.durable(s)
         config = ConsumerConfig(
             durable_name=durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=60,
             # One more than ours: we dead-letter on the last delivery ourselves.
-            max_deliver=self.settings.event_max_deliver + 1,
+            max_deliver=s.max_deliver + 1,
             deliver_policy=DeliverPolicy.ALL,
-            filter_subjects=[subject(self.settings, t) for t in s.types],
+            filter_subjects=list(s.subjects),
             max_ack_pending=256,
         )
         # Creates the durable, or updates an existing one in place (the server's create-or-update).
-        await self.js.add_consumer(self.settings.events_stream, config)
-        return await self.js.pull_subscribe_bind(durable=durable,
-                                                 stream=self.settings.events_stream)
+        await self.js.add_consumer(s.stream, config)
+        return await self.js.pull_subscribe_bind(durable=durable, stream=s.stream)
 
-    async def _loop(self, s: Subscription, sub: Any, stop: asyncio.Event) -> None:
+    async def _loop(self, s: Subscription[Any], sub: Any, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 messages = await sub.fetch(BATCH, timeout=1)
             except TimeoutError:
                 continue
-            await asyncio.gather(*(self._handle(s, m) for m in messages))
+            except Exception as exc:  # NATS reconnecting, a server restart: wait and go on
+                if stop.is_set():
+                    break
+                log.warning("%s: fetching failed (%r); trying again", self.durable(s), exc)
+                await asyncio.sleep(FETCH_ERROR_PAUSE_S)
+                continue
+            await asyncio.gather(*(self.handle(s, m) for m in messages))
 
-    async def _handle(self, s: Subscription, msg: Any) -> None:
-        attempt = msg.metadata.num_delivered or 1
+    async def handle(self, s: Subscription[Any], msg: InboundMessage) -> None:
+        """Handle one message. Never raises: whatever goes wrong is caught for this message."""
         try:
-            event = parse_event(msg.data, self.settings.event_prefix)
-        except MalformedEvent as exc:
-            log.error("dropping a malformed event on %s: %s", msg.subject, exc)
+            await self._handle(s, msg)
+        except Exception:
+            log.exception("%s: a message on %s was not settled; it will be redelivered",
+                          self.durable(s), msg.subject)
+
+    async def _handle(self, s: Subscription[Any], msg: InboundMessage) -> None:
+        attempt, seq = _delivery(msg)
+        try:
+            parsed = s.parse(msg.data)
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, Unparsable) else f"unreadable: {exc!r}"
+            log.error("%s: a malformed message on %s is set aside: %s", self.durable(s),
+                      msg.subject, reason)
+            await self.dead_letter(s, msg, None, reason, attempt, seq)
             await msg.term()
             return
         try:
-            await s.handler(event, attempt)
+            await s.handler(parsed, attempt)
         except NOT_RETRYABLE as exc:
-            log.warning("%s of %s cannot succeed: %s", s.step, event.picture_id, error_text(exc))
+            log.warning("%s of %s cannot succeed: %s", s.step, parsed.picture_id,
+                        error_text(exc))
             # the same words as the workflow's: "<step> failed: <reason>"
-            await self.fail_picture(event, s.step, f"{s.step} failed: {error_text(exc)}")
+            await self.fail_picture(parsed, s.step, f"{s.step} failed: {error_text(exc)}")
             await msg.ack()
         except Exception as exc:
-            if attempt >= self.settings.event_max_deliver:
+            if attempt >= s.max_deliver:
                 log.error("%s of %s failed %d times; dead-lettered: %s", s.step,
-                          event.picture_id, attempt, error_text(exc))
-                await self.dead_letter(s, msg, event, exc, attempt)
+                          parsed.picture_id, attempt, error_text(exc))
+                await self.dead_letter(s, msg, parsed, error_text(exc), attempt, seq)
                 await self.fail_picture(
-                    event, s.step, f"{s.step} failed after {attempt} attempts: {error_text(exc)}")
+                    parsed, s.step, f"{s.step} failed after {attempt} attempts: {error_text(exc)}")
                 await msg.ack()
             else:
-                backoff = self.settings.event_backoff_s
-                delay = backoff[min(attempt - 1, len(backoff) - 1)] if backoff else 0
+                delay = s.delay(attempt)
                 log.warning("%s of %s failed (attempt %d), retrying in %.1f s: %s", s.step,
-                            event.picture_id, attempt, delay, error_text(exc))
+                            parsed.picture_id, attempt, delay, error_text(exc))
                 await msg.nak(delay=delay)
         else:
             await msg.ack()
 
-    async def fail_picture(self, event: Event, step: str, reason: str) -> None:
-        if event.type in CLEAN_UP_EVENTS:
-            return  # cleaning up after a failure or a deletion must not fail the picture again
-        await self.bus.publish(event.follow(PICTURE_FAILED, self.bus.source,
-                                            {"step": step, "reason": reason}),
-                               dedupe_key=f"{event.picture_id}:failed:{event.id}")
+    async def fail_picture(self, handled: Handled, step: str, reason: str) -> None:
+        if not handled.reports_failure:
+            return
+        failed = Event(type=PICTURE_FAILED, picture_id=handled.picture_id, mode=handled.mode,
+                       data={"step": step, "reason": reason}, source=self.bus.source,
+                       traceparent=new_traceparent(handled.traceparent or None))
+        await self.bus.publish(failed, dedupe_key=f"{handled.picture_id}:failed:{handled.id}")
 
-    async def dead_letter(self, s: Subscription, msg: Any, event: Event, exc: Exception,
-                          attempts: int) -> None:
-        consumer = f"{self.service}-{s.name}"
+    async def dead_letter(self, s: Subscription[Any], msg: InboundMessage,
+                          handled: Handled | None, error: str, attempts: int,
+                          seq: int | None) -> None:
+        consumer = self.durable(s)
+        try:
+            event: Any = json.loads(msg.data)
+        except (UnicodeDecodeError, ValueError):
+            event = msg.data.decode("utf-8", "replace")
         letter = {
-            "consumer": consumer, "subject": msg.subject, "picture_id": event.picture_id,
-            "step": s.step, "error": error_text(exc), "deliveries": attempts,
-            "failed_at": utcnow().isoformat(), "event": json.loads(msg.data),
+            "consumer": consumer, "subject": msg.subject,
+            "picture_id": handled.picture_id if handled else None,
+            "step": s.step, "error": error, "deliveries": attempts,
+            "failed_at": utcnow().isoformat(), "malformed": handled is None, "event": event,
         }
+        # One dead letter per message, even if we die between publishing it and the ack.
+        headers = {"Nats-Msg-Id": f"dead:{consumer}:{seq}"} if seq is not None else None
         await self.js.publish(dead_letter_subject(self.settings, consumer),
-                              json.dumps(letter).encode())
+                              json.dumps(letter).encode(), headers=headers)

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from picadaily.settings import Mode
+
 Likelihood = Literal[
     "UNKNOWN", "VERY_UNLIKELY", "UNLIKELY", "POSSIBLE", "LIKELY", "VERY_LIKELY"
 ]
@@ -32,10 +34,6 @@ class Colour(BaseModel):
     blue: int
     pixel_fraction: float
     score: float = 0.0
-
-    @property
-    def hex(self) -> str:
-        return f"#{self.red:02x}{self.green:02x}{self.blue:02x}"
 
 
 class Safety(BaseModel):
@@ -76,12 +74,19 @@ class TimelineEntry(BaseModel):
     outcome: Literal["ok", "error", "rejected", "skipped"]
     attempt: int = 1
     error: str | None = None
-    mode: str | None = None
+    mode: Mode | None = None
 
 
 class Thumbnail(BaseModel):
     width: int
     height: int
+
+
+class CollageResult(BaseModel):
+    """The collage's members after a ``update_collage`` step, newest first."""
+
+    pictures: list[str]
+    rebuilt: bool
 
 
 class Registration(BaseModel):
@@ -91,7 +96,7 @@ class Registration(BaseModel):
     original_name: str | None = None
     content_type: str | None = None
     size: int | None = None
-    mode: str | None = None
+    mode: Mode | None = None
     created: datetime = Field(default_factory=utcnow)
 
 
@@ -104,11 +109,12 @@ class Picture(BaseModel):
     created: datetime
     updated: datetime
     finished: datetime | None = None
-    mode: str | None = None
+    mode: Mode | None = None
     status: str = "processing"
     error: str | None = None
     labels: list[Label] | None = None
     colours: list[Colour] | None = None
     safety: Safety | None = None
     thumbnail: Thumbnail | None = None
+    collage_updated: bool = False  # choreography: the collage step reported for this picture
     timeline: list[TimelineEntry] = Field(default_factory=list)

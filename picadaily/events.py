@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from picadaily.contracts import utcnow
-from picadaily.settings import Settings
+from picadaily.settings import MODES, Mode, Settings
 
 # Event types (subject suffixes). The subject is "<prefix>.<type>".
 PICTURE_UPLOADED = "picture.uploaded"
@@ -23,8 +23,8 @@ THUMBNAIL_CREATED = "thumbnail.created"
 COLLAGE_UPDATED = "collage.updated"
 PICTURE_FAILED = "picture.failed"
 PICTURE_DELETED = "picture.deleted"
-ALL_TYPES = (PICTURE_UPLOADED, PICTURE_ANALYZED, THUMBNAIL_CREATED, COLLAGE_UPDATED,
-             PICTURE_FAILED, PICTURE_DELETED)
+# Cleaning up after a failure or a deletion must never fail the picture again.
+CLEAN_UP_TYPES = frozenset({PICTURE_FAILED, PICTURE_DELETED})
 
 
 def new_traceparent(parent: str | None = None) -> str:
@@ -37,7 +37,7 @@ def new_traceparent(parent: str | None = None) -> str:
 class Event:
     type: str
     picture_id: str
-    mode: str
+    mode: Mode | None  # None: not a processing event (a deletion is the same in both modes)
     data: dict[str, Any] = field(default_factory=dict)
     traceparent: str = ""
     id: str = ""
@@ -57,6 +57,11 @@ class Event:
             "data": {"picture_id": self.picture_id, "mode": self.mode, **self.data},
         }
 
+    @property
+    def reports_failure(self) -> bool:
+        """Whether giving up on this event fails its picture."""
+        return self.type not in CLEAN_UP_TYPES
+
     def follow(self, type_: str, source: str, data: dict[str, Any] | None = None) -> Event:
         """The next event of the same picture, in the same trace."""
         return Event(type=type_, picture_id=self.picture_id, mode=self.mode, data=data or {},
@@ -68,23 +73,39 @@ class MalformedEvent(ValueError):
 
 
 def parse_event(body: bytes, prefix: str) -> Event:
+    """Read one CloudEvent; anything else (not JSON, not an object, fields of the wrong type)
+    raises ``MalformedEvent`` with the reason."""
     try:
         doc = json.loads(body)
-        if doc.get("specversion") != "1.0":
-            raise MalformedEvent("not a CloudEvents 1.0 event")
-        full_type: str = doc["type"]
-        if not full_type.startswith(prefix + "."):
-            raise MalformedEvent(f"event type {full_type!r} is not under {prefix}.")
-        data = dict(doc.get("data") or {})
-        picture_id = data.pop("picture_id", None) or doc["subject"]
-        mode = data.pop("mode", "choreography")
-        return Event(type=full_type[len(prefix) + 1:], picture_id=picture_id, mode=mode,
-                     data=data, traceparent=doc.get("traceparent", ""), id=doc["id"],
-                     source=doc.get("source", ""), time=doc.get("time", ""))
-    except MalformedEvent:
-        raise
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MalformedEvent(f"not a PicaDaily event: {exc!r}") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedEvent(f"not JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise MalformedEvent(f"not a CloudEvent: a JSON {type(doc).__name__}, not an object")
+    if doc.get("specversion") != "1.0":
+        raise MalformedEvent("not a CloudEvents 1.0 event")
+    full_type = _text(doc, "type")
+    if not full_type.startswith(prefix + "."):
+        raise MalformedEvent(f"event type {full_type!r} is not under {prefix}.")
+    raw_data = doc.get("data") or {}
+    if not isinstance(raw_data, dict):
+        raise MalformedEvent("the event's data is not an object")
+    data = dict(raw_data)
+    picture_id = data.pop("picture_id", None) or doc.get("subject")
+    if not isinstance(picture_id, str) or not picture_id:
+        raise MalformedEvent("the event names no picture (data.picture_id or subject)")
+    mode = data.pop("mode", None)
+    if mode is not None and mode not in MODES:
+        raise MalformedEvent(f"unknown mode {mode!r}")
+    return Event(type=full_type[len(prefix) + 1:], picture_id=picture_id, mode=mode,
+                 data=data, traceparent=_text(doc, "traceparent", ""), id=_text(doc, "id"),
+                 source=_text(doc, "source", ""), time=_text(doc, "time", ""))
+
+
+def _text(doc: dict[str, Any], name: str, default: str | None = None) -> str:
+    value = doc.get(name, default)
+    if not isinstance(value, str):
+        raise MalformedEvent(f"the event's {name!r} is missing or not a string")
+    return value
 
 
 def subject(settings: Settings, type_: str) -> str:

@@ -1,28 +1,42 @@
-"""What every HTTP edge shares: health, error mapping, fault-injection admin routes.
+"""What every service's HTTP edge shares: health, the one error shape, fault injection.
 
-Errors leave a service as JSON ``{"error": reason, "retryable": bool}``: 422 for input that will
-never work (not retryable), 404 for a missing picture or object, 503 for everything else.
+Errors leave a service as ``{"error": "<a sentence>", "retryable": bool}`` (see
+``service_errors``), produced by one exception handler: 422 for input that will never work, 404
+for a missing picture or object, 400 for a malformed request, 503 for everything else (retryable).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from picadaily.faults import FaultPlan, Faults, InjectedFault
 from picadaily.imaging import ImageRejected
+from picadaily.service_errors import error_body
 from picadaily.storage import ObjectMissing
 
 log = logging.getLogger(__name__)
+HealthCheck = Callable[[], str | None]  # a problem in words, or None when healthy
+
+# exception type -> (status, retryable)
+ErrorMap = Mapping[type[Exception], tuple[int, bool]]
+COMMON_ERRORS: dict[type[Exception], tuple[int, bool]] = {
+    ImageRejected: (422, False),
+    ObjectMissing: (404, False),
+    InjectedFault: (503, True),
+}
 
 
-def error_body(reason: str, *, retryable: bool) -> dict[str, Any]:
-    return {"error": reason, "retryable": retryable}
+def validation_reason(exc: RequestValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors())
 
 
 def service_app(
@@ -30,25 +44,45 @@ def service_app(
     *,
     faults: Faults | None,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    errors: ErrorMap | None = None,
 ) -> FastAPI:
     app = FastAPI(title=f"PicaDaily {name}", lifespan=lifespan)
+    app.state.health_checks = []
+    mapping: dict[type[Exception], tuple[int, bool]] = {**COMMON_ERRORS, **(errors or {})}
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok", "service": name}
+    def healthz() -> JSONResponse:
+        problems = [p for check in app.state.health_checks if (p := check())]
+        if problems:
+            return JSONResponse({"status": "failing", "service": name, "problems": problems},
+                                status_code=503)
+        return JSONResponse({"status": "ok", "service": name})
 
-    @app.exception_handler(ImageRejected)
-    async def _rejected(_: Request, exc: ImageRejected) -> JSONResponse:
-        return JSONResponse(error_body(exc.reason, retryable=False), status_code=422)
+    async def known_error(_: Request, exc: Exception) -> JSONResponse:
+        status, retryable = next(v for t, v in mapping.items() if isinstance(exc, t))
+        reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+        if isinstance(exc, InjectedFault):
+            log.warning("failing on purpose: %s", exc)
+        return JSONResponse(error_body(str(reason), retryable=retryable), status_code=status)
 
-    @app.exception_handler(ObjectMissing)
-    async def _missing(_: Request, exc: ObjectMissing) -> JSONResponse:
-        return JSONResponse(error_body(str(exc), retryable=False), status_code=404)
+    for exc_type in mapping:
+        app.add_exception_handler(exc_type, known_error)
 
-    @app.exception_handler(InjectedFault)
-    async def _fault(_: Request, exc: InjectedFault) -> JSONResponse:
-        log.warning("failing on purpose: %s", exc)
-        return JSONResponse(error_body(str(exc), retryable=True), status_code=503)
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse(error_body(str(exc.detail), retryable=exc.status_code >= 500),
+                            status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(error_body(validation_reason(exc), retryable=False),
+                            status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("%s failed", name, exc_info=exc)
+        return JSONResponse(error_body(f"{name} failed: {exc!r}", retryable=True),
+                            status_code=503)
 
     if faults is not None:
         @app.post("/admin/faults", status_code=204)
@@ -61,3 +95,12 @@ def service_app(
 
     return app
 
+
+def add_health_check(app: FastAPI, check: HealthCheck) -> None:
+    app.state.health_checks.append(check)
+
+
+def watch_event_edge(app: FastAPI, edge: Any) -> None:
+    """``/healthz`` answers 503 once the edge's consumer has died."""
+    if edge is not None:
+        add_health_check(app, lambda: edge.problem)

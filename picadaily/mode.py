@@ -5,12 +5,11 @@ Only the trigger function acts on it; the frontend reads and writes it for peopl
 
 from __future__ import annotations
 
-from typing import Any, cast, get_args
+from typing import Any, cast
 
-from picadaily.settings import Mode, Settings
+from picadaily.settings import MODES, Mode, Settings
 
 MODE_KEY = "mode"
-MODES: tuple[str, ...] = get_args(Mode)
 
 
 class UnknownMode(ValueError):

@@ -1,4 +1,4 @@
-"""Small NATS helpers shared by the event edges."""
+"""The one way every process connects to NATS, and closes the connection."""
 
 from __future__ import annotations
 
@@ -6,7 +6,40 @@ import asyncio
 import logging
 from typing import Any
 
+from picadaily.settings import Settings
+
 log = logging.getLogger(__name__)
+RECONNECT_WAIT_S = 2
+
+
+async def connect_nats(settings: Settings, name: str) -> Any:
+    """A connection that never gives up: NATS restarting costs a pause, not the process.
+
+    Reconnects forever (``max_reconnect_attempts=-1``) every ``RECONNECT_WAIT_S`` seconds once
+    connected. The first connection must succeed (the process fails at start, loudly, if NATS is
+    not there; the stack runner starts NATS first and restarts what fails)."""
+    import nats
+
+    client: list[Any] = []
+
+    async def on_disconnected() -> None:
+        if client and (client[0].is_closed or client[0].is_draining):
+            return  # our own shutdown
+        log.warning("%s: disconnected from NATS; reconnecting", name)
+
+    async def on_reconnected() -> None:
+        log.info("%s: reconnected to NATS", name)
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("%s: NATS: %r", name, exc)
+
+    nc = await nats.connect(
+        settings.nats_url, name=name, max_reconnect_attempts=-1,
+        reconnect_time_wait=RECONNECT_WAIT_S, allow_reconnect=True, connect_timeout=2,
+        disconnected_cb=on_disconnected, reconnected_cb=on_reconnected, error_cb=on_error,
+    )
+    client.append(nc)
+    return nc
 
 
 async def close_nats(nc: Any, grace: float = 5.0) -> None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pydantic import BaseModel, Field
 
 from picadaily.contracts import Safety
 
 
-@dataclass
-class SafetyVerdict:
+class SafetyVerdict(BaseModel):
     safe: bool
-    judged: list[str] = field(default_factory=list)
+    judged: list[str] = Field(default_factory=list)
     reason: str = ""
 
 

@@ -7,12 +7,13 @@ module-level instance: each entry point calls ``Settings()`` (or receives one fr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Mode = Literal["orchestration", "choreography"]
+MODES: tuple[str, ...] = get_args(Mode)
 
 
 class Settings(BaseSettings):

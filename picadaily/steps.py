@@ -1,4 +1,8 @@
-"""The names of the processing steps: the same words in the workflow, services, events and UI."""
+"""The names of the processing steps: the same words in the workflow, services, events and UI.
+
+``PIPELINE`` is the one order of the steps: the workflow runs them in it, the timeline and the
+pages list them in it.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ class Step(StrEnum):
     STORE_METADATA = "store_metadata"
     MAKE_THUMBNAIL = "make_thumbnail"
     UPDATE_COLLAGE = "update_collage"
-    # Not a processing step: undoing a failed picture's artefacts.
+    # Not processing steps: the trigger registering a picture, and undoing a failed picture's
+    # artefacts.
+    REGISTER = "register"
     CLEAN_UP = "clean_up"
 
 
@@ -22,6 +28,16 @@ PIPELINE: tuple[Step, ...] = (
     Step.MAKE_THUMBNAIL,
     Step.UPDATE_COLLAGE,
 )
+# What a timeline may show, in the order the pages list it, with the words people read.
+STEP_TITLES: dict[Step, str] = {
+    Step.REGISTER: "register",
+    Step.ANALYSE_IMAGE: "analyse image",
+    Step.CHECK_SAFETY: "check safety",
+    Step.STORE_METADATA: "store metadata",
+    Step.MAKE_THUMBNAIL: "thumbnail",
+    Step.UPDATE_COLLAGE: "collage",
+    Step.CLEAN_UP: "clean up",
+}
 
 
 class Status(StrEnum):

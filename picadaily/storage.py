@@ -1,4 +1,5 @@
-"""Object storage: the port the cores use, its S3 adapter and an in-memory fake for unit tests."""
+"""Object storage: the port the cores use, its S3 adapter, the S3/SQS client factories every
+process uses, and an in-memory fake for unit tests."""
 
 from __future__ import annotations
 
@@ -48,6 +49,24 @@ def s3_client(settings: Settings) -> Any:
             max_pool_connections=32,
         ),
     )
+
+
+def sqs_client(settings: Settings) -> Any:
+    """The queue S3 bucket notifications go to (AWS S3, or moto in the tests)."""
+    import boto3
+
+    return boto3.client(
+        "sqs",
+        endpoint_url=settings.sqs_endpoint,
+        region_name=settings.s3_region,
+        aws_access_key_id=settings.s3_access_key,
+        aws_secret_access_key=settings.s3_secret_key,
+    )
+
+
+def queue_url(settings: Settings) -> str:
+    url: str = sqs_client(settings).get_queue_url(QueueName=settings.sqs_queue)["QueueUrl"]
+    return url
 
 
 class S3ObjectStore:

@@ -10,6 +10,7 @@ from typing import Protocol, TypeVar
 import httpx
 
 from picadaily.contracts import TimelineEntry, utcnow
+from picadaily.settings import Mode
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,7 +40,8 @@ def error_text(exc: BaseException) -> str:
     return str(message) or type(exc).__name__
 
 
-async def timed(recorder: TimelineRecorder, step: str, picture_id: str, mode: str, attempt: int,
+async def timed(recorder: TimelineRecorder, step: str, picture_id: str, mode: Mode | None,
+                attempt: int,
                 work: Callable[[], Awaitable[T]]) -> T:
     """Run ``work`` and record one timeline entry for it, whether it succeeds or raises."""
     started = utcnow()

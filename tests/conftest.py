@@ -111,4 +111,6 @@ def services(provisioned: Settings) -> Iterator[Settings]:
 async def temporal_client(temporal_address: str) -> AsyncIterator[object]:
     from temporalio.client import Client
 
-    yield await Client.connect(temporal_address)
+    from workflow.converter import data_converter
+
+    yield await Client.connect(temporal_address, data_converter=data_converter)

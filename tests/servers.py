@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import uvicorn
 
-from infra.stack import binary
-from infra.stack_process import free_port, wait_until
+from cli.stack import binary
+from cli.stack_process import free_port, wait_until
 
 
 def _tcp(port: int) -> bool:

@@ -1,7 +1,8 @@
 """The activities: each calls one service's HTTP edge and records its timeline entry.
 
-Service errors map to Temporal errors: 422/404 (the input will never work) are not retryable,
-everything else is, and the workflow's retry policy decides how often.
+Service errors map to Temporal errors through the one error shape (``service_errors``): an error
+the service calls not retryable (422 bad image, 404 missing object) is not retried, everything
+else is, and the workflow's retry policy decides how often.
 """
 
 from __future__ import annotations
@@ -14,22 +15,19 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from picadaily.contracts import Safety
+from picadaily.contracts import Analysis, CollageResult, Thumbnail
 from picadaily.safety import SafetyVerdict, check_safety
+from picadaily.service_errors import ServiceError, read_service_error
 from picadaily.settings import Settings
 from picadaily.steps import Step
 from picadaily.timeline import HttpTimeline, timed
 
-from .inputs import (
-    AnalysisInput,
-    CleanUpInput,
-    FinishInput,
-    PictureInput,
-    SafetyInput,
-)
+from .inputs import AnalysisInput, CleanUpInput, FinishInput, PictureInput, SafetyInput
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Error types the workflow never retries (its retry policies name them).
+NOT_RETRYABLE_TYPES = ("NotRetryable",)
 
 
 class ServiceClients:
@@ -47,23 +45,17 @@ class ServiceClients:
             await client.aclose()
 
 
+def as_activity_error(error: ServiceError) -> ApplicationError:
+    if not error.retryable:
+        return ApplicationError(error.reason, type="NotRetryable", non_retryable=True)
+    return ApplicationError(f"{error.reason} ({error.where} answered {error.status})",
+                            type="ServiceError")
+
+
 def raise_for_service_error(resp: httpx.Response) -> None:
-    if resp.is_success:
-        return
-    try:
-        body = resp.json()
-        reason = body.get("error") or body.get("detail") or resp.text
-        if isinstance(reason, dict):
-            reason = reason.get("error", str(reason))
-    except ValueError:
-        reason = resp.text or resp.reason_phrase
-    if resp.status_code == 422:
-        raise ApplicationError(str(reason), type="ImageRejected", non_retryable=True)
-    if resp.status_code == 404:
-        raise ApplicationError(str(reason), type="ObjectMissing", non_retryable=True)
-    raise ApplicationError(f"{reason} ({resp.request.url.host}:{resp.request.url.port}"
-                           f"{resp.request.url.path} answered {resp.status_code})",
-                           type="ServiceError")
+    error = read_service_error(resp)
+    if error is not None:
+        raise as_activity_error(error)
 
 
 class PictureActivities:
@@ -85,16 +77,18 @@ class PictureActivities:
         return resp.json()
 
     @activity.defn(name=Step.ANALYSE_IMAGE.value)
-    async def analyse_image(self, picture: PictureInput) -> dict[str, Any]:
+    async def analyse_image(self, picture: PictureInput) -> Analysis:
         body = {"picture_id": picture.picture_id, "bucket": picture.bucket, "key": picture.key}
-        result: dict[str, Any] = await self._timed(
-            Step.ANALYSE_IMAGE, picture, lambda: self._post(self._c.vision, "/analyse", body))
-        return result
+
+        async def analyse() -> Analysis:
+            return Analysis.model_validate(await self._post(self._c.vision, "/analyse", body))
+
+        return await self._timed(Step.ANALYSE_IMAGE, picture, analyse)
 
     @activity.defn(name=Step.CHECK_SAFETY.value)
     async def check_safety(self, req: SafetyInput) -> SafetyVerdict:
         async def verdict() -> SafetyVerdict:
-            return check_safety(Safety.model_validate(req.safety))
+            return check_safety(req.safety)
 
         return await self._timed(Step.CHECK_SAFETY, req.picture, verdict)
 
@@ -102,30 +96,32 @@ class PictureActivities:
     async def store_metadata(self, req: AnalysisInput) -> None:
         async def store() -> None:
             resp = await self._c.metadata.put(f"/pictures/{req.picture.picture_id}/analysis",
-                                              json=req.analysis)
+                                              json=req.analysis.model_dump(mode="json"))
             raise_for_service_error(resp)
 
         await self._timed(Step.STORE_METADATA, req.picture, store)
 
     @activity.defn(name=Step.MAKE_THUMBNAIL.value)
-    async def make_thumbnail(self, picture: PictureInput) -> dict[str, Any]:
-        async def make() -> dict[str, Any]:
+    async def make_thumbnail(self, picture: PictureInput) -> Thumbnail:
+        async def make() -> Thumbnail:
             body = {"picture_id": picture.picture_id, "bucket": picture.bucket,
                     "key": picture.key}
-            thumb: dict[str, Any] = await self._post(self._c.thumbnails, "/thumbnails", body)
+            thumb = Thumbnail.model_validate(
+                await self._post(self._c.thumbnails, "/thumbnails", body))
             resp = await self._c.metadata.put(f"/pictures/{picture.picture_id}/thumbnail",
-                                              json=thumb)
+                                              json=thumb.model_dump())
             raise_for_service_error(resp)
             return thumb
 
         return await self._timed(Step.MAKE_THUMBNAIL, picture, make)
 
     @activity.defn(name=Step.UPDATE_COLLAGE.value)
-    async def update_collage(self, picture: PictureInput) -> dict[str, Any]:
-        result: dict[str, Any] = await self._timed(
-            Step.UPDATE_COLLAGE, picture,
-            lambda: self._post(self._c.collage, "/collage", {"picture_id": picture.picture_id}))
-        return result
+    async def update_collage(self, picture: PictureInput) -> CollageResult:
+        async def update() -> CollageResult:
+            return CollageResult.model_validate(await self._post(
+                self._c.collage, "/collage", {"picture_id": picture.picture_id}))
+
+        return await self._timed(Step.UPDATE_COLLAGE, picture, update)
 
     @activity.defn(name=Step.CLEAN_UP.value)
     async def clean_up(self, req: CleanUpInput) -> None:
@@ -154,4 +150,3 @@ class PictureActivities:
     def all(self) -> list[Callable[..., Any]]:
         return [self.analyse_image, self.check_safety, self.store_metadata, self.make_thumbnail,
                 self.update_collage, self.clean_up, self.finish_picture]
-

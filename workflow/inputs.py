@@ -1,46 +1,44 @@
-"""The dataclasses that cross the workflow boundary: one argument per activity."""
+"""The models that cross the workflow boundary: one argument per activity. They travel through
+the SDK's pydantic data converter (``converter``), typed on both sides."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from pydantic import BaseModel
+
+from picadaily.contracts import Analysis, Safety
+from picadaily.settings import Mode
+from picadaily.steps import Status
 
 
-@dataclass
-class PictureInput:
+class PictureInput(BaseModel):
     picture_id: str
     bucket: str
     key: str
-    mode: str = "orchestration"
+    mode: Mode = "orchestration"
 
 
-@dataclass
-class SafetyInput:
+class SafetyInput(BaseModel):
     picture: PictureInput
-    safety: dict[str, Any]
+    safety: Safety
 
 
-@dataclass
-class AnalysisInput:
+class AnalysisInput(BaseModel):
     picture: PictureInput
-    analysis: dict[str, Any]
+    analysis: Analysis
 
 
-@dataclass
-class FinishInput:
+class FinishInput(BaseModel):
     picture: PictureInput
-    status: str
+    status: Status
     error: str | None = None
 
 
-@dataclass
-class CleanUpInput:
+class CleanUpInput(BaseModel):
     picture: PictureInput
     had_thumbnail: bool
 
 
-@dataclass
-class PictureOutcome:
+class PictureOutcome(BaseModel):
     picture_id: str
-    status: str
+    status: Status
     error: str | None = None

@@ -12,20 +12,17 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
-with workflow.unsafe.imports_passed_through():
-    from picadaily.safety import SafetyVerdict
-    from picadaily.steps import Status, Step
+from picadaily.steps import PIPELINE, Status, Step
 
-    from .inputs import (
-        AnalysisInput,
-        CleanUpInput,
-        FinishInput,
-        PictureInput,
-        PictureOutcome,
-        SafetyInput,
-    )
-
-NOT_RETRYABLE = ["ImageRejected", "ObjectMissing"]
+from .activities import NOT_RETRYABLE_TYPES, PictureActivities
+from .inputs import (
+    AnalysisInput,
+    CleanUpInput,
+    FinishInput,
+    PictureInput,
+    PictureOutcome,
+    SafetyInput,
+)
 
 
 def _retry(attempts: int) -> RetryPolicy:
@@ -34,7 +31,7 @@ def _retry(attempts: int) -> RetryPolicy:
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=5),
         maximum_attempts=attempts,
-        non_retryable_error_types=NOT_RETRYABLE,
+        non_retryable_error_types=list(NOT_RETRYABLE_TYPES),
     )
 
 
@@ -46,6 +43,7 @@ STEP_POLICY: dict[Step, tuple[timedelta, RetryPolicy]] = {
     Step.MAKE_THUMBNAIL: (timedelta(seconds=30), _retry(4)),
     Step.UPDATE_COLLAGE: (timedelta(seconds=30), _retry(4)),
 }
+assert tuple(STEP_POLICY) == PIPELINE, "every pipeline step has a policy, in pipeline order"
 # Tiny steps run as local activities, in the worker that runs the workflow: no task-queue round
 # trip through the server, one marker in the history instead of three events.
 LOCAL_STEPS = frozenset({Step.CHECK_SAFETY})
@@ -73,45 +71,43 @@ class ProcessPicture:
         step = Step.ANALYSE_IMAGE
         made_thumbnail = False
         try:
-            analysis = await self._step(step, picture)
+            analysis = await self._step(step, PictureActivities.analyse_image, picture)
             step = Step.CHECK_SAFETY
-            verdict: SafetyVerdict = await self._step(
-                step, SafetyInput(picture, analysis["safety"]), result_type=SafetyVerdict
-            )
+            verdict = await self._step(step, PictureActivities.check_safety,
+                                       SafetyInput(picture=picture, safety=analysis.safety))
             if not verdict.safe:
                 return await self._finish(picture, Status.REJECTED, verdict.reason)
             step = Step.STORE_METADATA
-            await self._step(step, AnalysisInput(picture, analysis))
+            await self._step(step, PictureActivities.store_metadata,
+                             AnalysisInput(picture=picture, analysis=analysis))
             step = Step.MAKE_THUMBNAIL
-            await self._step(step, picture)
+            await self._step(step, PictureActivities.make_thumbnail, picture)
             made_thumbnail = True
             step = Step.UPDATE_COLLAGE
-            await self._step(step, picture)
+            await self._step(step, PictureActivities.update_collage, picture)
         except ActivityError as error:
             reason = failure_reason(step, error)
-            await workflow.execute_activity(
-                Step.CLEAN_UP.value, CleanUpInput(picture, made_thumbnail),
+            await workflow.execute_activity_method(
+                PictureActivities.clean_up,
+                CleanUpInput(picture=picture, had_thumbnail=made_thumbnail),
                 start_to_close_timeout=BOOKKEEPING[0], retry_policy=BOOKKEEPING[1],
             )
             return await self._finish(picture, Status.FAILED, reason)
         return await self._finish(picture, Status.DONE, None)
 
-    async def _step(self, step: Step, arg: object, result_type: type | None = None) -> Any:
+    async def _step(self, step: Step, activity: Any, arg: Any) -> Any:
         timeout, retry = STEP_POLICY[step]
         if step in LOCAL_STEPS:
-            return await workflow.execute_local_activity(
-                step.value, arg, start_to_close_timeout=timeout, retry_policy=retry,
-                result_type=result_type,
-            )
-        return await workflow.execute_activity(
-            step.value, arg, start_to_close_timeout=timeout, retry_policy=retry,
-            result_type=result_type,
-        )
+            return await workflow.execute_local_activity_method(
+                activity, arg, start_to_close_timeout=timeout, retry_policy=retry)
+        return await workflow.execute_activity_method(
+            activity, arg, start_to_close_timeout=timeout, retry_policy=retry)
 
     async def _finish(self, picture: PictureInput, status: Status,
                       error: str | None) -> PictureOutcome:
-        await workflow.execute_local_activity(
-            "finish_picture", FinishInput(picture, status.value, error),
+        await workflow.execute_local_activity_method(
+            PictureActivities.finish_picture,
+            FinishInput(picture=picture, status=status, error=error),
             start_to_close_timeout=BOOKKEEPING[0], retry_policy=BOOKKEEPING[1],
         )
-        return PictureOutcome(picture.picture_id, status.value, error)
+        return PictureOutcome(picture_id=picture.picture_id, status=status, error=error)

@@ -8,10 +8,11 @@ import logging
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from picadaily.process import announce_ready
+from picadaily.runtime import announce_ready
 from picadaily.settings import Settings
 
 from .activities import PictureActivities, ServiceClients
+from .converter import data_converter
 from .process_picture import ProcessPicture
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,8 @@ def build_worker(client: Client, settings: Settings, clients: ServiceClients,
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                                  data_converter=data_converter)
     clients = ServiceClients(settings)
     try:
         worker = build_worker(client, settings, clients)

@@ -7,8 +7,8 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from picadaily.layout import COLLAGE_KEY, COLLAGE_MEMBERS_METADATA
 from picadaily.storage import ObjectMissing
-from services.collage.core import COLLAGE_KEY, MEMBERS_METADATA
 
 from ..deps import FrontendDep
 from ..errors import http_error
@@ -24,6 +24,6 @@ async def get_collage(fe: FrontendDep) -> Response:
     except ObjectMissing as exc:
         raise http_error(404, "there is no collage yet: no picture has been processed") from exc
     return Response(obj.data, media_type="image/jpeg", headers={
-        MEMBERS_HEADER: obj.metadata.get(MEMBERS_METADATA, ""),
+        MEMBERS_HEADER: obj.metadata.get(COLLAGE_MEMBERS_METADATA, ""),
         "Cache-Control": "no-cache",
     })

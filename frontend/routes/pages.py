@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,14 +10,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from picadaily.steps import STEP_TITLES
+
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+# The step order and names the pages use, from the one list the workflow and timeline share.
+STEPS_JSON = json.dumps([[step.value, title] for step, title in STEP_TITLES.items()])
 
 
 def _page(request: Request, template: str, page: str, heading: str,
           **data: Any) -> HTMLResponse:
     return TEMPLATES.TemplateResponse(request, template, {
-        "page": page, "title": heading, "heading": heading, "data": data})
+        "page": page, "title": heading, "heading": heading,
+        "data": {"steps": STEPS_JSON, **data}})
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -14,10 +14,11 @@ from pydantic import BaseModel
 from picadaily.contracts import Picture, Registration
 from picadaily.ids import new_picture_id
 from picadaily.imaging import ImageRejected, inspect
+from picadaily.layout import original_key, thumbnail_key
 from picadaily.mode import UnknownMode, parse_mode
+from picadaily.settings import Mode
 from picadaily.steps import Status
 from picadaily.storage import ObjectMissing
-from services.thumbnails.core import thumbnail_key
 
 from ..deps import Frontend, FrontendDep
 from ..errors import http_error, upstream_error
@@ -56,7 +57,7 @@ async def _read_limited(upload: UploadFile, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-async def _accept_one(fe: Frontend, upload: UploadFile, mode: str | None) -> Accepted | Refused:
+async def _accept_one(fe: Frontend, upload: UploadFile, mode: Mode | None) -> Accepted | Refused:
     name = upload.filename or "unnamed"
     settings = fe.settings
     data = await _read_limited(upload, settings.max_upload_bytes)
@@ -69,7 +70,8 @@ async def _accept_one(fe: Frontend, upload: UploadFile, mode: str | None) -> Acc
     except ImageRejected as exc:
         return Refused(name=name, status=422, reason=exc.reason)
     picture_id = new_picture_id()
-    reg = Registration(object_key=picture_id, original_name=name, content_type=info.mime_type,
+    key = original_key(picture_id)
+    reg = Registration(object_key=key, original_name=name, content_type=info.mime_type,
                        size=len(data), mode=mode)
     resp = await fe.metadata.put(f"/pictures/{picture_id}",
                                  json=reg.model_dump(mode="json"))
@@ -79,7 +81,7 @@ async def _accept_one(fe: Frontend, upload: UploadFile, mode: str | None) -> Acc
     if mode:
         metadata["mode"] = mode
     try:
-        await asyncio.to_thread(fe.store.put, settings.pictures_bucket, picture_id, data,
+        await asyncio.to_thread(fe.store.put, settings.pictures_bucket, key, data,
                                 info.mime_type, metadata)
     except Exception:
         log.exception("storing %s failed", picture_id)

@@ -1,9 +1,10 @@
 // PicaDaily pages: a little JS over the public API. Every page has the mode switch.
 "use strict";
 
-const STEPS = ["analyse_image", "check_safety", "store_metadata", "make_thumbnail", "update_collage", "clean_up"];
-const STEP_NAMES = {analyse_image: "analyse image", check_safety: "check safety", store_metadata: "store metadata",
-  make_thumbnail: "thumbnail", update_collage: "collage", clean_up: "clean up"};
+// The step order and names come from the server (picadaily/steps.py), the same list the workflow uses.
+const STEP_LIST = JSON.parse(document.body.dataset.steps || "[]");
+const STEPS = STEP_LIST.map(([step]) => step);
+const STEP_NAMES = Object.fromEntries(STEP_LIST);
 const MODE_COLOURS = {orchestration: "#1f5fbf", choreography: "#c26a00"};
 
 function el(tag, attrs = {}, ...children) {

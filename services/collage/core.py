@@ -16,13 +16,12 @@ from typing import Protocol
 
 from PIL import Image, ImageOps
 
-from picadaily.faults import Faults
+from picadaily.contracts import CollageResult
+from picadaily.layout import COLLAGE_KEY, COLLAGE_MEMBERS_METADATA, thumbnail_key
 from picadaily.storage import ObjectMissing, ObjectStore
 
-COLLAGE_KEY = "collage.jpg"
 TILE = 400
 GRID = 2
-MEMBERS_METADATA = "pictures"
 TILE_CACHE = 32
 
 
@@ -32,18 +31,11 @@ class CollageMembers(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class CollageResult:
-    pictures: list[str]
-    rebuilt: bool
-
-
 @dataclass
 class Collage:
     store: ObjectStore
     bucket: str
     members: CollageMembers
-    faults: Faults = field(default_factory=Faults)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _tiles: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
 
@@ -56,9 +48,6 @@ class Collage:
         ``excluding`` leaves out a picture being deleted or failed. A member whose thumbnail
         object is gone is left out too.
         """
-        from picadaily.steps import Step
-
-        self.faults.check(Step.UPDATE_COLLAGE, picture_id or "")
         count = GRID * GRID
         with self._lock:
             candidates = dict(self.members.newest_with_thumbnail(count + 2))
@@ -73,18 +62,18 @@ class Collage:
             while True:
                 wanted = ranked[:count]
                 if wanted == current:
-                    return CollageResult(wanted, rebuilt=False)
+                    return CollageResult(pictures=wanted, rebuilt=False)
                 if not wanted:
                     self.store.delete(self.bucket, COLLAGE_KEY)
-                    return CollageResult([], rebuilt=True)
+                    return CollageResult(pictures=[], rebuilt=True)
                 try:
                     tiles = [self._tile(member) for member in wanted]
                 except _TileMissing as missing:
                     ranked.remove(missing.picture_id)
                     continue
                 self.store.put(self.bucket, COLLAGE_KEY, compose(tiles), "image/jpeg",
-                               {MEMBERS_METADATA: ",".join(wanted)})
-                return CollageResult(wanted, rebuilt=True)
+                               {COLLAGE_MEMBERS_METADATA: ",".join(wanted)})
+                return CollageResult(pictures=wanted, rebuilt=True)
 
     def _tile(self, picture_id: str) -> bytes:
         """A member's thumbnail; recent ones are kept in memory (a thumbnail never changes)."""
@@ -92,7 +81,7 @@ class Collage:
             self._tiles.move_to_end(picture_id)
             return self._tiles[picture_id]
         try:
-            data = self.store.get(self.bucket, picture_id).data
+            data = self.store.get(self.bucket, thumbnail_key(picture_id)).data
         except ObjectMissing as exc:
             raise _TileMissing(picture_id) from exc
         self._tiles[picture_id] = data
@@ -102,7 +91,7 @@ class Collage:
 
     def current_members(self) -> list[str]:
         meta = self.store.head_metadata(self.bucket, COLLAGE_KEY)
-        value = (meta or {}).get(MEMBERS_METADATA, "")
+        value = (meta or {}).get(COLLAGE_MEMBERS_METADATA, "")
         return value.split(",") if value else []
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from picadaily.consumer import EventEdge, Subscription
+from picadaily.contracts import CollageResult
 from picadaily.events import (
     COLLAGE_UPDATED,
     PICTURE_DELETED,
@@ -16,11 +17,11 @@ from picadaily.events import (
 from picadaily.steps import Step
 from picadaily.timeline import TimelineRecorder, timed
 
-from .core import Collage, CollageResult
+from .core import Collage
 
 
 def subscriptions(edge: EventEdge, core: Collage,
-                  timeline: TimelineRecorder) -> list[Subscription]:
+                  timeline: TimelineRecorder) -> list[Subscription[Event]]:
     async def on_thumbnail(event: Event, attempt: int) -> None:
         pid = event.picture_id
 
@@ -46,6 +47,6 @@ def subscriptions(edge: EventEdge, core: Collage,
                 dedupe_key=f"{event.picture_id}:collage:{event.id}")
 
     return [
-        Subscription("thumbnails", (THUMBNAIL_CREATED,), on_thumbnail, Step.UPDATE_COLLAGE),
-        Subscription("gc", (PICTURE_FAILED, PICTURE_DELETED), on_gone, Step.CLEAN_UP),
+        edge.on("thumbnails", (THUMBNAIL_CREATED,), on_thumbnail, Step.UPDATE_COLLAGE),
+        edge.on("gc", (PICTURE_FAILED, PICTURE_DELETED), on_gone, Step.CLEAN_UP),
     ]

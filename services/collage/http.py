@@ -10,14 +10,16 @@ import httpx
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel
 
+from picadaily.contracts import CollageResult
 from picadaily.event_runtime import event_edge_with_timeline
-from picadaily.faults import Faults
-from picadaily.http_edge import service_app
+from picadaily.faults import Faults, with_faults
+from picadaily.http_edge import service_app, watch_event_edge
 from picadaily.settings import Settings
+from picadaily.steps import Step
 from picadaily.storage import S3ObjectStore
 
 from . import events
-from .core import Collage, CollageResult
+from .core import Collage
 
 
 class MetadataMembers:
@@ -40,22 +42,22 @@ def _collage(request: Request) -> Collage:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    faults = Faults()
+    faults = Faults() if settings.fault_injection else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with httpx.Client(base_url=settings.metadata_url, timeout=10) as client:
-            core = Collage(
-                store=S3ObjectStore.from_settings(settings), bucket=settings.thumbnails_bucket,
-                members=MetadataMembers(client), faults=faults,
-            )
+            core = Collage(store=S3ObjectStore.from_settings(settings),
+                           bucket=settings.thumbnails_bucket, members=MetadataMembers(client))
+            if faults is not None:
+                core = with_faults(core, faults, {"update_collage": Step.UPDATE_COLLAGE})
             app.state.collage = core
             async with event_edge_with_timeline(settings, "collage", lambda edge, timeline:
-                                                events.subscriptions(edge, core, timeline)):
+                                                events.subscriptions(edge, core, timeline)) as edge:
+                watch_event_edge(app, edge)
                 yield
 
-    app = service_app("collage", faults=faults if settings.fault_injection else None,
-                      lifespan=lifespan)
+    app = service_app("collage", faults=faults, lifespan=lifespan)
 
     @app.post("/collage")
     def update_collage(req: CollageRequest,

@@ -1,26 +1,35 @@
-"""The metadata core: every change a picture document goes through, and the queries on it.
+"""The metadata core: every change a picture document goes through, the rules that govern them,
+and the queries on it. The SQL lives in a repository (``repository``); the rules live here:
 
-Every write is idempotent: the same call twice leaves the same document, and a final status is
-never overwritten by a late or duplicated message.
+- every write is idempotent: the same call twice leaves the same document;
+- the first final status wins: a late or duplicated message never overwrites it;
+- a deleted picture leaves a tombstone: a late message (a redelivered created event, a timeline
+  entry) cannot bring it back; only an object created *after* the deletion is a new picture;
+- the mode a picture was first registered with is the mode it is processed in;
+- choreography: a picture is ``done`` only when its analysis is stored *and* the collage was
+  updated with its thumbnail, whichever comes last.
 """
 
 from __future__ import annotations
 
 import base64
-import json
-import sqlite3
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from picadaily.contracts import Analysis, Picture, Registration, Thumbnail, TimelineEntry, utcnow
 from picadaily.steps import FINAL_STATUSES, Status
 
-from .repository import SqlitePictures, row_to_picture
+from .repository import PictureRepository, Query
 
 
 class PictureNotFound(Exception):
     pass
+
+
+class PictureDeleted(PictureNotFound):
+    """The picture was deleted after the object this message is about was created."""
 
 
 @dataclass(frozen=True)
@@ -29,15 +38,13 @@ class Page:
     next_cursor: str | None
 
 
-
-
 ChangeListener = Callable[[str, str], None]  # (picture id, status or "deleted")
 
 
 class Metadata:
-    def __init__(self, store: SqlitePictures, on_change: ChangeListener | None = None) -> None:
-        self._store = store
-        self._listeners: list[ChangeListener] = [on_change] if on_change else []
+    def __init__(self, repo: PictureRepository) -> None:
+        self._repo = repo
+        self._listeners: list[ChangeListener] = []
 
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
@@ -45,123 +52,142 @@ class Metadata:
     def _changed(self, picture_id: str, status: str | None = None) -> None:
         if not self._listeners:
             return
-        if status is None:
-            with self._store.reading() as db:
-                row = db.execute("SELECT status FROM pictures WHERE id = ?",
-                                 (picture_id,)).fetchone()
-            status = row["status"] if row else "deleted"
+        status = status or self._repo.status(picture_id) or "deleted"
         for listener in self._listeners:
             listener(picture_id, status)
+
+    def _require(self, picture_id: str) -> Picture:
+        picture = self._repo.get(picture_id)
+        if picture is None:
+            raise PictureNotFound(f"no picture {picture_id}")
+        return picture
 
     # --- writes -----------------------------------------------------------------------------
 
     def register(self, picture_id: str, reg: Registration) -> Picture:
-        """Create the document (status processing) or fill in what an earlier message lacked."""
-        now = utcnow().isoformat()
-        with self._store.transaction() as db:
-            db.execute("DELETE FROM deleted WHERE id = ?", (picture_id,))
-            db.execute(
-                """
-                INSERT INTO pictures (id, object_key, original_name, content_type, size, created,
-                                      updated, mode, status)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET
-                    original_name = COALESCE(pictures.original_name, excluded.original_name),
-                    content_type = COALESCE(pictures.content_type, excluded.content_type),
-                    size = COALESCE(pictures.size, excluded.size),
-                    mode = COALESCE(excluded.mode, pictures.mode),
-                    updated = excluded.updated
-                """,
-                (picture_id, reg.object_key, reg.original_name, reg.content_type, reg.size,
-                 reg.created.isoformat(), now, reg.mode, Status.PROCESSING.value),
-            )
-        self._changed(picture_id)
-        return self.get(picture_id)
+        """Create the document (status processing) or fill in what an earlier message lacked.
+
+        The first mode stored is kept. A registration of an object created before the picture's
+        deletion (a redelivered storage event) raises ``PictureDeleted``; one created after it
+        is a new picture under the same key."""
+        now = utcnow()
+        with self._repo.transaction():
+            deleted_at = self._repo.tombstone(picture_id)
+            if deleted_at is not None:
+                if reg.created <= deleted_at:
+                    raise PictureDeleted(f"{picture_id} was deleted at {deleted_at.isoformat()}")
+                self._repo.set_tombstone(picture_id, None)
+            existing = self._repo.get(picture_id)
+            if existing is None:
+                self._repo.add(Picture(
+                    id=picture_id, object_key=reg.object_key, original_name=reg.original_name,
+                    content_type=reg.content_type, size=reg.size, created=reg.created,
+                    updated=now, mode=reg.mode, status=Status.PROCESSING.value))
+            else:
+                gaps = {name: getattr(reg, name)
+                        for name in ("original_name", "content_type", "size", "mode")
+                        if getattr(existing, name) is None and getattr(reg, name) is not None}
+                if gaps:
+                    self._repo.update(picture_id, **gaps, updated=now)
+            picture = self._require(picture_id)
+        self._changed(picture_id, picture.status)
+        return picture
 
     def record_step(self, picture_id: str, entry: TimelineEntry) -> None:
         """Add a timeline entry. A picture first seen here (put straight into the bucket) gets a
         document. A deleted picture's late entries are dropped: they must not bring it back."""
-        with self._store.transaction() as db:
-            if db.execute("SELECT 1 FROM deleted WHERE id = ?", (picture_id,)).fetchone():
+        with self._repo.transaction():
+            if self._repo.tombstone(picture_id) is not None:
                 return
-            db.execute(
-                """INSERT INTO pictures (id, object_key, created, updated, mode, status)
-                   VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET
-                   mode = COALESCE(pictures.mode, excluded.mode)""",
-                (picture_id, picture_id, entry.started.isoformat(), utcnow().isoformat(),
-                 entry.mode, Status.PROCESSING.value),
-            )
-            db.execute(
-                """INSERT OR REPLACE INTO timeline
-                   (picture_id, step, attempt, started, ended, outcome, error, mode)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-                (picture_id, entry.step, entry.attempt, entry.started.isoformat(),
-                 entry.ended.isoformat(), entry.outcome, entry.error, entry.mode),
-            )
+            existing = self._repo.get(picture_id)
+            if existing is None:
+                self._repo.add(Picture(
+                    id=picture_id, object_key=picture_id, created=entry.started,
+                    updated=utcnow(), mode=entry.mode, status=Status.PROCESSING.value))
+            elif existing.mode is None and entry.mode is not None:
+                self._repo.update(picture_id, mode=entry.mode)
+            self._repo.add_timeline(picture_id, entry)
         self._changed(picture_id)
 
     def store_analysis(self, picture_id: str, analysis: Analysis) -> None:
-        with self._store.transaction() as db:
-            self._require(db, picture_id)
-            labels = analysis.labels
-            db.execute(
-                "UPDATE pictures SET labels = ?, colours = ?, safety = ?, updated = ? WHERE id = ?",
-                (
-                    None if labels is None else json.dumps([x.model_dump() for x in labels]),
-                    json.dumps([c.model_dump() for c in analysis.colours]),
-                    analysis.safety.model_dump_json(),
-                    utcnow().isoformat(),
-                    picture_id,
-                ),
-            )
-            db.execute("DELETE FROM labels WHERE picture_id = ?", (picture_id,))
-            db.executemany(
-                "INSERT OR REPLACE INTO labels (picture_id, name, score) VALUES (?, ?, ?)",
-                [(picture_id, x.name.lower(), x.score) for x in labels or []],
-            )
+        with self._repo.transaction():
+            self._require(picture_id)
+            self._repo.update(picture_id, labels=analysis.labels, colours=analysis.colours,
+                              safety=analysis.safety, updated=utcnow())
+            self._done_if_complete(picture_id)
         self._changed(picture_id)
 
     def set_thumbnail(self, picture_id: str, thumbnail: Thumbnail | None) -> None:
-        with self._store.transaction() as db:
-            self._require(db, picture_id)
-            db.execute(
-                "UPDATE pictures SET thumbnail = ?, updated = ? WHERE id = ?",
-                (thumbnail.model_dump_json() if thumbnail else None, utcnow().isoformat(),
-                 picture_id),
-            )
+        with self._repo.transaction():
+            self._require(picture_id)
+            self._repo.update(picture_id, thumbnail=thumbnail, updated=utcnow())
         self._changed(picture_id)
+
+    def collage_updated(self, picture_id: str, thumbnail: Thumbnail) -> None:
+        """Choreography: the collage was rebuilt with this picture's thumbnail. The thumbnail is
+        recorded here too (``thumbnail.created`` may still be on its way), so ``done`` always
+        comes with its thumbnail; ``done`` also waits for the stored analysis."""
+        with self._repo.transaction():
+            picture = self._require(picture_id)
+            if picture.status != Status.PROCESSING:
+                return  # failed meanwhile: a late message must not undo the clean-up
+            self._repo.update(picture_id, thumbnail=thumbnail, collage_updated=True,
+                              updated=utcnow())
+            self._done_if_complete(picture_id)
+        self._changed(picture_id)
+
+    def _done_if_complete(self, picture_id: str) -> None:
+        picture = self._require(picture_id)
+        if picture.status == Status.PROCESSING and picture.collage_updated \
+                and picture.safety is not None and picture.thumbnail is not None:
+            self._set_final(picture_id, Status.DONE, None)
+
+    def _set_final(self, picture_id: str, status: Status, error: str | None) -> None:
+        now = utcnow()
+        self._repo.update(picture_id, status=status.value, error=error, finished=now,
+                          updated=now)
 
     def finish(self, picture_id: str, status: Status, error: str | None = None) -> None:
         """Set the final status. The first final status wins; a repeat is a no-op."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"{status} is not a final status")
-        now = utcnow().isoformat()
-        with self._store.transaction() as db:
-            self._require(db, picture_id)
-            db.execute(
-                """UPDATE pictures SET status = ?, error = ?, finished = ?, updated = ?
-                   WHERE id = ? AND status = ?""",
-                (status.value, error, now, now, picture_id, Status.PROCESSING.value),
-            )
-        self._changed(picture_id)
+        with self._repo.transaction():
+            picture = self._require(picture_id)
+            if picture.status != Status.PROCESSING:
+                return
+            self._set_final(picture_id, status, error)
+        self._changed(picture_id, status.value)
+
+    def fail(self, picture_id: str, error: str) -> None:
+        """A step gave up: the picture ends ``failed`` and loses its thumbnail (its objects are
+        cleaned up by their own services)."""
+        with self._repo.transaction():
+            picture = self._require(picture_id)
+            if picture.status != Status.PROCESSING:
+                return
+            self._set_final(picture_id, Status.FAILED, error)
+            self._repo.update(picture_id, thumbnail=None, collage_updated=False)
+        self._changed(picture_id, Status.FAILED.value)
 
     def reopen(self, picture_id: str) -> Picture:
         """Back to processing (a dead letter is being redriven)."""
-        with self._store.transaction() as db:
-            self._require(db, picture_id)
-            db.execute("""UPDATE pictures SET status = ?, error = NULL, finished = NULL,
-                          updated = ? WHERE id = ?""",
-                       (Status.PROCESSING.value, utcnow().isoformat(), picture_id))
-        self._changed(picture_id)
-        return self.get(picture_id)
+        with self._repo.transaction():
+            self._require(picture_id)
+            self._repo.update(picture_id, status=Status.PROCESSING.value, error=None,
+                              finished=None, updated=utcnow())
+            picture = self._require(picture_id)
+        self._changed(picture_id, picture.status)
+        return picture
 
-    def delete(self, picture_id: str) -> bool:
-        """Garbage collection: the document goes, a tombstone stays (late messages are ignored)."""
-        with self._store.transaction() as db:
-            cur = db.execute("DELETE FROM pictures WHERE id = ?", (picture_id,))
-            db.execute("INSERT OR REPLACE INTO deleted (id, at) VALUES (?, ?)",
-                       (picture_id, utcnow().isoformat()))
-            existed = cur.rowcount > 0
+    def delete(self, picture_id: str, at: datetime | None = None) -> bool:
+        """Garbage collection: the document goes, a tombstone stays (late messages are ignored).
+        ``at``: when the original was deleted (the storage event's time)."""
+        with self._repo.transaction():
+            existed = self._repo.remove(picture_id)
+            previous = self._repo.tombstone(picture_id)
+            at = at or utcnow()
+            if previous is None or previous < at:
+                self._repo.set_tombstone(picture_id, at)
         if existed:
             self._changed(picture_id, "deleted")
         return existed
@@ -169,15 +195,7 @@ class Metadata:
     # --- reads ------------------------------------------------------------------------------
 
     def get(self, picture_id: str) -> Picture:
-        with self._store.reading() as db:
-            row = db.execute("SELECT * FROM pictures WHERE id = ?", (picture_id,)).fetchone()
-            if row is None:
-                raise PictureNotFound(picture_id)
-            timeline = db.execute(
-                "SELECT * FROM timeline WHERE picture_id = ? ORDER BY started, attempt",
-                (picture_id,),
-            ).fetchall()
-        return row_to_picture(row, timeline)
+        return self._require(picture_id)
 
     def list_pictures(
         self,
@@ -189,29 +207,10 @@ class Metadata:
         cursor: str | None = None,
     ) -> Page:
         """Newest first. ``cursor`` is the opaque ``next_cursor`` of the previous page."""
-        where: list[str] = []
-        args: list[object] = []
-        if label:
-            where.append("id IN (SELECT picture_id FROM labels WHERE name = ?)")
-            args.append(label.strip().lower())
-        if mode:
-            where.append("mode = ?")
-            args.append(mode)
-        if status:
-            where.append("status = ?")
-            args.append(status)
-        if cursor:
-            created, picture_id = _decode_cursor(cursor)
-            where.append("(created < ? OR (created = ? AND id < ?))")
-            args += [created, created, picture_id]
-        sql = "SELECT id FROM pictures"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created DESC, id DESC LIMIT ?"
-        args.append(limit + 1)
-        with self._store.reading() as db:
-            ids = [r["id"] for r in db.execute(sql, args).fetchall()]
-        pictures = [self.get(i) for i in ids[:limit]]
+        after = _decode_cursor(cursor) if cursor else None
+        ids = self._repo.query(Query(label=label, mode=mode, status=status, limit=limit + 1,
+                                     after=after))
+        pictures = [p for i in ids[:limit] if (p := self._repo.get(i)) is not None]
         next_cursor = None
         if len(ids) > limit and pictures:
             last = pictures[-1]
@@ -220,35 +219,20 @@ class Metadata:
 
     def collage_candidates(self, count: int = 4) -> list[Picture]:
         """The newest pictures that have a thumbnail and are not rejected or failed."""
-        with self._store.reading() as db:
-            ids = [
-                r["id"]
-                for r in db.execute(
-                    """SELECT id FROM pictures WHERE thumbnail IS NOT NULL AND status IN (?, ?)
-                       ORDER BY created DESC, id DESC LIMIT ?""",
-                    (Status.DONE.value, Status.PROCESSING.value, count),
-                ).fetchall()
-            ]
-        return [self.get(i) for i in ids]
+        ids = self._repo.collage_candidates((Status.DONE.value, Status.PROCESSING.value), count)
+        return [p for i in ids if (p := self._repo.get(i)) is not None]
 
     def stats(self) -> dict[str, ModeStats]:
         """Per mode: counts, end-to-end seconds, per-step durations, retries and failures."""
         out: dict[str, ModeStats] = {}
-        with self._store.reading() as db:
-            pictures = db.execute(
-                "SELECT id, mode, status, created, finished FROM pictures WHERE mode IS NOT NULL"
-            ).fetchall()
-            steps = db.execute(
-                """SELECT t.step, t.outcome, t.attempt, t.started, t.ended, p.mode
-                   FROM timeline t JOIN pictures p ON p.id = t.picture_id
-                   WHERE p.mode IS NOT NULL""").fetchall()
-        for row in pictures:
+        rows = self._repo.stats_rows()
+        for row in rows.pictures:
             s = out.setdefault(row["mode"], ModeStats())
             s.count += 1
             s.statuses[row["status"]] = s.statuses.get(row["status"], 0) + 1
             if row["status"] == Status.DONE and row["finished"]:
                 s.e2e_ms.append(_ms(row["created"], row["finished"]))
-        for row in steps:
+        for row in rows.steps:
             s = out.setdefault(row["mode"], ModeStats())
             if row["outcome"] == "ok":
                 s.step_ms.setdefault(row["step"], []).append(_ms(row["started"], row["ended"]))
@@ -257,10 +241,6 @@ class Metadata:
             if row["attempt"] > 1:
                 s.retries += 1
         return out
-
-    def _require(self, db: sqlite3.Connection, picture_id: str) -> None:
-        if db.execute("SELECT 1 FROM pictures WHERE id = ?", (picture_id,)).fetchone() is None:
-            raise PictureNotFound(picture_id)
 
 
 @dataclass
@@ -294,8 +274,6 @@ def _percentiles(values: list[float]) -> dict[str, float | int | None]:
 
 
 def _ms(start: str, end: str) -> float:
-    from datetime import datetime
-
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() * 1000
 
 
@@ -303,9 +281,15 @@ def _encode_cursor(created: str, picture_id: str) -> str:
     return base64.urlsafe_b64encode(f"{created}|{picture_id}".encode()).decode()
 
 
+class BadCursor(ValueError):
+    pass
+
+
 def _decode_cursor(cursor: str) -> tuple[str, str]:
     try:
         created, picture_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        datetime.fromisoformat(created)
     except Exception as exc:
-        raise ValueError("the paging cursor is not one this server gave out") from exc
+        raise BadCursor("the paging cursor is not one this server gave out; "
+                        "start again without it") from exc
     return created, picture_id

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
-from picadaily.consumer import EventEdge, Handler, Subscription
+from picadaily.consumer import EventEdge, Subscription
 from picadaily.contracts import Analysis, Thumbnail, TimelineEntry
 from picadaily.events import (
     COLLAGE_UPDATED,
@@ -22,6 +23,7 @@ from picadaily.timeline import timed
 from .core import Metadata, PictureNotFound
 
 log = logging.getLogger(__name__)
+Handler = Callable[[Event, int], Awaitable[None]]
 
 
 class LocalTimeline:
@@ -32,7 +34,7 @@ class LocalTimeline:
         await asyncio.to_thread(self._core.record_step, picture_id, entry)
 
 
-def _tolerating_deleted(handler: Callable[[Event, int], Awaitable[None]]) -> Handler:
+def _tolerating_deleted(handler: Handler) -> Handler:
     async def wrapped(event: Event, attempt: int) -> None:
         try:
             await handler(event, attempt)
@@ -42,7 +44,7 @@ def _tolerating_deleted(handler: Callable[[Event, int], Awaitable[None]]) -> Han
     return wrapped
 
 
-def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription]:
+def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription[Event]]:
     timeline = LocalTimeline(core)
 
     async def on_analyzed(event: Event, attempt: int) -> None:
@@ -68,28 +70,24 @@ def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription]:
     async def on_collage(event: Event, attempt: int) -> None:
         if event.data.get("cause") != "thumbnail":
             return
-        # thumbnail.created may still be on its way to this service's other consumer: record
-        # the thumbnail here too, so that "done" always comes with its thumbnail.
         thumb = Thumbnail(width=event.data["width"], height=event.data["height"])
-        await asyncio.to_thread(core.set_thumbnail, event.picture_id, thumb)
-        await asyncio.to_thread(core.finish, event.picture_id, Status.DONE, None)
+        await asyncio.to_thread(core.collage_updated, event.picture_id, thumb)
 
     async def on_failed(event: Event, attempt: int) -> None:
-        pid = event.picture_id
-        await asyncio.to_thread(core.finish, pid, Status.FAILED, event.data["reason"])
-        await asyncio.to_thread(core.set_thumbnail, pid, None)
+        await asyncio.to_thread(core.fail, event.picture_id, event.data["reason"])
 
     async def on_deleted(event: Event, attempt: int) -> None:
-        await asyncio.to_thread(core.delete, event.picture_id)
+        at = event.data.get("deleted_at")
+        await asyncio.to_thread(core.delete, event.picture_id,
+                                datetime.fromisoformat(at) if at else None)
 
     return [
-        Subscription("analyzed", (PICTURE_ANALYZED,), _tolerating_deleted(on_analyzed),
-                     Step.STORE_METADATA),
-        Subscription("thumbnails", (THUMBNAIL_CREATED,), _tolerating_deleted(on_thumbnail),
-                     Step.MAKE_THUMBNAIL),
-        Subscription("collage", (COLLAGE_UPDATED,), _tolerating_deleted(on_collage),
-                     Step.UPDATE_COLLAGE),
-        Subscription("failed", (PICTURE_FAILED,), _tolerating_deleted(on_failed),
-                     Step.CLEAN_UP),
-        Subscription("deleted", (PICTURE_DELETED,), on_deleted, Step.CLEAN_UP),
+        edge.on("analyzed", (PICTURE_ANALYZED,), _tolerating_deleted(on_analyzed),
+                Step.STORE_METADATA),
+        edge.on("thumbnails", (THUMBNAIL_CREATED,), _tolerating_deleted(on_thumbnail),
+                Step.MAKE_THUMBNAIL),
+        edge.on("collage", (COLLAGE_UPDATED,), _tolerating_deleted(on_collage),
+                Step.UPDATE_COLLAGE),
+        edge.on("failed", (PICTURE_FAILED,), _tolerating_deleted(on_failed), Step.CLEAN_UP),
+        edge.on("deleted", (PICTURE_DELETED,), on_deleted, Step.CLEAN_UP),
     ]

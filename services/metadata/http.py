@@ -8,24 +8,28 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from pydantic import BaseModel
 
 from picadaily.contracts import Analysis, Picture, Registration, Thumbnail, TimelineEntry
 from picadaily.event_runtime import event_edge_running
 from picadaily.events import changes_subject
-from picadaily.http_edge import service_app
+from picadaily.http_edge import service_app, watch_event_edge
 from picadaily.settings import Settings
 from picadaily.steps import Status
 
 from . import events
-from .core import Metadata, PictureNotFound
-from .repository import SqlitePictures
+from .core import BadCursor, Metadata, PictureDeleted, PictureNotFound
+from .repository import PictureRepository, SqlitePictures
 
 
 class FinalStatus(BaseModel):
     status: Status
     error: str | None = None
+
+
+class Failure(BaseModel):
+    error: str
 
 
 class PageOut(BaseModel):
@@ -41,41 +45,46 @@ def _metadata(request: Request) -> Metadata:
 MetadataDep = Annotated[Metadata, Depends(_metadata)]
 
 
-
-
 def change_publisher(nc: Any, subject: str) -> Callable[[str, str], None]:
     """Tell live pages that a picture changed (from whichever thread the change happened in)."""
     loop = asyncio.get_running_loop()
 
     def publish(picture_id: str, status: str) -> None:
         body = json.dumps({"id": picture_id, "status": status}).encode()
-        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(nc.publish(subject, body)))
+        loop.call_soon_threadsafe(_publish_soon, nc, subject, body)
 
     return publish
 
 
-def create_app(settings: Settings, store: SqlitePictures | None = None) -> FastAPI:
+_pending: set[asyncio.Task[None]] = set()
+
+
+def _publish_soon(nc: Any, subject: str, body: bytes) -> None:
+    task = asyncio.ensure_future(nc.publish(subject, body))
+    _pending.add(task)  # referenced until done, so it cannot be collected mid-flight
+    task.add_done_callback(_pending.discard)
+
+
+def create_app(settings: Settings, repo: PictureRepository | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own = store is None
-        db = store or SqlitePictures(settings.metadata_db_path())
-        core = Metadata(db)
+        own = SqlitePictures(settings.metadata_db_path()) if repo is None else None
+        store = own if own is not None else repo
+        assert store is not None
+        core = Metadata(store)
         app.state.metadata = core
         async with event_edge_running(settings, "metadata",
                                       lambda edge: events.subscriptions(edge, core)) as edge:
+            watch_event_edge(app, edge)
             if edge is not None:
                 core.add_listener(change_publisher(edge.nc, changes_subject(settings)))
             yield
-        if own:
-            db.close()
+        if own is not None:
+            own.close()
 
-    app = service_app("metadata", faults=None, lifespan=lifespan)
-
-    @app.exception_handler(PictureNotFound)
-    async def _not_found(_: Request, exc: PictureNotFound) -> object:
-        from fastapi.responses import JSONResponse
-
-        return JSONResponse({"error": f"no picture {exc}", "retryable": False}, status_code=404)
+    app = service_app("metadata", faults=None, lifespan=lifespan,
+                      errors={PictureDeleted: (410, False), PictureNotFound: (404, False),
+                              BadCursor: (400, False)})
 
     @app.put("/pictures/{picture_id}")
     def register(picture_id: str, reg: Registration, md: MetadataDep) -> Picture:
@@ -113,6 +122,10 @@ def create_app(settings: Settings, store: SqlitePictures | None = None) -> FastA
     def delete_picture(picture_id: str, md: MetadataDep) -> dict[str, bool]:
         return {"deleted": md.delete(picture_id)}
 
+    @app.post("/pictures/{picture_id}/failure", status_code=204)
+    def fail(picture_id: str, failure: Failure, md: MetadataDep) -> None:
+        md.fail(picture_id, failure.error)
+
     @app.get("/pictures")
     def list_pictures(
         md: MetadataDep,
@@ -122,11 +135,7 @@ def create_app(settings: Settings, store: SqlitePictures | None = None) -> FastA
         limit: Annotated[int, Query(ge=1, le=200)] = 24,
         cursor: str | None = None,
     ) -> PageOut:
-        try:
-            page = md.list_pictures(label=label, mode=mode, status=status, limit=limit,
-                                    cursor=cursor)
-        except ValueError as exc:
-            raise HTTPException(400, {"error": str(exc), "retryable": False}) from exc
+        page = md.list_pictures(label=label, mode=mode, status=status, limit=limit, cursor=cursor)
         return PageOut(pictures=page.pictures, next_cursor=page.next_cursor)
 
     @app.get("/stats")

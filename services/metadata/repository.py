@@ -1,4 +1,9 @@
-"""SQLite storage of picture documents, timeline entries and labels."""
+"""Where picture documents are kept: the repository protocol the core uses, its SQLite adapter
+and an in-memory one for unit tests of the core.
+
+The repository holds the SQL and nothing else: no rule about statuses, tombstones or when a
+picture is done lives here (those are in ``core``).
+"""
 
 from __future__ import annotations
 
@@ -7,58 +12,106 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 from picadaily.contracts import Colour, Label, Picture, Safety, Thumbnail, TimelineEntry
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS pictures (
-    id TEXT PRIMARY KEY,
-    object_key TEXT NOT NULL,
-    original_name TEXT,
-    content_type TEXT,
-    size INTEGER,
-    created TEXT NOT NULL,
-    updated TEXT NOT NULL,
-    finished TEXT,
-    mode TEXT,
-    status TEXT NOT NULL,
-    error TEXT,
-    labels TEXT,
-    colours TEXT,
-    safety TEXT,
-    thumbnail TEXT
-);
-CREATE INDEX IF NOT EXISTS pictures_created ON pictures (created DESC, id DESC);
-CREATE TABLE IF NOT EXISTS labels (
-    picture_id TEXT NOT NULL REFERENCES pictures(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    score REAL NOT NULL,
-    PRIMARY KEY (picture_id, name)
-);
-CREATE INDEX IF NOT EXISTS labels_name ON labels (name);
-CREATE TABLE IF NOT EXISTS deleted (
-    id TEXT PRIMARY KEY,
-    at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS timeline (
-    picture_id TEXT NOT NULL REFERENCES pictures(id) ON DELETE CASCADE,
-    step TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    started TEXT NOT NULL,
-    ended TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    error TEXT,
-    mode TEXT,
-    PRIMARY KEY (picture_id, step, attempt, started)
-);
-"""
+# Columns a core may change with ``update`` (JSON ones are stored as text).
+JSON_FIELDS = frozenset({"labels", "colours", "safety", "thumbnail"})
+FIELDS = frozenset({"original_name", "content_type", "size", "mode", "status", "error",
+                    "finished", "updated", "collage_updated"}) | JSON_FIELDS
+
+
+@dataclass(frozen=True)
+class Query:
+    label: str | None = None
+    mode: str | None = None
+    status: str | None = None
+    limit: int = 24
+    after: tuple[str, str] | None = None  # (created ISO time, id) of the last one already seen
+
+
+@dataclass(frozen=True)
+class StatsRows:
+    pictures: list[dict[str, Any]]  # id, mode, status, created, finished
+    steps: list[dict[str, Any]]  # step, outcome, attempt, started, ended, mode
+
+
+class PictureRepository(Protocol):
+    def transaction(self) -> Any:
+        """A context manager: the calls inside happen all together or not at all."""
+        ...
+
+    def get(self, picture_id: str) -> Picture | None: ...
+    def status(self, picture_id: str) -> str | None: ...
+    def add(self, picture: Picture) -> None: ...
+    def update(self, picture_id: str, **fields: Any) -> None: ...
+    def add_timeline(self, picture_id: str, entry: TimelineEntry) -> None: ...
+    def remove(self, picture_id: str) -> bool: ...
+    def tombstone(self, picture_id: str) -> datetime | None: ...
+    def set_tombstone(self, picture_id: str, at: datetime | None) -> None: ...
+    def query(self, q: Query) -> list[str]: ...
+    def collage_candidates(self, statuses: tuple[str, ...], count: int) -> list[str]: ...
+    def stats_rows(self) -> StatsRows: ...
+
+
+# --- SQLite ------------------------------------------------------------------------------------
+
+# Versioned migrations: the service applies those above the file's ``user_version`` at start.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS pictures (
+        id TEXT PRIMARY KEY,
+        object_key TEXT NOT NULL,
+        original_name TEXT,
+        content_type TEXT,
+        size INTEGER,
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        finished TEXT,
+        mode TEXT,
+        status TEXT NOT NULL,
+        error TEXT,
+        labels TEXT,
+        colours TEXT,
+        safety TEXT,
+        thumbnail TEXT
+    );
+    CREATE INDEX IF NOT EXISTS pictures_created ON pictures (created DESC, id DESC);
+    CREATE TABLE IF NOT EXISTS labels (
+        picture_id TEXT NOT NULL REFERENCES pictures(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        score REAL NOT NULL,
+        PRIMARY KEY (picture_id, name)
+    );
+    CREATE INDEX IF NOT EXISTS labels_name ON labels (name);
+    CREATE TABLE IF NOT EXISTS deleted (
+        id TEXT PRIMARY KEY,
+        at TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS timeline (
+        picture_id TEXT NOT NULL REFERENCES pictures(id) ON DELETE CASCADE,
+        step TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        started TEXT NOT NULL,
+        ended TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        error TEXT,
+        mode TEXT,
+        PRIMARY KEY (picture_id, step, attempt, started)
+    );
+    """,
+    # 2: choreography's "done" needs both the stored analysis and the collage update.
+    "ALTER TABLE pictures ADD COLUMN collage_updated INTEGER NOT NULL DEFAULT 0;",
+)
 
 
 class SqlitePictures:
-    """A thread-safe SQLite store. One connection, serialised by a lock (the HTTP edge runs
-    handlers in a thread pool)."""
+    """A thread-safe SQLite repository. One connection, serialised by a lock (the HTTP edge runs
+    handlers in a thread pool); a transaction holds the lock from BEGIN to COMMIT."""
 
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":
@@ -68,54 +121,170 @@ class SqlitePictures:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
 
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[None]:
         with self._lock:
+            if self._db.in_transaction:  # nested: part of the outer one
+                yield
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
+                yield
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
-    @contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
+    def _all(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            yield self._db
+            return self._db.execute(sql, args).fetchall()
+
+    def _run(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> int:
+        with self._lock:
+            return self._db.execute(sql, args).rowcount
+
+    def get(self, picture_id: str) -> Picture | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM pictures WHERE id = ?",
+                                   (picture_id,)).fetchone()
+            if row is None:
+                return None
+            timeline = self._db.execute(
+                "SELECT * FROM timeline WHERE picture_id = ? ORDER BY started, attempt",
+                (picture_id,)).fetchall()
+        return _row_to_picture(row, timeline)
+
+    def status(self, picture_id: str) -> str | None:
+        rows = self._all("SELECT status FROM pictures WHERE id = ?", (picture_id,))
+        return str(rows[0]["status"]) if rows else None
+
+    def add(self, picture: Picture) -> None:
+        self._run(
+            """INSERT INTO pictures (id, object_key, original_name, content_type, size, created,
+                                     updated, mode, status)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (picture.id, picture.object_key, picture.original_name, picture.content_type,
+             picture.size, picture.created.isoformat(), picture.updated.isoformat(),
+             picture.mode, picture.status))
+
+    def update(self, picture_id: str, **fields: Any) -> None:
+        unknown = set(fields) - FIELDS
+        if unknown:
+            raise ValueError(f"not a picture field: {', '.join(sorted(unknown))}")
+        values = [_column_value(name, value) for name, value in fields.items()]
+        with self.transaction():
+            self._run(f"UPDATE pictures SET {', '.join(f'{n} = ?' for n in fields)} "
+                      "WHERE id = ?", [*values, picture_id])
+            if "labels" in fields:
+                self._run("DELETE FROM labels WHERE picture_id = ?", (picture_id,))
+                for label in fields["labels"] or []:
+                    self._run("INSERT OR REPLACE INTO labels (picture_id, name, score) "
+                              "VALUES (?, ?, ?)", (picture_id, label.name.lower(), label.score))
+
+    def add_timeline(self, picture_id: str, entry: TimelineEntry) -> None:
+        self._run(
+            """INSERT OR REPLACE INTO timeline
+               (picture_id, step, attempt, started, ended, outcome, error, mode)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (picture_id, entry.step, entry.attempt, entry.started.isoformat(),
+             entry.ended.isoformat(), entry.outcome, entry.error, entry.mode))
+
+    def remove(self, picture_id: str) -> bool:
+        return self._run("DELETE FROM pictures WHERE id = ?", (picture_id,)) > 0
+
+    def tombstone(self, picture_id: str) -> datetime | None:
+        rows = self._all("SELECT at FROM deleted WHERE id = ?", (picture_id,))
+        return datetime.fromisoformat(rows[0]["at"]) if rows else None
+
+    def set_tombstone(self, picture_id: str, at: datetime | None) -> None:
+        if at is None:
+            self._run("DELETE FROM deleted WHERE id = ?", (picture_id,))
+        else:
+            self._run("INSERT OR REPLACE INTO deleted (id, at) VALUES (?, ?)",
+                      (picture_id, at.isoformat()))
+
+    def query(self, q: Query) -> list[str]:
+        where: list[str] = []
+        args: list[object] = []
+        if q.label:
+            where.append("id IN (SELECT picture_id FROM labels WHERE name = ?)")
+            args.append(q.label.strip().lower())
+        if q.mode:
+            where.append("mode = ?")
+            args.append(q.mode)
+        if q.status:
+            where.append("status = ?")
+            args.append(q.status)
+        if q.after:
+            created, picture_id = q.after
+            where.append("(created < ? OR (created = ? AND id < ?))")
+            args += [created, created, picture_id]
+        sql = "SELECT id FROM pictures"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created DESC, id DESC LIMIT ?"
+        args.append(q.limit)
+        return [r["id"] for r in self._all(sql, args)]
+
+    def collage_candidates(self, statuses: tuple[str, ...], count: int) -> list[str]:
+        marks = ", ".join("?" for _ in statuses)
+        return [r["id"] for r in self._all(
+            f"""SELECT id FROM pictures WHERE thumbnail IS NOT NULL AND status IN ({marks})
+                ORDER BY created DESC, id DESC LIMIT ?""", (*statuses, count))]
+
+    def stats_rows(self) -> StatsRows:
+        pictures = self._all("SELECT id, mode, status, created, finished FROM pictures "
+                             "WHERE mode IS NOT NULL")
+        steps = self._all("""SELECT t.step, t.outcome, t.attempt, t.started, t.ended, p.mode
+                             FROM timeline t JOIN pictures p ON p.id = t.picture_id
+                             WHERE p.mode IS NOT NULL""")
+        return StatsRows([dict(r) for r in pictures], [dict(r) for r in steps])
 
 
-def row_to_picture(row: sqlite3.Row, timeline: list[sqlite3.Row]) -> Picture:
-    def load(column: str) -> object:
+def _column_value(name: str, value: Any) -> Any:
+    if name in JSON_FIELDS:
+        if value is None:
+            return None
+        if isinstance(value, list):
+            return json.dumps([v.model_dump(mode="json") for v in value])
+        return value.model_dump_json()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _row_to_picture(row: sqlite3.Row, timeline: list[sqlite3.Row]) -> Picture:
+    def load(column: str) -> Any:
         value = row[column]
         return None if value is None else json.loads(value)
 
-    labels = load("labels")
-    colours = load("colours")
-    safety = load("safety")
-    thumbnail = load("thumbnail")
+    labels, colours = load("labels"), load("colours")
+    safety, thumbnail = load("safety"), load("thumbnail")
     return Picture(
-        id=row["id"],
-        object_key=row["object_key"],
-        original_name=row["original_name"],
-        content_type=row["content_type"],
-        size=row["size"],
+        id=row["id"], object_key=row["object_key"], original_name=row["original_name"],
+        content_type=row["content_type"], size=row["size"],
         created=datetime.fromisoformat(row["created"]),
         updated=datetime.fromisoformat(row["updated"]),
         finished=datetime.fromisoformat(row["finished"]) if row["finished"] else None,
-        mode=row["mode"],
-        status=row["status"],
-        error=row["error"],
+        mode=row["mode"], status=row["status"], error=row["error"],
         labels=[Label.model_validate(x) for x in labels] if isinstance(labels, list) else None,
         colours=[Colour.model_validate(x) for x in colours] if isinstance(colours, list) else None,
         safety=Safety.model_validate(safety) if safety else None,
         thumbnail=Thumbnail.model_validate(thumbnail) if thumbnail else None,
+        collage_updated=bool(row["collage_updated"]),
         timeline=[
             TimelineEntry(
                 step=t["step"], attempt=t["attempt"], outcome=t["outcome"], error=t["error"],
@@ -125,3 +294,101 @@ def row_to_picture(row: sqlite3.Row, timeline: list[sqlite3.Row]) -> Picture:
             for t in timeline
         ],
     )
+
+
+# --- in memory (unit tests of the core) --------------------------------------------------------
+
+@dataclass
+class InMemoryPictures:
+    pictures: dict[str, Picture] = field(default_factory=dict)
+    tombstones: dict[str, datetime] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            saved = ({k: v.model_copy(deep=True) for k, v in self.pictures.items()},
+                     dict(self.tombstones))
+            try:
+                yield
+            except BaseException:
+                self.pictures, self.tombstones = saved
+                raise
+
+    def get(self, picture_id: str) -> Picture | None:
+        picture = self.pictures.get(picture_id)
+        if picture is None:
+            return None
+        copy = picture.model_copy(deep=True)
+        copy.timeline.sort(key=lambda t: (t.started, t.attempt))
+        return copy
+
+    def status(self, picture_id: str) -> str | None:
+        picture = self.pictures.get(picture_id)
+        return picture.status if picture else None
+
+    def add(self, picture: Picture) -> None:
+        if picture.id in self.pictures:
+            raise KeyError(f"{picture.id} exists")
+        self.pictures[picture.id] = picture.model_copy(deep=True)
+
+    def update(self, picture_id: str, **fields: Any) -> None:
+        unknown = set(fields) - FIELDS
+        if unknown:
+            raise ValueError(f"not a picture field: {', '.join(sorted(unknown))}")
+        picture = self.pictures.get(picture_id)
+        if picture is not None:
+            for name, value in fields.items():
+                setattr(picture, name, value)
+
+    def add_timeline(self, picture_id: str, entry: TimelineEntry) -> None:
+        picture = self.pictures[picture_id]
+        key = (entry.step, entry.attempt, entry.started)
+        picture.timeline = [t for t in picture.timeline
+                            if (t.step, t.attempt, t.started) != key] + [entry]
+
+    def remove(self, picture_id: str) -> bool:
+        return self.pictures.pop(picture_id, None) is not None
+
+    def tombstone(self, picture_id: str) -> datetime | None:
+        return self.tombstones.get(picture_id)
+
+    def set_tombstone(self, picture_id: str, at: datetime | None) -> None:
+        if at is None:
+            self.tombstones.pop(picture_id, None)
+        else:
+            self.tombstones[picture_id] = at
+
+    def _newest_first(self) -> list[Picture]:
+        return sorted(self.pictures.values(), key=lambda p: (p.created.isoformat(), p.id),
+                      reverse=True)
+
+    def query(self, q: Query) -> list[str]:
+        label = q.label.strip().lower() if q.label else None
+        out = []
+        for p in self._newest_first():
+            if label and label not in {x.name.lower() for x in p.labels or []}:
+                continue
+            if (q.mode and p.mode != q.mode) or (q.status and p.status != q.status):
+                continue
+            if q.after and (p.created.isoformat(), p.id) >= q.after:
+                continue
+            out.append(p.id)
+        return out[:q.limit]
+
+    def collage_candidates(self, statuses: tuple[str, ...], count: int) -> list[str]:
+        return [p.id for p in self._newest_first()
+                if p.thumbnail is not None and p.status in statuses][:count]
+
+    def stats_rows(self) -> StatsRows:
+        pictures, steps = [], []
+        for p in self.pictures.values():
+            if p.mode is None:
+                continue
+            pictures.append({"id": p.id, "mode": p.mode, "status": p.status,
+                             "created": p.created.isoformat(),
+                             "finished": p.finished.isoformat() if p.finished else None})
+            steps += [{"step": t.step, "outcome": t.outcome, "attempt": t.attempt,
+                       "started": t.started.isoformat(), "ended": t.ended.isoformat(),
+                       "mode": p.mode} for t in p.timeline]
+        return StatsRows(pictures, steps)

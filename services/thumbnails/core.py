@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from PIL import Image
 
 from picadaily.contracts import Thumbnail
-from picadaily.faults import Faults
 from picadaily.imaging import decode
-from picadaily.steps import Step
+from picadaily.layout import thumbnail_key
 from picadaily.storage import ObjectStore
-
-
-def thumbnail_key(picture_id: str) -> str:
-    return picture_id
 
 
 def render_thumbnail(data: bytes, *, size: int, max_pixels: int) -> tuple[bytes, Thumbnail]:
@@ -32,11 +27,9 @@ class Thumbnails:
     bucket: str
     size: int
     max_pixels: int
-    faults: Faults = field(default_factory=Faults)
 
     def make_thumbnail(self, picture_id: str, bucket: str, key: str) -> Thumbnail:
         """Idempotent: running it twice writes the same object again."""
-        self.faults.check(Step.MAKE_THUMBNAIL, picture_id)
         original = self.store.get(bucket, key)
         data, thumbnail = render_thumbnail(original.data, size=self.size,
                                            max_pixels=self.max_pixels)

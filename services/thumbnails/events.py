@@ -21,7 +21,7 @@ from .core import Thumbnails
 
 
 def subscriptions(edge: EventEdge, core: Thumbnails,
-                  timeline: TimelineRecorder) -> list[Subscription]:
+                  timeline: TimelineRecorder) -> list[Subscription[Event]]:
     async def on_analyzed(event: Event, attempt: int) -> None:
         if not event.data["verdict"]["safe"]:
             return  # rejected pictures get no thumbnail
@@ -41,6 +41,6 @@ def subscriptions(edge: EventEdge, core: Thumbnails,
         await asyncio.to_thread(core.delete_thumbnail, event.picture_id)
 
     return [
-        Subscription("analyzed", (PICTURE_ANALYZED,), on_analyzed, Step.MAKE_THUMBNAIL),
-        Subscription("gc", (PICTURE_FAILED, PICTURE_DELETED), on_gone, Step.CLEAN_UP),
+        edge.on("analyzed", (PICTURE_ANALYZED,), on_analyzed, Step.MAKE_THUMBNAIL),
+        edge.on("gc", (PICTURE_FAILED, PICTURE_DELETED), on_gone, Step.CLEAN_UP),
     ]

@@ -11,9 +11,10 @@ from pydantic import BaseModel
 
 from picadaily.contracts import Thumbnail
 from picadaily.event_runtime import event_edge_with_timeline
-from picadaily.faults import Faults
-from picadaily.http_edge import service_app
+from picadaily.faults import Faults, with_faults
+from picadaily.http_edge import service_app, watch_event_edge
 from picadaily.settings import Settings
+from picadaily.steps import Step
 from picadaily.storage import S3ObjectStore
 
 from . import events
@@ -34,24 +35,26 @@ def _thumbnails(request: Request) -> Thumbnails:
 ThumbnailsDep = Annotated[Thumbnails, Depends(_thumbnails)]
 
 
-def build_thumbnails(settings: Settings, faults: Faults) -> Thumbnails:
+def build_thumbnails(settings: Settings) -> Thumbnails:
     return Thumbnails(store=S3ObjectStore.from_settings(settings),
                       bucket=settings.thumbnails_bucket, size=settings.thumbnail_size,
-                      max_pixels=settings.max_pixels, faults=faults)
+                      max_pixels=settings.max_pixels)
 
 
 def create_app(settings: Settings, thumbnails: Thumbnails | None = None) -> FastAPI:
-    faults = thumbnails.faults if thumbnails else Faults()
-    core = thumbnails or build_thumbnails(settings, faults)
+    core = thumbnails or build_thumbnails(settings)
+    faults = Faults() if settings.fault_injection else None
+    if faults is not None:
+        core = with_faults(core, faults, {"make_thumbnail": Step.MAKE_THUMBNAIL})
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with event_edge_with_timeline(settings, "thumbnails", lambda edge, timeline:
-                                            events.subscriptions(edge, core, timeline)):
+                                            events.subscriptions(edge, core, timeline)) as edge:
+            watch_event_edge(app, edge)
             yield
 
-    app = service_app("thumbnails", faults=faults if settings.fault_injection else None,
-                      lifespan=lifespan)
+    app = service_app("thumbnails", faults=faults, lifespan=lifespan)
     app.state.thumbnails = core
 
     @app.post("/thumbnails")

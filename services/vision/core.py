@@ -8,15 +8,13 @@ same ``Analysis``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from PIL import Image
 
 from picadaily.contracts import Analysis, Label, Safety
-from picadaily.faults import Faults
 from picadaily.imaging import decode
-from picadaily.steps import Step
 from picadaily.storage import ObjectStore
 
 from .colours import dominant_colours
@@ -81,10 +79,8 @@ class Vision:
     store: ObjectStore
     max_pixels: int
     backend: AnalysisBackend
-    faults: Faults = field(default_factory=Faults)
 
     def analyse_image(self, picture_id: str, bucket: str, key: str) -> Analysis:
-        self.faults.check(Step.ANALYSE_IMAGE, picture_id)
         return self.analyse_bytes(self.store.get(bucket, key).data)
 
     def analyse_bytes(self, data: bytes) -> Analysis:

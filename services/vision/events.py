@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
 
 from picadaily.consumer import EventEdge, Subscription
 from picadaily.contracts import Analysis
@@ -17,7 +16,7 @@ from .core import Vision
 
 
 def subscriptions(edge: EventEdge, vision: Vision,
-                  timeline: TimelineRecorder) -> list[Subscription]:
+                  timeline: TimelineRecorder) -> list[Subscription[Event]]:
     async def on_uploaded(event: Event, attempt: int) -> None:
         pid, mode = event.picture_id, event.mode
 
@@ -32,8 +31,8 @@ def subscriptions(edge: EventEdge, vision: Vision,
 
         safety = await timed(timeline, Step.CHECK_SAFETY, pid, mode, attempt, verdict)
         data = {**event.data, "analysis": analysis.model_dump(mode="json"),
-                "verdict": asdict(safety)}
+                "verdict": safety.model_dump()}
         await edge.bus.publish(event.follow(PICTURE_ANALYZED, edge.bus.source, data),
                                dedupe_key=f"{pid}:analyzed:{event.id}")
 
-    return [Subscription("uploaded", (PICTURE_UPLOADED,), on_uploaded, Step.ANALYSE_IMAGE)]
+    return [edge.on("uploaded", (PICTURE_UPLOADED,), on_uploaded, Step.ANALYSE_IMAGE)]

@@ -7,14 +7,14 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from picadaily.contracts import Analysis
 from picadaily.event_runtime import event_edge_with_timeline
-from picadaily.faults import Faults
-from picadaily.http_edge import error_body, service_app
+from picadaily.faults import Faults, with_faults
+from picadaily.http_edge import service_app, watch_event_edge
 from picadaily.settings import Settings
+from picadaily.steps import Step
 from picadaily.storage import S3ObjectStore
 
 from . import events
@@ -44,24 +44,22 @@ def build_backend(settings: Settings) -> AnalysisBackend:
 
 
 def create_app(settings: Settings, vision: Vision | None = None) -> FastAPI:
-    faults = vision.faults if vision else Faults()
     core = vision or Vision(store=S3ObjectStore.from_settings(settings),
-                            max_pixels=settings.max_pixels, backend=build_backend(settings),
-                            faults=faults)
+                            max_pixels=settings.max_pixels, backend=build_backend(settings))
+    faults = Faults() if settings.fault_injection else None
+    if faults is not None:
+        core = with_faults(core, faults, {"analyse_image": Step.ANALYSE_IMAGE})
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with event_edge_with_timeline(settings, "vision", lambda edge, timeline:
-                                            events.subscriptions(edge, core, timeline)):
+                                            events.subscriptions(edge, core, timeline)) as edge:
+            watch_event_edge(app, edge)
             yield
 
-    app = service_app("vision", faults=faults if settings.fault_injection else None,
-                      lifespan=lifespan)
+    app = service_app("vision", faults=faults, lifespan=lifespan,
+                      errors={VisionUnavailable: (503, True)})
     app.state.vision = core
-
-    @app.exception_handler(VisionUnavailable)
-    async def _unavailable(_: Request, exc: VisionUnavailable) -> JSONResponse:
-        return JSONResponse(error_body(str(exc), retryable=True), status_code=503)
 
     @app.post("/analyse")
     def analyse_image(req: AnalyseRequest, vision: Annotated[Vision, Depends(_vision)]) -> Analysis:

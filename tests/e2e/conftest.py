@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from infra.stack_process import RunningStack
+from cli.stack_process import RunningStack
 
 log = logging.getLogger(__name__)
 MAX_UPLOAD = 8_000_000

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from infra.stack import port_is_free
-from infra.stack_process import RunningStack
+from cli.stack import port_is_free
+from cli.stack_process import RunningStack
 from picadaily.steps import FINAL_STATUSES
 from tests.conftest import photos
 from tests.e2e.client import upload, wait_final

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from infra.stack_process import RunningStack
+from cli.stack_process import RunningStack
 from tests.conftest import photos
 
 pytestmark = pytest.mark.e2e

@@ -13,14 +13,14 @@ import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from functions.bridge import StorageBridge
-from functions.storage_events import subject_for
 from functions.trigger import Trigger
-from infra.provision import provision_streams, queue_url, sqs_client
 from picadaily.ids import new_picture_id
 from picadaily.nats_util import close_nats
 from picadaily.settings import Settings
 from picadaily.steps import FINAL_STATUSES
-from picadaily.storage import s3_client
+from picadaily.storage import queue_url, s3_client, sqs_client
+from picadaily.storage_events import subject_for
+from picadaily.streams import provision_streams
 
 
 def put_picture(settings: Settings, path: Path, key: str | None = None,

@@ -10,10 +10,10 @@ import nats
 import pytest
 
 from functions.bridge import StorageBridge
-from functions.storage_events import parse, subject_for
-from infra.provision import provision_streams, queue_url, sqs_client
 from picadaily.settings import Settings
-from picadaily.storage import s3_client
+from picadaily.storage import queue_url, s3_client, sqs_client
+from picadaily.storage_events import parse, subject_for
+from picadaily.streams import provision_streams
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -13,10 +13,10 @@ import pytest
 from functions.trigger import Trigger
 from picadaily.deadletters import list_dead_letters, redrive
 from picadaily.ids import new_picture_id
+from picadaily.layout import COLLAGE_KEY, COLLAGE_MEMBERS_METADATA, thumbnail_key
 from picadaily.settings import Settings
 from picadaily.steps import Step
 from picadaily.storage import s3_client
-from services.collage.core import COLLAGE_KEY, MEMBERS_METADATA
 from tests.conftest import PHOTOS
 
 from .helpers import (
@@ -42,7 +42,7 @@ def assert_choreographed(steps: list[str]) -> None:
 
 def collage_members(settings: Settings) -> list[str]:
     head = s3_client(settings).head_object(Bucket=settings.thumbnails_bucket, Key=COLLAGE_KEY)
-    members: str = head["Metadata"][MEMBERS_METADATA]
+    members: str = head["Metadata"][COLLAGE_MEMBERS_METADATA]
     return members.split(",")
 
 
@@ -73,7 +73,7 @@ async def test_the_same_storage_event_twice_changes_nothing_the_second_time(
     assert again["status"] == doc["status"] == "done"
     listed = s3_client(pipeline.settings).list_objects_v2(
         Bucket=pipeline.settings.thumbnails_bucket)["Contents"]
-    assert sorted(o["Key"] for o in listed) == sorted([picture_id, COLLAGE_KEY])
+    assert sorted(o["Key"] for o in listed) == sorted([thumbnail_key(picture_id), COLLAGE_KEY])
 
 
 async def test_a_handler_that_fails_twice_then_succeeds_yields_one_result(
@@ -90,7 +90,7 @@ async def test_a_handler_that_fails_twice_then_succeeds_yields_one_result(
     assert thumbs == [(1, "error"), (2, "error"), (3, "ok")]
     assert [t["step"] for t in doc["timeline"]].count(Step.UPDATE_COLLAGE) == 1
     listed = s3_client(settings).list_objects_v2(Bucket=settings.thumbnails_bucket)["Contents"]
-    assert sorted(o["Key"] for o in listed) == sorted([picture_id, COLLAGE_KEY])
+    assert sorted(o["Key"] for o in listed) == sorted([thumbnail_key(picture_id), COLLAGE_KEY])
 
 
 async def test_a_poison_message_is_dead_lettered_and_can_be_redriven(pipeline: Trigger) -> None:
@@ -129,7 +129,7 @@ async def wait_gone(settings: Settings, picture_id: str, limit_s: float = 30) ->
         while time.monotonic() < deadline:
             doc_gone = (await client.get(f"/pictures/{picture_id}")).status_code == 404
             thumbs = s3.list_objects_v2(Bucket=settings.thumbnails_bucket).get("Contents", [])
-            thumb_gone = picture_id not in {o["Key"] for o in thumbs}
+            thumb_gone = thumbnail_key(picture_id) not in {o["Key"] for o in thumbs}
             collage_clean = not any(o["Key"] == COLLAGE_KEY for o in thumbs) or \
                 picture_id not in collage_members(settings)
             if doc_gone and thumb_gone and collage_clean:

@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from functions.storage_events import subject_for
-from picadaily.cli import main as cli_main
-from picadaily.process import COMPONENTS
+from cli.components import COMPONENTS
+from cli.main import main as cli_main
 from picadaily.settings import Settings
+from picadaily.storage_events import subject_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

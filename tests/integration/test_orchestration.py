@@ -8,9 +8,9 @@ from temporalio.client import Client
 
 from functions.trigger import Trigger
 from picadaily.ids import new_picture_id, workflow_id_for
+from picadaily.layout import COLLAGE_KEY, COLLAGE_MEMBERS_METADATA, thumbnail_key
 from picadaily.steps import Step
 from picadaily.storage import s3_client
-from services.collage.core import COLLAGE_KEY, MEMBERS_METADATA
 from tests.conftest import PHOTOS
 
 from .helpers import (
@@ -88,7 +88,7 @@ async def test_a_step_that_always_fails_ends_failed_with_no_half_made_artefacts(
     # The thumbnail made by the step before was cleaned up, and the metadata says so.
     s3 = s3_client(settings)
     listed = s3.list_objects_v2(Bucket=settings.thumbnails_bucket).get("Contents", [])
-    assert picture_id not in {o["Key"] for o in listed}
+    assert thumbnail_key(picture_id) not in {o["Key"] for o in listed}
     assert doc["thumbnail"] is None
     # The original stays: nothing the user uploaded is lost.
     assert s3.head_object(Bucket=settings.pictures_bucket, Key=picture_id)
@@ -115,4 +115,4 @@ async def test_the_collage_holds_the_newest_four(pipeline: Trigger) -> None:
     for picture_id in ids:
         assert (await wait_final(settings, picture_id))["status"] == "done"
     head = s3_client(settings).head_object(Bucket=settings.thumbnails_bucket, Key=COLLAGE_KEY)
-    assert head["Metadata"][MEMBERS_METADATA].split(",") == list(reversed(ids))[:4]
+    assert head["Metadata"][COLLAGE_MEMBERS_METADATA].split(",") == list(reversed(ids))[:4]

@@ -7,10 +7,11 @@ import io
 import pytest
 from PIL import Image
 
-from picadaily.faults import FaultPlan, Faults, InjectedFault
+from picadaily.faults import FaultPlan, Faults, InjectedFault, with_faults
 from picadaily.imaging import ImageRejected
+from picadaily.layout import COLLAGE_KEY, thumbnail_key
 from picadaily.storage import InMemoryObjectStore
-from services.collage.core import COLLAGE_KEY, Collage
+from services.collage.core import Collage
 from services.thumbnails.core import Thumbnails
 from services.vision.core import LocalVision, Vision
 
@@ -52,17 +53,17 @@ def test_collage_rebuilds_only_when_membership_changes() -> None:
     members = Members()
     core = Collage(store, "thumbs", members)
     for i in range(5):
-        store.put("thumbs", f"p{i}", jpeg((i * 50, 0, 0), (400, 300)), "image/jpeg")
+        store.put("thumbs", thumbnail_key(f"p{i}"), jpeg((i * 50, 0, 0), (400, 300)), "image/jpeg")
     members.ids = ["p4", "p3", "p2", "p1", "p0"]
     assert core.update_collage().rebuilt
     assert not core.update_collage().rebuilt  # a duplicate event: no rebuild
     assert core.current_members() == ["p4", "p3", "p2", "p1"]
     # A picture the metadata does not know yet is counted in; one being deleted is left out.
-    store.put("thumbs", "new", jpeg((0, 0, 255), (400, 300)), "image/jpeg")
+    store.put("thumbs", thumbnail_key("new"), jpeg((0, 0, 255), (400, 300)), "image/jpeg")
     assert core.update_collage("new", created="2026-01-01T00:01:00").pictures == [
         "new", "p4", "p3", "p2"]
     assert core.update_collage(excluding="p4").pictures == ["p3", "p2", "p1", "p0"]
-    store.delete("thumbs", "p3")  # its thumbnail is gone: it cannot be shown
+    store.delete("thumbs", thumbnail_key("p3"))  # its thumbnail is gone: it cannot be shown
     fresh = Collage(store, "thumbs", members)  # (the running core keeps tiles it has seen)
     assert fresh.update_collage().pictures == ["p4", "p2", "p1", "p0"]
     members.ids = []
@@ -78,6 +79,34 @@ def test_faults_fail_the_planned_number_of_calls_for_the_planned_picture() -> No
         with pytest.raises(InjectedFault):
             faults.check("make_thumbnail", "p1")
     faults.check("make_thumbnail", "p1")
+
+
+def test_fault_injection_wraps_a_core_and_leaves_the_rest_alone() -> None:
+    store = InMemoryObjectStore()
+    store.put("pictures", "p1", jpeg((200, 10, 10)), "image/jpeg")
+    faults = Faults()
+    core = with_faults(Thumbnails(store, "thumbs", 400, 50_000_000), faults,
+                       {"make_thumbnail": "make_thumbnail"})
+    faults.arm(FaultPlan(step="make_thumbnail", times=1, picture_id="p1"))
+    with pytest.raises(InjectedFault):
+        core.make_thumbnail("p1", "pictures", "p1")
+    assert core.make_thumbnail("p1", "pictures", "p1").width == 400
+    core.delete_thumbnail("p1")  # not a step: never fails on purpose
+    assert core.bucket == "thumbs"
+
+
+def test_no_picture_key_can_name_the_collage_or_another_kind_of_object() -> None:
+    """A picture put straight into the bucket as 'collage.jpg' (or any key) gets a thumbnail
+    under the thumbnails prefix; the collage lives under its own."""
+    store = InMemoryObjectStore()
+    for key in ("collage.jpg", "current.jpg", "collage"):
+        store.put("pictures", key, jpeg((10, 10, 10)), "image/jpeg")
+        Thumbnails(store, "thumbs", 400, 50_000_000).make_thumbnail(key, "pictures", key)
+    core = Collage(store, "thumbs", Members())
+    core.members.ids = ["collage.jpg"]  # type: ignore[attr-defined]
+    assert core.update_collage().pictures == ["collage.jpg"]
+    keys = {k for b, k in store.objects if b == "thumbs"}
+    assert COLLAGE_KEY in keys and len(keys) == 4
 
 
 def test_vision_says_what_it_did_not_compute() -> None:

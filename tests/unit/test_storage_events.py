@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.storage_events import MalformedStorageEvent, ObjectHead, minio_event, parse
+from picadaily.storage_events import MalformedStorageEvent, ObjectHead, minio_event, parse
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

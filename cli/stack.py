@@ -27,7 +27,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from picadaily.process import COMPONENTS, READY_MARK
+from cli.components import COMPONENTS
+from picadaily.runtime import READY_MARK
 from picadaily.settings import Settings
 
 log = logging.getLogger("picadaily.stack")
@@ -155,7 +156,7 @@ class Stack:
             component = COMPONENTS[name]
             port = component.port(self.settings)
             ready = self._healthz_ready(port) if port is not None else _logged_ready
-            procs.append(Proc(name, [py, "-m", "picadaily", "run", name], port, ready,
+            procs.append(Proc(name, [py, "-m", "cli", "run", name], port, ready,
                               self.logs / f"{name}.log"))
         return procs
 
@@ -245,8 +246,8 @@ class Stack:
                              f"{proc.log_path}:\n{proc.log_tail()}")
 
     def _provision(self) -> None:
+        from cli.s3_snapshot import restore
         from infra.provision import provision
-        from infra.s3_snapshot import restore
         from picadaily.storage import s3_client
 
         s = self.settings
@@ -257,7 +258,7 @@ class Stack:
                  "provision", restored)
 
     def snapshot(self) -> None:
-        from infra.s3_snapshot import snapshot
+        from cli.s3_snapshot import snapshot
         from picadaily.storage import s3_client
 
         s = self.settings

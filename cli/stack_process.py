@@ -72,7 +72,7 @@ class RunningStack:
         t0 = time.monotonic()
         self._offset = self.output.stat().st_size if self.output.exists() else 0
         with self.output.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "picadaily", "up"], env=self.env,
+            self.proc = subprocess.Popen([sys.executable, "-m", "cli", "up"], env=self.env,
                                          stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_until(self._up, timeout=120, what="the stack runner to print its URL")

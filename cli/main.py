@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from picadaily.process import COMPONENTS, run_component
+from cli.components import COMPONENTS, run_component
 from picadaily.settings import Settings
 
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "up":
-        from infra.stack import up
+        from cli.stack import up
 
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
         for noisy in ("httpx", "httpcore", "botocore"):
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "dead-letters":
         import asyncio
 
-        from picadaily.dead_letters_cli import dead_letters
+        from cli.dead_letters import dead_letters
 
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
         if args.action == "redrive" and args.seq is None:

@@ -7,16 +7,14 @@ import logging
 import httpx
 
 from picadaily.deadletters import DeadLetterNotFound, list_dead_letters, redrive
-from picadaily.nats_util import close_nats
+from picadaily.nats_util import close_nats, connect_nats
 from picadaily.settings import Settings
 
 log = logging.getLogger("picadaily.dead_letters")
 
 
 async def dead_letters(settings: Settings, action: str, seq: int | None) -> int:
-    import nats
-
-    nc = await nats.connect(settings.nats_url, name="dead-letters-cli")
+    nc = await connect_nats(settings, "dead-letters-cli")
     try:
         js = nc.jetstream()
         if action == "list":

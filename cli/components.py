@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from picadaily.runtime import configure_logging
 from picadaily.settings import Settings, service_port
 
 log = logging.getLogger(__name__)
@@ -50,15 +51,6 @@ COMPONENTS: dict[str, Component] = {
 }
 
 
-def configure_logging(name: str, level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level,
-        format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s",
-    )
-    for noisy in ("httpx", "httpcore", "botocore", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def _load(target: str) -> Callable[..., Any]:
     module, _, attr = target.partition(":")
     fn: Callable[..., Any] = getattr(importlib.import_module(module), attr)
@@ -79,12 +71,17 @@ def run_component(name: str, settings: Settings | None = None) -> None:
                     timeout_graceful_shutdown=10)
     else:
         main: Callable[[Settings, asyncio.Event], Awaitable[None]] = _load(component.target)
-        asyncio.run(_run_until_signalled(main, settings))
-        log.info("%s stopped", name)
+        code = 0
+        try:
+            asyncio.run(_run_until_signalled(main, settings))
+            log.info("%s stopped", name)
+        except Exception:
+            log.exception("%s failed", name)
+            code = 1
         # The Temporal SDK's native runtime threads can keep an interpreter from exiting (and
         # sometimes crash it at exit); everything is flushed and closed by now, so leave at once.
         logging.shutdown()
-        os._exit(0)
+        os._exit(code)
     log.info("%s stopped", name)
 
 
@@ -96,11 +93,3 @@ async def _run_until_signalled(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await main(settings, stop)
-
-
-READY_MARK = "READY"
-
-
-def announce_ready(what: str) -> None:
-    """Event components log this once connected; the stack runner waits for it."""
-    log.info("%s %s", READY_MARK, what)

@@ -1,5 +1,0 @@
-import sys
-
-from picadaily.cli import main
-
-sys.exit(main())

@@ -1,0 +1,25 @@
+"""Where every object lives: one key layout, used by every process that names an object.
+
+- ``pictures`` bucket: the originals. An uploaded picture's key is its id; an object put there
+  directly by another client is a picture too, and its key is its id (see ``ids``).
+- ``thumbnails`` bucket: everything derived, each kind under its own prefix, so that no key a
+  client chooses for an original can ever name a derived object:
+  ``thumbnails/<picture id>.jpg`` and ``collage/current.jpg``.
+"""
+
+from __future__ import annotations
+
+THUMBNAIL_PREFIX = "thumbnails/"
+COLLAGE_PREFIX = "collage/"
+COLLAGE_KEY = f"{COLLAGE_PREFIX}current.jpg"
+# The collage object's user metadata names its members (comma-separated picture ids).
+COLLAGE_MEMBERS_METADATA = "pictures"
+
+
+def original_key(picture_id: str) -> str:
+    """The key an upload stores its original under."""
+    return picture_id
+
+
+def thumbnail_key(picture_id: str) -> str:
+    return f"{THUMBNAIL_PREFIX}{picture_id}.jpg"
