@@ -119,5 +119,6 @@ def _short(exc: BaseException) -> str:
 
 # Never let Pillow paper over a truncated file with grey pixels.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
-# Our own pixel limit is checked before decoding; Pillow's is the backstop for what slips by.
-Image.MAX_IMAGE_PIXELS = None
+# Pillow's own decompression-bomb check stays on at its default (Image.MAX_IMAGE_PIXELS, ~89 MP):
+# ``_open`` turns its warning into a refusal. Our own limit (``max_pixels``, lower by default) is
+# checked on the header before any pixel is decoded.

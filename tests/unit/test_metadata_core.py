@@ -1,4 +1,6 @@
-"""The metadata core on a real SQLite file: idempotent writes, final status wins, queries."""
+"""The metadata core's rules, on each repository (in memory, and a real SQLite file):
+idempotent writes, the first final status wins, tombstones, the first mode wins, and done only
+when the analysis is stored and the collage updated."""
 
 from __future__ import annotations
 
@@ -12,18 +14,25 @@ from picadaily.contracts import (
     Colour,
     Label,
     Registration,
+    Safety,
     Thumbnail,
     TimelineEntry,
     utcnow,
 )
 from picadaily.steps import Status
-from services.metadata.core import Metadata, PictureNotFound
-from services.metadata.repository import SqlitePictures
+from services.metadata.core import BadCursor, Metadata, PictureDeleted, PictureNotFound
+from services.metadata.repository import InMemoryPictures, SqlitePictures
 
 
-@pytest.fixture
-def md(tmp_path: Path) -> Metadata:
+@pytest.fixture(params=["memory", "sqlite"])
+def md(request: pytest.FixtureRequest, tmp_path: Path) -> Metadata:
+    if request.param == "memory":
+        return Metadata(InMemoryPictures())
     return Metadata(SqlitePictures(tmp_path / "m.sqlite3"))
+
+
+SAFE = Safety(judged=["adult"], likelihoods={"adult": "VERY_UNLIKELY"})
+THUMB = Thumbnail(width=400, height=300)
 
 
 def reg(name: str = "a.jpg", minutes: int = 0, mode: str | None = None) -> Registration:
@@ -68,8 +77,9 @@ def test_labels_filter_and_paging(md: Metadata) -> None:
     assert [p.id for p in first.pictures] == ["p4", "p3"] and first.next_cursor
     second = md.list_pictures(limit=2, cursor=first.next_cursor)
     assert [p.id for p in second.pictures] == ["p2", "p1"]
-    with pytest.raises(ValueError, match="cursor"):
-        md.list_pictures(cursor="garbage")
+    for garbage in ("garbage", "Zm9v", "fHw="):
+        with pytest.raises(BadCursor, match="cursor"):
+            md.list_pictures(cursor=garbage)
 
 
 def test_collage_candidates_are_the_newest_with_a_thumbnail_not_failed(md: Metadata) -> None:
@@ -88,3 +98,53 @@ def test_missing_pictures_are_reported(md: Metadata) -> None:
     with pytest.raises(PictureNotFound):
         md.finish("nope", Status.DONE)
     assert md.delete("nope") is False
+
+
+def test_the_first_mode_stored_is_the_mode_that_processes_the_picture(md: Metadata) -> None:
+    md.register("p1", reg(mode=None))  # the frontend: no choice made at upload
+    assert md.register("p1", reg(mode="choreography")).mode == "choreography"  # the trigger
+    assert md.register("p1", reg(mode="orchestration")).mode == "choreography"  # redelivered
+
+
+def test_a_stale_registration_cannot_bring_a_deleted_picture_back(md: Metadata) -> None:
+    put = utcnow()
+    md.register("p1", Registration(object_key="p1", created=put))
+    md.delete("p1", at=put + timedelta(seconds=5))
+    with pytest.raises(PictureDeleted):
+        md.register("p1", Registration(object_key="p1", created=put))  # redelivered event
+    with pytest.raises(PictureNotFound):
+        md.get("p1")
+    # a late timeline entry is dropped too
+    md.record_step("p1", TimelineEntry(step="analyse_image", started=put, ended=put,
+                                       outcome="ok"))
+    with pytest.raises(PictureNotFound):
+        md.get("p1")
+    # an object put under the same key after the deletion is a new picture
+    again = md.register("p1", Registration(object_key="p1", created=put + timedelta(seconds=9)))
+    assert again.status == "processing"
+
+
+def test_choreography_is_done_only_with_the_analysis_stored_and_the_collage_updated(
+        md: Metadata) -> None:
+    md.register("p1", reg(mode="choreography"))
+    md.collage_updated("p1", THUMB)  # the collage reported first
+    assert md.get("p1").status == "processing"
+    md.store_analysis("p1", Analysis(safety=SAFE))
+    done = md.get("p1")
+    assert (done.status, done.thumbnail) == ("done", THUMB)
+
+    md.register("p2", reg(mode="choreography"))
+    md.store_analysis("p2", Analysis(safety=SAFE))
+    assert md.get("p2").status == "processing"
+    md.collage_updated("p2", THUMB)
+    assert md.get("p2").status == "done"
+
+
+def test_a_picture_whose_analysis_was_never_stored_fails_not_done(md: Metadata) -> None:
+    md.register("p1", reg(mode="choreography"))
+    md.collage_updated("p1", THUMB)
+    md.fail("p1", "store_metadata failed after 4 attempts: down")
+    doc = md.get("p1")
+    assert (doc.status, doc.thumbnail, doc.labels) == ("failed", None, None)
+    md.store_analysis("p1", Analysis(safety=SAFE))  # a late success changes no status
+    assert md.get("p1").status == "failed"

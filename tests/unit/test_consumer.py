@@ -1,0 +1,159 @@
+"""The consumer runtime's policy, against an in-memory fake of the message port: retry with
+back-off, dead letter on the last delivery, poison payloads set aside, nothing that fails while
+settling one message escapes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from picadaily.consumer import EventEdge, Subscription
+from picadaily.events import PICTURE_UPLOADED, Event
+from picadaily.imaging import ImageRejected
+from picadaily.settings import Settings
+from picadaily.streams import dead_letter_subject
+
+
+@dataclass
+class FakeMessage:
+    data: bytes
+    delivered: int = 1
+    seq: int = 7
+    subject: str = "pd.picture.uploaded"
+    settled: list[tuple[str, float | None]] = field(default_factory=list)
+    fail_settling: bool = False
+
+    @property
+    def metadata(self) -> Any:
+        return SimpleNamespace(num_delivered=self.delivered,
+                               sequence=SimpleNamespace(stream=self.seq))
+
+    async def _settle(self, how: str, delay: float | None = None) -> None:
+        if self.fail_settling:
+            raise ConnectionError("NATS went away")
+        self.settled.append((how, delay))
+
+    async def ack(self) -> None:
+        await self._settle("ack")
+
+    async def nak(self, delay: float | None = None) -> None:
+        await self._settle("nak", delay)
+
+    async def term(self) -> None:
+        await self._settle("term")
+
+
+@dataclass
+class FakeJetStream:
+    published: list[tuple[str, dict[str, Any], dict[str, str] | None]] = field(
+        default_factory=list)
+    fail: bool = False
+    seen_ids: set[str] = field(default_factory=set)
+
+    async def publish(self, subject: str, payload: bytes = b"", timeout: float | None = None,
+                      stream: str | None = None, headers: dict[str, str] | None = None) -> None:
+        """Like JetStream: a message id seen before (within the window) is dropped."""
+        if self.fail:
+            raise TimeoutError("no JetStream")
+        msg_id = (headers or {}).get("Nats-Msg-Id")
+        if msg_id in self.seen_ids:
+            return
+        if msg_id:
+            self.seen_ids.add(msg_id)
+        self.published.append((subject, json.loads(payload), headers))
+
+
+SETTINGS = Settings(event_prefix="pd", event_max_deliver=3, event_backoff_s=[0.5, 1.0])
+
+
+def cloud_event(picture_id: str = "p1", **overrides: Any) -> bytes:
+    return json.dumps({"specversion": "1.0", "id": "e1", "source": "test",
+                       "type": "pd.picture.uploaded", "subject": picture_id,
+                       "data": {"picture_id": picture_id, "mode": "choreography"},
+                       **overrides}).encode()
+
+
+def edge_and_subscription(handler: Any) -> tuple[EventEdge, Subscription[Event], FakeJetStream]:
+    js = FakeJetStream()
+    edge = EventEdge(js, SETTINGS, "vision")
+    return edge, edge.on("uploaded", (PICTURE_UPLOADED,), handler, "analyse_image"), js
+
+
+async def failing(event: Event, attempt: int) -> None:
+    raise RuntimeError(f"down (attempt {attempt})")
+
+
+async def test_a_failing_handler_is_retried_with_backoff_then_dead_lettered_once() -> None:
+    edge, sub, js = edge_and_subscription(failing)
+    first, second = FakeMessage(cloud_event(), 1), FakeMessage(cloud_event(), 2)
+    await edge.handle(sub, first)
+    await edge.handle(sub, second)
+    assert first.settled == [("nak", 0.5)] and second.settled == [("nak", 1.0)]
+    assert js.published == []
+    last = FakeMessage(cloud_event(), 3)
+    await edge.handle(sub, last)
+    assert last.settled == [("ack", None)]
+    [(dead_subject, letter, headers), (failed_subject, failed, _)] = js.published
+    assert dead_subject == dead_letter_subject(SETTINGS, "vision-uploaded")
+    assert headers == {"Nats-Msg-Id": "dead:vision-uploaded:7"}  # once, even after a crash
+    assert (letter["picture_id"], letter["deliveries"], letter["malformed"]) == ("p1", 3, False)
+    assert failed_subject == "pd.picture.failed"
+    assert failed["data"]["reason"] == "analyse_image failed after 3 attempts: down (attempt 3)"
+    assert failed["data"]["mode"] == "choreography"
+
+
+async def test_a_not_retryable_error_fails_the_picture_at_once() -> None:
+    async def rejected(event: Event, attempt: int) -> None:
+        raise ImageRejected("the file is not an image we can read")
+
+    edge, sub, js = edge_and_subscription(rejected)
+    msg = FakeMessage(cloud_event(), 1)
+    await edge.handle(sub, msg)
+    assert msg.settled == [("ack", None)]
+    [(subject, failed, _)] = js.published
+    assert failed["data"]["reason"] == \
+        "analyse_image failed: the file is not an image we can read"
+
+
+@pytest.mark.parametrize("payload", [
+    b"[]", b'"x"', b"42", b"not json", b"\xff\xfe", b"{}",
+    cloud_event(type=7), cloud_event(id=None), cloud_event(data=[1]),
+    cloud_event(subject=None, data={"mode": "choreography"}),
+    cloud_event(data={"picture_id": "p1", "mode": "sideways"}),
+])
+async def test_a_poison_payload_is_terminated_and_dead_lettered_never_handled(
+        payload: bytes) -> None:
+    handled: list[Event] = []
+
+    async def handler(event: Event, attempt: int) -> None:
+        handled.append(event)
+
+    edge, sub, js = edge_and_subscription(handler)
+    msg = FakeMessage(payload)
+    await edge.handle(sub, msg)
+    assert msg.settled == [("term", None)] and handled == []
+    [(subject, letter, _)] = js.published
+    assert letter["malformed"] is True and letter["picture_id"] is None and letter["error"]
+
+
+async def test_nothing_that_fails_while_settling_a_message_escapes_the_runtime() -> None:
+    edge, sub, js = edge_and_subscription(failing)
+    js.fail = True  # the dead letter and picture.failed cannot be published
+    await edge.handle(sub, FakeMessage(cloud_event(), 3))
+    await edge.handle(sub, FakeMessage(b"[]"))
+    msg = FakeMessage(cloud_event(), 1, fail_settling=True)  # nor can the nak reach NATS
+    await edge.handle(sub, msg)
+    assert edge.problem is None
+
+
+async def test_giving_up_on_a_clean_up_event_does_not_fail_the_picture() -> None:
+    edge, _, js = edge_and_subscription(failing)
+    sub = edge.on("gc", ("picture.deleted",), failing, "clean_up")
+    body = cloud_event(type="pd.picture.deleted", data={"picture_id": "p1", "mode": None})
+    await edge.handle(sub, FakeMessage(body, 3))
+    assert [subject for subject, _, _ in js.published] == [
+        dead_letter_subject(SETTINGS, "vision-gc")]

@@ -1,0 +1,137 @@
+"""The trigger's mode and duplicate logic, with in-memory fakes of the message port, the mode
+switch and Temporal, and the real metadata app in process (ASGI transport, in-memory
+repository)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from functions.trigger import Trigger
+from picadaily.events import EventBus
+from picadaily.mode import ModeSwitch
+from picadaily.settings import Mode, Settings
+from services.metadata.core import Metadata
+from services.metadata.http import create_app
+from services.metadata.repository import InMemoryPictures
+from tests.unit.test_consumer import FakeJetStream
+
+SETTINGS = Settings(event_prefix="pd", pictures_bucket="pictures", event_edges=False)
+
+
+@dataclass
+class FakeKv:
+    value: bytes | None = None
+
+    async def get(self, key: str) -> Any:
+        from nats.js.errors import KeyNotFoundError
+
+        if self.value is None:
+            raise KeyNotFoundError
+        return type("Entry", (), {"value": self.value})()
+
+    async def put(self, key: str, value: bytes) -> None:
+        self.value = value
+
+
+@dataclass
+class FakeTemporal:
+    started: list[str] = field(default_factory=list)
+
+    async def start_workflow(self, run: Any, arg: Any, *, id: str, **_: Any) -> None:
+        if id in self.started:
+            raise WorkflowAlreadyStartedError(id, "ProcessPicture")
+        self.started.append(id)
+
+
+@dataclass
+class World:
+    trigger: Trigger
+    temporal: FakeTemporal
+    js: FakeJetStream
+    kv: FakeKv
+    metadata: httpx.AsyncClient
+    core: Metadata
+
+    def published(self, kind: str) -> list[dict[str, Any]]:
+        return [body for subject, body, _ in self.js.published if subject == f"pd.{kind}"]
+
+    async def flip(self, mode: Mode) -> None:
+        self.kv.value = mode.encode()
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    app = create_app(SETTINGS, repo=InMemoryPictures())
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://metadata") as metadata:
+        js, kv, temporal = FakeJetStream(), FakeKv(), FakeTemporal()
+        trigger = Trigger(SETTINGS, temporal, ModeSwitch(kv, "orchestration"), metadata,
+                          EventBus(js, SETTINGS, "picadaily/trigger"))
+        yield World(trigger, temporal, js, kv, metadata, app.state.metadata)
+
+
+def storage_event(key: str, kind: str = "created", mode: str | None = None,
+                  time: str = "2026-11-25T10:00:00.000Z", etag: str = "e1") -> bytes:
+    obj: dict[str, Any] = {"key": key, "sequencer": f"s-{kind}-{time}"}
+    if kind == "created":
+        meta = {"X-Amz-Meta-Filename": "cat.jpg", **({"X-Amz-Meta-Mode": mode} if mode else {})}
+        obj.update(size=10, eTag=etag, contentType="image/jpeg", userMetadata=meta)
+    name = "s3:ObjectCreated:Put" if kind == "created" else "s3:ObjectRemoved:Delete"
+    return json.dumps({"EventName": name, "Key": f"pictures/{key}", "Records": [{
+        "eventName": name, "eventTime": time,
+        "s3": {"bucket": {"name": "pictures"}, "object": obj}}]}).encode()
+
+
+async def test_the_switch_decides_a_new_picture_and_a_redelivery_keeps_that_mode(
+        world: World) -> None:
+    await world.trigger.handle(storage_event("p1"))
+    assert world.temporal.started == ["picture-p1"]
+    await world.flip("choreography")
+    await world.trigger.handle(storage_event("p1"))  # redelivered after the flip
+    assert world.temporal.started == ["picture-p1"]
+    assert world.published("picture.uploaded") == []  # never processed by both pipelines
+    doc = (await world.metadata.get("/pictures/p1")).json()
+    assert doc["mode"] == "orchestration"
+
+
+async def test_an_upload_asking_for_a_mode_gets_it_whatever_the_switch(world: World) -> None:
+    await world.trigger.handle(storage_event("p2", mode="choreography"))
+    await world.trigger.handle(storage_event("p2", mode="choreography"))
+    assert world.temporal.started == []
+    [uploaded] = world.published("picture.uploaded")
+    assert uploaded["data"]["mode"] == "choreography"
+
+
+async def test_a_created_event_redelivered_after_the_deletion_does_not_bring_it_back(
+        world: World) -> None:
+    await world.trigger.handle(storage_event("p3", mode="choreography"))
+    await world.trigger.handle(storage_event("p3", kind="removed",
+                                             time="2026-11-25T10:00:05.000Z"))
+    [deleted] = world.published("picture.deleted")
+    assert deleted["data"]["mode"] is None
+    # what the metadata's garbage collection does with picture.deleted
+    world.core.delete("p3", datetime.fromisoformat(deleted["data"]["deleted_at"]))
+    await world.trigger.handle(storage_event("p3", mode="choreography"))  # the old object
+    assert (await world.metadata.get("/pictures/p3")).status_code == 404
+    assert len(world.published("picture.uploaded")) == 1
+    # an object put under the same key after the deletion is a new picture
+    await world.trigger.handle(storage_event("p3", mode="choreography", etag="e2",
+                                             time="2026-11-25T10:00:09.000Z"))
+    assert (await world.metadata.get("/pictures/p3")).json()["status"] == "processing"
+    assert len(world.published("picture.uploaded")) == 2
+
+
+async def test_a_storage_event_that_cannot_be_read_is_refused_with_its_reason(
+        world: World) -> None:
+    from picadaily.consumer import Unparsable
+
+    with pytest.raises(Unparsable, match="not a MinIO storage notification"):
+        await world.trigger.handle(b'{"Records": [{}]}')

@@ -1,0 +1,160 @@
+"""The workflow's branches, in Temporal's time-skipping test server, against stand-in activities
+registered under the real names (as temporalio/samples-python tests do), each test on a fresh
+task queue. Retries with back-off take no wall-clock time here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from cli.stack import binary
+from picadaily.contracts import Analysis, CollageResult, Safety, Thumbnail
+from picadaily.safety import SafetyVerdict, check_safety
+from picadaily.steps import Status, Step
+from workflow.converter import data_converter
+from workflow.inputs import (
+    AnalysisInput,
+    CleanUpInput,
+    FinishInput,
+    PictureInput,
+    PictureOutcome,
+    SafetyInput,
+)
+from workflow.process_picture import STEP_POLICY, ProcessPicture
+
+
+@pytest.fixture(scope="module")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=data_converter,
+    ) as environment:
+        yield environment
+
+
+@dataclass
+class StandIns:
+    """Activities under the real names; each records its calls and may fail as told."""
+
+    safety: Safety = field(default_factory=lambda: Safety(
+        judged=["adult"], likelihoods={"adult": "VERY_UNLIKELY"}, backend="stand-in"))
+    failures: dict[str, int] = field(default_factory=dict)  # step -> failing attempts (-1: all)
+    not_retryable: set[str] = field(default_factory=set)
+    calls: list[str] = field(default_factory=list)
+    finished: list[FinishInput] = field(default_factory=list)
+    cleaned: list[CleanUpInput] = field(default_factory=list)
+
+    def _maybe_fail(self, step: str) -> None:
+        self.calls.append(step)
+        if step in self.not_retryable:
+            raise ApplicationError(f"{step} cannot work", type="NotRetryable",
+                                   non_retryable=True)
+        left = self.failures.get(step, 0)
+        if left != 0:
+            self.failures[step] = left - 1 if left > 0 else left
+            raise ApplicationError(f"{step} is down", type="ServiceError")
+
+    def activities(self) -> list[object]:
+        @activity.defn(name=Step.ANALYSE_IMAGE.value)
+        async def analyse_image(picture: PictureInput) -> Analysis:
+            self._maybe_fail(Step.ANALYSE_IMAGE)
+            return Analysis(safety=self.safety)
+
+        @activity.defn(name=Step.CHECK_SAFETY.value)
+        async def check(req: SafetyInput) -> SafetyVerdict:
+            self._maybe_fail(Step.CHECK_SAFETY)
+            return check_safety(req.safety)
+
+        @activity.defn(name=Step.STORE_METADATA.value)
+        async def store_metadata(req: AnalysisInput) -> None:
+            self._maybe_fail(Step.STORE_METADATA)
+
+        @activity.defn(name=Step.MAKE_THUMBNAIL.value)
+        async def make_thumbnail(picture: PictureInput) -> Thumbnail:
+            self._maybe_fail(Step.MAKE_THUMBNAIL)
+            return Thumbnail(width=400, height=300)
+
+        @activity.defn(name=Step.UPDATE_COLLAGE.value)
+        async def update_collage(picture: PictureInput) -> CollageResult:
+            self._maybe_fail(Step.UPDATE_COLLAGE)
+            return CollageResult(pictures=[picture.picture_id], rebuilt=True)
+
+        @activity.defn(name=Step.CLEAN_UP.value)
+        async def clean_up(req: CleanUpInput) -> None:
+            self.cleaned.append(req)
+
+        @activity.defn(name="finish_picture")
+        async def finish_picture(req: FinishInput) -> None:
+            self.finished.append(req)
+
+        return [analyse_image, check, store_metadata, make_thumbnail, update_collage, clean_up,
+                finish_picture]
+
+
+async def run(env: WorkflowEnvironment, stand_ins: StandIns) -> PictureOutcome:
+    queue = f"test-{uuid.uuid4().hex}"
+    async with Worker(env.client, task_queue=queue, workflows=[ProcessPicture],
+                      activities=stand_ins.activities()):
+        outcome: PictureOutcome = await env.client.execute_workflow(
+            ProcessPicture.run, PictureInput(picture_id="p1", bucket="b", key="p1"),
+            id=f"picture-{uuid.uuid4().hex}", task_queue=queue)
+    return outcome
+
+
+PIPELINE_CALLS = [Step.ANALYSE_IMAGE, Step.CHECK_SAFETY, Step.STORE_METADATA,
+                  Step.MAKE_THUMBNAIL, Step.UPDATE_COLLAGE]
+
+
+async def test_a_safe_picture_goes_through_every_step_once_and_ends_done(
+        env: WorkflowEnvironment) -> None:
+    stand_ins = StandIns()
+    outcome = await run(env, stand_ins)
+    assert outcome == PictureOutcome(picture_id="p1", status=Status.DONE)
+    assert stand_ins.calls == PIPELINE_CALLS
+    assert [f.status for f in stand_ins.finished] == [Status.DONE] and not stand_ins.cleaned
+
+
+async def test_an_unsafe_picture_is_rejected_after_the_safety_check(
+        env: WorkflowEnvironment) -> None:
+    stand_ins = StandIns(safety=Safety(judged=["adult"], likelihoods={"adult": "VERY_LIKELY"}))
+    outcome = await run(env, stand_ins)
+    assert (outcome.status, outcome.error) == (Status.REJECTED, "unsafe: adult VERY_LIKELY")
+    assert stand_ins.calls == [Step.ANALYSE_IMAGE, Step.CHECK_SAFETY]
+    assert not stand_ins.cleaned
+
+
+async def test_a_step_that_fails_then_recovers_is_retried_and_the_picture_ends_done(
+        env: WorkflowEnvironment) -> None:
+    stand_ins = StandIns(failures={Step.MAKE_THUMBNAIL: 2})
+    outcome = await run(env, stand_ins)
+    assert outcome.status == Status.DONE
+    assert stand_ins.calls.count(Step.MAKE_THUMBNAIL) == 3
+
+
+async def test_a_step_that_never_recovers_is_cleaned_up_and_the_picture_fails(
+        env: WorkflowEnvironment) -> None:
+    stand_ins = StandIns(failures={Step.UPDATE_COLLAGE: -1})
+    outcome = await run(env, stand_ins)
+    attempts = STEP_POLICY[Step.UPDATE_COLLAGE][1].maximum_attempts
+    assert outcome.status == Status.FAILED
+    assert outcome.error == f"update_collage failed after {attempts} attempts: update_collage is down"
+    assert stand_ins.calls.count(Step.UPDATE_COLLAGE) == attempts
+    assert [c.had_thumbnail for c in stand_ins.cleaned] == [True]
+    assert [f.status for f in stand_ins.finished] == [Status.FAILED]
+
+
+async def test_a_not_retryable_error_fails_at_once_without_a_thumbnail_to_undo(
+        env: WorkflowEnvironment) -> None:
+    stand_ins = StandIns(not_retryable={Step.ANALYSE_IMAGE})
+    outcome = await run(env, stand_ins)
+    assert (outcome.status, outcome.error) == (
+        Status.FAILED, "analyse_image failed: analyse_image cannot work")
+    assert stand_ins.calls == [Step.ANALYSE_IMAGE]
+    assert [c.had_thumbnail for c in stand_ins.cleaned] == [False]
