@@ -27,6 +27,13 @@ class Component:
     target: str  # "module:function"
     kind: str  # "http" (create_app(settings)) or "async" (main(settings, stop))
 
+    def bind(self, settings: Settings) -> tuple[str, int]:
+        """Where an HTTP component listens: what ``run_component`` hands uvicorn."""
+        port = self.port(settings)
+        if port is None:
+            raise ValueError(f"{self.name} does not serve HTTP")
+        return settings.host, port
+
     def port(self, settings: Settings) -> int | None:
         if self.kind != "http":
             return None
@@ -65,9 +72,8 @@ def run_component(name: str, settings: Settings | None = None) -> None:
         import uvicorn
 
         app = _load(component.target)(settings)
-        port = component.port(settings)
-        assert port is not None
-        uvicorn.run(app, host=settings.host, port=port, log_config=None, access_log=False,
+        host, port = component.bind(settings)
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
                     timeout_graceful_shutdown=10)
     else:
         main: Callable[[Settings, asyncio.Event], Awaitable[None]] = _load(component.target)

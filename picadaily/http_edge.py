@@ -102,5 +102,6 @@ def add_health_check(app: FastAPI, check: HealthCheck) -> None:
 
 def watch_event_edge(app: FastAPI, edge: Any) -> None:
     """``/healthz`` answers 503 once the edge's consumer has died."""
+    app.state.event_edge = edge
     if edge is not None:
         add_health_check(app, lambda: edge.problem)

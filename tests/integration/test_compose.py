@@ -60,18 +60,39 @@ def test_every_setting_named_is_a_real_setting(compose: dict[str, Any]) -> None:
     assert named - fields == set()
 
 
-def test_each_service_url_points_at_the_service_listening_there(compose: dict[str, Any]) -> None:
-    for name, svc in _ours(compose).items():
-        env = _env(svc)
-        settings = Settings.model_validate(
-            {k.removeprefix("PICADAILY_").lower(): v for k, v in env.items()
-             if "${" not in v})
-        component = COMPONENTS.get(svc["command"][1]) if svc["command"][0] == "run" else None
-        if component is None or component.kind != "http" or name == "frontend":
-            continue
-        url = urlsplit(getattr(settings, f"{name}_url"))
-        assert url.hostname == name
-        assert url.port == component.port(settings)
+def _settings_of(service: dict[str, Any]) -> Settings:
+    """The settings a container of this service runs with: the image's ENV, then compose's."""
+    env = dict(re.findall(r"(PICADAILY_[A-Z_]+)=(\S+)", (ROOT / "Dockerfile").read_text()))
+    env.update(_env(service))
+    return Settings.model_validate({k.removeprefix("PICADAILY_").lower(): v
+                                    for k, v in env.items() if "${" not in v})
+
+
+def test_every_url_a_process_calls_is_where_that_service_really_listens(
+    compose: dict[str, Any],
+) -> None:
+    """For every caller and every HTTP service it calls: the host is the service's compose name,
+    the port is the one the service binds with its own container's settings, on all
+    interfaces (a process bound to 127.0.0.1 in a container is unreachable)."""
+    ours = _ours(compose)
+    listening = {}
+    for name, svc in ours.items():
+        component = COMPONENTS[svc["command"][1]] if svc["command"][0] == "run" else None
+        if component is not None and component.kind == "http":
+            own = _settings_of(svc)
+            listening[name] = component.bind(own)
+    assert set(listening) == {"metadata", "vision", "thumbnails", "collage", "frontend"}
+    assert all(host == "0.0.0.0" for host, _ in listening.values()), listening
+    for caller, svc in ours.items():
+        settings = _settings_of(svc)
+        for name, (_, port) in listening.items():
+            if name == "frontend":
+                continue
+            url = urlsplit(getattr(settings, f"{name}_url"))
+            assert (url.hostname, url.port) == (name, port), f"{caller} calls {name} at {url}"
+    frontend_port = listening["frontend"][1]
+    [published] = ours["frontend"]["ports"]
+    assert published.endswith(f":{frontend_port}"), "the published port is the one it binds"
 
 
 def test_the_provision_job_is_a_real_command_and_minio_publishes_where_the_trigger_listens(

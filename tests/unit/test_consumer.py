@@ -54,8 +54,8 @@ class FakeJetStream:
     fail: bool = False
     seen_ids: set[str] = field(default_factory=set)
 
-    async def publish(self, subject: str, payload: bytes = b"", timeout: float | None = None,
-                      stream: str | None = None, headers: dict[str, str] | None = None) -> None:
+    async def publish(self, subject: str, payload: bytes = b"",
+                      headers: dict[str, str] | None = None) -> None:
         """Like JetStream: a message id seen before (within the window) is dropped."""
         if self.fail:
             raise TimeoutError("no JetStream")
@@ -114,7 +114,7 @@ async def test_a_not_retryable_error_fails_the_picture_at_once() -> None:
     msg = FakeMessage(cloud_event(), 1)
     await edge.handle(sub, msg)
     assert msg.settled == [("ack", None)]
-    [(subject, failed, _)] = js.published
+    [(_, failed, _)] = js.published
     assert failed["data"]["reason"] == \
         "analyse_image failed: the file is not an image we can read"
 
@@ -136,7 +136,7 @@ async def test_a_poison_payload_is_terminated_and_dead_lettered_never_handled(
     msg = FakeMessage(payload)
     await edge.handle(sub, msg)
     assert msg.settled == [("term", None)] and handled == []
-    [(subject, letter, _)] = js.published
+    [(_, letter, _)] = js.published
     assert letter["malformed"] is True and letter["picture_id"] is None and letter["error"]
 
 

@@ -144,7 +144,8 @@ async def test_a_step_that_never_recovers_is_cleaned_up_and_the_picture_fails(
     outcome = await run(env, stand_ins)
     attempts = STEP_POLICY[Step.UPDATE_COLLAGE][1].maximum_attempts
     assert outcome.status == Status.FAILED
-    assert outcome.error == f"update_collage failed after {attempts} attempts: update_collage is down"
+    assert outcome.error == \
+        f"update_collage failed after {attempts} attempts: update_collage is down"
     assert stand_ins.calls.count(Step.UPDATE_COLLAGE) == attempts
     assert [c.had_thumbnail for c in stand_ins.cleaned] == [True]
     assert [f.status for f in stand_ins.finished] == [Status.FAILED]
