@@ -28,6 +28,27 @@ def free_port() -> int:
             return port
 
 
+def free_port_block(size: int) -> int:
+    """The first of ``size`` consecutive free loopback ports (none handed out before)."""
+    while True:
+        base = free_port()
+        block = range(base, base + size)
+        if base + size > 65535 or any(p in _handed_out for p in block[1:]):
+            continue
+        if all(_bindable(p) for p in block[1:]):
+            _handed_out.update(block)
+            return base
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def wait_until(check: Callable[[], bool], timeout: float = 30, what: str = "condition",
                tolerate: tuple[type[Exception], ...] = ()) -> None:
     """Poll ``check`` until it is true; exceptions of the ``tolerate`` types count as false."""

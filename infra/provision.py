@@ -16,13 +16,22 @@ NOTIFICATION_ID = "picadaily-storage-events"
 
 
 def provision_storage(settings: Settings) -> None:
-    """Buckets, the SQS queue, and the pictures bucket's notification to it."""
+    """The buckets; with the "sqs" event source also the queue and the pictures bucket's
+    notification to it. (SeaweedFS needs no notification: its source follows the filer log;
+    MinIO's NATS target is configured by its own environment.)"""
     s3 = s3_client(settings)
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     for bucket in (settings.pictures_bucket, settings.thumbnails_bucket):
         if bucket not in existing:
             s3.create_bucket(Bucket=bucket)
             log.info("created bucket %s", bucket)
+    if settings.event_source == "sqs":
+        provision_sqs_notification(settings)
+
+
+def provision_sqs_notification(settings: Settings) -> None:
+    """The SQS queue and the pictures bucket's notification to it (AWS S3, moto)."""
+    s3 = s3_client(settings)
     sqs = sqs_client(settings)
     url = sqs.create_queue(
         QueueName=settings.sqs_queue,

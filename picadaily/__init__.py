@@ -1,5 +1,7 @@
 """PicaDaily: one photo pipeline wired two ways, orchestration and choreography.
 
-This package is the shared kernel: settings, the picture contracts, step names, image decoding,
-S3 access and the command line. The services, functions, workflow and frontend build on it.
+This package is the shared kernel: every contract that crosses processes (settings, documents,
+events, streams, object keys, the error shape), the one consumer runtime, image decoding and
+object-store access. It imports nothing from the packages built on it (``services``,
+``functions``, ``workflow``, ``frontend``, ``infra``, ``bench``, ``cli``).
 """

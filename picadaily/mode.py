@@ -30,14 +30,9 @@ class ModeSwitch:
 
     @classmethod
     async def open(cls, js: Any, settings: Settings) -> ModeSwitch:
-        from nats.js.api import KeyValueConfig
-        from nats.js.errors import BucketNotFoundError
+        from picadaily.streams import open_kv
 
-        try:
-            kv = await js.key_value(settings.kv_bucket)
-        except BucketNotFoundError:
-            kv = await js.create_key_value(KeyValueConfig(bucket=settings.kv_bucket, history=5))
-        return cls(kv, settings.default_mode)
+        return cls(await open_kv(js, settings), settings.default_mode)
 
     async def get(self) -> Mode:
         from nats.js.errors import KeyNotFoundError

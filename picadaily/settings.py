@@ -28,8 +28,18 @@ class Settings(BaseSettings):
     s3_endpoint: str = "http://127.0.0.1:9000"
     s3_region: str = "us-east-1"
     s3_access_key: str = "picadaily"
-    # A placeholder, not a secret: the local moto accepts any key; set a real one for MinIO/S3.
-    s3_secret_key: str = "local-moto-accepts-any-key"
+    # A placeholder, not a secret: the local SeaweedFS runs without S3 identities and accepts any
+    # key; set a real one for MinIO/S3.
+    s3_secret_key: str = "local-store-accepts-any-key"
+    # Where storage events come from (the trigger cannot tell them apart): "seaweedfs" (the local
+    # store's filer log, followed by our event source), "sqs" (AWS S3 bucket notifications via
+    # our bridge), "minio" (MinIO publishes to NATS itself: no process of ours).
+    event_source: Literal["seaweedfs", "sqs", "minio"] = "seaweedfs"
+    # The local SeaweedFS (``weed server``): its S3 port is the s3_endpoint's; its internal ports
+    # are seaweedfs_port_base + 0..6 (master, master gRPC, volume, volume gRPC, filer, filer gRPC,
+    # S3 gRPC). The event source follows the filer at seaweedfs_filer_grpc.
+    seaweedfs_port_base: int = 18330
+    seaweedfs_filer_grpc: str = "127.0.0.1:18335"
     sqs_endpoint: str = "http://127.0.0.1:9000"
     sqs_queue: str = "picadaily-storage-events"
     temporal_address: str = "127.0.0.1:7233"
@@ -48,7 +58,8 @@ class Settings(BaseSettings):
     storage_stream: str = "STORAGE_EVENTS"
     # Domain events (choreography and garbage collection): subjects "<event_prefix>.picture.…".
     event_prefix: str = "picadaily"
-    kv_bucket: str = Field(default="picadaily", description="NATS KV bucket of the mode switch")
+    kv_bucket: str = Field(default="picadaily",
+                           description="NATS KV bucket: the mode switch, event-source positions")
     events_stream: str = "PICADAILY_EVENTS"
     dead_letter_stream: str = "PICADAILY_DEAD_LETTERS"
     event_max_deliver: int = Field(default=5, description="deliveries before a dead letter")
@@ -73,6 +84,9 @@ class Settings(BaseSettings):
     fault_injection: bool = Field(
         default=False, description="services accept POST /admin/faults (demos and tests)"
     )
+
+    def storage_dir(self) -> Path:
+        return self.home / "storage"
 
     def metadata_db_path(self) -> Path:
         return self.home / "metadata.sqlite3"

@@ -63,3 +63,14 @@ async def _ensure_stream(js: Any, config: Any) -> None:
         log.info("created stream %s", config.name)
     else:
         await js.update_stream(config)
+
+
+async def open_kv(js: Any, settings: Settings) -> Any:
+    """The NATS KV bucket of small shared state (the mode switch, event-source positions)."""
+    from nats.js.api import KeyValueConfig
+    from nats.js.errors import BucketNotFoundError
+
+    try:
+        return await js.key_value(settings.kv_bucket)
+    except BucketNotFoundError:
+        return await js.create_key_value(KeyValueConfig(bucket=settings.kv_bucket, history=5))

@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from picadaily.settings import Settings
-from tests.servers import ThreadedServer, free_port, nats_server, s3_server, temporal_server
+from tests.servers import (
+    SeaweedStore,
+    ThreadedServer,
+    free_port,
+    moto_server,
+    nats_server,
+    seaweedfs_server,
+    temporal_server,
+)
 
 # The shared photos live beside the checkout (../shared/photos), in CI as on a developer machine.
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
@@ -36,8 +44,15 @@ def nats_url(server_dir: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def s3_url(server_dir: Path) -> Iterator[str]:
-    with s3_server(server_dir) as url:
+def store(server_dir: Path) -> Iterator[SeaweedStore]:
+    with seaweedfs_server(server_dir) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def moto_url(server_dir: Path) -> Iterator[str]:
+    """moto (S3 + SQS): only for the tests of the AWS S3 -> SQS -> bridge path."""
+    with moto_server(server_dir) as url:
         yield url
 
 
@@ -48,14 +63,16 @@ def temporal_address(server_dir: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, nats_url: str, s3_url: str, temporal_address: str) -> Settings:
+def settings(tmp_path: Path, nats_url: str, store: SeaweedStore,
+             temporal_address: str) -> Settings:
     """Settings for one test: its own buckets, queue, stream, task queue and home."""
     tag = uuid.uuid4().hex[:10]
     return Settings(
         home=tmp_path / "home",
         nats_url=nats_url,
-        s3_endpoint=s3_url,
-        sqs_endpoint=s3_url,
+        s3_endpoint=store.s3_url,
+        seaweedfs_port_base=store.port_base,
+        seaweedfs_filer_grpc=store.filer_grpc,
         temporal_address=temporal_address,
         pictures_bucket=f"pictures-{tag}",
         thumbnails_bucket=f"thumbnails-{tag}",

@@ -4,12 +4,14 @@ own HTTP services served by uvicorn in a thread."""
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,9 @@ import httpx
 import uvicorn
 
 from cli.stack import binary
-from cli.stack_process import free_port, wait_until
+from cli.stack_process import free_port, free_port_block, wait_until
+from infra.seaweedfs import SERVER_ENV, seaweedfs_ready, server_argv
+from picadaily.settings import Settings
 
 
 def _tcp(port: int) -> bool:
@@ -28,9 +32,11 @@ def _tcp(port: int) -> bool:
 
 @contextlib.contextmanager
 def process(argv: list[str], port: int, log: Path, ready: Callable[[], bool] | None = None,
-            name: str = "server") -> Iterator[subprocess.Popen[bytes]]:
+            name: str = "server", env: dict[str, str] | None = None,
+            ) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})})
         try:
             wait_until(lambda: proc.poll() is None and (ready or (lambda: _tcp(port)))(),
                        what=f"{name} on port {port} (log: {log})", tolerate=(Exception,))
@@ -52,7 +58,31 @@ def nats_server(tmp: Path) -> contextlib.AbstractContextManager[Any]:
         f"nats://127.0.0.1:{port}")
 
 
-def s3_server(tmp: Path) -> contextlib.AbstractContextManager[Any]:
+@dataclass(frozen=True)
+class SeaweedStore:
+    s3_url: str
+    port_base: int
+    filer_grpc: str
+
+
+@contextlib.contextmanager
+def seaweedfs_server(tmp: Path) -> Iterator[SeaweedStore]:
+    """The real object store of the local stack (``weed server``), as the stack runner runs it."""
+    base = free_port_block(8)
+    store = SeaweedStore(s3_url=f"http://127.0.0.1:{base + 7}", port_base=base,
+                         filer_grpc=f"127.0.0.1:{base + 5}")
+    settings = Settings(s3_endpoint=store.s3_url, seaweedfs_port_base=base,
+                        seaweedfs_filer_grpc=store.filer_grpc)
+    data = tmp / "seaweedfs"
+    data.mkdir(parents=True, exist_ok=True)
+    ready = seaweedfs_ready(settings)
+    with process(server_argv(binary("weed"), settings, data), base + 7, tmp / "seaweedfs.log",
+                 ready=ready, name="seaweedfs", env=SERVER_ENV):
+        yield store
+
+
+def moto_server(tmp: Path) -> contextlib.AbstractContextManager[Any]:
+    """moto's S3 + SQS: a test double, only for the AWS S3 -> SQS -> bridge path."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     return _with_url(process(

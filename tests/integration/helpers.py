@@ -8,19 +8,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from functions.bridge import StorageBridge
+from functions.seaweedfs.source import SeaweedfsSource
 from functions.trigger import Trigger
 from picadaily.ids import new_picture_id
 from picadaily.nats_util import close_nats
 from picadaily.settings import Settings
 from picadaily.steps import FINAL_STATUSES
-from picadaily.storage import queue_url, s3_client, sqs_client
+from picadaily.storage import s3_client
 from picadaily.storage_events import subject_for
-from picadaily.streams import provision_streams
+from picadaily.streams import open_kv, provision_streams
 
 
 def put_picture(settings: Settings, path: Path, key: str | None = None,
@@ -34,24 +35,29 @@ def put_picture(settings: Settings, path: Path, key: str | None = None,
 
 
 async def storage_event_bodies(settings: Settings, count: int) -> list[bytes]:
-    """Run the real bridge until ``count`` storage events reached NATS; return their bodies."""
+    """Run the real SeaweedFS event source until ``count`` storage events reached NATS; return
+    their bodies."""
     nc = await nats.connect(settings.nats_url)
+    stop = asyncio.Event()
     try:
         js = nc.jetstream()
         await provision_streams(js, settings)
-        # Only what the bridge forwards from now on, not the events of earlier calls.
+        # Only what the source publishes from now on, not the events of earlier calls.
         sub = await js.subscribe(subject_for(settings.pictures_bucket),
                                  stream=settings.storage_stream,
                                  config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW))
-        bridge = StorageBridge(settings, js, sqs_client(settings), queue_url(settings))
-        bodies: list[bytes] = []
-        deadline = time.monotonic() + 20
-        while len(bodies) < count and time.monotonic() < deadline:
-            await bridge.pump_once(wait_seconds=0)
-            try:
-                bodies.append((await sub.next_msg(timeout=0.2)).data)
-            except TimeoutError:
-                continue
+        async with grpc.aio.insecure_channel(settings.seaweedfs_filer_grpc) as channel:
+            source = SeaweedfsSource(settings, js, await open_kv(js, settings), channel)
+            task = asyncio.create_task(source.run(stop))
+            bodies: list[bytes] = []
+            deadline = time.monotonic() + 20
+            while len(bodies) < count and time.monotonic() < deadline:
+                try:
+                    bodies.append((await sub.next_msg(timeout=0.2)).data)
+                except TimeoutError:
+                    continue
+            stop.set()
+            await task
         assert len(bodies) == count, f"got {len(bodies)} of {count} storage events"
         return bodies
     finally:
@@ -60,7 +66,7 @@ async def storage_event_bodies(settings: Settings, count: int) -> list[bytes]:
 
 async def upload_and_trigger(pipeline: Trigger, path: Path, *, mode: str | None = None,
                              key: str | None = None) -> str:
-    """Put a picture into the bucket and let the real bridge and trigger pick it up."""
+    """Put a picture into the bucket and let the real event source and trigger pick it up."""
     picture_id = put_picture(pipeline.settings, path, key=key, mode=mode)
     [body] = await storage_event_bodies(pipeline.settings, 1)
     await pipeline.handle(body)

@@ -18,6 +18,13 @@ from picadaily.streams import provision_streams
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
+@pytest.fixture
+def settings_override(settings: Settings, moto_url: str) -> Settings:
+    """AWS S3 + SQS (moto stands in for AWS here, and only here)."""
+    return settings.model_copy(update={"s3_endpoint": moto_url, "sqs_endpoint": moto_url,
+                                       "event_source": "sqs"})
+
+
 def shape(value: Any) -> Any:
     """The structure of a JSON document: keys and value types, not values."""
     if isinstance(value, dict):

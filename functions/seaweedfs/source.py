@@ -1,0 +1,166 @@
+"""The storage-event source of the local stack: follows SeaweedFS's filer log for the pictures
+bucket (the filer's ``SubscribeMetadata`` gRPC stream, as ``weed filer.meta.tail`` does) and
+publishes each change to ``storage.events.<bucket>`` in MinIO's format.
+
+Nothing is lost and nothing is skipped, whatever is killed:
+
+- the position (the filer's ``ts_ns`` of the last event handled) lives in NATS KV and is written
+  only after JetStream acknowledged every event of that filer entry;
+- on start, and after any break (SeaweedFS, NATS, or this process restarting), it subscribes
+  again from the stored position; the events after it are published again, each with a
+  ``Nats-Msg-Id`` derived from the filer event, so JetStream drops the repeats within its
+  duplicate window (and the trigger is idempotent beyond it);
+- a publish that fails is retried until it succeeds: the position never moves past an event
+  that did not reach JetStream;
+- a filer entry that cannot be converted is set aside as a dead letter, and the rest goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from picadaily.contracts import utcnow
+from picadaily.settings import Settings
+from picadaily.storage_events import subject_for
+from picadaily.streams import dead_letter_subject
+
+from . import filer_pb2
+from .events import MalformedFilerEvent, bucket_dir, to_notifications
+
+log = logging.getLogger(__name__)
+SUBSCRIBE = "/filer_pb.SeaweedFiler/SubscribeMetadata"
+CLIENT_NAME = "picadaily-storage-events"
+RETRY_S = (0.5, 1.0, 2.0, 5.0)
+CONSUMER = "seaweedfs-source"
+
+
+def position_key(bucket: str) -> str:
+    return f"seaweedfs-source.{bucket}"
+
+
+class SeaweedfsSource:
+    def __init__(self, settings: Settings, js: Any, kv: Any, channel: Any) -> None:
+        self._settings = settings
+        self._js = js
+        self._kv = kv
+        self._bucket = settings.pictures_bucket
+        self._subscribe = channel.unary_stream(
+            SUBSCRIBE, request_serializer=filer_pb2.SubscribeMetadataRequest.SerializeToString,
+            response_deserializer=filer_pb2.SubscribeMetadataResponse.FromString)
+        self.position = 0
+        self.connected = asyncio.Event()
+
+    async def load_position(self) -> int:
+        from nats.js.errors import KeyNotFoundError
+
+        try:
+            entry = await self._kv.get(position_key(self._bucket))
+        except KeyNotFoundError:
+            return 0
+        return int(bytes(entry.value or b"0").decode() or 0)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.position = await self.load_position()
+        failures = 0
+        while not stop.is_set():
+            follow = asyncio.create_task(self._follow())
+            stopping = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({follow, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if follow not in done:
+                follow.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await follow
+                return
+            exc = follow.exception()
+            self.connected.clear()
+            failures = failures + 1 if exc is not None else 0
+            delay = RETRY_S[min(failures, len(RETRY_S)) - 1] if failures else RETRY_S[0]
+            log.warning("the filer log stream ended (%r); following again from %d in %.1f s",
+                        exc, self.position, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    async def _follow(self) -> None:
+        request = filer_pb2.SubscribeMetadataRequest(
+            client_name=CLIENT_NAME, path_prefix=bucket_dir(self._bucket) + "/",
+            since_ns=self.position + 1)
+        call = self._subscribe(request)
+        self.connected.set()
+        log.info("following %s's filer log from %d", self._bucket, self.position)
+        async for resp in call:
+            await self.forward(resp)
+
+    async def forward(self, resp: filer_pb2.SubscribeMetadataResponse) -> None:
+        """Publish what one filer entry means, then (only then) move the position past it."""
+        if resp.ts_ns <= self.position:
+            return  # already handled (the stream may repeat the event at the position)
+        try:
+            notifications = to_notifications(resp, self._bucket, self._settings.s3_endpoint)
+        except MalformedFilerEvent as exc:
+            log.error("a filer event that cannot be read is set aside: %s", exc)
+            await self._until_published(self._dead_letter_subject(), json.dumps({
+                "consumer": CONSUMER, "subject": subject_for(self._bucket),
+                "picture_id": None, "step": "register", "error": str(exc), "deliveries": 1,
+                "failed_at": utcnow().isoformat(), "malformed": True,
+                "event": {"ts_ns": resp.ts_ns, "directory": resp.directory},
+            }).encode(), f"dead:{CONSUMER}:{resp.ts_ns}")
+            notifications = []
+        for notification in notifications:
+            await self._until_published(subject_for(self._bucket),
+                                        json.dumps(notification.body).encode(),
+                                        notification.msg_id)
+            log.info("%s %s", notification.body["EventName"], notification.body["Key"])
+        await self._until_stored(resp.ts_ns)
+
+    def _dead_letter_subject(self) -> str:
+        return dead_letter_subject(self._settings, CONSUMER)
+
+    async def _until_published(self, subject: str, body: bytes, msg_id: str) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._js.publish(subject, body, headers={"Nats-Msg-Id": msg_id})
+                return
+            except Exception as exc:
+                delay = RETRY_S[min(attempt, len(RETRY_S) - 1)]
+                attempt += 1
+                log.warning("publishing to %s failed (%r); again in %.1f s", subject, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _until_stored(self, ts_ns: int) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._kv.put(position_key(self._bucket), str(ts_ns).encode())
+                self.position = ts_ns
+                return
+            except Exception as exc:
+                delay = RETRY_S[min(attempt, len(RETRY_S) - 1)]
+                attempt += 1
+                log.warning("storing the position failed (%r); again in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+
+
+async def main(settings: Settings, stop: asyncio.Event) -> None:
+    import grpc
+
+    from picadaily.nats_util import close_nats, connect_nats
+    from picadaily.runtime import announce_ready
+    from picadaily.streams import open_kv, provision_streams
+
+    nc = await connect_nats(settings, "seaweedfs-source")
+    try:
+        js = nc.jetstream()
+        await provision_streams(js, settings)
+        async with grpc.aio.insecure_channel(settings.seaweedfs_filer_grpc) as channel:
+            source = SeaweedfsSource(settings, js, await open_kv(js, settings), channel)
+            announce_ready(f"storage events of {settings.pictures_bucket} from the filer at "
+                           f"{settings.seaweedfs_filer_grpc}")
+            await source.run(stop)
+    finally:
+        await close_nats(nc)
