@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 from typing import Any
 
 from picadaily.contracts import utcnow
@@ -53,6 +54,10 @@ class SeaweedfsSource:
             response_deserializer=filer_pb2.SubscribeMetadataResponse.FromString)
         self.position = 0
         self.connected = asyncio.Event()
+        # The filer keeps a stream open only for a client with an id (with id 0 it sends what
+        # it has and ends); a new epoch replaces this client's earlier stream.
+        self._client_id = secrets.randbelow(2**31 - 1) + 1
+        self._epoch = 0
 
     async def load_position(self) -> int:
         from nats.js.errors import KeyNotFoundError
@@ -86,9 +91,10 @@ class SeaweedfsSource:
                 await asyncio.wait_for(stop.wait(), delay)
 
     async def _follow(self) -> None:
+        self._epoch += 1
         request = filer_pb2.SubscribeMetadataRequest(
             client_name=CLIENT_NAME, path_prefix=bucket_dir(self._bucket) + "/",
-            since_ns=self.position + 1)
+            since_ns=self.position + 1, client_id=self._client_id, client_epoch=self._epoch)
         call = self._subscribe(request)
         self.connected.set()
         log.info("following %s's filer log from %d", self._bucket, self.position)
