@@ -1,10 +1,13 @@
 """The local stack runner (``picadaily up``): every server and process of PicaDaily on loopback.
 
-Order: NATS (JetStream) -> S3 endpoint (moto) -> Temporal dev server -> provisioning (buckets,
-queue, notification, streams) -> services -> worker -> trigger -> bridge -> frontend. Each is
-health-checked before the next starts; each logs to ``PICADAILY_HOME/logs/<name>.log``. If one
-dies, the runner says which and why (the end of its log) and stops the rest. Ctrl-C (or SIGTERM)
-stops everything in reverse order.
+Order: NATS (JetStream) -> object store (SeaweedFS) -> Temporal dev server -> provisioning
+(buckets, streams) -> services -> worker -> trigger -> storage-event source -> frontend. Each is
+health-checked before the next starts; each logs to ``PICADAILY_HOME/logs/<name>.log``. Once up,
+the runner supervises (``supervisor``): whatever dies is restarted with back-off, and children die
+with the runner. Ctrl-C (or SIGTERM) stops everything in reverse order.
+
+All state is durable where it lives: objects in SeaweedFS (``PICADAILY_HOME/storage``), streams
+and KV in NATS (``nats/``), workflows in Temporal's SQLite, documents in the metadata's SQLite.
 """
 
 from __future__ import annotations
@@ -22,17 +25,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 from urllib.parse import urlsplit
 
 import httpx
 
 from cli.components import COMPONENTS
+from cli.supervisor import Proc
+from infra.seaweedfs import SERVER_ENV, seaweedfs_ready, server_argv
+from infra.seaweedfs import ports as seaweedfs_ports
 from picadaily.runtime import READY_MARK
 from picadaily.settings import Settings
 
 log = logging.getLogger("picadaily.stack")
-SNAPSHOT_EVERY_S = 5.0
+# The processes of ours, in start order; the storage-event source depends on the settings.
+SERVICES = ("metadata", "vision", "thumbnails", "collage", "worker", "trigger")
+EVENT_SOURCES = {"seaweedfs": "source", "sqs": "bridge", "minio": None}
 
 
 class StackError(RuntimeError):
@@ -75,37 +82,10 @@ def _tcp_open(host: str, port: int) -> bool:
 
 
 @dataclass
-class Proc:
-    name: str
-    argv: list[str]
-    port: int | None
-    ready: Callable[[Proc], bool]
-    log_path: Path
-    popen: subprocess.Popen[bytes] | None = None
-    log_file: IO[bytes] | None = None
-    started_s: float = 0.0
-    log_offset: int = 0  # the log is appended to across restarts: read only this run's part
-
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join("    " + line for line in text[-lines:])
-
-    def log_contains(self, needle: str) -> bool:
-        try:
-            with self.log_path.open("rb") as log:
-                log.seek(self.log_offset)
-                return needle.encode() in log.read()
-        except OSError:
-            return False
-
-
-@dataclass
 class Stack:
     settings: Settings
     procs: list[Proc] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
     started_at: float = 0.0
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -139,20 +119,25 @@ class Stack:
                           "-js", "-sd", str(home / "nats"), "-n", "picadaily"],
                  self.nats_port, lambda p: p.log_contains("Server is ready"),
                  self.logs / "nats.log"),
-            Proc("s3", [py, "-m", "moto.server", "-H", self.host, "-p", str(self.s3_port)],
-                 self.s3_port, lambda p: self._http_ok(f"{self.settings.s3_endpoint}/"),
-                 self.logs / "s3.log"),
-            Proc("temporal", [binary("temporal"), "server", "start-dev",
-                              "--ip", self.host, "--port", str(self.temporal_port),
-                              "--ui-ip", self.host, "--ui-port", str(self.temporal_ui_port),
-                              "--db-filename", str(home / "temporal.sqlite"),
-                              "--sqlite-pragma", "journal_mode=wal",
-                              "--sqlite-pragma", "synchronous=normal",
-                              "--ui-disable-news-fetch", "--log-level", "warn"],
-                 self.temporal_port, lambda p: self._temporal_ready(), self.logs / "temporal.log"),
         ]
-        for name in ("metadata", "vision", "thumbnails", "collage", "worker", "trigger",
-                     "bridge", "frontend"):
+        if self.settings.event_source == "seaweedfs":
+            storage = self.settings.storage_dir()
+            storage.mkdir(parents=True, exist_ok=True)
+            store_ready = seaweedfs_ready(self.settings)
+            procs.append(Proc("storage", server_argv(binary("weed"), self.settings, storage),
+                              self.s3_port, lambda _p: store_ready(), self.logs / "storage.log",
+                              env=SERVER_ENV))
+        procs.append(Proc(
+            "temporal", [binary("temporal"), "server", "start-dev",
+                         "--ip", self.host, "--port", str(self.temporal_port),
+                         "--ui-ip", self.host, "--ui-port", str(self.temporal_ui_port),
+                         "--db-filename", str(home / "temporal.sqlite"),
+                         "--sqlite-pragma", "journal_mode=wal",
+                         "--sqlite-pragma", "synchronous=normal",
+                         "--ui-disable-news-fetch", "--log-level", "warn"],
+            self.temporal_port, lambda p: self._temporal_ready(), self.logs / "temporal.log"))
+        source = EVENT_SOURCES[self.settings.event_source]
+        for name in (*SERVICES, *([source] if source else []), "frontend"):
             component = COMPONENTS[name]
             port = component.port(self.settings)
             ready = self._healthz_ready(port) if port is not None else _logged_ready
@@ -192,12 +177,16 @@ class Stack:
     def check_ports(self, procs: list[Proc]) -> None:
         ports = [(p.name, p.port) for p in procs if p.port is not None]
         ports.append(("temporal-ui", self.temporal_ui_port))
+        if any(p.name == "storage" for p in procs):
+            ports += [(f"storage {what}", port)
+                      for what, port in seaweedfs_ports(self.settings).items() if what != "s3"]
         taken = [f"{name} ({port})" for name, port in ports if not port_is_free(self.host, port)]
         if taken:
             raise StackError(
                 "these ports are already in use: " + ", ".join(taken) + ". Is PicaDaily already "
                 "running? Stop it, or choose other ports (PICADAILY_PORT, PICADAILY_NATS_URL, "
-                "PICADAILY_S3_ENDPOINT, PICADAILY_TEMPORAL_ADDRESS, PICADAILY_*_URL).")
+                "PICADAILY_S3_ENDPOINT, PICADAILY_SEAWEEDFS_PORT_BASE, "
+                "PICADAILY_SEAWEEDFS_FILER_GRPC, PICADAILY_TEMPORAL_ADDRESS, PICADAILY_*_URL).")
 
     def start(self) -> None:
         self.started_at = time.monotonic()
@@ -205,28 +194,18 @@ class Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
         procs = self.plan()
         self.check_ports(procs)
-        env = self.child_env()
+        self.env = self.child_env()
         for proc in procs:
             if self.stopping.is_set():
                 raise StackError("stopped while starting")
-            self._spawn(proc, env)
+            proc.spawn(self.env)
+            self.procs.append(proc)
             self._wait_ready(proc)
             if proc.name == "temporal":
                 self._provision()
         log.info("PicaDaily is up in %.1f s: http://%s:%d  (Temporal UI %s, logs in %s)",
                  time.monotonic() - self.started_at, self.host, self.settings.port,
                  self.settings.temporal_ui_url, self.logs)
-
-    def _spawn(self, proc: Proc, env: dict[str, str]) -> None:
-        proc.log_file = proc.log_path.open("ab")
-        proc.log_offset = proc.log_file.tell()
-        t0 = time.monotonic()
-        proc.popen = subprocess.Popen(
-            proc.argv, stdout=proc.log_file, stderr=subprocess.STDOUT, env=env,
-            stdin=subprocess.DEVNULL, start_new_session=True,  # Ctrl-C reaches the runner only
-        )
-        proc.started_s = t0
-        self.procs.append(proc)
 
     def _wait_ready(self, proc: Proc, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -236,6 +215,7 @@ class Stack:
                 raise StackError(f"{proc.name} exited with code {proc.popen.returncode} while "
                                  f"starting; the end of {proc.log_path}:\n{proc.log_tail()}")
             if proc.ready(proc):
+                proc.state = "running"
                 where = f" on port {proc.port}" if proc.port else ""
                 log.info("  %-10s ready in %5.2f s%s (pid %d)", proc.name,
                          time.monotonic() - proc.started_s, where, proc.popen.pid)
@@ -246,54 +226,51 @@ class Stack:
                              f"{proc.log_path}:\n{proc.log_tail()}")
 
     def _provision(self) -> None:
-        from cli.s3_snapshot import restore
         from infra.provision import provision
-        from picadaily.storage import s3_client
 
-        s = self.settings
-        restored = restore(s3_client(s), s.home / "objects",
-                           [s.pictures_bucket, s.thumbnails_bucket])
-        provision(s, streams=True, storage=True)
-        log.info("  %-10s buckets, queue, notification and streams ready (%d objects restored)",
-                 "provision", restored)
-
-    def snapshot(self) -> None:
-        from cli.s3_snapshot import snapshot
-        from picadaily.storage import s3_client
-
-        s = self.settings
-        try:
-            snapshot(s3_client(s), s.home / "objects", [s.pictures_bucket, s.thumbnails_bucket])
-        except Exception as exc:
-            log.warning("could not save the S3 objects to %s: %s", s.home / "objects", exc)
+        provision(self.settings, streams=True, storage=True)
+        log.info("  %-10s buckets and streams ready", "provision")
 
     def watch(self) -> int:
-        """Until stopped: watch the children, mirror S3 to disk. Returns the exit code."""
-        next_snapshot = time.monotonic() + SNAPSHOT_EVERY_S
+        """Until stopped: supervise the children. Returns the exit code."""
         while not self.stopping.wait(0.25):
+            now = time.monotonic()
             for proc in self.procs:
-                assert proc.popen is not None
-                if proc.popen.poll() is not None:
-                    log.error("%s died (exit code %s); the end of %s:\n%s\nstopping PicaDaily.",
-                              proc.name, proc.popen.returncode, proc.log_path, proc.log_tail())
-                    return 1
-            if time.monotonic() >= next_snapshot:
-                self.snapshot()
-                next_snapshot = time.monotonic() + SNAPSHOT_EVERY_S
+                self._supervise(proc, now)
         return 0
+
+    def _supervise(self, proc: Proc, now: float) -> None:
+        assert proc.popen is not None
+        if proc.state in ("running", "starting") and proc.exited():
+            code = proc.popen.returncode
+            proc.close_log()
+            delay = proc.crashed(now, code)
+            if delay is None:
+                log.error("%s died again (exit code %s) and is marked FAILED after %d crashes "
+                          "in a row; the end of %s:\n%s", proc.name, code, proc.crashes,
+                          proc.log_path, proc.log_tail())
+            else:
+                log.error("%s died (exit code %s); restarting it in %.0f s. The end of %s:\n%s",
+                          proc.name, code, delay, proc.log_path, proc.log_tail(8))
+        elif proc.state == "restarting" and now >= proc.restart_at:
+            proc.restarts += 1
+            proc.spawn(self.env)
+            log.info("  %-10s restarted (pid %d, restart %d)", proc.name, proc.popen.pid,
+                     proc.restarts)
+        elif proc.state == "starting" and proc.ready(proc):
+            proc.state = "running"
+            log.info("  %-10s ready again", proc.name)
 
     def stop(self) -> None:
         self.stopping.set()
-        s3_alive = any(p.name == "s3" and p.popen and p.popen.poll() is None for p in self.procs)
         for proc in reversed(self.procs):
-            if proc.name == "s3" and s3_alive:
-                self.snapshot()
             self._terminate(proc)
         self.procs.clear()
         log.info("PicaDaily stopped")
 
     def _terminate(self, proc: Proc, grace: float = 10.0) -> None:
         popen = proc.popen
+        proc.state = "stopped"
         if popen is None:
             return
         if popen.poll() is None:
@@ -304,8 +281,7 @@ class Stack:
                 log.warning("%s did not stop within %.0f s; killing it", proc.name, grace)
                 popen.kill()
                 popen.wait()
-        if proc.log_file:
-            proc.log_file.close()
+        proc.close_log()
 
 
 def _logged_ready(proc: Proc) -> bool:

@@ -70,13 +70,15 @@ class RunningStack:
         self.url = f"http://127.0.0.1:{self.port}"
         ports = {name: free_port() for name in
                  ("nats", "s3", "temporal", "ui", "vision", "metadata", "thumbnails", "collage")}
+        storage_base = free_port_block(7)
         self.env = dict(os.environ)
         self.env.update({
             "PICADAILY_HOME": str(home),
             "PICADAILY_PORT": str(self.port),
             "PICADAILY_NATS_URL": f"nats://127.0.0.1:{ports['nats']}",
             "PICADAILY_S3_ENDPOINT": f"http://127.0.0.1:{ports['s3']}",
-            "PICADAILY_SQS_ENDPOINT": f"http://127.0.0.1:{ports['s3']}",
+            "PICADAILY_SEAWEEDFS_PORT_BASE": str(storage_base),
+            "PICADAILY_SEAWEEDFS_FILER_GRPC": f"127.0.0.1:{storage_base + 5}",
             "PICADAILY_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
             "PICADAILY_TEMPORAL_UI_URL": f"http://127.0.0.1:{ports['ui']}",
             "PICADAILY_FAULT_INJECTION": "true",

@@ -20,11 +20,12 @@ def provision_storage(settings: Settings) -> None:
     notification to it. (SeaweedFS needs no notification: its source follows the filer log;
     MinIO's NATS target is configured by its own environment.)"""
     s3 = s3_client(settings)
-    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     for bucket in (settings.pictures_bucket, settings.thumbnails_bucket):
-        if bucket not in existing:
+        try:
             s3.create_bucket(Bucket=bucket)
             log.info("created bucket %s", bucket)
+        except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+            pass  # (a store may not list buckets another identity created)
     if settings.event_source == "sqs":
         provision_sqs_notification(settings)
 
