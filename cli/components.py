@@ -52,6 +52,7 @@ COMPONENTS: dict[str, Component] = {
         Component("collage", "services.collage.http:create_app", "http"),
         Component("worker", "workflow.worker:main", "async"),
         Component("trigger", "functions.trigger:main", "async"),
+        Component("reconciler", "functions.reconciler:main", "async"),
         Component("source", "functions.seaweedfs.source:main", "async"),
         Component("bridge", "functions.bridge:main", "async"),
         Component("frontend", "frontend.app:create_app", "http"),

@@ -38,7 +38,7 @@ from picadaily.settings import Settings
 
 log = logging.getLogger("picadaily.stack")
 # The processes of ours, in start order; the storage-event source depends on the settings.
-SERVICES = ("metadata", "vision", "thumbnails", "collage", "worker", "trigger")
+SERVICES = ("metadata", "vision", "thumbnails", "collage", "worker", "trigger", "reconciler")
 EVENT_SOURCES = {"seaweedfs": "source", "sqs": "bridge", "minio": None}
 
 

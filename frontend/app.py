@@ -14,9 +14,10 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from picadaily.mode import ModeSwitch
-from picadaily.nats_util import close_nats
+from picadaily.nats_util import close_nats, connect_nats
 from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore
+from picadaily.streams import open_kv
 
 from .deps import Frontend
 from .routes import collage, dead_letters, live, mode, pages, pictures, stats
@@ -28,17 +29,16 @@ STATIC = Path(__file__).resolve().parent / "static"
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        import nats
-
         async with AsyncExitStack() as stack:
             metadata = await stack.enter_async_context(
                 httpx.AsyncClient(base_url=settings.metadata_url, timeout=15))
-            nc = await nats.connect(settings.nats_url, name="frontend")
+            nc = await connect_nats(settings, "frontend")
             stack.push_async_callback(close_nats, nc)
-            modes = await ModeSwitch.open(nc.jetstream(), settings)
+            kv = await open_kv(nc.jetstream(), settings)
             app.state.frontend = Frontend(settings=settings, metadata=metadata,
                                           store=S3ObjectStore.from_settings(settings),
-                                          modes=modes, nats=nc)
+                                          modes=ModeSwitch(kv, settings.default_mode), nats=nc,
+                                          kv=kv)
             yield
 
     app = FastAPI(title="PicaDaily", lifespan=lifespan)

@@ -20,6 +20,7 @@ class Frontend:
     store: S3ObjectStore
     modes: ModeSwitch
     nats: Any  # nats.aio.client.Client
+    kv: Any  # the shared NATS KV bucket (idempotency keys)
     _temporal: Any = None
 
     async def temporal(self) -> Any:

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     google_vision_anonymous: bool = Field(
         default=False, description="no credentials (only for a local stand-in of the API)")
 
+    # The reconciler: what no event can fix (an event lost with a store that died, a process
+    # killed between two writes) is found by looking, every reconcile_every_s seconds, at what
+    # has been waiting longer than reconcile_after_s.
+    reconcile_every_s: float = 60.0
+    reconcile_after_s: float = 120.0
+
     default_mode: Mode = "orchestration"
     fault_injection: bool = Field(
         default=False, description="services accept POST /admin/faults (demos and tests)"

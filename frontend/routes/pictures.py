@@ -7,7 +7,8 @@ import logging
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+import httpx
+from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
@@ -22,6 +23,7 @@ from picadaily.storage import ObjectMissing
 
 from ..deps import Frontend, FrontendDep
 from ..errors import http_error, upstream_error
+from ..idempotency import IdempotencyMismatch, UploadKeys, UploadRecord, check_key
 from ..views import PictureList, PictureView, picture_view
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,8 @@ async def _read_limited(upload: UploadFile, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-async def _accept_one(fe: Frontend, upload: UploadFile, mode: Mode | None) -> Accepted | Refused:
+async def _accept_one(fe: Frontend, upload: UploadFile, mode: Mode | None,
+                      picture_id: str) -> Accepted | Refused:
     name = upload.filename or "unnamed"
     settings = fe.settings
     data = await _read_limited(upload, settings.max_upload_bytes)
@@ -69,24 +72,28 @@ async def _accept_one(fe: Frontend, upload: UploadFile, mode: Mode | None) -> Ac
         info = inspect(data, max_pixels=settings.max_pixels)
     except ImageRejected as exc:
         return Refused(name=name, status=422, reason=exc.reason)
-    picture_id = new_picture_id()
     key = original_key(picture_id)
-    reg = Registration(object_key=key, original_name=name, content_type=info.mime_type,
-                       size=len(data), mode=mode)
-    resp = await fe.metadata.put(f"/pictures/{picture_id}",
-                                 json=reg.model_dump(mode="json"))
-    if not resp.is_success:
-        raise await upstream_error(resp)
     metadata = {"filename": quote(name, safe="")}
     if mode:
         metadata["mode"] = mode
     try:
         await asyncio.to_thread(fe.store.put, settings.pictures_bucket, key, data,
                                 info.mime_type, metadata)
-    except Exception:
-        log.exception("storing %s failed", picture_id)
-        await fe.metadata.delete(f"/pictures/{picture_id}")
-        raise
+    except Exception as exc:
+        log.warning("storing %s (%s) failed: %r", picture_id, name, exc)
+        return Refused(name=name, status=503,
+                       reason="the picture could not be stored just now; try again")
+    # Registered only after the object is stored: a frontend that dies before this line leaves
+    # no document behind, and the storage event registers the picture all the same.
+    reg = Registration(object_key=key, original_name=name, content_type=info.mime_type,
+                       size=len(data), mode=mode)
+    try:
+        resp = await fe.metadata.put(f"/pictures/{picture_id}", json=reg.model_dump(mode="json"))
+        if not resp.is_success:
+            log.warning("registering %s failed (%s); its storage event will", picture_id,
+                        resp.status_code)
+    except httpx.HTTPError as exc:
+        log.warning("registering %s failed (%r); its storage event will", picture_id, exc)
     return Accepted(id=picture_id, name=name, url=f"/api/pictures/{picture_id}")
 
 
@@ -96,6 +103,7 @@ async def upload_pictures(
     request: Request,
     pictures: Annotated[list[UploadFile] | None, File()] = None,
     mode: Annotated[str | None, Form()] = None,
+    idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     if not pictures:
         form = await request.form()
@@ -111,14 +119,35 @@ async def upload_pictures(
             chosen = parse_mode(mode)
         except UnknownMode as exc:
             raise http_error(400, str(exc)) from exc
-    results = [await _accept_one(fe, upload, chosen) for upload in pictures]
+    ids = [new_picture_id() for _ in pictures]
+    keys = UploadKeys(fe.kv) if idempotency_key is not None else None
+    if keys is not None and idempotency_key is not None:
+        try:
+            idempotency_key = check_key(idempotency_key)
+        except IdempotencyMismatch as exc:
+            raise http_error(400, str(exc)) from exc
+        record = await keys.get(idempotency_key)
+        if record is not None and record.answer is not None and record.status is not None:
+            return JSONResponse(record.answer, status_code=record.status)
+        if record is not None:
+            if len(record.ids) != len(pictures):
+                raise http_error(409, "this Idempotency-Key was used for an upload of "
+                                      f"{len(record.ids)} files, not {len(pictures)}")
+            ids = record.ids  # a retry after a crash: the same ids, the same objects
+        else:
+            await keys.put(idempotency_key, UploadRecord(ids=ids))
+    results = [await _accept_one(fe, upload, chosen, picture_id)
+               for upload, picture_id in zip(pictures, ids, strict=True)]
     accepted = [r for r in results if isinstance(r, Accepted)]
     refused = [r for r in results if isinstance(r, Refused)]
     body = UploadResult(accepted=accepted, refused=refused).model_dump()
-    if accepted:
-        return JSONResponse(body, status_code=202)
-    status = refused[0].status if len({r.status for r in refused}) == 1 else 422
-    body["error"] = "; ".join(f"{r.name}: {r.reason}" for r in refused)
+    status = 202
+    if not accepted:
+        status = refused[0].status if len({r.status for r in refused}) == 1 else 422
+        body["error"] = "; ".join(f"{r.name}: {r.reason}" for r in refused)
+    if keys is not None and idempotency_key is not None and status != 503:
+        # (an upload the store refused is not answered for good: a retry may store it)
+        await keys.put(idempotency_key, UploadRecord(ids=ids, answer=body, status=status))
     return JSONResponse(body, status_code=status)
 
 

@@ -194,6 +194,19 @@ class Metadata:
 
     # --- reads ------------------------------------------------------------------------------
 
+    def states(self, picture_ids: list[str]) -> dict[str, str]:
+        """For each id: "document", "deleted:<ISO time of the deletion>", or "unknown"."""
+        out: dict[str, str] = {}
+        with self._repo.transaction():
+            for picture_id in picture_ids:
+                if self._repo.status(picture_id) is not None:
+                    out[picture_id] = "document"
+                elif (at := self._repo.tombstone(picture_id)) is not None:
+                    out[picture_id] = f"deleted:{at.isoformat()}"
+                else:
+                    out[picture_id] = "unknown"
+        return out
+
     def get(self, picture_id: str) -> Picture:
         return self._require(picture_id)
 

@@ -28,6 +28,10 @@ class FinalStatus(BaseModel):
     error: str | None = None
 
 
+class Ids(BaseModel):
+    ids: list[str]
+
+
 class Failure(BaseModel):
     error: str
 
@@ -137,6 +141,11 @@ def create_app(settings: Settings, repo: PictureRepository | None = None) -> Fas
     ) -> PageOut:
         page = md.list_pictures(label=label, mode=mode, status=status, limit=limit, cursor=cursor)
         return PageOut(pictures=page.pictures, next_cursor=page.next_cursor)
+
+    @app.post("/pictures/states")
+    def states(ids: Ids, md: MetadataDep) -> dict[str, str]:
+        """Which of these pictures have a document, were deleted, or are unknown."""
+        return md.states(ids.ids)
 
     @app.get("/stats")
     def stats(md: MetadataDep) -> dict[str, object]:

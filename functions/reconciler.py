@@ -1,0 +1,189 @@
+"""The reconciler: repairs what no event can, by looking.
+
+At start and every ``reconcile_every_s`` seconds:
+
+- a picture still ``processing`` after ``reconcile_after_s`` whose original exists gets its
+  storage event replayed (the trigger and the workflow id make a replay of a picture that is
+  merely slow a no-op; one whose event was lost is processed now);
+- one whose original is gone is failed (``picture.failed``: "original missing"), so its
+  thumbnail and collage place are cleaned up like any failure's;
+- an object in the pictures bucket older than ``reconcile_after_s`` that the metadata does not
+  know (and did not delete after the object was written) gets a storage event, so it is
+  registered and processed.
+
+Replays are ordinary storage events in MinIO's format, published where every source publishes,
+so the trigger treats them like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from picadaily.contracts import Picture, utcnow
+from picadaily.events import PICTURE_FAILED, Event, EventBus
+from picadaily.ids import picture_id_for_key
+from picadaily.runtime import announce_ready
+from picadaily.service_errors import raise_for_service_error
+from picadaily.settings import Settings
+from picadaily.storage_events import escape_key, minio_notification, subject_for
+
+log = logging.getLogger(__name__)
+STATES_CHUNK = 500
+ORIGINAL_MISSING = "original missing: the uploaded object is gone"
+
+
+@dataclass
+class Report:
+    replayed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    discovered: list[str] = field(default_factory=list)
+
+
+class Reconciler:
+    def __init__(self, settings: Settings, s3: Any, metadata: httpx.AsyncClient, js: Any,
+                 bus: EventBus) -> None:
+        self._settings = settings
+        self._s3 = s3
+        self._metadata = metadata
+        self._js = js
+        self._bus = bus
+
+    async def run_once(self) -> Report:
+        report = Report()
+        cutoff = utcnow() - timedelta(seconds=self._settings.reconcile_after_s)
+        for picture in await self._stuck(cutoff):
+            head = await asyncio.to_thread(self._head, picture.object_key)
+            if head is None:
+                await self._fail(picture)
+                report.failed.append(picture.id)
+            else:
+                await self._replay(picture.object_key, head, f"stuck:{picture.id}")
+                report.replayed.append(picture.id)
+        for key, head in await self._unknown_objects(cutoff):
+            await self._replay(key, head, f"unknown:{picture_id_for_key(key)}")
+            report.discovered.append(picture_id_for_key(key))
+        if report.replayed or report.failed or report.discovered:
+            log.warning("reconciled: replayed %s, failed %s, discovered %s", report.replayed,
+                        report.failed, report.discovered)
+        return report
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("a reconciliation round failed; the next one will try again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._settings.reconcile_every_s)
+
+    # --- looking ------------------------------------------------------------------------------
+
+    async def _stuck(self, cutoff: datetime) -> list[Picture]:
+        stuck: list[Picture] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"status": "processing", "limit": 200}
+            if cursor:
+                params["cursor"] = cursor
+            resp = await self._metadata.get("/pictures", params=params)
+            raise_for_service_error(resp)
+            page = resp.json()
+            stuck += [p for doc in page["pictures"]
+                      if (p := Picture.model_validate(doc)).created <= cutoff]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return stuck
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            resp: dict[str, Any] = self._s3.head_object(Bucket=self._settings.pictures_bucket,
+                                                        Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+        return resp
+
+    def _list(self, cutoff: datetime) -> list[tuple[str, datetime]]:
+        found = []
+        pages = self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self._settings.pictures_bucket)
+        for page in pages:
+            for item in page.get("Contents", []):
+                modified = item["LastModified"].astimezone(UTC)
+                if modified <= cutoff:
+                    found.append((item["Key"], modified))
+        return found
+
+    async def _unknown_objects(self, cutoff: datetime) -> list[tuple[str, dict[str, Any]]]:
+        objects = await asyncio.to_thread(self._list, cutoff)
+        unknown: list[tuple[str, dict[str, Any]]] = []
+        for start in range(0, len(objects), STATES_CHUNK):
+            chunk = objects[start:start + STATES_CHUNK]
+            resp = await self._metadata.post("/pictures/states", json={
+                "ids": [picture_id_for_key(key) for key, _ in chunk]})
+            raise_for_service_error(resp)
+            states: dict[str, str] = resp.json()
+            for key, modified in chunk:
+                state = states.get(picture_id_for_key(key), "unknown")
+                deleted_before = state.startswith("deleted:") and \
+                    datetime.fromisoformat(state.removeprefix("deleted:")) < modified
+                if state == "unknown" or deleted_before:
+                    head = await asyncio.to_thread(self._head, key)
+                    if head is not None:
+                        unknown.append((key, head))
+        return unknown
+
+    # --- repairing ----------------------------------------------------------------------------
+
+    async def _replay(self, key: str, head: dict[str, Any], why: str) -> None:
+        bucket = self._settings.pictures_bucket
+        modified: datetime = head["LastModified"].astimezone(UTC)
+        etag = str(head.get("ETag", "")).strip('"')
+        body = minio_notification(
+            event_name="s3:ObjectCreated:Put", bucket=bucket, escaped_key=escape_key(key),
+            time=modified.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            size=head.get("ContentLength", 0), etag=etag,
+            content_type=head.get("ContentType", "application/octet-stream"),
+            user_metadata=dict(head.get("Metadata", {})),
+            sequencer=f"reconcile-{int(modified.timestamp() * 1e9):X}",
+            deployment_id="picadaily-reconciler", endpoint=self._settings.s3_endpoint)
+        # One replay per object version per reconciliation round (JetStream drops repeats).
+        round_id = int(utcnow().timestamp() // max(self._settings.reconcile_every_s, 1))
+        await self._js.publish(subject_for(bucket), json.dumps(body).encode(),
+                               headers={"Nats-Msg-Id": f"reconcile:{why}:{etag}:{round_id}"})
+
+    async def _fail(self, picture: Picture) -> None:
+        failed = Event(type=PICTURE_FAILED, picture_id=picture.id, mode=picture.mode,
+                       data={"step": "register", "reason": ORIGINAL_MISSING},
+                       source=self._bus.source)
+        await self._bus.publish(failed, dedupe_key=f"{picture.id}:failed:reconcile")
+
+
+async def main(settings: Settings, stop: asyncio.Event) -> None:
+    from picadaily.nats_util import close_nats, connect_nats
+    from picadaily.storage import s3_client
+    from picadaily.streams import provision_streams
+
+    nc = await connect_nats(settings, "reconciler")
+    try:
+        js = nc.jetstream()
+        await provision_streams(js, settings)
+        async with httpx.AsyncClient(base_url=settings.metadata_url, timeout=30) as metadata:
+            reconciler = Reconciler(settings, s3_client(settings), metadata, js,
+                                    EventBus(js, settings, "picadaily/reconciler"))
+            announce_ready(f"reconciler: every {settings.reconcile_every_s:.0f} s, pictures "
+                           f"waiting over {settings.reconcile_after_s:.0f} s")
+            await reconciler.run(stop)
+    finally:
+        await close_nats(nc)

@@ -1,0 +1,88 @@
+"""The reconciler repairs what no event can: a lost storage event, a lost original, an object
+nobody registered. Real services, real SeaweedFS, real NATS; events removed on purpose."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import nats
+import pytest
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from functions.reconciler import ORIGINAL_MISSING, Reconciler, Report
+from functions.trigger import Trigger
+from picadaily.contracts import Registration, utcnow
+from picadaily.events import EventBus
+from picadaily.nats_util import close_nats
+from picadaily.settings import Settings
+from picadaily.storage import s3_client
+from picadaily.storage_events import subject_for
+from picadaily.streams import provision_streams
+from tests.conftest import photos
+
+from .helpers import put_picture, wait_final
+
+
+@pytest.fixture
+def settings_override(settings: Settings) -> Settings:
+    return settings.model_copy(update={"reconcile_after_s": 0.0})
+
+
+async def reconcile(settings: Settings) -> tuple[Report, list[bytes]]:
+    """One reconciliation round; returns its report and the storage events it published."""
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        await provision_streams(js, settings)
+        sub = await js.subscribe(subject_for(settings.pictures_bucket),
+                                 stream=settings.storage_stream,
+                                 config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW))
+        async with httpx.AsyncClient(base_url=settings.metadata_url) as metadata:
+            report = await Reconciler(settings, s3_client(settings), metadata, js,
+                                      EventBus(js, settings, "test")).run_once()
+        bodies = []
+        while True:
+            try:
+                bodies.append((await sub.next_msg(timeout=0.5)).data)
+            except TimeoutError:
+                return report, bodies
+    finally:
+        await close_nats(nc)
+
+
+async def test_a_picture_whose_event_was_lost_still_ends_final(pipeline: Trigger) -> None:
+    settings = pipeline.settings
+    # An object in the bucket whose storage event never arrived (we do not run the source),
+    # and an upload registered by the frontend whose event was lost the same way.
+    unknown = put_picture(settings, photos("good")[0], mode="choreography")
+    registered = put_picture(settings, photos("good")[1], mode="orchestration")
+    async with httpx.AsyncClient(base_url=settings.metadata_url) as metadata:
+        resp = await metadata.put(f"/pictures/{registered}", json=Registration(
+            object_key=registered, mode="orchestration").model_dump(mode="json"))
+        resp.raise_for_status()
+    report, bodies = await reconcile(settings)
+    assert sorted(report.discovered) == [unknown]
+    assert report.replayed == [registered]
+    for body in bodies:
+        await pipeline.handle(body)
+    for picture_id, mode in ((unknown, "choreography"), (registered, "orchestration")):
+        doc = await wait_final(settings, picture_id)
+        assert (doc["status"], doc["mode"]) == ("done", mode)
+    # Nothing left to repair: a second round does nothing.
+    report, bodies = await reconcile(settings)
+    assert (report.replayed, report.failed, report.discovered, bodies) == (
+        [], [], [], [])
+
+
+async def test_a_picture_whose_original_is_gone_fails_with_the_reason(pipeline: Trigger) -> None:
+    settings = pipeline.settings
+    async with httpx.AsyncClient(base_url=settings.metadata_url) as metadata:
+        resp = await metadata.put("/pictures/lost-one", json=Registration(
+            object_key="lost-one", created=utcnow() - timedelta(minutes=5)).model_dump(
+                mode="json"))
+        resp.raise_for_status()
+    report, _ = await reconcile(settings)
+    assert report.failed == ["lost-one"]
+    doc = await wait_final(settings, "lost-one")
+    assert (doc["status"], doc["error"]) == ("failed", ORIGINAL_MISSING)
