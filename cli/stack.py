@@ -32,6 +32,7 @@ import httpx
 from cli.components import COMPONENTS
 from cli.supervisor import Proc
 from infra.seaweedfs import SERVER_ENV, seaweedfs_ready, server_argv
+from infra.seaweedfs import STOP_GRACE_S as STORAGE_STOP_GRACE_S
 from infra.seaweedfs import ports as seaweedfs_ports
 from picadaily.runtime import READY_MARK
 from picadaily.settings import Settings
@@ -126,7 +127,7 @@ class Stack:
             store_ready = seaweedfs_ready(self.settings)
             procs.append(Proc("storage", server_argv(binary("weed"), self.settings, storage),
                               self.s3_port, lambda _p: store_ready(), self.logs / "storage.log",
-                              env=SERVER_ENV))
+                              env=SERVER_ENV, stop_grace_s=STORAGE_STOP_GRACE_S))
         procs.append(Proc(
             "temporal", [binary("temporal"), "server", "start-dev",
                          "--ip", self.host, "--port", str(self.temporal_port),
@@ -268,12 +269,15 @@ class Stack:
         self.procs.clear()
         log.info("PicaDaily stopped")
 
-    def _terminate(self, proc: Proc, grace: float = 10.0) -> None:
+    def _terminate(self, proc: Proc) -> None:
         popen = proc.popen
+        grace = proc.stop_grace_s
         proc.state = "stopped"
         if popen is None:
             return
         if popen.poll() is None:
+            if grace > 10:
+                log.info("waiting for %s to stop (up to %.0f s)", proc.name, grace)
             popen.send_signal(signal.SIGTERM)
             try:
                 popen.wait(grace)

@@ -45,6 +45,7 @@ class Proc:
     ready: Callable[[Proc], bool]
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    stop_grace_s: float = 10.0
     popen: subprocess.Popen[bytes] | None = None
     log_file: IO[bytes] | None = None
     started_s: float = 0.0

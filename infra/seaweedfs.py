@@ -57,7 +57,17 @@ def server_argv(weed: str, settings: Settings, data_dir: Path) -> list[str]:
         "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer.port.grpc']}",
         "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3.port.grpc']}",
         "-s3.port.iceberg=0", "-s3.port.lance=0",
+        # One master: no need to wait 10 s for a raft election after a restart (measured: ready
+        # in ~3 s instead of ~19 s); no pause between the last heartbeat and the volume's stop.
+        "-master.electionTimeout=1s", "-volume.preStopSeconds=0",
     ]
+
+
+# On SIGTERM the filer flushes its metadata log after a graceful gRPC stop that waits up to 15 s
+# for its own internal streams. Killed sooner, it loses the log entries of the last minute
+# (measured: 21 of 22 events gone after a kill -9; the objects themselves all survive), which only
+# the reconciler then repairs. So the runner gives it time.
+STOP_GRACE_S = 20.0
 
 
 def seaweedfs_ready(settings: Settings) -> Callable[[], bool]:
