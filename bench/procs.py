@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,18 +45,30 @@ def process_name(pid: int) -> str:
         return argv[argv.index("run") + 1]
     if "moto.server" in argv:
         return "s3 (moto)"
+    if Path(argv[0]).name == "weed":
+        return "storage (seaweedfs)"
     if "up" in argv:
         return "stack runner"
     return Path(argv[0]).name
 
 
 def cpu_by_process(root: int) -> dict[str, float]:
+    """CPU seconds (user + system, with reaped children's) per process name."""
+    return _by_process(root, lambda fields: sum(int(x) for x in fields[11:15]) / TICKS)
+
+
+def rss_by_process(root: int) -> dict[str, float]:
+    """Resident memory in MB per process name."""
+    return _by_process(root, lambda fields: int(fields[21]) * PAGE / 2**20)
+
+
+def _by_process(root: int, measure: Callable[[list[str]], float]) -> dict[str, float]:
     out: dict[str, float] = {}
     for pid in descendants(root):
         fields = _stat(pid)
         if fields:
             name = process_name(pid)
-            out[name] = out.get(name, 0.0) + sum(int(x) for x in fields[11:15]) / TICKS
+            out[name] = out.get(name, 0.0) + measure(fields)
     return out
 
 

@@ -4,7 +4,7 @@ process uses, and an in-memory fake for unit tests."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from picadaily.settings import Settings
@@ -33,35 +33,30 @@ class ObjectStore(Protocol):
         ...
 
 
-def s3_client(settings: Settings) -> Any:
+def _aws_client(service: Literal["s3", "sqs"], endpoint: str, settings: Settings,
+                **config: Any) -> Any:
     import boto3
     from botocore.config import Config
 
     return boto3.client(
-        "s3",
-        endpoint_url=settings.s3_endpoint,
+        service,
+        endpoint_url=endpoint,
         region_name=settings.s3_region,
         aws_access_key_id=settings.s3_access_key,
         aws_secret_access_key=settings.s3_secret_key,
-        config=Config(
-            s3={"addressing_style": "path"},
-            retries={"max_attempts": 3, "mode": "standard"},
-            max_pool_connections=32,
-        ),
+        config=Config(**config),
     )
+
+
+def s3_client(settings: Settings) -> Any:
+    return _aws_client("s3", settings.s3_endpoint, settings, s3={"addressing_style": "path"},
+                       retries={"max_attempts": 3, "mode": "standard"},
+                       max_pool_connections=32)
 
 
 def sqs_client(settings: Settings) -> Any:
     """The queue S3 bucket notifications go to (AWS S3, or moto in the tests)."""
-    import boto3
-
-    return boto3.client(
-        "sqs",
-        endpoint_url=settings.sqs_endpoint,
-        region_name=settings.s3_region,
-        aws_access_key_id=settings.s3_access_key,
-        aws_secret_access_key=settings.s3_secret_key,
-    )
+    return _aws_client("sqs", settings.sqs_endpoint, settings)
 
 
 def queue_url(settings: Settings) -> str:

@@ -37,6 +37,7 @@ SUBSCRIBE = "/filer_pb.SeaweedFiler/SubscribeMetadata"
 CLIENT_NAME = "picadaily-storage-events"
 RETRY_S = (0.5, 1.0, 2.0, 5.0)
 CONSUMER = "seaweedfs-source"
+STOP_GRACE_S = 5.0
 
 
 def position_key(bucket: str) -> str:
@@ -58,6 +59,7 @@ class SeaweedfsSource:
         # it has and ends); a new epoch replaces this client's earlier stream.
         self._client_id = secrets.randbelow(2**31 - 1) + 1
         self._epoch = 0
+        self._call: Any = None
 
     async def load_position(self) -> int:
         from nats.js.errors import KeyNotFoundError
@@ -77,9 +79,7 @@ class SeaweedfsSource:
             done, _ = await asyncio.wait({follow, stopping}, return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
             if follow not in done:
-                follow.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await follow
+                await self._stop_following(follow)
                 return
             exc = follow.exception()
             self.connected.clear()
@@ -90,12 +90,24 @@ class SeaweedfsSource:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
 
+    async def _stop_following(self, follow: asyncio.Task[None]) -> None:
+        # Cancel the gRPC call itself: a task cancelled while it iterates a grpc.aio stream can
+        # stay blocked (seen here: stop hung until the test timed out).
+        if self._call is not None:
+            self._call.cancel()
+        follow.cancel()
+        done, _ = await asyncio.wait({follow}, timeout=STOP_GRACE_S)
+        if not done:
+            log.warning("the filer stream did not close within %.0f s", STOP_GRACE_S)
+        elif not follow.cancelled() and follow.exception() is not None:
+            log.info("the filer stream ended on stop: %r", follow.exception())
+
     async def _follow(self) -> None:
         self._epoch += 1
         request = filer_pb2.SubscribeMetadataRequest(
             client_name=CLIENT_NAME, path_prefix=bucket_dir(self._bucket) + "/",
             since_ns=self.position + 1, client_id=self._client_id, client_epoch=self._epoch)
-        call = self._subscribe(request)
+        call = self._call = self._subscribe(request)
         self.connected.set()
         log.info("following %s's filer log from %d", self._bucket, self.position)
         async for resp in call:
