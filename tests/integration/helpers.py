@@ -34,6 +34,14 @@ def put_picture(settings: Settings, path: Path, key: str | None = None,
     return key
 
 
+async def new_storage_events(js: Any, settings: Settings) -> Any:
+    """A subscription to the storage events published from now on (not earlier ones)."""
+    await provision_streams(js, settings)
+    return await js.subscribe(subject_for(settings.pictures_bucket),
+                              stream=settings.storage_stream,
+                              config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW))
+
+
 async def storage_event_bodies(settings: Settings, count: int) -> list[bytes]:
     """Run the real SeaweedFS event source until ``count`` storage events reached NATS; return
     their bodies."""
@@ -41,11 +49,7 @@ async def storage_event_bodies(settings: Settings, count: int) -> list[bytes]:
     stop = asyncio.Event()
     try:
         js = nc.jetstream()
-        await provision_streams(js, settings)
-        # Only what the source publishes from now on, not the events of earlier calls.
-        sub = await js.subscribe(subject_for(settings.pictures_bucket),
-                                 stream=settings.storage_stream,
-                                 config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW))
+        sub = await new_storage_events(js, settings)
         async with grpc.aio.insecure_channel(settings.seaweedfs_filer_grpc) as channel:
             source = SeaweedfsSource(settings, js, await open_kv(js, settings), channel)
             task = asyncio.create_task(source.run(stop))

@@ -8,7 +8,6 @@ from datetime import timedelta
 import httpx
 import nats
 import pytest
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from functions.reconciler import ORIGINAL_MISSING, Reconciler, Report
 from functions.trigger import Trigger
@@ -17,11 +16,9 @@ from picadaily.events import EventBus
 from picadaily.nats_util import close_nats
 from picadaily.settings import Settings
 from picadaily.storage import s3_client
-from picadaily.storage_events import subject_for
-from picadaily.streams import provision_streams
 from tests.conftest import photos
 
-from .helpers import put_picture, wait_final
+from .helpers import new_storage_events, put_picture, wait_final
 
 
 @pytest.fixture
@@ -34,10 +31,7 @@ async def reconcile(settings: Settings) -> tuple[Report, list[bytes]]:
     nc = await nats.connect(settings.nats_url)
     try:
         js = nc.jetstream()
-        await provision_streams(js, settings)
-        sub = await js.subscribe(subject_for(settings.pictures_bucket),
-                                 stream=settings.storage_stream,
-                                 config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW))
+        sub = await new_storage_events(js, settings)
         async with httpx.AsyncClient(base_url=settings.metadata_url) as metadata:
             report = await Reconciler(settings, s3_client(settings), metadata, js,
                                       EventBus(js, settings, "test")).run_once()
