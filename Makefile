@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench compose-check clean
+.PHONY: install demo test test-fast lint bench proto clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("PicaDaily needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -29,6 +29,12 @@ lint: install
 
 bench: install
 	$(BIN)/picadaily bench
+
+# The SeaweedFS filer API subset the storage-event source speaks (functions/seaweedfs/filer.proto).
+proto: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'grpcio-tools==1.85.*'
+	cd functions/seaweedfs && ../../$(BIN)/python -m grpc_tools.protoc -I. --python_out=. \
+		--pyi_out=. filer.proto
 
 clean:
 	rm -rf $(VENV) .picadaily .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -127,12 +127,12 @@ async def upload_pictures(
         except IdempotencyMismatch as exc:
             raise http_error(400, str(exc)) from exc
         record = await keys.get(idempotency_key)
+        if record is not None and len(record.ids) != len(pictures):
+            raise http_error(409, "this Idempotency-Key was used for an upload of "
+                                  f"{len(record.ids)} files, not {len(pictures)}")
         if record is not None and record.answer is not None and record.status is not None:
             return JSONResponse(record.answer, status_code=record.status)
         if record is not None:
-            if len(record.ids) != len(pictures):
-                raise http_error(409, "this Idempotency-Key was used for an upload of "
-                                      f"{len(record.ids)} files, not {len(pictures)}")
             ids = record.ids  # a retry after a crash: the same ids, the same objects
         else:
             await keys.put(idempotency_key, UploadRecord(ids=ids))

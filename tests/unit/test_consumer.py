@@ -16,6 +16,7 @@ from picadaily.events import PICTURE_UPLOADED, Event
 from picadaily.imaging import ImageRejected
 from picadaily.settings import Settings
 from picadaily.streams import dead_letter_subject
+from tests.fakes import FakeJetStream
 
 
 @dataclass
@@ -45,26 +46,6 @@ class FakeMessage:
 
     async def term(self) -> None:
         await self._settle("term")
-
-
-@dataclass
-class FakeJetStream:
-    published: list[tuple[str, dict[str, Any], dict[str, str] | None]] = field(
-        default_factory=list)
-    fail: bool = False
-    seen_ids: set[str] = field(default_factory=set)
-
-    async def publish(self, subject: str, payload: bytes = b"",
-                      headers: dict[str, str] | None = None) -> None:
-        """Like JetStream: a message id seen before (within the window) is dropped."""
-        if self.fail:
-            raise TimeoutError("no JetStream")
-        msg_id = (headers or {}).get("Nats-Msg-Id")
-        if msg_id in self.seen_ids:
-            return
-        if msg_id:
-            self.seen_ids.add(msg_id)
-        self.published.append((subject, json.loads(payload), headers))
 
 
 SETTINGS = Settings(event_prefix="pd", event_max_deliver=3, event_backoff_s=[0.5, 1.0])

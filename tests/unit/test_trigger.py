@@ -16,29 +16,14 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from functions.trigger import Trigger
 from picadaily.events import EventBus
-from picadaily.mode import ModeSwitch
+from picadaily.mode import MODE_KEY, ModeSwitch
 from picadaily.settings import Mode, Settings
 from services.metadata.core import Metadata
 from services.metadata.http import create_app
 from services.metadata.repository import InMemoryPictures
-from tests.unit.test_consumer import FakeJetStream
+from tests.fakes import FakeJetStream, FakeKv
 
 SETTINGS = Settings(event_prefix="pd", pictures_bucket="pictures", event_edges=False)
-
-
-@dataclass
-class FakeKv:
-    value: bytes | None = None
-
-    async def get(self, key: str) -> Any:
-        from nats.js.errors import KeyNotFoundError
-
-        if self.value is None:
-            raise KeyNotFoundError
-        return type("Entry", (), {"value": self.value})()
-
-    async def put(self, key: str, value: bytes) -> None:
-        self.value = value
 
 
 @dataclass
@@ -64,7 +49,7 @@ class World:
         return [body for subject, body, _ in self.js.published if subject == f"pd.{kind}"]
 
     async def flip(self, mode: Mode) -> None:
-        self.kv.value = mode.encode()
+        await self.kv.put(MODE_KEY, mode.encode())
 
 
 @pytest.fixture

@@ -1,0 +1,113 @@
+"""The upload route's order and idempotency, in process: the frontend app over ASGI with the
+in-memory object store, a KV fake, and a metadata stand-in (httpx MockTransport)."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from PIL import Image
+
+from frontend.app import create_app
+from frontend.deps import Frontend
+from picadaily.mode import ModeSwitch
+from picadaily.settings import Settings
+from picadaily.storage import InMemoryObjectStore, StoredObject
+from tests.fakes import FakeKv
+
+SETTINGS = Settings(pictures_bucket="pictures")
+
+
+class FlakyStore(InMemoryObjectStore):
+    """Refuses to store the files whose names it is told (as S3 does when it is down)."""
+
+    failing: set[str]
+
+    def put(self, bucket: str, key: str, data: bytes, content_type: str,
+            metadata: dict[str, str] | None = None) -> None:
+        if (metadata or {}).get("filename") in self.failing:
+            raise ConnectionError("the store is down")
+        super().put(bucket, key, data, content_type, metadata)
+
+
+@dataclass
+class World:
+    api: httpx.AsyncClient
+    store: FlakyStore
+    registered: list[str]
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    registered: list[str] = []
+
+    def metadata(request: httpx.Request) -> httpx.Response:
+        registered.append(request.url.path.rsplit("/", 1)[1])
+        return httpx.Response(200, json={})
+
+    store = FlakyStore()
+    store.failing = set()
+    app = create_app(SETTINGS)  # its lifespan (NATS, S3) is not run: the state is set here
+    async with httpx.AsyncClient(transport=httpx.MockTransport(metadata),
+                                 base_url="http://metadata") as meta:
+        app.state.frontend = Frontend(settings=SETTINGS, metadata=meta,
+                                      store=store,  # type: ignore[arg-type]
+                                      modes=ModeSwitch(FakeKv(), "orchestration"), nats=None,
+                                      kv=FakeKv())
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://frontend") as api:
+            yield World(api, store, registered)
+
+
+def jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 30, 30)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def files(*names: str) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("pictures", (name, jpeg(), "image/jpeg")) for name in names]
+
+
+async def test_a_storage_error_on_one_file_refuses_that_file_and_keeps_the_others(
+        world: World) -> None:
+    world.store.failing = {"b.jpg"}
+    resp = await world.api.post("/api/pictures", files=files("a.jpg", "b.jpg", "c.jpg"))
+    assert resp.status_code == 202
+    body = resp.json()
+    assert [a["name"] for a in body["accepted"]] == ["a.jpg", "c.jpg"]
+    assert [(r["name"], r["status"]) for r in body["refused"]] == [("b.jpg", 503)]
+    # the object first, then the document: only stored pictures were registered
+    stored = sorted(key for _, key in world.store.objects)
+    assert sorted(world.registered) == stored == sorted(a["id"] for a in body["accepted"])
+
+
+async def test_a_retried_upload_with_the_same_idempotency_key_gets_the_same_ids(
+        world: World) -> None:
+    headers = {"Idempotency-Key": "upload-42"}
+    first = await world.api.post("/api/pictures", files=files("a.jpg", "b.jpg"), headers=headers)
+    again = await world.api.post("/api/pictures", files=files("a.jpg", "b.jpg"), headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json()
+    assert len(world.store.objects) == 2
+    other = await world.api.post("/api/pictures", files=files("a.jpg"), headers=headers)
+    assert other.status_code == 409 and "2 files" in other.json()["error"]
+
+
+async def test_a_retry_after_a_failed_store_writes_the_same_pictures_not_new_ones(
+        world: World) -> None:
+    headers = {"Idempotency-Key": "upload-43"}
+    world.store.failing = {"a.jpg"}
+    failed = await world.api.post("/api/pictures", files=files("a.jpg"), headers=headers)
+    assert failed.status_code == 503
+    world.store.failing = set()
+    retried = await world.api.post("/api/pictures", files=files("a.jpg"), headers=headers)
+    assert retried.status_code == 202
+    [(bucket, key)] = list(world.store.objects)
+    assert retried.json()["accepted"][0]["id"] == key
+    stored: StoredObject = world.store.objects[(bucket, key)]
+    assert json.loads(json.dumps(stored.metadata)) == {"filename": "a.jpg"}
