@@ -134,7 +134,8 @@ class Trigger:
             return
         if picture.mode == "orchestration":
             await start_processing(self.temporal, self.settings, PictureInput(
-                picture_id=picture.id, bucket=event.bucket, key=event.key, mode="orchestration"))
+                picture_id=picture.id, bucket=event.bucket, key=event.key, mode="orchestration",
+                retry_budget_s=self.settings.step_retry_budget_s))
             return
         if picture.status != "processing" or picture.timeline:
             log.info("%s is already being processed: duplicate storage event ignored", picture.id)

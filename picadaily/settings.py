@@ -62,9 +62,15 @@ class Settings(BaseSettings):
                            description="NATS KV bucket: the mode switch, event-source positions")
     events_stream: str = "PICADAILY_EVENTS"
     dead_letter_stream: str = "PICADAILY_DEAD_LETTERS"
-    event_max_deliver: int = Field(default=5, description="deliveries before a dead letter")
+    # Retry budgets longer than a restart of any part (a service warming its models up, the
+    # store, NATS): retryable errors (connection refused, 503) are retried for minutes, with a
+    # capped back-off, in both modes; an error that can never succeed (422, 404) is not retried.
+    event_max_deliver: int = Field(default=12, description="deliveries before a dead letter")
     event_backoff_s: list[float] = Field(
-        default=[0.5, 1.0, 2.0, 4.0], description="redelivery delays after each failure")
+        default=[1.0, 2.0, 5.0, 10.0, 20.0, 30.0],
+        description="redelivery delays after each failure (the last one repeats): ~3.6 min")
+    step_retry_budget_s: float = Field(
+        default=300.0, description="orchestration: how long a step's retryable errors are retried")
     event_edges: bool = Field(default=True, description="services consume domain events")
 
     # Upload and decoding limits.

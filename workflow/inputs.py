@@ -15,6 +15,8 @@ class PictureInput(BaseModel):
     bucket: str
     key: str
     mode: Mode = "orchestration"
+    # How long each step retries retryable errors (Settings.step_retry_budget_s at start).
+    retry_budget_s: float = 300.0
 
 
 class SafetyInput(BaseModel):

@@ -24,41 +24,45 @@ from .inputs import (
     SafetyInput,
 )
 
-
-def _retry(attempts: int) -> RetryPolicy:
-    return RetryPolicy(
-        initial_interval=timedelta(milliseconds=200),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=5),
-        maximum_attempts=attempts,
-        non_retryable_error_types=list(NOT_RETRYABLE_TYPES),
-    )
-
-
-# Per step: how long one attempt may take, and how many attempts.
-STEP_POLICY: dict[Step, tuple[timedelta, RetryPolicy]] = {
-    Step.ANALYSE_IMAGE: (timedelta(seconds=30), _retry(4)),
-    Step.CHECK_SAFETY: (timedelta(seconds=10), _retry(3)),
-    Step.STORE_METADATA: (timedelta(seconds=10), _retry(5)),
-    Step.MAKE_THUMBNAIL: (timedelta(seconds=30), _retry(4)),
-    Step.UPDATE_COLLAGE: (timedelta(seconds=30), _retry(4)),
+# Retryable errors are retried with a capped back-off until the picture's retry budget
+# (PictureInput.retry_budget_s, from the settings) runs out: longer than a restart of any part.
+RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=0,  # no count: the budget is time
+    non_retryable_error_types=list(NOT_RETRYABLE_TYPES),
+)
+# Per step: how long one attempt may take.
+STEP_TIMEOUT: dict[Step, timedelta] = {
+    Step.ANALYSE_IMAGE: timedelta(seconds=30),
+    Step.CHECK_SAFETY: timedelta(seconds=10),
+    Step.STORE_METADATA: timedelta(seconds=10),
+    Step.MAKE_THUMBNAIL: timedelta(seconds=30),
+    Step.UPDATE_COLLAGE: timedelta(seconds=30),
 }
-assert tuple(STEP_POLICY) == PIPELINE, "every pipeline step has a policy, in pipeline order"
+assert tuple(STEP_TIMEOUT) == PIPELINE, "every pipeline step has a timeout, in pipeline order"
 # Tiny steps run as local activities, in the worker that runs the workflow: no task-queue round
 # trip through the server, one marker in the history instead of three events.
 LOCAL_STEPS = frozenset({Step.CHECK_SAFETY})
 BOOKKEEPING = (timedelta(seconds=10), RetryPolicy(maximum_interval=timedelta(seconds=10)))
 
 
-def failure_reason(step: Step, error: ActivityError) -> str:
-    cause = error.cause
-    message = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
-    if error.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
-        attempts = STEP_POLICY[step][1].maximum_attempts
-        return f"{step} failed after {attempts} attempts: {message}"
-    if error.retry_state == RetryState.TIMEOUT:
-        return f"{step} timed out: {message}"
+def failure_reason(step: Step, error: ActivityError, budget_s: float) -> str:
+    message = _last_message(error)
+    if error.retry_state in (RetryState.TIMEOUT, RetryState.MAXIMUM_ATTEMPTS_REACHED):
+        return f"{step} failed after {budget_s:.0f} s of retries: {message}"
     return f"{step} failed: {message}"
+
+
+def _last_message(error: BaseException) -> str:
+    """The last attempt's own words (an application error somewhere down the cause chain)."""
+    cause: BaseException | None = error.cause if isinstance(error, ActivityError) else error
+    while cause is not None:
+        if isinstance(cause, ApplicationError):
+            return cause.message
+        cause = getattr(cause, "cause", None)
+    return str(error.cause or error) if isinstance(error, ActivityError) else str(error)
 
 
 # Not sandboxed: the sandbox re-runs this module for every workflow run (measured: ~8 ms of worker
@@ -71,22 +75,22 @@ class ProcessPicture:
         step = Step.ANALYSE_IMAGE
         made_thumbnail = False
         try:
-            analysis = await self._step(step, PictureActivities.analyse_image, picture)
+            analysis = await self._step(step, PictureActivities.analyse_image, picture, picture)
             step = Step.CHECK_SAFETY
-            verdict = await self._step(step, PictureActivities.check_safety,
+            verdict = await self._step(step, PictureActivities.check_safety, picture,
                                        SafetyInput(picture=picture, safety=analysis.safety))
             if not verdict.safe:
                 return await self._finish(picture, Status.REJECTED, verdict.reason)
             step = Step.STORE_METADATA
-            await self._step(step, PictureActivities.store_metadata,
+            await self._step(step, PictureActivities.store_metadata, picture,
                              AnalysisInput(picture=picture, analysis=analysis))
             step = Step.MAKE_THUMBNAIL
-            await self._step(step, PictureActivities.make_thumbnail, picture)
+            await self._step(step, PictureActivities.make_thumbnail, picture, picture)
             made_thumbnail = True
             step = Step.UPDATE_COLLAGE
-            await self._step(step, PictureActivities.update_collage, picture)
+            await self._step(step, PictureActivities.update_collage, picture, picture)
         except ActivityError as error:
-            reason = failure_reason(step, error)
+            reason = failure_reason(step, error, picture.retry_budget_s)
             await workflow.execute_activity_method(
                 PictureActivities.clean_up,
                 CleanUpInput(picture=picture, had_thumbnail=made_thumbnail),
@@ -95,13 +99,16 @@ class ProcessPicture:
             return await self._finish(picture, Status.FAILED, reason)
         return await self._finish(picture, Status.DONE, None)
 
-    async def _step(self, step: Step, activity: Any, arg: Any) -> Any:
-        timeout, retry = STEP_POLICY[step]
+    async def _step(self, step: Step, activity: Any, picture: PictureInput, arg: Any) -> Any:
+        timeout = STEP_TIMEOUT[step]
+        budget = timedelta(seconds=picture.retry_budget_s)
         if step in LOCAL_STEPS:
             return await workflow.execute_local_activity_method(
-                activity, arg, start_to_close_timeout=timeout, retry_policy=retry)
+                activity, arg, start_to_close_timeout=timeout, schedule_to_close_timeout=budget,
+                retry_policy=RETRY)
         return await workflow.execute_activity_method(
-            activity, arg, start_to_close_timeout=timeout, retry_policy=retry)
+            activity, arg, start_to_close_timeout=timeout, schedule_to_close_timeout=budget,
+            retry_policy=RETRY)
 
     async def _finish(self, picture: PictureInput, status: Status,
                       error: str | None) -> PictureOutcome:

@@ -82,7 +82,7 @@ async def test_a_step_that_always_fails_ends_failed_with_no_half_made_artefacts(
 
     doc = await wait_final(settings, picture_id)
     assert doc["status"] == "failed"
-    assert doc["error"].startswith("update_collage failed after 4 attempts: injected fault")
+    assert doc["error"].startswith("update_collage failed after 3 s of retries: injected fault")
     collage_attempts = [t for t in doc["timeline"] if t["step"] == Step.UPDATE_COLLAGE]
     assert len(collage_attempts) == 4 and all(t["outcome"] == "error" for t in collage_attempts)
     # The thumbnail made by the step before was cleaned up, and the metadata says so.
