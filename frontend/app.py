@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, HTTPException, Request
@@ -24,6 +25,11 @@ from .routes import collage, dead_letters, live, mode, pages, pictures, stats
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -42,6 +48,16 @@ def create_app(settings: Settings) -> FastAPI:
             yield
 
     app = FastAPI(title="PicaDaily", lifespan=lifespan)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Any:
+        """No response is ever sniffed into another type; pages run only our own script and
+        style (an object put straight into the bucket as text/html can never act as a page)."""
+        response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["Referrer-Policy"] = "same-origin"
+        return response
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:

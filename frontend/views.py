@@ -25,10 +25,10 @@ class PictureList(BaseModel):
 def picture_view(picture: Picture, settings: Settings) -> PictureView:
     view = PictureView.model_validate(picture.model_dump())
     base = f"/api/pictures/{picture.id}"
-    if picture.status != Status.REJECTED:
+    if picture.status == Status.DONE:  # judged safe: only then is the original shown
         view.image_url = f"{base}/image"
-        if picture.thumbnail is not None:
-            view.thumbnail_url = f"{base}/thumbnail"
+    if picture.status != Status.REJECTED and picture.thumbnail is not None:
+        view.thumbnail_url = f"{base}/thumbnail"
     if picture.mode == "orchestration":
         ns = settings.temporal_namespace
         view.workflow_url = (

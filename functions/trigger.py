@@ -31,6 +31,7 @@ from picadaily.service_errors import raise_for_service_error
 from picadaily.settings import Mode, Settings
 from picadaily.steps import Step
 from picadaily.storage_events import MalformedStorageEvent, StorageEvent, parse, subject_for
+from picadaily.streams import redrive_subject
 from workflow.inputs import PictureInput
 from workflow.starter import start_processing
 
@@ -148,7 +149,8 @@ class Trigger:
                          traceparent=event.user_metadata.get("traceparent", ""))
         # The same storage event twice publishes one picture.uploaded (JetStream dedupe);
         # past the dedupe window the handlers' idempotency takes over.
-        await self.bus.publish(uploaded, dedupe_key=f"{picture.id}:uploaded:{event.etag}")
+        await self.bus.publish(uploaded,
+                               dedupe_key=f"{picture.id}:uploaded:{event.etag}:{event.sequencer}")
         log.info("published %s for %s", PICTURE_UPLOADED, picture.id)
 
     async def picture_removed(self, event: StorageEvent) -> None:
@@ -168,7 +170,7 @@ class Trigger:
             name="storage", stream=self.settings.storage_stream,
             subjects=(subject_for(self.settings.pictures_bucket),), parse=parse_notice,
             handler=self.handle_notice, step=Step.REGISTER, max_deliver=MAX_DELIVER,
-            backoff_s=BACKOFF_S)
+            backoff_s=BACKOFF_S, redrive_subject=redrive_subject(self.settings, "trigger-storage"))
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:

@@ -37,7 +37,7 @@ from picadaily.events import (
 from picadaily.imaging import ImageRejected
 from picadaily.settings import Mode, Settings
 from picadaily.storage import ObjectMissing
-from picadaily.streams import dead_letter_subject
+from picadaily.streams import dead_letter_subject, redrive_subject
 from picadaily.timeline import error_text
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,8 @@ class Subscription(Generic[M]):
     step: str  # the step a failure is reported against
     max_deliver: int
     backoff_s: tuple[float, ...]
+    # Where a redriven dead letter of this subscription goes (only this consumer listens there).
+    redrive_subject: str = ""
 
     def delay(self, attempt: int) -> float:
         backoff = self.backoff_s
@@ -133,7 +135,8 @@ class EventEdge:
             name=name, stream=self.settings.events_stream,
             subjects=tuple(subject(self.settings, t) for t in types), parse=parse,
             handler=handler, step=step, max_deliver=self.settings.event_max_deliver,
-            backoff_s=tuple(self.settings.event_backoff_s))
+            backoff_s=tuple(self.settings.event_backoff_s),
+            redrive_subject=redrive_subject(self.settings, f"{self.service}-{name}"))
 
     # --- running ------------------------------------------------------------------------------
 
@@ -161,7 +164,7 @@ class EventEdge:
             # One more than ours: we dead-letter on the last delivery ourselves.
             max_deliver=s.max_deliver + 1,
             deliver_policy=DeliverPolicy.ALL,
-            filter_subjects=list(s.subjects),
+            filter_subjects=[*s.subjects, *([s.redrive_subject] if s.redrive_subject else [])],
             max_ack_pending=256,
         )
         # Creates the durable, or updates an existing one in place (the server's create-or-update).
@@ -246,6 +249,7 @@ class EventEdge:
             "picture_id": handled.picture_id if handled else None,
             "step": s.step, "error": error, "deliveries": attempts,
             "failed_at": utcnow().isoformat(), "malformed": handled is None, "event": event,
+            "redrive_subject": s.redrive_subject or None,
         }
         # One dead letter per message, even if we die between publishing it and the ack.
         headers = {"Nats-Msg-Id": f"dead:{consumer}:{seq}"} if seq is not None else None

@@ -20,10 +20,19 @@ from picadaily.storage_events import subject_for
 log = logging.getLogger(__name__)
 WEEK_S = 7 * 24 * 3600
 DUPLICATE_WINDOW_S = 120
+STORAGE_REDRIVE_PREFIX = "storage.redrive"
 
 
 def dead_letter_subject(settings: Settings, consumer: str) -> str:
     return f"{settings.event_prefix}_dead.{consumer}"
+
+
+def redrive_subject(settings: Settings, consumer: str) -> str:
+    """Where a redriven dead letter of this consumer is published: a subject only it consumes,
+    in the stream it consumes from (domain events, or the trigger's storage events)."""
+    if consumer.startswith("trigger-"):
+        return f"{STORAGE_REDRIVE_PREFIX}.{settings.pictures_bucket}.{consumer}"
+    return f"{settings.event_prefix}.redrive.{consumer}"
 
 
 def stream_configs(settings: Settings) -> list[Any]:
@@ -31,7 +40,9 @@ def stream_configs(settings: Settings) -> list[Any]:
 
     return [
         StreamConfig(
-            name=settings.storage_stream, subjects=[subject_for(settings.pictures_bucket)],
+            name=settings.storage_stream,
+            subjects=[subject_for(settings.pictures_bucket),
+                      f"{STORAGE_REDRIVE_PREFIX}.{settings.pictures_bucket}.>"],
             retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=WEEK_S,
             duplicate_window=DUPLICATE_WINDOW_S,
         ),

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from picadaily.deadletters import DeadLetterNotFound, list_dead_letters, redrive
+from picadaily.deadletters import DeadLetterNotFound, NotRedrivable, list_dead_letters, redrive
 
 from ..deps import FrontendDep
 from ..errors import http_error
@@ -27,4 +27,6 @@ async def redrive_dead_letter(seq: int, fe: FrontendDep) -> dict[str, Any]:
         letter = await redrive(fe.nats.jetstream(), fe.settings, fe.metadata, seq)
     except DeadLetterNotFound as exc:
         raise http_error(404, str(exc)) from exc
+    except NotRedrivable as exc:
+        raise http_error(409, str(exc)) from exc
     return {"redriven": asdict(letter)}

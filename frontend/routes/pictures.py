@@ -8,12 +8,12 @@ from typing import Annotated
 from urllib.parse import quote
 
 import httpx
-from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from picadaily.contracts import Picture, Registration
-from picadaily.ids import new_picture_id
+from picadaily.ids import is_valid_picture_id, new_picture_id
 from picadaily.imaging import ImageRejected, inspect
 from picadaily.layout import original_key, thumbnail_key
 from picadaily.mode import UnknownMode, parse_mode
@@ -28,6 +28,16 @@ from ..views import PictureList, PictureView, picture_view
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/pictures", tags=["pictures"])
+
+
+def _valid_id(picture_id: str) -> str:
+    """Only the id formats the project issues reach a service: anything else is a 404 here."""
+    if not is_valid_picture_id(picture_id):
+        raise http_error(404, "there is no picture with that id")
+    return picture_id
+
+
+PictureId = Annotated[str, Depends(_valid_id)]
 
 
 class Accepted(BaseModel):
@@ -180,7 +190,7 @@ async def _picture(fe: Frontend, picture_id: str) -> Picture:
 
 
 @router.get("/{picture_id}", response_model=PictureView)
-async def get_picture(picture_id: str, fe: FrontendDep) -> PictureView:
+async def get_picture(picture_id: PictureId, fe: FrontendDep) -> PictureView:
     return picture_view(await _picture(fe, picture_id), fe.settings)
 
 
@@ -194,7 +204,7 @@ async def _bytes(fe: Frontend, bucket: str, key: str, what: str) -> Response:
 
 
 @router.delete("/{picture_id}", status_code=202)
-async def delete_picture(picture_id: str, fe: FrontendDep) -> dict[str, str]:
+async def delete_picture(picture_id: PictureId, fe: FrontendDep) -> dict[str, str]:
     """Deletes the original; thumbnail, document and collage place are garbage-collected
     through events (the response comes before they are gone)."""
     picture = await _picture(fe, picture_id)
@@ -203,15 +213,31 @@ async def delete_picture(picture_id: str, fe: FrontendDep) -> dict[str, str]:
 
 
 @router.get("/{picture_id}/image")
-async def get_image(picture_id: str, fe: FrontendDep) -> Response:
+async def get_image(picture_id: PictureId, fe: FrontendDep) -> Response:
+    """The original, only once it was judged and processed (``done``); served with the type its
+    decoded header says, never the type a client claimed when it put the object."""
     picture = await _picture(fe, picture_id)
     if picture.status == Status.REJECTED:
         raise http_error(403, f"this picture was rejected ({picture.error}) and is not shown")
-    return await _bytes(fe, fe.settings.pictures_bucket, picture.object_key, "the image")
+    if picture.status != Status.DONE:
+        raise http_error(403, f"this picture is not shown: it is {picture.status}"
+                              + (f" ({picture.error})" if picture.error else ""))
+    try:
+        obj = await asyncio.to_thread(fe.store.get, fe.settings.pictures_bucket,
+                                      picture.object_key)
+    except ObjectMissing as exc:
+        raise http_error(404, "the image does not exist") from exc
+    try:
+        media_type = inspect(obj.data, max_pixels=fe.settings.max_pixels).mime_type
+    except ImageRejected as exc:
+        raise http_error(403, f"the stored object is not a picture we serve: {exc.reason}") \
+            from exc
+    return Response(obj.data, media_type=media_type,
+                    headers={"Cache-Control": "private, max-age=60"})
 
 
 @router.get("/{picture_id}/thumbnail")
-async def get_thumbnail(picture_id: str, fe: FrontendDep) -> Response:
+async def get_thumbnail(picture_id: PictureId, fe: FrontendDep) -> Response:
     picture = await _picture(fe, picture_id)
     if picture.thumbnail is None:
         raise http_error(404, f"picture {picture_id} has no thumbnail ({picture.status})")

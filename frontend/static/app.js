@@ -14,6 +14,7 @@ function el(tag, attrs = {}, ...children) {
     if (k === "class") node.className = v;
     else if (k === "text") node.textContent = v;
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "style") node.style.cssText = v;  // CSSOM: allowed by the page's CSP
     else node.setAttribute(k, v === true ? "" : v);
   }
   for (const child of children.flat()) if (child !== null && child !== undefined)

@@ -11,6 +11,9 @@ import httpx
 import pytest
 from PIL import Image
 
+from cli.stack_process import RunningStack
+from picadaily.settings import Settings
+from picadaily.storage import s3_client
 from tests.conftest import photos
 from tests.e2e.client import upload, wait_final
 from tests.e2e.conftest import MAX_UPLOAD
@@ -138,3 +141,37 @@ def test_a_paging_cursor_this_server_did_not_give_out_gets_a_sentence(api: httpx
     assert resp.status_code == 400
     assert resp.json() == {"error": "the paging cursor is not one this server gave out; "
                                     "start again without it"}
+
+
+def test_an_object_put_as_a_web_page_is_never_served_and_every_page_forbids_sniffing(
+    api: httpx.Client, stack: RunningStack,
+) -> None:
+    settings = Settings(s3_endpoint=stack.env["PICADAILY_S3_ENDPOINT"])
+    page = b"<html><script>alert(document.cookie)</script></html>"
+    s3_client(settings).put_object(Bucket=settings.pictures_bucket, Key="evil-page",
+                                   Body=page, ContentType="text/html")
+    doc = wait_final(api, ["evil-page"])["evil-page"]
+    assert doc["status"] == "failed" and doc["image_url"] is None
+    resp = api.get("/api/pictures/evil-page/image")
+    assert resp.status_code == 403 and "text/html" not in resp.headers["content-type"]
+    for path in ("/", "/api/pictures", "/api/pictures/evil-page/image", "/static/app.js"):
+        headers = api.get(path).headers
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert "script-src 'self'" in headers["content-security-policy"], path
+
+
+def test_a_picture_is_shown_only_once_it_is_done(api: httpx.Client) -> None:
+    coffee = next(p for p in photos("good") if p.name == "coffee.png")
+    [accepted] = upload(api, [coffee]).json()["accepted"]
+    early = api.get(f"/api/pictures/{accepted['id']}/image")
+    assert early.status_code in (200, 403)  # 403 while processing (it may be done already)
+    doc = wait_final(api, [accepted["id"]])[accepted["id"]]
+    shown = api.get(doc["image_url"])
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
+
+
+def test_ids_the_project_never_issues_are_404_at_the_edge(api: httpx.Client) -> None:
+    for bad in ("a b", "..", "x" * 300, "%00", "-leading-dash"):
+        resp = api.get(f"/api/pictures/{bad}")
+        assert resp.status_code == 404, bad
+        assert resp.json() == {"error": "there is no picture with that id"}, bad

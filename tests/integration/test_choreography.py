@@ -120,6 +120,9 @@ async def test_a_poison_message_is_dead_lettered_and_can_be_redriven(pipeline: T
     doc = await wait_final(settings, picture_id)
     assert doc["status"] == "done", doc["error"]
     assert doc["error"] is None and doc["thumbnail"] is not None
+    # Only the consumer that gave up saw the event again: the metadata stored it once.
+    stored = [t for t in doc["timeline"] if t["step"] == Step.STORE_METADATA]
+    assert [t["outcome"] for t in stored] == ["ok"]
 
 
 async def wait_gone(settings: Settings, picture_id: str, limit_s: float = 30) -> None:

@@ -138,3 +138,18 @@ async def test_giving_up_on_a_clean_up_event_does_not_fail_the_picture() -> None
     await edge.handle(sub, FakeMessage(body, 3))
     assert [subject for subject, _, _ in js.published] == [
         dead_letter_subject(SETTINGS, "vision-gc")]
+
+
+def test_a_redriven_event_is_a_new_event_for_the_consumer_that_gave_up_only() -> None:
+    from picadaily.deadletters import NotRedrivable, fresh_copy
+
+    event = json.loads(cloud_event())
+    again = fresh_copy(event, 7)
+    assert again["id"] != event["id"] and again["data"] == event["data"]
+    storage = {"EventName": "s3:ObjectCreated:Put", "Records": [
+        {"s3": {"object": {"key": "k", "sequencer": "AB"}}}]}
+    assert fresh_copy(storage, 9)["Records"][0]["s3"]["object"]["sequencer"] == "redrive-9-AB"
+    with pytest.raises(NotRedrivable):
+        fresh_copy("not an event", 3)
+    _, sub, _ = edge_and_subscription(failing)
+    assert sub.redrive_subject == "pd.redrive.vision-uploaded"
