@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -20,6 +21,7 @@ from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore
 from picadaily.streams import open_kv
 
+from .body_limit import BodyLimit
 from .deps import Frontend
 from .routes import collage, dead_letters, live, mode, pages, pictures, stats
 
@@ -44,10 +46,13 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.frontend = Frontend(settings=settings, metadata=metadata,
                                           store=S3ObjectStore.from_settings(settings),
                                           modes=ModeSwitch(kv, settings.default_mode), nats=nc,
-                                          kv=kv)
+                                          kv=kv, inspecting=asyncio.Semaphore(
+                                              settings.header_checks_at_once))
             yield
 
     app = FastAPI(title="PicaDaily", lifespan=lifespan)
+
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Any:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends, Request
 
+from picadaily.imaging import ImageInfo, inspect
 from picadaily.mode import ModeSwitch
 from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore
@@ -22,6 +24,10 @@ class Frontend:
     nats: Any  # nats.aio.client.Client
     kv: Any  # the shared NATS KV bucket (idempotency keys)
     _temporal: Any = None
+    # Image headers are inspected in threads, a few at a time: a crafted file (millions of PNG
+    # chunks) costs a thread its time, never the event loop that serves pages and /healthz.
+    inspecting: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    live_connections: int = 0
 
     async def temporal(self) -> Any:
         """A Temporal client, connected on first use (only the compare page needs one)."""
@@ -31,6 +37,12 @@ class Frontend:
             self._temporal = await Client.connect(self.settings.temporal_address,
                                                   namespace=self.settings.temporal_namespace)
         return self._temporal
+
+
+async def inspect_image(fe: Frontend, data: bytes) -> ImageInfo:
+    """``imaging.inspect`` off the event loop, bounded (raises ``ImageRejected``)."""
+    async with fe.inspecting:
+        return await asyncio.to_thread(inspect, data, max_pixels=fe.settings.max_pixels)
 
 
 def _frontend(request: Request) -> Frontend:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+# The decoded size budget is max_pixels at this many bytes per pixel (RGBA, CMYK: 4).
+MAX_BYTES_PER_PIXEL = 4
 # Formats a browser can show and a camera or phone produces; anything else is refused.
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO"})
 NEUTRAL_BACKGROUND = (245, 245, 245)
@@ -54,6 +56,11 @@ def inspect(data: bytes, *, max_pixels: int) -> ImageInfo:
         raise ImageRejected(
             f"the image has too many pixels: {width}x{height} is more than {max_pixels:,}"
         )
+    decoded = width * height * _bytes_per_pixel(img.mode)
+    if decoded > max_pixels * MAX_BYTES_PER_PIXEL:
+        raise ImageRejected(
+            f"the image would take {decoded / 2**20:,.0f} MB to decode ({width}x{height} "
+            f"{img.mode}); the limit is {max_pixels * MAX_BYTES_PER_PIXEL / 2**20:,.0f} MB")
     mime = Image.MIME.get(fmt, "application/octet-stream")
     return ImageInfo(format=fmt, width=width, height=height, mime_type=mime)
 
@@ -71,8 +78,9 @@ def decode(data: bytes, *, max_pixels: int, fit: int | None = None) -> Image.Ima
             # draft() scales by 1/2, 1/4 or 1/8 while decoding, keeping both sides >= the request.
             # EXIF orientation may swap the sides later, so ask for fit on both.
             img.draft("RGB", (fit, fit))
-        if getattr(img, "n_frames", 1) > 1:
-            img.seek(0)  # the first frame of an animation is the picture
+        # The first frame of an animation is the picture: a freshly opened image is at frame 0.
+        # (Never ask for n_frames: for a GIF it reads every frame, two million of them if a
+        # file says so.)
         img.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageRejected(f"the image data is damaged or incomplete ({_short(exc)})") from exc
@@ -92,6 +100,17 @@ def _open(data: bytes) -> Image.Image:
         raise ImageRejected("the file is not an image we can read") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"the file is not a readable image ({_short(exc)})") from exc
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    """What one pixel of this mode takes decoded (16-bit and float modes take more)."""
+    if mode in {"I", "F", "RGBA", "CMYK", "RGBX", "RGBa", "I;32"}:
+        return 4
+    if mode.startswith("I;16") or mode in {"LA", "La", "PA"}:
+        return 2
+    if mode in {"RGB", "YCbCr", "LAB", "HSV"}:
+        return 3
+    return 1 if mode in {"L", "P", "1"} else 8  # anything exotic counts as expensive
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 30 * 1024 * 1024
     max_pixels: int = 60_000_000
     max_files_per_upload: int = 50
+    max_request_bytes: int = Field(
+        default=200 * 1024 * 1024, description="a whole upload request, refused before parsing")
+    max_live_connections: int = Field(default=200, description="open /api/events streams")
+    header_checks_at_once: int = Field(
+        default=2, description="uploads whose headers are inspected at the same time (threads)")
     thumbnail_size: int = 400
 
     vision_backend: Literal["local", "google"] = Field(

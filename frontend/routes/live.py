@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from picadaily.events import changes_subject
 
 from ..deps import FrontendDep
+from ..errors import http_error
 
 router = APIRouter(prefix="/api", tags=["live"])
 HEARTBEAT_S = 15.0
@@ -20,6 +21,9 @@ HEARTBEAT_S = 15.0
 
 @router.get("/events")
 async def picture_events(fe: FrontendDep) -> StreamingResponse:
+    if fe.live_connections >= fe.settings.max_live_connections:
+        raise http_error(503, f"too many live connections ({fe.live_connections}); "
+                              "try again later")
     queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
 
     async def on_change(msg: object) -> None:
@@ -27,6 +31,8 @@ async def picture_events(fe: FrontendDep) -> StreamingResponse:
             queue.put_nowait(msg.data)  # type: ignore[attr-defined]
 
     sub = await fe.nats.subscribe(changes_subject(fe.settings), cb=on_change)
+
+    fe.live_connections += 1
 
     async def stream() -> AsyncIterator[bytes]:
         try:
@@ -39,6 +45,7 @@ async def picture_events(fe: FrontendDep) -> StreamingResponse:
                     continue
                 yield b"event: picture\ndata: " + data + b"\n\n"
         finally:
+            fe.live_connections -= 1
             await sub.unsubscribe()
 
     return StreamingResponse(stream(), media_type="text/event-stream",

@@ -14,14 +14,14 @@ from pydantic import BaseModel
 
 from picadaily.contracts import Picture, Registration
 from picadaily.ids import is_valid_picture_id, new_picture_id
-from picadaily.imaging import ImageRejected, inspect
+from picadaily.imaging import ImageRejected
 from picadaily.layout import original_key, thumbnail_key
 from picadaily.mode import UnknownMode, parse_mode
 from picadaily.settings import Mode
 from picadaily.steps import Status
 from picadaily.storage import ObjectMissing
 
-from ..deps import Frontend, FrontendDep
+from ..deps import Frontend, FrontendDep, inspect_image
 from ..errors import http_error, upstream_error
 from ..idempotency import IdempotencyMismatch, UploadKeys, UploadRecord, check_key
 from ..views import PictureList, PictureView, picture_view
@@ -79,7 +79,7 @@ async def _accept_one(fe: Frontend, upload: UploadFile, mode: Mode | None,
         return Refused(name=name, status=413,
                        reason=f"the file is too large (the limit is {limit_mb:.0f} MB)")
     try:
-        info = inspect(data, max_pixels=settings.max_pixels)
+        info = await inspect_image(fe, data)
     except ImageRejected as exc:
         return Refused(name=name, status=422, reason=exc.reason)
     key = original_key(picture_id)
@@ -228,7 +228,7 @@ async def get_image(picture_id: PictureId, fe: FrontendDep) -> Response:
     except ObjectMissing as exc:
         raise http_error(404, "the image does not exist") from exc
     try:
-        media_type = inspect(obj.data, max_pixels=fe.settings.max_pixels).mime_type
+        media_type = (await inspect_image(fe, obj.data)).mime_type
     except ImageRejected as exc:
         raise http_error(403, f"the stored object is not a picture we serve: {exc.reason}") \
             from exc

@@ -111,3 +111,32 @@ async def test_a_retry_after_a_failed_store_writes_the_same_pictures_not_new_one
     assert retried.json()["accepted"][0]["id"] == key
     stored: StoredObject = world.store.objects[(bucket, key)]
     assert json.loads(json.dumps(stored.metadata)) == {"filename": "a.jpg"}
+
+
+async def test_a_request_over_the_whole_body_limit_is_refused_before_it_is_parsed() -> None:
+    from frontend.body_limit import BodyLimit
+
+    reached: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        reached.append("app")
+        await send({"type": "http.response.start", "status": 400, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    limited = BodyLimit(app, limit=1000)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=limited),
+                                 base_url="http://frontend") as client:
+        declared = await client.post("/api/pictures", content=b"x" * 2000)
+        assert declared.status_code == 413 and "too large" in declared.json()["error"]
+        assert reached == []
+
+        async def chunks() -> Any:
+            for _ in range(5):
+                yield b"x" * 400
+
+        streamed = await client.post("/api/pictures", content=chunks())
+        assert streamed.status_code == 413
+        small = await client.post("/api/pictures", content=b"x" * 10)
+        assert small.status_code == 400 and reached == ["app"]
