@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench proto clean
+.PHONY: install demo test test-fast lint bench chaos proto clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("PicaDaily needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/picadaily up
+	PICADAILY_LAB=$${PICADAILY_LAB:-true} $(BIN)/picadaily up
 
 test: install
 	$(BIN)/python -m pytest
@@ -29,6 +29,9 @@ lint: install
 
 bench: install
 	$(BIN)/picadaily bench
+
+chaos: install
+	$(BIN)/picadaily chaos
 
 # The SeaweedFS filer API subset the storage-event source speaks (functions/seaweedfs/filer.proto).
 proto: install

@@ -21,6 +21,15 @@ def main(argv: list[str] | None = None) -> int:
     setup.add_argument("--storage", action="store_true",
                            help="buckets, the SQS queue and the bucket notification (moto/S3)")
     sub.add_parser("bench", help="raw vs choreography vs orchestration (BENCH_QUICK=1: short)")
+    sub.add_parser("chaos", help="kill -9 every process during bursts in both modes; check")
+    lab = sub.add_parser("lab", help="the failure lab: stop/start/kill a process, arm faults")
+    lab.add_argument("action", choices=["status", "stop", "start", "kill", "fault", "clear"])
+    lab.add_argument("target", nargs="?", help="a process (stop/start/kill) or a service (fault)")
+    lab.add_argument("step", nargs="?", help="fault: the step to disturb")
+    lab.add_argument("--times", type=int, default=-1, help="fault: how many calls (-1: all)")
+    lab.add_argument("--probability", type=float, default=1.0, help="fault: share of calls")
+    lab.add_argument("--delay", type=float, default=0.0, help="fault: seconds added per call")
+    lab.add_argument("--slow-only", action="store_true", help="fault: slow down, do not fail")
     dead = sub.add_parser("dead-letters", help="list dead letters, or redrive one")
     dead.add_argument("action", choices=["list", "redrive"])
     dead.add_argument("seq", nargs="?", type=int, help="the dead letter to redrive")
@@ -45,6 +54,15 @@ def main(argv: list[str] | None = None) -> int:
         from bench.run import main as bench_main
 
         return bench_main()
+    if args.command == "lab":
+        from cli.lab import lab as run_lab
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+        return run_lab(Settings(), args)
+    if args.command == "chaos":
+        from bench.chaos import main as chaos_main
+
+        return chaos_main()
     if args.command == "dead-letters":
         import asyncio
 

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -88,11 +89,16 @@ class Stack:
     procs: list[Proc] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     started_at: float = 0.0
+    # The supervisor and the lab's actions change the processes' states: one at a time.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    lab_server: Any = None
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         s = self.settings
         s.home = s.home.resolve()
+        if s.lab:
+            s.fault_injection = True  # the lab injects faults through the services
         self.host = s.host
         self.nats_port = _port_of(s.nats_url, 4222)
         self.s3_port = _port_of(s.s3_endpoint, 9000)
@@ -204,6 +210,10 @@ class Stack:
             self._wait_ready(proc)
             if proc.name == "temporal":
                 self._provision()
+        if self.settings.lab:
+            from cli.lab_control import serve
+
+            self.lab_server = serve(self, self.settings.lab_control_url)
         log.info("PicaDaily is up in %.1f s: http://%s:%d  (Temporal UI %s, logs in %s)",
                  time.monotonic() - self.started_at, self.host, self.settings.port,
                  self.settings.temporal_ui_url, self.logs)
@@ -236,9 +246,47 @@ class Stack:
         """Until stopped: supervise the children. Returns the exit code."""
         while not self.stopping.wait(0.25):
             now = time.monotonic()
-            for proc in self.procs:
-                self._supervise(proc, now)
+            with self.lock:
+                for proc in self.procs:
+                    self._supervise(proc, now)
         return 0
+
+    # --- the failure lab ----------------------------------------------------------------------
+
+    def lab_status(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [{"name": p.name, "state": p.state, "restarts": p.restarts, "port": p.port,
+                     "last_exit": p.last_exit,
+                     "pid": p.popen.pid if p.popen and p.popen.poll() is None else None}
+                    for p in self.procs]
+
+    def lab_action(self, name: str, action: str) -> dict[str, Any]:
+        from cli.lab_control import LabActionRefused
+
+        with self.lock:
+            proc = next((p for p in self.procs if p.name == name), None)
+            if proc is None:
+                raise KeyError(name)
+            if action == "kill":
+                if proc.popen is None or proc.popen.poll() is not None:
+                    raise LabActionRefused(f"{name} is not running ({proc.state})")
+                proc.popen.kill()  # the supervisor notices and restarts it, as after a crash
+                log.warning("  %-10s killed -9 from the failure lab", name)
+            elif action == "start":
+                if proc.state not in ("stopped", "failed"):
+                    raise LabActionRefused(f"{name} is {proc.state}, not stopped")
+                proc.crashes = 0
+                proc.spawn(self.env)
+                log.info("  %-10s started from the failure lab", name)
+            else:
+                if proc.state in ("stopped", "stopping"):
+                    raise LabActionRefused(f"{name} is {proc.state} already")
+                proc.state = "stopping"  # the supervisor leaves it alone from now on
+        if action == "stop":
+            log.warning("  %-10s stopped from the failure lab", name)
+            self._terminate(proc)
+            proc.state = "stopped"
+        return next(p for p in self.lab_status() if p["name"] == name)
 
     def _supervise(self, proc: Proc, now: float) -> None:
         assert proc.popen is not None
@@ -264,6 +312,8 @@ class Stack:
 
     def stop(self) -> None:
         self.stopping.set()
+        if self.lab_server is not None:
+            self.lab_server.shutdown()
         for proc in reversed(self.procs):
             self._terminate(proc)
         self.procs.clear()

@@ -69,7 +69,8 @@ class RunningStack:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         ports = {name: free_port() for name in
-                 ("nats", "s3", "temporal", "ui", "vision", "metadata", "thumbnails", "collage")}
+                 ("nats", "s3", "temporal", "ui", "vision", "metadata", "thumbnails", "collage",
+                  "lab")}
         storage_base = free_port_block(7)
         self.env = dict(os.environ)
         self.env.update({
@@ -82,6 +83,7 @@ class RunningStack:
             "PICADAILY_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
             "PICADAILY_TEMPORAL_UI_URL": f"http://127.0.0.1:{ports['ui']}",
             "PICADAILY_FAULT_INJECTION": "true",
+            "PICADAILY_LAB_CONTROL_URL": f"http://127.0.0.1:{ports['lab']}",
             **{f"PICADAILY_{n.upper()}_URL": f"http://127.0.0.1:{ports[n]}"
                for n in ("vision", "metadata", "thumbnails", "collage")},
             **(extra_env or {}),

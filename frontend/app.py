@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from picadaily.mode import ModeSwitch
 from picadaily.nats_util import close_nats, connect_nats
@@ -23,7 +24,7 @@ from picadaily.streams import open_kv
 
 from .body_limit import BodyLimit
 from .deps import Frontend
-from .routes import collage, dead_letters, live, mode, pages, pictures, stats
+from .routes import collage, dead_letters, lab, live, mode, pages, pictures, stats
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -81,7 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": "frontend"}
 
-    for module in (pictures, collage, mode, dead_letters, live, stats, pages):
+    for module in (pictures, collage, mode, dead_letters, lab, live, stats, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -7,11 +7,13 @@ active when the service runs with ``PICADAILY_FAULT_INJECTION=true``.
 from __future__ import annotations
 
 import functools
+import random
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 T = TypeVar("T")
 
@@ -22,9 +24,12 @@ class InjectedFault(Exception):
 
 class FaultPlan(BaseModel):
     step: str
-    times: int = 1  # how many calls fail; -1: every call
+    times: int = Field(default=1, ge=-1)  # how many calls are affected; -1: every call
     picture_id: str | None = None  # only this picture; None: any
     message: str = "injected fault"
+    probability: float = Field(default=1.0, ge=0.0, le=1.0)  # each call is affected with this
+    delay_s: float = Field(default=0.0, ge=0.0, le=120.0)  # slow: wait this long first
+    fail: bool = True  # False: only slow the step down
 
 
 @dataclass
@@ -34,9 +39,10 @@ class _Armed:
 
 
 class Faults:
-    def __init__(self) -> None:
+    def __init__(self, seed: int | None = None) -> None:
         self._armed: list[_Armed] = []
         self._lock = threading.Lock()
+        self._random = random.Random(seed)
 
     def arm(self, plan: FaultPlan) -> None:
         with self._lock:
@@ -47,16 +53,28 @@ class Faults:
             self._armed.clear()
 
     def check(self, step: str, picture_id: str) -> None:
+        """Called before a step runs (in a worker thread): may wait, may raise."""
+        delay, failure = 0.0, None
         with self._lock:
             for armed in self._armed:
                 plan = armed.plan
                 if plan.step != step or plan.picture_id not in (None, picture_id):
                     continue
-                if armed.remaining == 0:
+                if armed.remaining == 0 or self._random.random() >= plan.probability:
                     continue
                 if armed.remaining > 0:
                     armed.remaining -= 1
-                raise InjectedFault(f"{plan.message} ({step})")
+                delay = max(delay, plan.delay_s)
+                if plan.fail and failure is None:
+                    failure = InjectedFault(f"{plan.message} ({step})")
+        if delay:
+            time.sleep(delay)
+        if failure is not None:
+            raise failure
+
+    def armed(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [{**a.plan.model_dump(), "remaining": a.remaining} for a in self._armed]
 
 
 class _FaultyCore:

@@ -93,6 +93,10 @@ def service_app(
         def clear_faults() -> None:
             faults.clear()
 
+        @app.get("/admin/faults")
+        def armed_faults() -> list[dict[str, Any]]:
+            return faults.armed()
+
     return app
 
 

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     reconcile_every_s: float = 60.0
     reconcile_after_s: float = 120.0
 
+    # The failure lab: people stop, start and kill processes and inject faults from /lab or
+    # `picadaily lab`. Off unless asked for (`make demo` asks for it on loopback). The stack
+    # runner answers the lab on lab_control_url (loopback only).
+    lab: bool = False
+    lab_control_url: str = "http://127.0.0.1:8098"
+
     default_mode: Mode = "orchestration"
     fault_injection: bool = Field(
         default=False, description="services accept POST /admin/faults (demos and tests)"

@@ -22,6 +22,7 @@ def _page(request: Request, template: str, page: str, heading: str,
           **data: Any) -> HTMLResponse:
     return TEMPLATES.TemplateResponse(request, template, {
         "page": page, "title": heading, "heading": heading,
+        "lab": request.app.state.frontend.settings.lab,
         "data": {"steps": STEPS_JSON, **data}})
 
 
@@ -48,3 +49,8 @@ async def collage(request: Request) -> HTMLResponse:
 @router.get("/compare", response_class=HTMLResponse)
 async def compare(request: Request) -> HTMLResponse:
     return _page(request, "compare.html", "compare", "Orchestration and choreography compared")
+
+
+@router.get("/lab", response_class=HTMLResponse)
+async def lab(request: Request) -> HTMLResponse:
+    return _page(request, "lab.html", "lab", "Failure lab")

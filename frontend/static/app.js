@@ -330,10 +330,56 @@ async function initCompare() {
         values: Object.fromEntries(modes.map(x => [x, m(x) && m(x).steps[step] ? m(x).steps[step].p50 : null]))})), ms))));
 }
 
+// --- failure lab -------------------------------------------------------------------------
+async function refreshLab() {
+  let state;
+  try { state = await api("/api/lab"); } catch (e) { notice(e.message); return; }
+  const rows = state.processes.map(p => el("tr", {},
+    el("th", {scope: "row", text: p.name}), el("td", {text: p.state}), el("td", {text: p.pid || "–"}),
+    el("td", {text: p.restarts}),
+    el("td", {}, ["stop", "start", "kill"].map(action => el("button", {type: "button",
+      onclick: async () => {
+        try { await api(`/api/lab/processes/${p.name}/${action}`, {method: "POST"}); notice(`${action}: ${p.name}`); }
+        catch (e) { notice(e.message); }
+        refreshLab();
+      }}, action === "kill" ? "kill -9" : action)))));
+  document.getElementById("lab-processes").replaceChildren(...rows);
+  const faults = Object.entries(state.faults).flatMap(([service, armed]) => armed === "down"
+    ? [el("li", {text: `${service}: down`})]
+    : armed.map(f => el("li", {text: `${service} ${f.step}: ${f.fail ? "fail" : "slow"}${f.delay_s ? ` +${f.delay_s} s` : ""}` +
+        `${f.probability < 1 ? ` ${Math.round(f.probability * 100)} %` : ""}, ${f.remaining < 0 ? "every call" : `${f.remaining} left`}`})));
+  document.getElementById("lab-faults").replaceChildren(...(faults.length ? faults : [el("li", {text: "no faults armed"})]));
+}
+
+function initLab() {
+  const form = document.getElementById("lab-fault");
+  form.addEventListener("submit", async event => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const amount = Number(data.get("amount"));
+    const kind = data.get("kind");
+    const plan = {step: data.get("step"), times: kind === "times" ? amount : -1,
+      probability: kind === "probability" ? amount / 100 : 1, delay_s: kind === "slow" ? amount : 0, fail: kind !== "slow"};
+    try {
+      await api("/api/lab/faults", {method: "POST", headers: {"content-type": "application/json"},
+        body: JSON.stringify({service: data.get("service"), plan})});
+      notice("armed");
+    } catch (e) { notice(e.message); }
+    refreshLab();
+  });
+  document.getElementById("lab-clear").addEventListener("click", async () => {
+    try { await api("/api/lab/faults", {method: "DELETE"}); notice("faults cleared"); } catch (e) { notice(e.message); }
+    refreshLab();
+  });
+  refreshLab();
+  setInterval(refreshLab, 2000);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   initModeSwitch();
   const params = new URLSearchParams(location.search);
   if (params.get("deleted")) notice("The picture was deleted; its thumbnail, metadata and collage place are being cleaned up.");
   const page = document.body.dataset.page;
-  ({gallery: initGallery, upload: initUpload, picture: initPicture, collage: initCollage, compare: initCompare}[page] || (() => {}))();
+  ({gallery: initGallery, upload: initUpload, picture: initPicture, collage: initCollage, compare: initCompare,
+    lab: initLab}[page] || (() => {}))();
 });

@@ -171,7 +171,12 @@ def test_a_picture_is_shown_only_once_it_is_done(api: httpx.Client) -> None:
 
 
 def test_ids_the_project_never_issues_are_404_at_the_edge(api: httpx.Client) -> None:
-    for bad in ("a b", "..", "x" * 300, "%00", "-leading-dash"):
+    for bad in ("a b", "x" * 300, "%00", "-leading-dash", "caf%C3%A9"):
         resp = api.get(f"/api/pictures/{bad}")
         assert resp.status_code == 404, bad
         assert resp.json() == {"error": "there is no picture with that id"}, bad
+
+
+def test_an_unknown_address_answers_in_the_same_error_shape(api: httpx.Client) -> None:
+    resp = api.get("/api/nothing-here")
+    assert resp.status_code == 404 and resp.json() == {"error": "Not Found"}

@@ -116,3 +116,20 @@ def test_vision_says_what_it_did_not_compute() -> None:
     assert any("labels" in n for n in analysis.not_computed)
     colour = analysis.colours[0]
     assert colour.blue > 150 and colour.pixel_fraction > 0.9
+
+
+def test_a_fault_can_slow_a_step_or_fail_a_share_of_calls() -> None:
+    faults = Faults(seed=1)
+    faults.arm(FaultPlan(step="analyse_image", times=-1, probability=0.5))
+    outcomes = []
+    for _ in range(200):
+        try:
+            faults.check("analyse_image", "p")
+            outcomes.append(True)
+        except InjectedFault:
+            outcomes.append(False)
+    assert 60 < outcomes.count(False) < 140
+    faults.clear()
+    faults.arm(FaultPlan(step="make_thumbnail", times=2, delay_s=0.01, fail=False))
+    faults.check("make_thumbnail", "p")  # slowed, not failed
+    assert faults.armed()[0]["remaining"] == 1

@@ -1,0 +1,322 @@
+"""The chaos run: a burst of uploads with deletions and mode flips mixed in, while every process
+of the stack is killed -9 once at a random moment (the supervisor restarts it); then the
+invariants that make PicaDaily trustworthy are checked and printed as a table, per mode.
+
+``make chaos`` (``picadaily chaos``): 200 uploads per mode, every process, results in
+``bench/results/chaos-<date>.json``. ``tests/e2e/test_chaos.py`` runs a short form inside
+``make test`` (one kill per process class, ~30 uploads).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import logging
+import os
+import random
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from PIL import Image
+
+from bench.procs import descendants, process_name
+from cli.stack_process import RunningStack, wait_until
+from picadaily.settings import Settings
+from picadaily.steps import FINAL_STATUSES
+
+log = logging.getLogger("bench.chaos")
+RESULTS = Path(__file__).resolve().parent / "results"
+EVERY_PROCESS = ("storage", "nats", "temporal", "metadata", "vision", "thumbnails", "collage",
+                 "worker", "trigger", "reconciler", "source", "frontend")
+ONE_PER_CLASS = ("storage", "nats", "temporal", "vision", "worker", "trigger", "source",
+                 "frontend")
+# Short reconciliation, so that what only the reconciler can repair is repaired within the run.
+CHAOS_ENV = {"PICADAILY_RECONCILE_AFTER_S": "8", "PICADAILY_RECONCILE_EVERY_S": "4"}
+SERVER_NAMES = {"nats-server": "nats", "storage (seaweedfs)": "storage"}
+
+
+def children(runner_pid: int) -> dict[str, int]:
+    """The stack's processes by component name."""
+    out = {}
+    for pid in descendants(runner_pid)[1:]:
+        name = process_name(pid)
+        out[SERVER_NAMES.get(name, name)] = pid
+    return out
+
+
+def jpeg(n: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (96, 72), ((n * 37) % 256, (n * 91) % 256, (n * 53) % 256)).save(out, "JPEG")
+    return out.getvalue()
+
+
+@dataclass
+class ChaosResult:
+    mode: str
+    uploads: int
+    accepted: int = 0
+    refused: int = 0
+    deleted: int = 0
+    done: int = 0
+    failed: int = 0
+    rejected: int = 0
+    stuck: int = 0
+    steps_run_twice: int = 0
+    orphan_thumbnails: int = 0
+    retried_attempts: int = 0
+    dead_letters: int = 0
+    seconds_until_last_final: float = 0.0
+    kills: dict[str, float] = field(default_factory=dict)  # victim -> seconds into the burst
+    recovery_s: dict[str, float] = field(default_factory=dict)  # victim -> until restarted
+    violations: list[str] = field(default_factory=list)
+
+
+class Chaos:
+    def __init__(self, stack: RunningStack, seed: int = 7) -> None:
+        assert stack.proc is not None
+        self.stack = stack
+        self.random = random.Random(seed)
+        self.settings = Settings(s3_endpoint=stack.env["PICADAILY_S3_ENDPOINT"],
+                                 temporal_address=stack.env["PICADAILY_TEMPORAL_ADDRESS"])
+
+    def run(self, mode: str, uploads: int, victims: tuple[str, ...],
+            seconds: float) -> ChaosResult:
+        """Uploads spread over ``seconds`` with no mode of their own: they follow the switch,
+        which starts at ``mode``, is flipped to the other mode half way, and back at 3/4."""
+        result = ChaosResult(mode=mode, uploads=uploads)
+        other = "choreography" if mode == "orchestration" else "orchestration"
+        api = httpx.Client(base_url=self.stack.url, timeout=30)
+        self._put_mode(api, mode)
+        kill_at = sorted((self.random.uniform(0.1, 0.9) * seconds, v) for v in victims)
+        flips = [(seconds / 2, other), (seconds * 3 / 4, mode)]
+        accepted: list[str] = []
+        deleted: list[str] = []
+        lock = threading.Lock()
+        start = time.monotonic()
+
+        def upload(n: int) -> None:
+            time.sleep(max(0.0, start + n * seconds / uploads - time.monotonic()))
+            try:
+                with httpx.Client(base_url=self.stack.url, timeout=30) as client:
+                    resp = client.post("/api/pictures",
+                                       files=[("pictures", (f"c{n}.jpg", jpeg(n), "image/jpeg"))])
+                    ok = resp.status_code == 202
+                    ids = [a["id"] for a in resp.json()["accepted"]] if ok else []
+                    if ok and self.random.random() < 0.1:  # delete one in ten soon after
+                        time.sleep(self.random.uniform(0, 1.0))
+                        if client.delete(f"/api/pictures/{ids[0]}").status_code == 202:
+                            with lock:
+                                deleted.append(ids[0])
+            except (httpx.HTTPError, ValueError):
+                ok, ids = False, []
+            with lock:
+                if ok:
+                    accepted.extend(ids)
+                else:
+                    result.refused += 1
+
+        def disturb() -> None:
+            events = sorted([(t, "kill", v) for t, v in kill_at] +
+                            [(t, "flip", m) for t, m in flips])
+            for at, what, arg in events:
+                time.sleep(max(0.0, start + at - time.monotonic()))
+                if what == "flip":
+                    self._put_mode(api, arg)
+                else:
+                    result.kills[arg] = round(time.monotonic() - start, 1)
+                    result.recovery_s[arg] = self._kill(arg)
+
+        disturber = threading.Thread(target=disturb)
+        disturber.start()
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(upload, range(uploads)))
+        disturber.join()
+        self._settle(api, accepted, deleted, result, start)
+        api.close()
+        return result
+
+    # --- disturbing -------------------------------------------------------------------------
+
+    def _put_mode(self, api: httpx.Client, mode: str) -> None:
+        for _ in range(50):  # the frontend or NATS may be restarting just now
+            try:
+                if api.put("/api/mode", json={"mode": mode}).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+
+    def _kill(self, victim: str) -> float:
+        """kill -9; returns the seconds until the supervisor had it running again."""
+        assert self.stack.proc is not None
+        runner = self.stack.proc.pid
+        before = children(runner).get(victim)
+        if before is None:
+            return -1.0
+        t0 = time.monotonic()
+        os.kill(before, signal.SIGKILL)
+        try:
+            wait_until(lambda: children(runner).get(victim) not in (None, before),
+                       timeout=90, what=f"{victim} restarted")
+        except TimeoutError:
+            return -1.0
+        return round(time.monotonic() - t0, 1)
+
+    # --- checking ---------------------------------------------------------------------------
+
+    def _settle(self, api: httpx.Client, accepted: list[str], deleted: list[str],
+                result: ChaosResult, start: float) -> None:
+        result.accepted, result.deleted = len(accepted), len(deleted)
+        kept = [i for i in accepted if i not in set(deleted)]
+        docs = self._wait_final(api, kept, result)
+        result.seconds_until_last_final = round(time.monotonic() - start, 1)
+        statuses = Counter(d.get("status") for d in docs.values())
+        result.done, result.failed = statuses["done"], statuses["failed"]
+        result.rejected = statuses["rejected"]
+        result.stuck = sum(1 for d in docs.values() if d.get("status") not in FINAL_STATUSES)
+        self._check(api, docs, deleted, result)
+
+    def _wait_final(self, api: httpx.Client, ids: list[str], result: ChaosResult,
+                    timeout: float = 300) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        docs: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            try:
+                docs = {i: api.get(f"/api/pictures/{i}").json() for i in ids}
+            except httpx.HTTPError:
+                time.sleep(1)
+                continue
+            if all(d.get("status") in FINAL_STATUSES for d in docs.values()):
+                break
+            time.sleep(1)
+        return docs
+
+    def _check(self, api: httpx.Client, docs: dict[str, Any], deleted: list[str],
+               result: ChaosResult) -> None:
+        v = result.violations
+        processing = api.get("/api/pictures", params={"status": "processing", "limit": 100})
+        if processing.json()["pictures"]:
+            v.append(f"{len(processing.json()['pictures'])} pictures still processing")
+        for pid, doc in docs.items():
+            if doc.get("status") == "done":
+                if api.get(f"/api/pictures/{pid}/image").status_code != 200:
+                    v.append(f"{pid} done but its image does not answer")
+                if api.get(f"/api/pictures/{pid}/thumbnail").status_code != 200:
+                    v.append(f"{pid} done but its thumbnail does not answer")
+                if doc.get("labels") is None:
+                    v.append(f"{pid} done without labels")
+            if doc.get("status") == "rejected" and \
+                    api.get(f"/api/pictures/{pid}/image").status_code != 403:
+                v.append(f"{pid} rejected but its image is served")
+            modes = {t.get("mode") for t in doc.get("timeline", [])} - {None}
+            if len(modes) > 1 or (modes and doc.get("mode") not in modes):
+                v.append(f"{pid} was processed in {sorted(modes)} (document: {doc.get('mode')})")
+            ok_steps = Counter(t["step"] for t in doc.get("timeline", [])
+                               if t["outcome"] == "ok")
+            result.steps_run_twice += sum(1 for n in ok_steps.values() if n > 1)
+            result.retried_attempts += sum(1 for t in doc.get("timeline", [])
+                                           if t["attempt"] > 1)
+        for pid in deleted:
+            if api.get(f"/api/pictures/{pid}").status_code != 404:
+                v.append(f"{pid} was deleted (202) but its document is still there")
+        known = set(docs)
+        thumbs = self._thumbnail_ids()
+        orphans = thumbs - known - {i for i in thumbs if self._exists(api, i)}
+        result.orphan_thumbnails = len(orphans)
+        if orphans & set(deleted):
+            v.append(f"thumbnails of deleted pictures left: {sorted(orphans & set(deleted))}")
+        newest_done = [p["id"] for p in api.get("/api/pictures", params={
+            "status": "done", "limit": 4}).json()["pictures"]]
+        collage = api.get("/api/collage").headers.get("x-picadaily-collage-pictures", "")
+        if collage.split(",") != newest_done:
+            v.append(f"the collage holds {collage}, not the newest four done {newest_done}")
+        letters = api.get("/api/dead-letters").json()["dead_letters"]
+        result.dead_letters = len(letters)
+        pairs = Counter((x["consumer"], x["picture_id"], x["subject"]) for x in letters)
+        v += [f"dead letter {k} {n} times" for k, n in pairs.items() if n > 1]
+        v += self._one_workflow_per_picture(docs)
+
+    def _exists(self, api: httpx.Client, picture_id: str) -> bool:
+        return api.get(f"/api/pictures/{picture_id}").status_code == 200
+
+    def _thumbnail_ids(self) -> set[str]:
+        from picadaily.layout import THUMBNAIL_PREFIX
+        from picadaily.storage import s3_client
+
+        s3 = s3_client(self.settings)
+        ids = set()
+        for page in s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.settings.thumbnails_bucket, Prefix=THUMBNAIL_PREFIX):
+            ids |= {o["Key"][len(THUMBNAIL_PREFIX):-len(".jpg")]
+                    for o in page.get("Contents", [])}
+        return ids
+
+    def _one_workflow_per_picture(self, docs: dict[str, Any]) -> list[str]:
+        import asyncio
+
+        from temporalio.client import Client
+
+        async def runs() -> Counter[str]:
+            client = await Client.connect(self.settings.temporal_address)
+            counts: Counter[str] = Counter()
+            async for wf in client.list_workflows("WorkflowType = 'ProcessPicture'"):
+                counts[wf.id] += 1
+            return counts
+
+        counts = asyncio.run(runs())
+        out = [f"{wid} ran {n} times" for wid, n in counts.items() if n > 1]
+        for pid, doc in docs.items():
+            if doc.get("mode") == "orchestration" and counts.get(f"picture-{pid}", 0) != 1:
+                out.append(f"{pid} (orchestration) has {counts.get(f'picture-{pid}', 0)} runs")
+        return out
+
+
+def table(results: list[ChaosResult]) -> str:
+    rows = ["accepted", "refused", "deleted", "done", "failed", "rejected", "stuck",
+            "steps_run_twice", "orphan_thumbnails", "retried_attempts", "dead_letters",
+            "seconds_until_last_final"]
+    lines = ["| | " + " | ".join(r.mode for r in results) + " |",
+             "|---|" + "---|" * len(results)]
+    lines += [f"| {row.replace('_', ' ')} | " + " | ".join(str(getattr(r, row)) for r in results)
+              + " |" for row in rows]
+    lines.append("| recovery s (killed at s) | " + " | ".join(
+        ", ".join(f"{k} {r.recovery_s[k]} ({r.kills[k]})" for k in r.kills) for r in results)
+        + " |")
+    lines.append("| invariants broken | " + " | ".join(
+        str(len(r.violations)) for r in results) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="picadaily-chaos-") as home:
+        stack = RunningStack(Path(home) / "home", CHAOS_ENV).start()
+        try:
+            chaos = Chaos(stack)
+            for mode in ("choreography", "orchestration"):
+                results.append(chaos.run(mode, uploads=200, victims=EVERY_PROCESS, seconds=40))
+                log.info("%s: %s", mode, asdict(results[-1]))
+        finally:
+            stack.stop()
+    text = table(results)
+    log.info("\n%s", text)
+    for r in results:
+        for violation in r.violations:
+            log.error("%s: %s", r.mode, violation)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"chaos-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.json"
+    out.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    log.info("saved %s", out)
+    return 1 if any(r.violations or r.stuck for r in results) else 0

@@ -1,0 +1,59 @@
+"""``picadaily lab …``: the failure lab from a terminal (the same actions as the /lab page)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import httpx
+
+from picadaily.faults import FaultPlan
+from picadaily.settings import Settings
+
+log = logging.getLogger("picadaily.lab")
+FAULTY = ("vision", "thumbnails", "collage")
+
+
+def lab(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        return _lab(settings, args)
+    except httpx.HTTPError as exc:
+        log.error("the lab did not answer (%r): is the stack running with PICADAILY_LAB=true?",
+                  exc)
+        return 1
+
+
+def _lab(settings: Settings, args: argparse.Namespace) -> int:
+    control = settings.lab_control_url
+    if args.action == "status":
+        for p in httpx.get(f"{control}/processes", timeout=10).json():
+            log.info("%-12s %-11s pid %-8s restarts %d", p["name"], p["state"], p["pid"] or "-",
+                     p["restarts"])
+        return 0
+    if args.action in ("stop", "start", "kill"):
+        if not args.target:
+            log.error("say which process: picadaily lab %s <name>", args.action)
+            return 2
+        resp = httpx.post(f"{control}/processes/{args.target}/{args.action}", timeout=30)
+        log.info("%s", resp.json().get("error") or f"{args.target}: {resp.json()['state']}")
+        return 0 if resp.is_success else 1
+    if args.action == "clear":
+        for service in FAULTY:
+            httpx.delete(f"{getattr(settings, f'{service}_url')}/admin/faults", timeout=10)
+        log.info("faults cleared")
+        return 0
+    if args.target not in FAULTY or not args.step:
+        log.error("picadaily lab fault <%s> <step> [--times N] [--probability P] "
+                  "[--delay S] [--slow-only]", "|".join(FAULTY))
+        return 2
+    plan = FaultPlan(step=args.step, times=args.times, probability=args.probability,
+                     delay_s=args.delay, fail=not args.slow_only)
+    resp = httpx.post(f"{getattr(settings, f'{args.target}_url')}/admin/faults",
+                      json=plan.model_dump(), timeout=10)
+    if resp.status_code == 404:
+        log.error("%s does not take faults: is PICADAILY_LAB (or FAULT_INJECTION) on?",
+                  args.target)
+        return 1
+    resp.raise_for_status()
+    log.info("armed on %s: %s", args.target, plan.model_dump())
+    return 0

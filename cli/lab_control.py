@@ -1,0 +1,69 @@
+"""The stack runner's control endpoint for the failure lab (loopback only, and only when
+``PICADAILY_LAB=true``): list the processes, stop, start or kill -9 one.
+
+GET /processes -> [{name, state, pid, restarts, last_exit, port}]
+POST /processes/<name>/stop | start | kill -> the process afterwards, or 404 / 409 with a reason
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from cli.stack import Stack
+
+log = logging.getLogger("picadaily.stack")
+ACTIONS = ("stop", "start", "kill")
+
+
+class LabActionRefused(ValueError):
+    pass
+
+
+def serve(stack: Stack, url: str) -> ThreadingHTTPServer:
+    """Start answering on ``url`` in a daemon thread; the caller shuts the server down."""
+    where = urlsplit(url)
+    host, port = where.hostname or "127.0.0.1", where.port or 8098
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"the lab's control endpoint stays on loopback, not {host}")
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def _answer(self, status: int, body: Any) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/") == "/processes":
+                self._answer(200, stack.lab_status())
+            else:
+                self._answer(404, {"error": "no such lab resource"})
+
+        def do_POST(self) -> None:
+            parts = self.path.strip("/").split("/")
+            if len(parts) != 3 or parts[0] != "processes" or parts[2] not in ACTIONS:
+                self._answer(404, {"error": "POST /processes/<name>/stop|start|kill"})
+                return
+            try:
+                self._answer(200, stack.lab_action(parts[1], parts[2]))
+            except KeyError:
+                self._answer(404, {"error": f"no process {parts[1]!r}"})
+            except LabActionRefused as exc:
+                self._answer(409, {"error": str(exc)})
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="lab-control", daemon=True).start()
+    log.info("  %-10s the failure lab's control endpoint on %s", "lab", url)
+    return server

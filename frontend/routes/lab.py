@@ -1,0 +1,93 @@
+"""``/api/lab``: the failure lab. Stop, start or kill -9 a process of the stack (through the
+stack runner's control endpoint), slow a step or make it fail (through the services' fault
+injection). Only when the lab is on (``PICADAILY_LAB=true``; ``make demo`` turns it on for a
+stack on loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Literal
+
+import httpx
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from picadaily.faults import FaultPlan
+
+from ..deps import Frontend, FrontendDep
+from ..errors import http_error
+
+router = APIRouter(prefix="/api/lab", tags=["lab"])
+FAULTY_SERVICES = ("vision", "thumbnails", "collage")
+Service = Literal["vision", "thumbnails", "collage"]
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _lab_on(fe: FrontendDep) -> Frontend:
+    if not fe.settings.lab:
+        raise http_error(404, "the failure lab is off (PICADAILY_LAB=true turns it on)")
+    if fe.settings.host not in LOOPBACK:
+        # Until admin logins exist, whoever reaches the lab can stop the stack: loopback only.
+        raise http_error(404, "the failure lab is only served on loopback")
+    return fe
+
+
+LabDep = Annotated[Frontend, Depends(_lab_on)]
+
+
+class FaultRequest(BaseModel):
+    service: Service
+    plan: FaultPlan = Field(description="step, times (-1: always), probability, delay_s, fail")
+
+
+async def _call(method: str, url: str, **kwargs: Any) -> Any:
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            resp = await client.request(method, url, **kwargs)
+    except httpx.HTTPError as exc:
+        raise http_error(502, f"{url} did not answer: {exc!r}") from exc
+    if resp.status_code >= 400:
+        try:
+            reason = resp.json().get("error", resp.text)
+        except ValueError:
+            reason = resp.text
+        raise http_error(resp.status_code if resp.status_code < 500 else 502, str(reason))
+    return resp.json() if resp.content else None
+
+
+async def _faults(fe: Frontend, service: str) -> list[dict[str, Any]] | str:
+    url = getattr(fe.settings, f"{service}_url")
+    try:
+        result: list[dict[str, Any]] = await _call("GET", f"{url}/admin/faults")
+        return result
+    except Exception:
+        return "down"
+
+
+@router.get("")
+async def lab_state(fe: LabDep) -> dict[str, Any]:
+    processes = await _call("GET", f"{fe.settings.lab_control_url}/processes")
+    faults = await asyncio.gather(*(_faults(fe, s) for s in FAULTY_SERVICES))
+    return {"processes": processes, "faults": dict(zip(FAULTY_SERVICES, faults, strict=True))}
+
+
+@router.post("/processes/{name}/{action}")
+async def process_action(name: str, action: Literal["stop", "start", "kill"],
+                         fe: LabDep) -> dict[str, Any]:
+    result: dict[str, Any] = await _call(
+        "POST", f"{fe.settings.lab_control_url}/processes/{name}/{action}")
+    return result
+
+
+@router.post("/faults", status_code=204)
+async def arm_fault(req: FaultRequest, fe: LabDep) -> None:
+    url = getattr(fe.settings, f"{req.service}_url")
+    await _call("POST", f"{url}/admin/faults", json=req.plan.model_dump())
+
+
+@router.delete("/faults", status_code=204)
+async def clear_faults(fe: LabDep) -> None:
+    for service in FAULTY_SERVICES:
+        await _call("DELETE", f"{getattr(fe.settings, f'{service}_url')}/admin/faults")
