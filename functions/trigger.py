@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 
 from picadaily.consumer import EventEdge, Subscription, Unparsable
-from picadaily.contracts import Picture, Registration
+from picadaily.contracts import SUPERSEDED_REASON, Picture, Registration
 from picadaily.event_runtime import event_edge_running, until_stopped_or_failed
-from picadaily.events import PICTURE_DELETED, PICTURE_UPLOADED, Event, EventBus
+from picadaily.events import PICTURE_DELETED, PICTURE_FAILED, PICTURE_UPLOADED, Event, EventBus
 from picadaily.ids import picture_id_for_key
 from picadaily.mode import ModeSwitch, UnknownMode, parse_mode
 from picadaily.runtime import announce_ready
@@ -133,6 +133,9 @@ class Trigger:
         picture = await self.register(event)
         if picture is None:
             return
+        if picture.status != "processing":
+            await self.superseded(picture, event)
+            return
         if picture.mode == "orchestration":
             await start_processing(self.temporal, self.settings, PictureInput(
                 picture_id=picture.id, bucket=event.bucket, key=event.key, mode="orchestration",
@@ -152,6 +155,23 @@ class Trigger:
         await self.bus.publish(uploaded,
                                dedupe_key=f"{picture.id}:uploaded:{event.etag}:{event.sequencer}")
         log.info("published %s for %s", PICTURE_UPLOADED, picture.id)
+
+    async def superseded(self, picture: Picture, event: StorageEvent) -> None:
+        """A created event for a picture already final: a redelivery of its own event (nothing
+        to do), or an overwrite after it was processed — then the old verdict must not cover
+        the new bytes: the picture is failed and its thumbnail and collage place cleaned up."""
+        if not event.time:
+            return
+        at = datetime.fromisoformat(event.time.replace("Z", "+00:00"))
+        resp = await self.metadata.post(f"/pictures/{picture.id}/superseded",
+                                        json={"at": at.isoformat()})
+        raise_for_service_error(resp)
+        if resp.json()["superseded"]:
+            log.warning("%s was overwritten after it was processed: failed", picture.id)
+            failed = Event(type=PICTURE_FAILED, picture_id=picture.id, mode=picture.mode,
+                           data={"step": Step.REGISTER, "reason": SUPERSEDED_REASON},
+                           source=self.bus.source)
+            await self.bus.publish(failed, dedupe_key=f"{picture.id}:superseded:{event.etag}")
 
     async def picture_removed(self, event: StorageEvent) -> None:
         """Deletions fan out through NATS in both modes: each service cleans up on its own."""

@@ -19,6 +19,11 @@ UNSAFE_LIKELIHOODS = frozenset({"LIKELY", "VERY_LIKELY"})
 SAFETY_CATEGORIES = ("adult", "spoof", "medical", "violence", "racy")
 
 
+# Why a picture whose original was overwritten after it was final is failed (both modes).
+SUPERSEDED_REASON = ("the original was replaced after it was processed: the new bytes were "
+                     "never judged; upload them as a new picture")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -18,7 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from picadaily.contracts import Analysis, Picture, Registration, Thumbnail, TimelineEntry, utcnow
+from picadaily.contracts import (
+    SUPERSEDED_REASON,
+    Analysis,
+    Picture,
+    Registration,
+    Thumbnail,
+    TimelineEntry,
+    utcnow,
+)
 from picadaily.steps import FINAL_STATUSES, Status
 
 from .repository import PictureRepository, Query
@@ -168,6 +176,21 @@ class Metadata:
             self._set_final(picture_id, Status.FAILED, error)
             self._repo.update(picture_id, thumbnail=None, collage_updated=False)
         self._changed(picture_id, Status.FAILED.value)
+
+    def supersede(self, picture_id: str, written_at: datetime) -> bool:
+        """The original was written again after the picture was final (an overwrite): the old
+        verdict does not cover the new bytes, so the picture is failed (and no longer shown)
+        until it is uploaded again as a new picture. True when this changed the document."""
+        with self._repo.transaction():
+            picture = self._require(picture_id)
+            if picture.status not in FINAL_STATUSES or picture.finished is None \
+                    or written_at <= picture.finished:
+                return False
+            now = utcnow()
+            self._repo.update(picture_id, status=Status.FAILED.value, error=SUPERSEDED_REASON,
+                              finished=now, updated=now, thumbnail=None, collage_updated=False)
+        self._changed(picture_id, Status.FAILED.value)
+        return True
 
     def reopen(self, picture_id: str) -> Picture:
         """Back to processing (a dead letter is being redriven)."""

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -30,6 +31,10 @@ class FinalStatus(BaseModel):
 
 class Ids(BaseModel):
     ids: list[str]
+
+
+class Written(BaseModel):
+    at: datetime
 
 
 class Failure(BaseModel):
@@ -125,6 +130,10 @@ def create_app(settings: Settings, repo: PictureRepository | None = None) -> Fas
     @app.delete("/pictures/{picture_id}")
     def delete_picture(picture_id: str, md: MetadataDep) -> dict[str, bool]:
         return {"deleted": md.delete(picture_id)}
+
+    @app.post("/pictures/{picture_id}/superseded")
+    def supersede(picture_id: str, written: Written, md: MetadataDep) -> dict[str, bool]:
+        return {"superseded": md.supersede(picture_id, written.at)}
 
     @app.post("/pictures/{picture_id}/failure", status_code=204)
     def fail(picture_id: str, failure: Failure, md: MetadataDep) -> None:

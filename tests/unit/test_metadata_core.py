@@ -148,3 +148,16 @@ def test_a_picture_whose_analysis_was_never_stored_fails_not_done(md: Metadata) 
     assert (doc.status, doc.thumbnail, doc.labels) == ("failed", None, None)
     md.store_analysis("p1", Analysis(safety=SAFE))  # a late success changes no status
     assert md.get("p1").status == "failed"
+
+
+def test_an_original_written_again_after_the_picture_was_final_fails_it(md: Metadata) -> None:
+    md.register("p1", reg(mode="orchestration"))
+    md.set_thumbnail("p1", THUMB)
+    md.finish("p1", Status.DONE)
+    finished = md.get("p1").finished
+    assert finished is not None
+    assert md.supersede("p1", finished - timedelta(seconds=1)) is False  # its own old event
+    assert md.get("p1").status == "done"
+    assert md.supersede("p1", finished + timedelta(seconds=1)) is True  # an overwrite
+    doc = md.get("p1")
+    assert (doc.status, doc.thumbnail) == ("failed", None) and "replaced" in (doc.error or "")

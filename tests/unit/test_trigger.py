@@ -18,6 +18,7 @@ from functions.trigger import Trigger
 from picadaily.events import EventBus
 from picadaily.mode import MODE_KEY, ModeSwitch
 from picadaily.settings import Mode, Settings
+from picadaily.steps import Status
 from services.metadata.core import Metadata
 from services.metadata.http import create_app
 from services.metadata.repository import InMemoryPictures
@@ -120,3 +121,16 @@ async def test_a_storage_event_that_cannot_be_read_is_refused_with_its_reason(
 
     with pytest.raises(Unparsable, match="not a MinIO storage notification"):
         await world.trigger.handle(b'{"Records": [{}]}')
+
+
+async def test_an_overwrite_after_the_picture_was_done_is_never_shown_under_the_old_verdict(
+        world: World) -> None:
+    await world.trigger.handle(storage_event("p5", mode="choreography"))
+    world.core.finish("p5", Status.DONE)
+    await world.trigger.handle(storage_event("p5", mode="choreography"))  # a redelivery
+    assert world.published("picture.failed") == []
+    await world.trigger.handle(storage_event("p5", mode="choreography", etag="e2",
+                                             time="2099-01-01T00:00:00.000Z"))  # overwritten
+    [failed] = world.published("picture.failed")
+    assert "replaced" in failed["data"]["reason"]
+    assert (await world.metadata.get("/pictures/p5")).json()["status"] == "failed"
