@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from cli.supervisor import die_with_parent
+
 _handed_out: set[int] = set()
 
 
@@ -97,8 +99,10 @@ class RunningStack:
         t0 = time.monotonic()
         self._offset = self.output.stat().st_size if self.output.exists() else 0
         with self.output.open("ab") as out:
+            # The runner dies with whoever started it (a test run killed half way leaves no stack).
             self.proc = subprocess.Popen([sys.executable, "-m", "cli", "up"], env=self.env,
-                                         stdout=out, stderr=subprocess.STDOUT)
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         preexec_fn=die_with_parent)
         try:
             wait_until(self._up, timeout=120, what="the stack runner to print its URL")
         except TimeoutError:

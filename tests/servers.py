@@ -20,6 +20,7 @@ import uvicorn
 
 from cli.stack import binary
 from cli.stack_process import free_port, free_port_block, wait_until
+from cli.supervisor import die_with_parent
 from infra.seaweedfs import SERVER_ENV, seaweedfs_ready, server_argv
 from picadaily.settings import Settings
 
@@ -36,7 +37,7 @@ def process(argv: list[str], port: int, log: Path, ready: Callable[[], bool] | N
             ) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})})
+                                env={**os.environ, **(env or {})}, preexec_fn=die_with_parent)
         try:
             wait_until(lambda: proc.poll() is None and (ready or (lambda: _tcp(port)))(),
                        what=f"{name} on port {port} (log: {log})", tolerate=(Exception,))

@@ -60,8 +60,9 @@ def test_the_failure_lab_stops_starts_and_kills_processes_and_arms_faults(
 
         pid = _pid(api, "vision")
         assert api.post("/api/lab/processes/vision/kill").status_code == 200
-        wait_until(lambda: _pid(api, "vision") not in (None, pid), timeout=30,
-                   what="vision restarted after kill -9")
+        wait_until(lambda: _pid(api, "vision") not in (None, pid)
+                   and _state(api, "vision") == "running", timeout=60,
+                   what="vision restarted and ready after kill -9")
         assert api.post("/api/lab/processes/nope/kill").status_code == 404
 
         slow = {"step": "make_thumbnail", "times": -1, "delay_s": 0.2, "fail": False}
