@@ -13,14 +13,16 @@ import logging
 from typing import Any
 from urllib.parse import unquote_plus
 
+from picadaily.contracts import utcnow
 from picadaily.nats_util import close_nats, connect_nats
 from picadaily.runtime import announce_ready
 from picadaily.settings import Settings
 from picadaily.storage import queue_url, s3_client, sqs_client
-from picadaily.storage_events import ObjectHead, minio_event, subject_for
-from picadaily.streams import provision_streams
+from picadaily.storage_events import MalformedStorageEvent, ObjectHead, minio_event, subject_for
+from picadaily.streams import dead_letter_subject, provision_streams
 
 log = logging.getLogger(__name__)
+BRIDGE = "storage-bridge"
 
 
 class StorageBridge:
@@ -50,12 +52,30 @@ class StorageBridge:
         )
         messages = resp.get("Messages", [])
         for message in messages:
-            await self._forward(message)
+            try:
+                records = _records(message)
+            except MalformedStorageEvent as exc:
+                await self._set_aside(message, str(exc))
+                continue
+            await self._forward(message, records)
         return len(messages)
 
-    async def _forward(self, message: dict[str, Any]) -> None:
-        body = json.loads(message["Body"])
-        for record in body.get("Records", []):
+    async def _set_aside(self, message: dict[str, Any], reason: str) -> None:
+        """A body that is no S3 notification: a dead letter (once), then off the queue, so the
+        rest of the batch and the queue go on."""
+        log.error("a malformed SQS message is set aside: %s", reason)
+        letter = {"consumer": BRIDGE, "subject": self._queue_url, "picture_id": None,
+                  "step": "register", "error": reason, "deliveries": 1,
+                  "failed_at": utcnow().isoformat(), "malformed": True,
+                  "event": str(message.get("Body", ""))[:100_000]}
+        await self._js.publish(dead_letter_subject(self._settings, BRIDGE),
+                               json.dumps(letter).encode(),
+                               headers={"Nats-Msg-Id": f"dead:{BRIDGE}:{message.get('MessageId')}"})
+        await asyncio.to_thread(self._sqs.delete_message, QueueUrl=self._queue_url,
+                                ReceiptHandle=message["ReceiptHandle"])
+
+    async def _forward(self, message: dict[str, Any], records: list[dict[str, Any]]) -> None:
+        for record in records:
             head = await asyncio.to_thread(self._head, record)
             event = minio_event(record, head, endpoint=self._settings.s3_endpoint)
             bucket = record["s3"]["bucket"]["name"]
@@ -92,3 +112,17 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         await bridge.run(stop)
     finally:
         await close_nats(nc)
+
+
+def _records(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The S3 event records of an SQS message (none for S3's test event)."""
+    try:
+        body = json.loads(message["Body"])
+        records = body.get("Records", []) if isinstance(body, dict) else None
+        if not isinstance(records, list) or not all(
+                isinstance(r, dict) and isinstance(r.get("s3"), dict) and "eventName" in r
+                for r in records):
+            raise TypeError("no list of S3 event records")
+        return records
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedStorageEvent(f"not an S3 event notification: {exc}") from exc

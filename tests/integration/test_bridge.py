@@ -10,6 +10,7 @@ import nats
 import pytest
 
 from functions.bridge import StorageBridge
+from picadaily.deadletters import list_dead_letters
 from picadaily.settings import Settings
 from picadaily.storage import queue_url, s3_client, sqs_client
 from picadaily.storage_events import parse, subject_for
@@ -112,3 +113,33 @@ async def test_a_message_leaves_the_queue_only_after_nats_acknowledged(
     in_queue = int(attrs["ApproximateNumberOfMessages"]) + int(
         attrs["ApproximateNumberOfMessagesNotVisible"])
     assert in_queue >= 1, "the event was deleted from SQS although NATS never took it"
+
+
+async def test_a_malformed_message_is_set_aside_and_the_rest_of_its_batch_goes_on(
+    provisioned: Settings,
+) -> None:
+    sqs = sqs_client(provisioned)
+    url = queue_url(provisioned)
+    for body in ("not json", '{"Records": "nope"}', "[]"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    s3_client(provisioned).put_object(Bucket=provisioned.pictures_bucket, Key="fine",
+                                      Body=b"x", ContentType="image/jpeg")
+    nc = await nats.connect(provisioned.nats_url)
+    try:
+        js = nc.jetstream()
+        await provision_streams(js, provisioned)
+        sub = await js.subscribe(subject_for(provisioned.pictures_bucket),
+                                 stream=provisioned.storage_stream)
+        bridge = StorageBridge(provisioned, js, sqs, url)
+        [created] = await _collect(bridge, sub, 1)
+        assert created["Key"].endswith("/fine")
+        for _ in range(5):
+            await bridge.pump_once(wait_seconds=0)
+        letters = await list_dead_letters(js, provisioned)
+        assert sorted(x.event for x in letters) == sorted(["not json", '{"Records": "nope"}',
+                                                           "[]"])
+        assert all(x.malformed and x.consumer == "storage-bridge" for x in letters)
+    finally:
+        await nc.drain()
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert int(attrs["ApproximateNumberOfMessages"]) == 0
