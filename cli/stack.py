@@ -326,8 +326,6 @@ class Stack:
         if popen is None:
             return
         if popen.poll() is None:
-            if grace > 10:
-                log.info("waiting for %s to stop (up to %.0f s)", proc.name, grace)
             popen.send_signal(signal.SIGTERM)
             try:
                 popen.wait(grace)
