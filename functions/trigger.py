@@ -141,7 +141,7 @@ class Trigger:
                 picture_id=picture.id, bucket=event.bucket, key=event.key, mode="orchestration",
                 retry_budget_s=self.settings.step_retry_budget_s))
             return
-        if picture.status != "processing" or picture.timeline:
+        if picture.timeline:
             log.info("%s is already being processed: duplicate storage event ignored", picture.id)
             return
         # The stored created time (a redelivered event keeps the first one) orders the collage.
