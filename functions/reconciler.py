@@ -7,6 +7,9 @@ At start and every ``reconcile_every_s`` seconds:
   merely slow a no-op; one whose event was lost is processed now);
 - one whose original is gone is failed (``picture.failed``: "original missing"), so its
   thumbnail and collage place are cleaned up like any failure's;
+- a final picture whose original is gone was deleted while its deletion's event was lost (a
+  store killed before its event log was flushed): ``picture.deleted`` is published, so garbage
+  collection runs as for any deletion;
 - an object in the pictures bucket older than ``reconcile_after_s`` that the metadata does not
   know (and did not delete after the object was written) gets a storage event, so it is
   registered and processed.
@@ -28,11 +31,12 @@ from typing import Any
 import httpx
 
 from picadaily.contracts import Picture, utcnow
-from picadaily.events import PICTURE_FAILED, Event, EventBus
+from picadaily.events import PICTURE_DELETED, PICTURE_FAILED, Event, EventBus
 from picadaily.ids import picture_id_for_key
 from picadaily.runtime import announce_ready
 from picadaily.service_errors import raise_for_service_error
 from picadaily.settings import Settings
+from picadaily.steps import Status
 from picadaily.storage_events import escape_key, minio_notification, subject_for
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,7 @@ class Report:
     replayed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     discovered: list[str] = field(default_factory=list)
+    collected: list[str] = field(default_factory=list)  # deleted, their deletion event lost
 
 
 class Reconciler:
@@ -59,20 +64,32 @@ class Reconciler:
     async def run_once(self) -> Report:
         report = Report()
         cutoff = utcnow() - timedelta(seconds=self._settings.reconcile_after_s)
-        for picture in await self._stuck(cutoff):
-            head = await asyncio.to_thread(self._head, picture.object_key)
-            if head is None:
+        objects = dict(await asyncio.to_thread(self._list))
+        documents = await self._documents()
+        for picture in documents:
+            if picture.created > cutoff:
+                continue  # young: its own events are probably still on their way
+            present = picture.object_key in objects or \
+                await asyncio.to_thread(self._head, picture.object_key) is not None
+            if present and picture.status == Status.PROCESSING:
+                head = await asyncio.to_thread(self._head, picture.object_key)
+                if head is not None:
+                    await self._replay(picture.object_key, head, f"stuck:{picture.id}")
+                    report.replayed.append(picture.id)
+            elif not present and picture.status == Status.PROCESSING:
                 await self._fail(picture)
                 report.failed.append(picture.id)
-            else:
-                await self._replay(picture.object_key, head, f"stuck:{picture.id}")
-                report.replayed.append(picture.id)
-        for key, head in await self._unknown_objects(cutoff):
+            elif not present:
+                await self._collect(picture)  # deleted, and its deletion's event was lost
+                report.collected.append(picture.id)
+        known = {p.object_key for p in documents}
+        candidates = [(k, m) for k, m in objects.items() if k not in known and m <= cutoff]
+        for key, head in await self._unknown_objects(candidates):
             await self._replay(key, head, f"unknown:{picture_id_for_key(key)}")
             report.discovered.append(picture_id_for_key(key))
-        if report.replayed or report.failed or report.discovered:
-            log.warning("reconciled: replayed %s, failed %s, discovered %s", report.replayed,
-                        report.failed, report.discovered)
+        if report.replayed or report.failed or report.discovered or report.collected:
+            log.warning("reconciled: replayed %s, failed %s, discovered %s, collected %s",
+                        report.replayed, report.failed, report.discovered, report.collected)
         return report
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -86,21 +103,20 @@ class Reconciler:
 
     # --- looking ------------------------------------------------------------------------------
 
-    async def _stuck(self, cutoff: datetime) -> list[Picture]:
-        stuck: list[Picture] = []
+    async def _documents(self) -> list[Picture]:
+        documents: list[Picture] = []
         cursor: str | None = None
         while True:
-            params: dict[str, Any] = {"status": "processing", "limit": 200}
+            params: dict[str, Any] = {"limit": 200}
             if cursor:
                 params["cursor"] = cursor
             resp = await self._metadata.get("/pictures", params=params)
             raise_for_service_error(resp)
             page = resp.json()
-            stuck += [p for doc in page["pictures"]
-                      if (p := Picture.model_validate(doc)).created <= cutoff]
+            documents += [Picture.model_validate(doc) for doc in page["pictures"]]
             cursor = page["next_cursor"]
             if not cursor:
-                return stuck
+                return documents
 
     def _head(self, key: str) -> dict[str, Any] | None:
         from botocore.exceptions import ClientError
@@ -114,19 +130,18 @@ class Reconciler:
             raise
         return resp
 
-    def _list(self, cutoff: datetime) -> list[tuple[str, datetime]]:
+    def _list(self) -> list[tuple[str, datetime]]:
+        """Every object of the pictures bucket, with when it was last written."""
         found = []
         pages = self._s3.get_paginator("list_objects_v2").paginate(
             Bucket=self._settings.pictures_bucket)
         for page in pages:
-            for item in page.get("Contents", []):
-                modified = item["LastModified"].astimezone(UTC)
-                if modified <= cutoff:
-                    found.append((item["Key"], modified))
+            found += [(item["Key"], item["LastModified"].astimezone(UTC))
+                      for item in page.get("Contents", [])]
         return found
 
-    async def _unknown_objects(self, cutoff: datetime) -> list[tuple[str, dict[str, Any]]]:
-        objects = await asyncio.to_thread(self._list, cutoff)
+    async def _unknown_objects(self, objects: list[tuple[str, datetime]]
+                               ) -> list[tuple[str, dict[str, Any]]]:
         unknown: list[tuple[str, dict[str, Any]]] = []
         for start in range(0, len(objects), STATES_CHUNK):
             chunk = objects[start:start + STATES_CHUNK]
@@ -162,6 +177,12 @@ class Reconciler:
         round_id = int(utcnow().timestamp() // max(self._settings.reconcile_every_s, 1))
         await self._js.publish(subject_for(bucket), json.dumps(body).encode(),
                                headers={"Nats-Msg-Id": f"reconcile:{why}:{etag}:{round_id}"})
+
+    async def _collect(self, picture: Picture) -> None:
+        deleted = Event(type=PICTURE_DELETED, picture_id=picture.id, mode=None,
+                        data={"bucket": self._settings.pictures_bucket, "key": picture.object_key,
+                              "deleted_at": utcnow().isoformat()}, source=self._bus.source)
+        await self._bus.publish(deleted, dedupe_key=f"{picture.id}:deleted:reconcile")
 
     async def _fail(self, picture: Picture) -> None:
         failed = Event(type=PICTURE_FAILED, picture_id=picture.id, mode=picture.mode,

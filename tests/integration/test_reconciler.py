@@ -3,6 +3,7 @@ nobody registered. Real services, real SeaweedFS, real NATS; events removed on p
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -18,7 +19,7 @@ from picadaily.settings import Settings
 from picadaily.storage import s3_client
 from tests.conftest import photos
 
-from .helpers import new_storage_events, put_picture, wait_final
+from .helpers import new_storage_events, put_picture, upload_and_trigger, wait_final
 
 
 @pytest.fixture
@@ -80,3 +81,22 @@ async def test_a_picture_whose_original_is_gone_fails_with_the_reason(pipeline: 
     assert report.failed == ["lost-one"]
     doc = await wait_final(settings, "lost-one")
     assert (doc["status"], doc["error"]) == ("failed", ORIGINAL_MISSING)
+
+
+async def test_a_deletion_whose_event_was_lost_is_still_garbage_collected(
+        pipeline: Trigger) -> None:
+    settings = pipeline.settings
+    gone = await upload_and_trigger(pipeline, photos("good")[2], mode="choreography")
+    assert (await wait_final(settings, gone))["status"] == "done"
+    # The original is deleted, and its storage event never arrives (we do not run the source).
+    s3_client(settings).delete_object(Bucket=settings.pictures_bucket, Key=gone)
+    report, _ = await reconcile(settings)
+    assert report.collected == [gone]
+    async with httpx.AsyncClient(base_url=settings.metadata_url) as metadata:
+        for _ in range(100):
+            if (await metadata.get(f"/pictures/{gone}")).status_code == 404:
+                break
+            await asyncio.sleep(0.1)
+        assert (await metadata.get(f"/pictures/{gone}")).status_code == 404
+    report, _ = await reconcile(settings)
+    assert report.collected == []
