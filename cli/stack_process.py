@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from cli.stack import port_is_free
 from cli.supervisor import die_with_parent
 
 _handed_out: set[int] = set()
@@ -37,18 +38,9 @@ def free_port_block(size: int) -> int:
         block = range(base, base + size)
         if base + size > 65535 or any(p in _handed_out for p in block[1:]):
             continue
-        if all(_bindable(p) for p in block[1:]):
+        if all(port_is_free("127.0.0.1", p) for p in block[1:]):
             _handed_out.update(block)
             return base
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 30, what: str = "condition",

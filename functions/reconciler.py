@@ -69,17 +69,18 @@ class Reconciler:
         for picture in documents:
             if picture.created > cutoff:
                 continue  # young: its own events are probably still on their way
-            present = picture.object_key in objects or \
-                await asyncio.to_thread(self._head, picture.object_key) is not None
-            if present and picture.status == Status.PROCESSING:
-                head = await asyncio.to_thread(self._head, picture.object_key)
-                if head is not None:
-                    await self._replay(picture.object_key, head, f"stuck:{picture.id}")
-                    report.replayed.append(picture.id)
-            elif not present and picture.status == Status.PROCESSING:
+            processing = picture.status == Status.PROCESSING
+            if picture.object_key in objects and not processing:
+                continue  # the usual case: final, and its original is there
+            # stuck, or its original was not listed: one HEAD says which
+            head = await asyncio.to_thread(self._head, picture.object_key)
+            if head is not None and processing:
+                await self._replay(picture.object_key, head, f"stuck:{picture.id}")
+                report.replayed.append(picture.id)
+            elif head is None and processing:
                 await self._fail(picture)
                 report.failed.append(picture.id)
-            elif not present:
+            elif head is None:
                 await self._collect(picture)  # deleted, and its deletion's event was lost
                 report.collected.append(picture.id)
         known = {p.object_key for p in documents}

@@ -31,7 +31,6 @@ from picadaily.service_errors import raise_for_service_error
 from picadaily.settings import Mode, Settings
 from picadaily.steps import Step
 from picadaily.storage_events import MalformedStorageEvent, StorageEvent, parse, subject_for
-from picadaily.streams import redrive_subject
 from workflow.inputs import PictureInput
 from workflow.starter import start_processing
 
@@ -190,7 +189,7 @@ class Trigger:
             name="storage", stream=self.settings.storage_stream,
             subjects=(subject_for(self.settings.pictures_bucket),), parse=parse_notice,
             handler=self.handle_notice, step=Step.REGISTER, max_deliver=MAX_DELIVER,
-            backoff_s=BACKOFF_S, redrive_subject=redrive_subject(self.settings, "trigger-storage"))
+            backoff_s=BACKOFF_S)
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:

@@ -91,8 +91,6 @@ class Subscription(Generic[M]):
     step: str  # the step a failure is reported against
     max_deliver: int
     backoff_s: tuple[float, ...]
-    # Where a redriven dead letter of this subscription goes (only this consumer listens there).
-    redrive_subject: str = ""
 
     def delay(self, attempt: int) -> float:
         backoff = self.backoff_s
@@ -135,8 +133,7 @@ class EventEdge:
             name=name, stream=self.settings.events_stream,
             subjects=tuple(subject(self.settings, t) for t in types), parse=parse,
             handler=handler, step=step, max_deliver=self.settings.event_max_deliver,
-            backoff_s=tuple(self.settings.event_backoff_s),
-            redrive_subject=redrive_subject(self.settings, f"{self.service}-{name}"))
+            backoff_s=tuple(self.settings.event_backoff_s))
 
     # --- running ------------------------------------------------------------------------------
 
@@ -155,6 +152,10 @@ class EventEdge:
     def durable(self, s: Subscription[Any]) -> str:
         return f"{self.service}-{s.name}"
 
+    def redrive_subject(self, s: Subscription[Any]) -> str:
+        """Where a redriven dead letter of ``s`` goes: only this consumer listens there."""
+        return redrive_subject(self.settings, s.stream, self.durable(s))
+
     async def _subscribe(self, s: Subscription[Any]) -> Any:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -164,7 +165,7 @@ class EventEdge:
             # One more than ours: we dead-letter on the last delivery ourselves.
             max_deliver=s.max_deliver + 1,
             deliver_policy=DeliverPolicy.ALL,
-            filter_subjects=[*s.subjects, *([s.redrive_subject] if s.redrive_subject else [])],
+            filter_subjects=[*s.subjects, self.redrive_subject(s)],
             max_ack_pending=256,
         )
         # Creates the durable, or updates an existing one in place (the server's create-or-update).
@@ -249,7 +250,7 @@ class EventEdge:
             "picture_id": handled.picture_id if handled else None,
             "step": s.step, "error": error, "deliveries": attempts,
             "failed_at": utcnow().isoformat(), "malformed": handled is None, "event": event,
-            "redrive_subject": s.redrive_subject or None,
+            "redrive_subject": self.redrive_subject(s),
         }
         # One dead letter per message, even if we die between publishing it and the ack.
         headers = {"Nats-Msg-Id": f"dead:{consumer}:{seq}"} if seq is not None else None

@@ -85,7 +85,6 @@ class _FaultyCore:
         self._core = core
         self._faults = faults
         self._steps = steps
-        self.faults = faults
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._core, name)

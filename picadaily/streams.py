@@ -27,10 +27,10 @@ def dead_letter_subject(settings: Settings, consumer: str) -> str:
     return f"{settings.event_prefix}_dead.{consumer}"
 
 
-def redrive_subject(settings: Settings, consumer: str) -> str:
+def redrive_subject(settings: Settings, stream: str, consumer: str) -> str:
     """Where a redriven dead letter of this consumer is published: a subject only it consumes,
-    in the stream it consumes from (domain events, or the trigger's storage events)."""
-    if consumer.startswith("trigger-"):
+    in the stream it consumes from (domain events, or the storage events)."""
+    if stream == settings.storage_stream:
         return f"{STORAGE_REDRIVE_PREFIX}.{settings.pictures_bucket}.{consumer}"
     return f"{settings.event_prefix}.redrive.{consumer}"
 

@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from picadaily.contracts import utcnow
@@ -139,29 +140,27 @@ class SeaweedfsSource:
         return dead_letter_subject(self._settings, CONSUMER)
 
     async def _until_published(self, subject: str, body: bytes, msg_id: str) -> None:
-        attempt = 0
-        while True:
-            try:
-                await self._js.publish(subject, body, headers={"Nats-Msg-Id": msg_id})
-                return
-            except Exception as exc:
-                delay = RETRY_S[min(attempt, len(RETRY_S) - 1)]
-                attempt += 1
-                log.warning("publishing to %s failed (%r); again in %.1f s", subject, exc, delay)
-                await asyncio.sleep(delay)
+        await _forever(f"publishing to {subject}", lambda: self._js.publish(
+            subject, body, headers={"Nats-Msg-Id": msg_id}))
 
     async def _until_stored(self, ts_ns: int) -> None:
-        attempt = 0
-        while True:
-            try:
-                await self._kv.put(position_key(self._bucket), str(ts_ns).encode())
-                self.position = ts_ns
-                return
-            except Exception as exc:
-                delay = RETRY_S[min(attempt, len(RETRY_S) - 1)]
-                attempt += 1
-                log.warning("storing the position failed (%r); again in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
+        await _forever("storing the position", lambda: self._kv.put(
+            position_key(self._bucket), str(ts_ns).encode()))
+        self.position = ts_ns
+
+
+async def _forever(what: str, action: Callable[[], Awaitable[Any]]) -> None:
+    """Try until it succeeds: the position never moves past what did not happen."""
+    attempt = 0
+    while True:
+        try:
+            await action()
+            return
+        except Exception as exc:
+            delay = RETRY_S[min(attempt, len(RETRY_S) - 1)]
+            attempt += 1
+            log.warning("%s failed (%r); again in %.1f s", what, exc, delay)
+            await asyncio.sleep(delay)
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:

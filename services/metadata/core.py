@@ -64,8 +64,9 @@ class Metadata:
         for listener in self._listeners:
             listener(picture_id, status)
 
-    def _require(self, picture_id: str) -> Picture:
-        picture = self._repo.get(picture_id)
+    def _require(self, picture_id: str, *, timeline: bool = False) -> Picture:
+        """The document; without its timeline unless asked (the writes only read fields)."""
+        picture = self._repo.get(picture_id, timeline=timeline)
         if picture is None:
             raise PictureNotFound(f"no picture {picture_id}")
         return picture
@@ -85,7 +86,7 @@ class Metadata:
                 if reg.created <= deleted_at:
                     raise PictureDeleted(f"{picture_id} was deleted at {deleted_at.isoformat()}")
                 self._repo.set_tombstone(picture_id, None)
-            existing = self._repo.get(picture_id)
+            existing = self._repo.get(picture_id, timeline=False)
             if existing is None:
                 self._repo.add(Picture(
                     id=picture_id, object_key=reg.object_key, original_name=reg.original_name,
@@ -97,7 +98,7 @@ class Metadata:
                         if getattr(existing, name) is None and getattr(reg, name) is not None}
                 if gaps:
                     self._repo.update(picture_id, **gaps, updated=now)
-            picture = self._require(picture_id)
+            picture = self._require(picture_id, timeline=True)  # the trigger reads it
         self._changed(picture_id, picture.status)
         return picture
 
@@ -107,7 +108,7 @@ class Metadata:
         with self._repo.transaction():
             if self._repo.tombstone(picture_id) is not None:
                 return
-            existing = self._repo.get(picture_id)
+            existing = self._repo.get(picture_id, timeline=False)
             if existing is None:
                 self._repo.add(Picture(
                     id=picture_id, object_key=picture_id, created=entry.started,
@@ -198,7 +199,7 @@ class Metadata:
             self._require(picture_id)
             self._repo.update(picture_id, status=Status.PROCESSING.value, error=None,
                               finished=None, updated=utcnow())
-            picture = self._require(picture_id)
+            picture = self._require(picture_id, timeline=True)
         self._changed(picture_id, picture.status)
         return picture
 
@@ -231,7 +232,7 @@ class Metadata:
         return out
 
     def get(self, picture_id: str) -> Picture:
-        return self._require(picture_id)
+        return self._require(picture_id, timeline=True)
 
     def list_pictures(
         self,
@@ -256,7 +257,8 @@ class Metadata:
     def collage_candidates(self, count: int = 4) -> list[Picture]:
         """The newest pictures that have a thumbnail and are not rejected or failed."""
         ids = self._repo.collage_candidates((Status.DONE.value, Status.PROCESSING.value), count)
-        return [p for i in ids if (p := self._repo.get(i)) is not None]
+        # (the collage reads only ids and times: no timelines)
+        return [p for i in ids if (p := self._repo.get(i, timeline=False)) is not None]
 
     def stats(self) -> dict[str, ModeStats]:
         """Per mode: counts, end-to-end seconds, per-step durations, retries and failures."""

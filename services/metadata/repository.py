@@ -45,7 +45,7 @@ class PictureRepository(Protocol):
         """A context manager: the calls inside happen all together or not at all."""
         ...
 
-    def get(self, picture_id: str) -> Picture | None: ...
+    def get(self, picture_id: str, timeline: bool = True) -> Picture | None: ...
     def status(self, picture_id: str) -> str | None: ...
     def add(self, picture: Picture) -> None: ...
     def update(self, picture_id: str, **fields: Any) -> None: ...
@@ -154,16 +154,16 @@ class SqlitePictures:
         with self._lock:
             return self._db.execute(sql, args).rowcount
 
-    def get(self, picture_id: str) -> Picture | None:
+    def get(self, picture_id: str, timeline: bool = True) -> Picture | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM pictures WHERE id = ?",
                                    (picture_id,)).fetchone()
             if row is None:
                 return None
-            timeline = self._db.execute(
+            entries = self._db.execute(
                 "SELECT * FROM timeline WHERE picture_id = ? ORDER BY started, attempt",
-                (picture_id,)).fetchall()
-        return _row_to_picture(row, timeline)
+                (picture_id,)).fetchall() if timeline else []
+        return _row_to_picture(row, entries)
 
     def status(self, picture_id: str) -> str | None:
         rows = self._all("SELECT status FROM pictures WHERE id = ?", (picture_id,))
@@ -315,12 +315,13 @@ class InMemoryPictures:
                 self.pictures, self.tombstones = saved
                 raise
 
-    def get(self, picture_id: str) -> Picture | None:
+    def get(self, picture_id: str, timeline: bool = True) -> Picture | None:
         picture = self.pictures.get(picture_id)
         if picture is None:
             return None
         copy = picture.model_copy(deep=True)
-        copy.timeline.sort(key=lambda t: (t.started, t.attempt))
+        copy.timeline = sorted(copy.timeline, key=lambda t: (t.started, t.attempt)) \
+            if timeline else []
         return copy
 
     def status(self, picture_id: str) -> str | None:

@@ -9,7 +9,6 @@ Each test runs its own stack (the other end-to-end tests never see these kills).
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -23,8 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
+from bench.chaos import CHAOS_ENV, children, jpeg
 from cli.stack import port_is_free
 from cli.stack_process import RunningStack, wait_until
 from picadaily.steps import FINAL_STATUSES
@@ -38,38 +37,11 @@ BURST_SECONDS = 8.0
 THREADS = 6
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 RESULTS: dict[str, Any] = {}
-# Short reconciliation, so that what only the reconciler can repair is repaired within the test.
-FAST_RECONCILE = {"PICADAILY_RECONCILE_AFTER_S": "8", "PICADAILY_RECONCILE_EVERY_S": "4"}
-
-
-def children(runner_pid: int) -> dict[str, int]:
-    """The runner's children by component name (from /proc)."""
-    found: dict[str, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid != runner_pid:
-            continue
-        words = [a.decode(errors="replace") for a in argv if a]
-        name = words[-1] if "run" in words else Path(words[0]).name
-        found[{"nats-server": "nats", "weed": "storage"}.get(name, name)] = int(entry.name)
-    return found
-
-
-def jpeg(n: int) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (96, 72), ((n * 37) % 256, (n * 91) % 256, (n * 53) % 256)).save(out, "JPEG")
-    return out.getvalue()
 
 
 @pytest.fixture
 def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    stack = RunningStack(tmp_path_factory.mktemp("durability") / "home", FAST_RECONCILE).start()
+    stack = RunningStack(tmp_path_factory.mktemp("durability") / "home", CHAOS_ENV).start()
     try:
         yield stack
     finally:

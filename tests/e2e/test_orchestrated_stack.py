@@ -164,7 +164,9 @@ def test_a_picture_is_shown_only_once_it_is_done(api: httpx.Client) -> None:
     coffee = next(p for p in photos("good") if p.name == "coffee.png")
     [accepted] = upload(api, [coffee]).json()["accepted"]
     early = api.get(f"/api/pictures/{accepted['id']}/image")
-    assert early.status_code in (200, 403)  # 403 while processing (it may be done already)
+    status_after = api.get(f"/api/pictures/{accepted['id']}").json()["status"]
+    # Served only if it was done by then (done is final, so it is still done after).
+    assert early.status_code == 403 or (early.status_code == 200 and status_after == "done")
     doc = wait_final(api, [accepted["id"]])[accepted["id"]]
     shown = api.get(doc["image_url"])
     assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"

@@ -151,5 +151,5 @@ def test_a_redriven_event_is_a_new_event_for_the_consumer_that_gave_up_only() ->
     assert fresh_copy(storage, 9)["Records"][0]["s3"]["object"]["sequencer"] == "redrive-9-AB"
     with pytest.raises(NotRedrivable):
         fresh_copy("not an event", 3)
-    _, sub, _ = edge_and_subscription(failing)
-    assert sub.redrive_subject == "pd.redrive.vision-uploaded"
+    edge, sub, _ = edge_and_subscription(failing)
+    assert edge.redrive_subject(sub) == "pd.redrive.vision-uploaded"
