@@ -31,9 +31,8 @@ def picture_view(picture: Picture, settings: Settings) -> PictureView:
         view.thumbnail_url = f"{base}/thumbnail"
     if picture.mode == "orchestration":
         ns = settings.temporal_namespace
-        view.workflow_url = (
-            f"{settings.temporal_ui_url}/namespaces/{ns}/workflows/{workflow_id_for(picture.id)}"
-        )
+        run = workflow_id_for(picture.id, picture.version)
+        view.workflow_url = f"{settings.temporal_ui_url}/namespaces/{ns}/workflows/{run}"
     if picture.status != Status.PROCESSING or picture.colours is not None:
         if picture.labels is None and picture.colours is not None:
             view.notes.append("labels were not computed: no label backend is configured")

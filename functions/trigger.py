@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 
 from picadaily.consumer import EventEdge, Subscription, Unparsable
-from picadaily.contracts import SUPERSEDED_REASON, Picture, Registration
+from picadaily.contracts import Picture, Registration
 from picadaily.event_runtime import event_edge_running, until_stopped_or_failed
-from picadaily.events import PICTURE_DELETED, PICTURE_FAILED, PICTURE_UPLOADED, Event, EventBus
+from picadaily.events import PICTURE_DELETED, PICTURE_UPLOADED, Event, EventBus
 from picadaily.ids import picture_id_for_key
 from picadaily.mode import ModeSwitch, UnknownMode, parse_mode
 from picadaily.runtime import announce_ready
@@ -54,6 +54,10 @@ class StorageNotice:
     @property
     def mode(self) -> Mode | None:
         return None  # decided by the trigger, not carried by the event
+
+    @property
+    def version(self) -> int | None:
+        return None  # the metadata numbers versions; the storage event only has the etag
 
     @property
     def traceparent(self) -> str:
@@ -118,6 +122,7 @@ class Trigger:
             content_type=event.content_type,
             size=event.size,
             mode=await self.requested_mode(event),
+            etag=event.etag or None,
         )
         if event.time:
             reg.created = datetime.fromisoformat(event.time.replace("Z", "+00:00"))
@@ -132,45 +137,34 @@ class Trigger:
         picture = await self.register(event)
         if picture is None:
             return
+        if event.etag and picture.etag and picture.etag != event.etag:
+            log.info("%s: event about a replaced original (etag %s, now %s) ignored",
+                     picture.id, event.etag, picture.etag)
+            return
         if picture.status != "processing":
-            await self.superseded(picture, event)
+            log.info("%s version %d is final already: duplicate storage event ignored",
+                     picture.id, picture.version)
             return
         if picture.mode == "orchestration":
             await start_processing(self.temporal, self.settings, PictureInput(
                 picture_id=picture.id, bucket=event.bucket, key=event.key, mode="orchestration",
-                retry_budget_s=self.settings.step_retry_budget_s))
+                version=picture.version, retry_budget_s=self.settings.step_retry_budget_s))
             return
         if picture.timeline:
             log.info("%s is already being processed: duplicate storage event ignored", picture.id)
             return
         # The stored created time (a redelivered event keeps the first one) orders the collage.
         uploaded = Event(type=PICTURE_UPLOADED, picture_id=picture.id, mode=picture.mode,
+                         version=picture.version,
                          data={"bucket": event.bucket, "key": event.key,
                                "created": picture.created.isoformat()},
                          source=self.bus.source,
                          traceparent=event.user_metadata.get("traceparent", ""))
         # The same storage event twice publishes one picture.uploaded (JetStream dedupe);
         # past the dedupe window the handlers' idempotency takes over.
-        await self.bus.publish(uploaded,
-                               dedupe_key=f"{picture.id}:uploaded:{event.etag}:{event.sequencer}")
-        log.info("published %s for %s", PICTURE_UPLOADED, picture.id)
-
-    async def superseded(self, picture: Picture, event: StorageEvent) -> None:
-        """A created event for a picture already final: a redelivery of its own event (nothing
-        to do), or an overwrite after it was processed — then the old verdict must not cover
-        the new bytes: the picture is failed and its thumbnail and collage place cleaned up."""
-        if not event.time:
-            return
-        at = datetime.fromisoformat(event.time.replace("Z", "+00:00"))
-        resp = await self.metadata.post(f"/pictures/{picture.id}/superseded",
-                                        json={"at": at.isoformat()})
-        raise_for_service_error(resp)
-        if resp.json()["superseded"]:
-            log.warning("%s was overwritten after it was processed: failed", picture.id)
-            failed = Event(type=PICTURE_FAILED, picture_id=picture.id, mode=picture.mode,
-                           data={"step": Step.REGISTER, "reason": SUPERSEDED_REASON},
-                           source=self.bus.source)
-            await self.bus.publish(failed, dedupe_key=f"{picture.id}:superseded:{event.etag}")
+        await self.bus.publish(uploaded, dedupe_key=(
+            f"{picture.id}:uploaded:v{picture.version}:{event.etag}:{event.sequencer}"))
+        log.info("published %s for %s version %d", PICTURE_UPLOADED, picture.id, picture.version)
 
     async def picture_removed(self, event: StorageEvent) -> None:
         """Deletions fan out through NATS in both modes: each service cleans up on its own."""

@@ -54,6 +54,8 @@ class Handled(Protocol):
     @property
     def mode(self) -> Mode | None: ...
     @property
+    def version(self) -> int | None: ...
+    @property
     def traceparent(self) -> str: ...
     @property
     def id(self) -> str: ...
@@ -233,6 +235,7 @@ class EventEdge:
         if not handled.reports_failure:
             return
         failed = Event(type=PICTURE_FAILED, picture_id=handled.picture_id, mode=handled.mode,
+                       version=handled.version,
                        data={"step": step, "reason": reason}, source=self.bus.source,
                        traceparent=new_traceparent(handled.traceparent or None))
         await self.bus.publish(failed, dedupe_key=f"{handled.picture_id}:failed:{handled.id}")

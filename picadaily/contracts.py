@@ -19,11 +19,6 @@ UNSAFE_LIKELIHOODS = frozenset({"LIKELY", "VERY_LIKELY"})
 SAFETY_CATEGORIES = ("adult", "spoof", "medical", "violence", "racy")
 
 
-# Why a picture whose original was overwritten after it was final is failed (both modes).
-SUPERSEDED_REASON = ("the original was replaced after it was processed: the new bytes were "
-                     "never judged; upload them as a new picture")
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -80,6 +75,7 @@ class TimelineEntry(BaseModel):
     attempt: int = 1
     error: str | None = None
     mode: Mode | None = None
+    version: int | None = None  # the picture version the step worked on (None: unknown)
 
 
 class Thumbnail(BaseModel):
@@ -103,6 +99,8 @@ class Registration(BaseModel):
     size: int | None = None
     mode: Mode | None = None
     created: datetime = Field(default_factory=utcnow)
+    # The stored object's etag (storage events know it; the upload route may not yet).
+    etag: str | None = None
 
 
 class Picture(BaseModel):
@@ -122,4 +120,8 @@ class Picture(BaseModel):
     safety: Safety | None = None
     thumbnail: Thumbnail | None = None
     collage_updated: bool = False  # choreography: the collage step reported for this picture
+    # Each write of a new original (an overwrite, a re-put after deletion) is a new version,
+    # processed from scratch; writes about an older version are refused (``StaleVersion``).
+    version: int = 1
+    etag: str | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)

@@ -1,6 +1,7 @@
 """Domain events: CloudEvents 1.0 (structured JSON) on ``<prefix>.<type>`` subjects.
 
-Every event carries the picture id (``subject`` and ``data.picture_id``), the mode, and W3C trace
+Every event carries the picture id (``subject`` and ``data.picture_id``), the mode, the picture
+version it is about (``data.version``, when it is about processing one), and W3C trace
 context (``traceparent``). Published with a ``Nats-Msg-Id`` so JetStream drops a duplicate
 publish of the same fact within its duplicate window.
 """
@@ -39,6 +40,7 @@ class Event:
     picture_id: str
     mode: Mode | None  # None: not a processing event (a deletion is the same in both modes)
     data: dict[str, Any] = field(default_factory=dict)
+    version: int | None = None  # the picture version being processed (None: not about one)
     traceparent: str = ""
     id: str = ""
     source: str = ""
@@ -54,7 +56,9 @@ class Event:
             "time": self.time or utcnow().isoformat(),
             "datacontenttype": "application/json",
             "traceparent": self.traceparent or new_traceparent(),
-            "data": {"picture_id": self.picture_id, "mode": self.mode, **self.data},
+            "data": {"picture_id": self.picture_id, "mode": self.mode,
+                     **({"version": self.version} if self.version is not None else {}),
+                     **self.data},
         }
 
     @property
@@ -65,7 +69,8 @@ class Event:
     def follow(self, type_: str, source: str, data: dict[str, Any] | None = None) -> Event:
         """The next event of the same picture, in the same trace."""
         return Event(type=type_, picture_id=self.picture_id, mode=self.mode, data=data or {},
-                     traceparent=new_traceparent(self.traceparent), source=source)
+                     traceparent=new_traceparent(self.traceparent), source=source,
+                     version=self.version)
 
 
 class MalformedEvent(ValueError):
@@ -96,9 +101,13 @@ def parse_event(body: bytes, prefix: str) -> Event:
     mode = data.pop("mode", None)
     if mode is not None and mode not in MODES:
         raise MalformedEvent(f"unknown mode {mode!r}")
+    version = data.pop("version", None)
+    if version is not None and (type(version) is not int or version < 1):
+        raise MalformedEvent(f"the event's version {version!r} is not a positive integer")
     return Event(type=full_type[len(prefix) + 1:], picture_id=picture_id, mode=mode,
-                 data=data, traceparent=_text(doc, "traceparent", ""), id=_text(doc, "id"),
-                 source=_text(doc, "source", ""), time=_text(doc, "time", ""))
+                 data=data, version=version, traceparent=_text(doc, "traceparent", ""),
+                 id=_text(doc, "id"), source=_text(doc, "source", ""),
+                 time=_text(doc, "time", ""))
 
 
 def _text(doc: dict[str, Any], name: str, default: str | None = None) -> str:

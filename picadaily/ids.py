@@ -36,6 +36,7 @@ def is_valid_picture_id(value: str) -> bool:
     return bool(_ID_RE.match(value))
 
 
-def workflow_id_for(picture_id: str) -> str:
-    """One workflow per picture: a duplicated storage event cannot start a second run."""
-    return f"picture-{picture_id}"
+def workflow_id_for(picture_id: str, version: int = 1) -> str:
+    """One workflow per picture version: a duplicated storage event cannot start a second run;
+    a new original under the same key (an overwrite, a re-put after deletion) starts its own."""
+    return f"picture-{picture_id}" if version == 1 else f"picture-{picture_id}-v{version}"

@@ -41,8 +41,8 @@ def error_text(exc: BaseException) -> str:
 
 
 async def timed(recorder: TimelineRecorder, step: str, picture_id: str, mode: Mode | None,
-                attempt: int,
-                work: Callable[[], Awaitable[T]]) -> T:
+                attempt: int, work: Callable[[], Awaitable[T]],
+                version: int | None = None) -> T:
     """Run ``work`` and record one timeline entry for it, whether it succeeds or raises."""
     started = utcnow()
     try:
@@ -50,8 +50,9 @@ async def timed(recorder: TimelineRecorder, step: str, picture_id: str, mode: Mo
     except Exception as exc:
         await recorder.record(picture_id, TimelineEntry(
             step=step, started=started, ended=utcnow(), outcome="error", attempt=attempt,
-            error=error_text(exc), mode=mode))
+            error=error_text(exc), mode=mode, version=version))
         raise
     await recorder.record(picture_id, TimelineEntry(
-        step=step, started=started, ended=utcnow(), outcome="ok", attempt=attempt, mode=mode))
+        step=step, started=started, ended=utcnow(), outcome="ok", attempt=attempt, mode=mode,
+        version=version))
     return result

@@ -58,6 +58,11 @@ def raise_for_service_error(resp: httpx.Response) -> None:
         raise as_activity_error(error)
 
 
+def _version(picture: PictureInput) -> dict[str, int]:
+    """Writes name the version they are about: the metadata refuses a replaced one (409)."""
+    return {"version": picture.version}
+
+
 class PictureActivities:
     def __init__(self, clients: ServiceClients) -> None:
         self._c = clients
@@ -67,7 +72,7 @@ class PictureActivities:
                      work: Callable[[], Awaitable[T]]) -> T:
         try:
             return await timed(self._timeline, step, picture.picture_id, picture.mode,
-                               activity.info().attempt, work)
+                               activity.info().attempt, work, picture.version)
         except httpx.HTTPError as exc:
             raise ApplicationError(f"{step}: {exc!r}", type="ServiceUnreachable") from exc
 
@@ -96,7 +101,8 @@ class PictureActivities:
     async def store_metadata(self, req: AnalysisInput) -> None:
         async def store() -> None:
             resp = await self._c.metadata.put(f"/pictures/{req.picture.picture_id}/analysis",
-                                              json=req.analysis.model_dump(mode="json"))
+                                              json=req.analysis.model_dump(mode="json"),
+                                              params=_version(req.picture))
             raise_for_service_error(resp)
 
         await self._timed(Step.STORE_METADATA, req.picture, store)
@@ -109,7 +115,7 @@ class PictureActivities:
             thumb = Thumbnail.model_validate(
                 await self._post(self._c.thumbnails, "/thumbnails", body))
             resp = await self._c.metadata.put(f"/pictures/{picture.picture_id}/thumbnail",
-                                              json=thumb.model_dump())
+                                              json=thumb.model_dump(), params=_version(picture))
             raise_for_service_error(resp)
             return thumb
 
@@ -128,7 +134,11 @@ class PictureActivities:
         """Undo what a failed picture's earlier steps made: thumbnail, collage membership."""
         async def undo() -> None:
             pid = req.picture.picture_id
-            resp = await self._c.metadata.delete(f"/pictures/{pid}/thumbnail")
+            resp = await self._c.metadata.delete(f"/pictures/{pid}/thumbnail",
+                                                 params=_version(req.picture))
+            if resp.status_code == 409:
+                log.info("%s: nothing to clean up, a newer version replaced this one", pid)
+                return
             if resp.status_code != 404:
                 raise_for_service_error(resp)
             resp = await self._c.thumbnails.delete(f"/thumbnails/{pid}")
@@ -141,9 +151,14 @@ class PictureActivities:
     @activity.defn(name="finish_picture")
     async def finish_picture(self, req: FinishInput) -> None:
         resp = await self._c.metadata.put(f"/pictures/{req.picture.picture_id}/status",
-                                          json={"status": req.status, "error": req.error})
+                                          json={"status": req.status, "error": req.error},
+                                          params=_version(req.picture))
         if resp.status_code == 404:
             log.info("%s was deleted while it was processed", req.picture.picture_id)
+            return
+        if resp.status_code == 409:
+            log.info("%s version %d was replaced while it was processed: its outcome is moot",
+                     req.picture.picture_id, req.picture.version)
             return
         raise_for_service_error(resp)
 

@@ -15,6 +15,7 @@ class PictureInput(BaseModel):
     bucket: str
     key: str
     mode: Mode = "orchestration"
+    version: int = 1  # the picture version this run processes (metadata refuses older ones)
     # How long each step retries retryable errors (Settings.step_retry_budget_s at start).
     retry_budget_s: float = 300.0
 

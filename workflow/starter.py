@@ -1,4 +1,4 @@
-"""Starting ``ProcessPicture`` for a picture: one run per picture, ever."""
+"""Starting ``ProcessPicture`` for a picture: one run per picture version, ever."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ async def start_processing(client: Any, settings: Settings, picture: PictureInpu
     from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
-    workflow_id = workflow_id_for(picture.picture_id)
+    workflow_id = workflow_id_for(picture.picture_id, picture.version)
     try:
         await client.start_workflow(
             ProcessPicture.run, picture, id=workflow_id,

@@ -59,11 +59,11 @@ async def stats(fe: FrontendDep) -> dict[str, Any]:
 async def _history_per_picture(fe: Any) -> float | None:
     resp = await fe.metadata.get("/pictures", params={"mode": "orchestration", "status": "done",
                                                         "limit": WORKFLOW_SAMPLE})
-    ids = [p["id"] for p in resp.json()["pictures"]]
-    if not ids:
+    runs = [(p["id"], p.get("version", 1)) for p in resp.json()["pictures"]]
+    if not runs:
         return None
     client = await fe.temporal()
     lengths = await asyncio.gather(*(
-        client.get_workflow_handle(workflow_id_for(i)).describe() for i in ids))
+        client.get_workflow_handle(workflow_id_for(i, v)).describe() for i, v in runs))
     values = [d.raw_description.workflow_execution_info.history_length for d in lengths]
     return round(sum(values) / len(values), 1)

@@ -29,7 +29,7 @@ def subscriptions(edge: EventEdge, core: Collage,
             return core.update_collage(pid, created=event.data.get("created"))
 
         result = await timed(timeline, Step.UPDATE_COLLAGE, pid, event.mode, attempt,
-                             lambda: asyncio.to_thread(update))
+                             lambda: asyncio.to_thread(update), event.version)
         await edge.bus.publish(
             event.follow(COLLAGE_UPDATED, edge.bus.source,
                          {"pictures": result.pictures, "rebuilt": result.rebuilt,

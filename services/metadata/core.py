@@ -6,6 +6,9 @@ and the queries on it. The SQL lives in a repository (``repository``); the rules
 - a deleted picture leaves a tombstone: a late message (a redelivered created event, a timeline
   entry) cannot bring it back; only an object created *after* the deletion is a new picture;
 - the mode a picture was first registered with is the mode it is processed in;
+- a newer original under the same key (an overwrite with other bytes) is a new *version*: the
+  picture is processed again from scratch, and every write about an older version is refused
+  (``StaleVersion``), so no verdict ever covers bytes it did not judge;
 - choreography: a picture is ``done`` only when its analysis is stored *and* the collage was
   updated with its thumbnail, whichever comes last.
 """
@@ -19,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from picadaily.contracts import (
-    SUPERSEDED_REASON,
     Analysis,
     Picture,
     Registration,
@@ -38,6 +40,10 @@ class PictureNotFound(Exception):
 
 class PictureDeleted(PictureNotFound):
     """The picture was deleted after the object this message is about was created."""
+
+
+class StaleVersion(Exception):
+    """A write about a version of the picture that a newer original replaced."""
 
 
 @dataclass(frozen=True)
@@ -64,11 +70,16 @@ class Metadata:
         for listener in self._listeners:
             listener(picture_id, status)
 
-    def _require(self, picture_id: str, *, timeline: bool = False) -> Picture:
-        """The document; without its timeline unless asked (the writes only read fields)."""
+    def _require(self, picture_id: str, *, timeline: bool = False,
+                 version: int | None = None) -> Picture:
+        """The document; without its timeline unless asked (the writes only read fields).
+        ``version``: the version a write is about (None: any); an older one is refused."""
         picture = self._repo.get(picture_id, timeline=timeline)
         if picture is None:
             raise PictureNotFound(f"no picture {picture_id}")
+        if version is not None and version != picture.version:
+            raise StaleVersion(f"{picture_id} version {version} was replaced by version "
+                               f"{picture.version}")
         return picture
 
     # --- writes -----------------------------------------------------------------------------
@@ -78,23 +89,31 @@ class Metadata:
 
         The first mode stored is kept. A registration of an object created before the picture's
         deletion (a redelivered storage event) raises ``PictureDeleted``; one created after it
-        is a new picture under the same key."""
+        is a new picture under the same key, with the next version. Another etag, written after
+        the stored one, is a new version of the picture: processed again from scratch.
+        An older etag (a late event about a replaced original) changes nothing: the caller sees
+        that the returned document's etag is not its own."""
         now = utcnow()
         with self._repo.transaction():
             deleted_at = self._repo.tombstone(picture_id)
+            version = 1
             if deleted_at is not None:
                 if reg.created <= deleted_at:
                     raise PictureDeleted(f"{picture_id} was deleted at {deleted_at.isoformat()}")
+                version = self._repo.tombstone_version(picture_id) + 1
                 self._repo.set_tombstone(picture_id, None)
             existing = self._repo.get(picture_id, timeline=False)
             if existing is None:
                 self._repo.add(Picture(
                     id=picture_id, object_key=reg.object_key, original_name=reg.original_name,
                     content_type=reg.content_type, size=reg.size, created=reg.created,
-                    updated=now, mode=reg.mode, status=Status.PROCESSING.value))
+                    updated=now, mode=reg.mode, status=Status.PROCESSING.value,
+                    version=version, etag=reg.etag))
+            elif _is_newer_original(existing, reg):
+                self._new_version(existing, reg, now)
             else:
                 gaps = {name: getattr(reg, name)
-                        for name in ("original_name", "content_type", "size", "mode")
+                        for name in ("original_name", "content_type", "size", "mode", "etag")
                         if getattr(existing, name) is None and getattr(reg, name) is not None}
                 if gaps:
                     self._repo.update(picture_id, **gaps, updated=now)
@@ -102,13 +121,25 @@ class Metadata:
         self._changed(picture_id, picture.status)
         return picture
 
+    def _new_version(self, existing: Picture, reg: Registration, now: datetime) -> None:
+        """Start over for new bytes: nothing the old version found or made stands."""
+        self._repo.update(
+            existing.id, version=existing.version + 1, etag=reg.etag, created=reg.created,
+            status=Status.PROCESSING.value, error=None, finished=None, updated=now,
+            labels=None, colours=None, safety=None, thumbnail=None, collage_updated=False,
+            size=reg.size or existing.size, content_type=reg.content_type or existing.content_type)
+        self._repo.clear_timeline(existing.id)
+
     def record_step(self, picture_id: str, entry: TimelineEntry) -> None:
         """Add a timeline entry. A picture first seen here (put straight into the bucket) gets a
-        document. A deleted picture's late entries are dropped: they must not bring it back."""
+        document. A deleted picture's late entries are dropped: they must not bring it back;
+        so are an older version's."""
         with self._repo.transaction():
             if self._repo.tombstone(picture_id) is not None:
                 return
             existing = self._repo.get(picture_id, timeline=False)
+            if existing is not None and entry.version not in (None, existing.version):
+                return
             if existing is None:
                 self._repo.add(Picture(
                     id=picture_id, object_key=picture_id, created=entry.started,
@@ -118,26 +149,29 @@ class Metadata:
             self._repo.add_timeline(picture_id, entry)
         self._changed(picture_id)
 
-    def store_analysis(self, picture_id: str, analysis: Analysis) -> None:
+    def store_analysis(self, picture_id: str, analysis: Analysis,
+                       version: int | None = None) -> None:
         with self._repo.transaction():
-            self._require(picture_id)
+            self._require(picture_id, version=version)
             self._repo.update(picture_id, labels=analysis.labels, colours=analysis.colours,
                               safety=analysis.safety, updated=utcnow())
             self._done_if_complete(picture_id)
         self._changed(picture_id)
 
-    def set_thumbnail(self, picture_id: str, thumbnail: Thumbnail | None) -> None:
+    def set_thumbnail(self, picture_id: str, thumbnail: Thumbnail | None,
+                      version: int | None = None) -> None:
         with self._repo.transaction():
-            self._require(picture_id)
+            self._require(picture_id, version=version)
             self._repo.update(picture_id, thumbnail=thumbnail, updated=utcnow())
         self._changed(picture_id)
 
-    def collage_updated(self, picture_id: str, thumbnail: Thumbnail) -> None:
+    def collage_updated(self, picture_id: str, thumbnail: Thumbnail,
+                        version: int | None = None) -> None:
         """Choreography: the collage was rebuilt with this picture's thumbnail. The thumbnail is
         recorded here too (``thumbnail.created`` may still be on its way), so ``done`` always
         comes with its thumbnail; ``done`` also waits for the stored analysis."""
         with self._repo.transaction():
-            picture = self._require(picture_id)
+            picture = self._require(picture_id, version=version)
             if picture.status != Status.PROCESSING:
                 return  # failed meanwhile: a late message must not undo the clean-up
             self._repo.update(picture_id, thumbnail=thumbnail, collage_updated=True,
@@ -156,42 +190,28 @@ class Metadata:
         self._repo.update(picture_id, status=status.value, error=error, finished=now,
                           updated=now)
 
-    def finish(self, picture_id: str, status: Status, error: str | None = None) -> None:
+    def finish(self, picture_id: str, status: Status, error: str | None = None,
+               version: int | None = None) -> None:
         """Set the final status. The first final status wins; a repeat is a no-op."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"{status} is not a final status")
         with self._repo.transaction():
-            picture = self._require(picture_id)
+            picture = self._require(picture_id, version=version)
             if picture.status != Status.PROCESSING:
                 return
             self._set_final(picture_id, status, error)
         self._changed(picture_id, status.value)
 
-    def fail(self, picture_id: str, error: str) -> None:
+    def fail(self, picture_id: str, error: str, version: int | None = None) -> None:
         """A step gave up: the picture ends ``failed`` and loses its thumbnail (its objects are
         cleaned up by their own services)."""
         with self._repo.transaction():
-            picture = self._require(picture_id)
+            picture = self._require(picture_id, version=version)
             if picture.status != Status.PROCESSING:
                 return
             self._set_final(picture_id, Status.FAILED, error)
             self._repo.update(picture_id, thumbnail=None, collage_updated=False)
         self._changed(picture_id, Status.FAILED.value)
-
-    def supersede(self, picture_id: str, written_at: datetime) -> bool:
-        """The original was written again after the picture was final (an overwrite): the old
-        verdict does not cover the new bytes, so the picture is failed (and no longer shown)
-        until it is uploaded again as a new picture. True when this changed the document."""
-        with self._repo.transaction():
-            picture = self._require(picture_id)
-            if picture.status not in FINAL_STATUSES or picture.finished is None \
-                    or written_at <= picture.finished:
-                return False
-            now = utcnow()
-            self._repo.update(picture_id, status=Status.FAILED.value, error=SUPERSEDED_REASON,
-                              finished=now, updated=now, thumbnail=None, collage_updated=False)
-        self._changed(picture_id, Status.FAILED.value)
-        return True
 
     def reopen(self, picture_id: str) -> Picture:
         """Back to processing (a dead letter is being redriven)."""
@@ -207,11 +227,14 @@ class Metadata:
         """Garbage collection: the document goes, a tombstone stays (late messages are ignored).
         ``at``: when the original was deleted (the storage event's time)."""
         with self._repo.transaction():
+            current = self._repo.get(picture_id, timeline=False)
             existed = self._repo.remove(picture_id)
             previous = self._repo.tombstone(picture_id)
+            version = max(current.version if current else 0,
+                          self._repo.tombstone_version(picture_id), 1)
             at = at or utcnow()
             if previous is None or previous < at:
-                self._repo.set_tombstone(picture_id, at)
+                self._repo.set_tombstone(picture_id, at, version)
         if existed:
             self._changed(picture_id, "deleted")
         return existed
@@ -279,6 +302,12 @@ class Metadata:
             if row["attempt"] > 1:
                 s.retries += 1
         return out
+
+
+def _is_newer_original(existing: Picture, reg: Registration) -> bool:
+    """Other bytes, written after the ones the document is about (an overwrite)."""
+    return (existing.etag is not None and reg.etag is not None and reg.etag != existing.etag
+            and reg.created > existing.created)
 
 
 @dataclass

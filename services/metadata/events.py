@@ -20,7 +20,7 @@ from picadaily.events import (
 from picadaily.steps import Status, Step
 from picadaily.timeline import timed
 
-from .core import Metadata, PictureNotFound
+from .core import Metadata, PictureNotFound, StaleVersion
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Event, int], Awaitable[None]]
@@ -35,11 +35,15 @@ class LocalTimeline:
 
 
 def _tolerating_deleted(handler: Handler) -> Handler:
+    """Late messages about a deleted picture, or about a version a newer original replaced,
+    change nothing."""
     async def wrapped(event: Event, attempt: int) -> None:
         try:
             await handler(event, attempt)
         except PictureNotFound:
             log.info("%s for %s ignored: the picture was deleted", event.type, event.picture_id)
+        except StaleVersion as exc:
+            log.info("%s ignored: %s", event.type, exc)
 
     return wrapped
 
@@ -50,31 +54,32 @@ def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription[Event]]:
     async def on_analyzed(event: Event, attempt: int) -> None:
         pid, verdict = event.picture_id, event.data["verdict"]
         if not verdict["safe"]:
-            await asyncio.to_thread(core.finish, pid, Status.REJECTED, verdict["reason"])
+            await asyncio.to_thread(core.finish, pid, Status.REJECTED, verdict["reason"],
+                                    event.version)
             return
         analysis = Analysis.model_validate(event.data["analysis"])
 
         def store() -> None:
-            core.store_analysis(pid, analysis)
+            core.store_analysis(pid, analysis, event.version)
 
         await timed(timeline, Step.STORE_METADATA, pid, event.mode, attempt,
-                    lambda: asyncio.to_thread(store))
+                    lambda: asyncio.to_thread(store), event.version)
 
     async def on_thumbnail(event: Event, attempt: int) -> None:
         picture = await asyncio.to_thread(core.get, event.picture_id)
         if picture.status != Status.PROCESSING:
             return  # a late message about a picture that failed meanwhile
         thumb = Thumbnail(width=event.data["width"], height=event.data["height"])
-        await asyncio.to_thread(core.set_thumbnail, event.picture_id, thumb)
+        await asyncio.to_thread(core.set_thumbnail, event.picture_id, thumb, event.version)
 
     async def on_collage(event: Event, attempt: int) -> None:
         if event.data.get("cause") != "thumbnail":
             return
         thumb = Thumbnail(width=event.data["width"], height=event.data["height"])
-        await asyncio.to_thread(core.collage_updated, event.picture_id, thumb)
+        await asyncio.to_thread(core.collage_updated, event.picture_id, thumb, event.version)
 
     async def on_failed(event: Event, attempt: int) -> None:
-        await asyncio.to_thread(core.fail, event.picture_id, event.data["reason"])
+        await asyncio.to_thread(core.fail, event.picture_id, event.data["reason"], event.version)
 
     async def on_deleted(event: Event, attempt: int) -> None:
         at = event.data.get("deleted_at")

@@ -6,7 +6,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -20,7 +19,7 @@ from picadaily.settings import Settings
 from picadaily.steps import Status
 
 from . import events
-from .core import BadCursor, Metadata, PictureDeleted, PictureNotFound
+from .core import BadCursor, Metadata, PictureDeleted, PictureNotFound, StaleVersion
 from .repository import PictureRepository, SqlitePictures
 
 
@@ -31,10 +30,6 @@ class FinalStatus(BaseModel):
 
 class Ids(BaseModel):
     ids: list[str]
-
-
-class Written(BaseModel):
-    at: datetime
 
 
 class Failure(BaseModel):
@@ -52,6 +47,8 @@ def _metadata(request: Request) -> Metadata:
 
 
 MetadataDep = Annotated[Metadata, Depends(_metadata)]
+# The version of the picture a write is about (absent: whichever is current).
+VersionDep = Annotated[int | None, Query(ge=1)]
 
 
 def change_publisher(nc: Any, subject: str) -> Callable[[str, str], None]:
@@ -93,7 +90,7 @@ def create_app(settings: Settings, repo: PictureRepository | None = None) -> Fas
 
     app = service_app("metadata", faults=None, lifespan=lifespan,
                       errors={PictureDeleted: (410, False), PictureNotFound: (404, False),
-                              BadCursor: (400, False)})
+                              StaleVersion: (409, False), BadCursor: (400, False)})
 
     @app.put("/pictures/{picture_id}")
     def register(picture_id: str, reg: Registration, md: MetadataDep) -> Picture:
@@ -104,20 +101,23 @@ def create_app(settings: Settings, repo: PictureRepository | None = None) -> Fas
         md.record_step(picture_id, entry)
 
     @app.put("/pictures/{picture_id}/analysis", status_code=204)
-    def store_analysis(picture_id: str, analysis: Analysis, md: MetadataDep) -> None:
-        md.store_analysis(picture_id, analysis)
+    def store_analysis(picture_id: str, analysis: Analysis, md: MetadataDep,
+                       version: VersionDep = None) -> None:
+        md.store_analysis(picture_id, analysis, version)
 
     @app.put("/pictures/{picture_id}/thumbnail", status_code=204)
-    def set_thumbnail(picture_id: str, thumbnail: Thumbnail, md: MetadataDep) -> None:
-        md.set_thumbnail(picture_id, thumbnail)
+    def set_thumbnail(picture_id: str, thumbnail: Thumbnail, md: MetadataDep,
+                      version: VersionDep = None) -> None:
+        md.set_thumbnail(picture_id, thumbnail, version)
 
     @app.delete("/pictures/{picture_id}/thumbnail", status_code=204)
-    def clear_thumbnail(picture_id: str, md: MetadataDep) -> None:
-        md.set_thumbnail(picture_id, None)
+    def clear_thumbnail(picture_id: str, md: MetadataDep, version: VersionDep = None) -> None:
+        md.set_thumbnail(picture_id, None, version)
 
     @app.put("/pictures/{picture_id}/status", status_code=204)
-    def finish(picture_id: str, final: FinalStatus, md: MetadataDep) -> None:
-        md.finish(picture_id, final.status, final.error)
+    def finish(picture_id: str, final: FinalStatus, md: MetadataDep,
+               version: VersionDep = None) -> None:
+        md.finish(picture_id, final.status, final.error, version)
 
     @app.post("/pictures/{picture_id}/reopen")
     def reopen(picture_id: str, md: MetadataDep) -> Picture:
@@ -131,13 +131,10 @@ def create_app(settings: Settings, repo: PictureRepository | None = None) -> Fas
     def delete_picture(picture_id: str, md: MetadataDep) -> dict[str, bool]:
         return {"deleted": md.delete(picture_id)}
 
-    @app.post("/pictures/{picture_id}/superseded")
-    def supersede(picture_id: str, written: Written, md: MetadataDep) -> dict[str, bool]:
-        return {"superseded": md.supersede(picture_id, written.at)}
-
     @app.post("/pictures/{picture_id}/failure", status_code=204)
-    def fail(picture_id: str, failure: Failure, md: MetadataDep) -> None:
-        md.fail(picture_id, failure.error)
+    def fail(picture_id: str, failure: Failure, md: MetadataDep,
+             version: VersionDep = None) -> None:
+        md.fail(picture_id, failure.error, version)
 
     @app.get("/pictures")
     def list_pictures(

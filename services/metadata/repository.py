@@ -22,7 +22,8 @@ from picadaily.contracts import Colour, Label, Picture, Safety, Thumbnail, Timel
 # Columns a core may change with ``update`` (JSON ones are stored as text).
 JSON_FIELDS = frozenset({"labels", "colours", "safety", "thumbnail"})
 FIELDS = frozenset({"original_name", "content_type", "size", "mode", "status", "error",
-                    "finished", "updated", "collage_updated"}) | JSON_FIELDS
+                    "created", "finished", "updated", "collage_updated", "version",
+                    "etag"}) | JSON_FIELDS
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,13 @@ class PictureRepository(Protocol):
     def update(self, picture_id: str, **fields: Any) -> None: ...
     def add_timeline(self, picture_id: str, entry: TimelineEntry) -> None: ...
     def remove(self, picture_id: str) -> bool: ...
+    def clear_timeline(self, picture_id: str) -> None: ...
     def tombstone(self, picture_id: str) -> datetime | None: ...
-    def set_tombstone(self, picture_id: str, at: datetime | None) -> None: ...
+    def tombstone_version(self, picture_id: str) -> int:
+        """The version the deleted picture had (0 if none was deleted)."""
+        ...
+
+    def set_tombstone(self, picture_id: str, at: datetime | None, version: int = 1) -> None: ...
     def query(self, q: Query) -> list[str]: ...
     def collage_candidates(self, statuses: tuple[str, ...], count: int) -> list[str]: ...
     def stats_rows(self) -> StatsRows: ...
@@ -106,6 +112,13 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: choreography's "done" needs both the stored analysis and the collage update.
     "ALTER TABLE pictures ADD COLUMN collage_updated INTEGER NOT NULL DEFAULT 0;",
+    # 3: an overwritten original is processed again as a new version of the picture.
+    """
+    ALTER TABLE pictures ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE pictures ADD COLUMN etag TEXT;
+    ALTER TABLE deleted ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE timeline ADD COLUMN version INTEGER;
+    """,
 )
 
 
@@ -172,11 +185,11 @@ class SqlitePictures:
     def add(self, picture: Picture) -> None:
         self._run(
             """INSERT INTO pictures (id, object_key, original_name, content_type, size, created,
-                                     updated, mode, status)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                     updated, mode, status, version, etag)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (picture.id, picture.object_key, picture.original_name, picture.content_type,
              picture.size, picture.created.isoformat(), picture.updated.isoformat(),
-             picture.mode, picture.status))
+             picture.mode, picture.status, picture.version, picture.etag))
 
     def update(self, picture_id: str, **fields: Any) -> None:
         unknown = set(fields) - FIELDS
@@ -195,10 +208,13 @@ class SqlitePictures:
     def add_timeline(self, picture_id: str, entry: TimelineEntry) -> None:
         self._run(
             """INSERT OR REPLACE INTO timeline
-               (picture_id, step, attempt, started, ended, outcome, error, mode)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+               (picture_id, step, attempt, started, ended, outcome, error, mode, version)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (picture_id, entry.step, entry.attempt, entry.started.isoformat(),
-             entry.ended.isoformat(), entry.outcome, entry.error, entry.mode))
+             entry.ended.isoformat(), entry.outcome, entry.error, entry.mode, entry.version))
+
+    def clear_timeline(self, picture_id: str) -> None:
+        self._run("DELETE FROM timeline WHERE picture_id = ?", (picture_id,))
 
     def remove(self, picture_id: str) -> bool:
         return self._run("DELETE FROM pictures WHERE id = ?", (picture_id,)) > 0
@@ -207,12 +223,16 @@ class SqlitePictures:
         rows = self._all("SELECT at FROM deleted WHERE id = ?", (picture_id,))
         return datetime.fromisoformat(rows[0]["at"]) if rows else None
 
-    def set_tombstone(self, picture_id: str, at: datetime | None) -> None:
+    def tombstone_version(self, picture_id: str) -> int:
+        rows = self._all("SELECT version FROM deleted WHERE id = ?", (picture_id,))
+        return int(rows[0]["version"]) if rows else 0
+
+    def set_tombstone(self, picture_id: str, at: datetime | None, version: int = 1) -> None:
         if at is None:
             self._run("DELETE FROM deleted WHERE id = ?", (picture_id,))
         else:
-            self._run("INSERT OR REPLACE INTO deleted (id, at) VALUES (?, ?)",
-                      (picture_id, at.isoformat()))
+            self._run("INSERT OR REPLACE INTO deleted (id, at, version) VALUES (?, ?, ?)",
+                      (picture_id, at.isoformat(), version))
 
     def query(self, q: Query) -> list[str]:
         where: list[str] = []
@@ -284,11 +304,12 @@ def _row_to_picture(row: sqlite3.Row, timeline: list[sqlite3.Row]) -> Picture:
         colours=[Colour.model_validate(x) for x in colours] if isinstance(colours, list) else None,
         safety=Safety.model_validate(safety) if safety else None,
         thumbnail=Thumbnail.model_validate(thumbnail) if thumbnail else None,
-        collage_updated=bool(row["collage_updated"]),
+        collage_updated=bool(row["collage_updated"]), version=row["version"], etag=row["etag"],
         timeline=[
             TimelineEntry(
                 step=t["step"], attempt=t["attempt"], outcome=t["outcome"], error=t["error"],
-                mode=t["mode"], started=datetime.fromisoformat(t["started"]),
+                mode=t["mode"], version=t["version"],
+                started=datetime.fromisoformat(t["started"]),
                 ended=datetime.fromisoformat(t["ended"]),
             )
             for t in timeline
@@ -301,7 +322,7 @@ def _row_to_picture(row: sqlite3.Row, timeline: list[sqlite3.Row]) -> Picture:
 @dataclass
 class InMemoryPictures:
     pictures: dict[str, Picture] = field(default_factory=dict)
-    tombstones: dict[str, datetime] = field(default_factory=dict)
+    tombstones: dict[str, tuple[datetime, int]] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     @contextmanager
@@ -348,17 +369,25 @@ class InMemoryPictures:
         picture.timeline = [t for t in picture.timeline
                             if (t.step, t.attempt, t.started) != key] + [entry]
 
+    def clear_timeline(self, picture_id: str) -> None:
+        self.pictures[picture_id].timeline = []
+
     def remove(self, picture_id: str) -> bool:
         return self.pictures.pop(picture_id, None) is not None
 
     def tombstone(self, picture_id: str) -> datetime | None:
-        return self.tombstones.get(picture_id)
+        stone = self.tombstones.get(picture_id)
+        return stone[0] if stone else None
 
-    def set_tombstone(self, picture_id: str, at: datetime | None) -> None:
+    def tombstone_version(self, picture_id: str) -> int:
+        stone = self.tombstones.get(picture_id)
+        return stone[1] if stone else 0
+
+    def set_tombstone(self, picture_id: str, at: datetime | None, version: int = 1) -> None:
         if at is None:
             self.tombstones.pop(picture_id, None)
         else:
-            self.tombstones[picture_id] = at
+            self.tombstones[picture_id] = (at, version)
 
     def _newest_first(self) -> list[Picture]:
         return sorted(self.pictures.values(), key=lambda p: (p.created.isoformat(), p.id),

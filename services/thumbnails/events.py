@@ -31,7 +31,7 @@ def subscriptions(edge: EventEdge, core: Thumbnails,
             return core.make_thumbnail(pid, event.data["bucket"], event.data["key"])
 
         thumb = await timed(timeline, Step.MAKE_THUMBNAIL, pid, event.mode, attempt,
-                            lambda: asyncio.to_thread(make))
+                            lambda: asyncio.to_thread(make), event.version)
         data = {k: v for k, v in event.data.items() if k not in {"analysis", "verdict"}}
         await edge.bus.publish(
             event.follow(THUMBNAIL_CREATED, edge.bus.source, {**data, **thumb.model_dump()}),

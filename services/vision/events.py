@@ -24,12 +24,13 @@ def subscriptions(edge: EventEdge, vision: Vision,
             return vision.analyse_image(pid, event.data["bucket"], event.data["key"])
 
         analysis = await timed(timeline, Step.ANALYSE_IMAGE, pid, mode, attempt,
-                               lambda: asyncio.to_thread(analyse))
+                               lambda: asyncio.to_thread(analyse), event.version)
 
         async def verdict() -> SafetyVerdict:
             return check_safety(analysis.safety)
 
-        safety = await timed(timeline, Step.CHECK_SAFETY, pid, mode, attempt, verdict)
+        safety = await timed(timeline, Step.CHECK_SAFETY, pid, mode, attempt, verdict,
+                             event.version)
         data = {**event.data, "analysis": analysis.model_dump(mode="json"),
                 "verdict": safety.model_dump()}
         await edge.bus.publish(event.follow(PICTURE_ANALYZED, edge.bus.source, data),

@@ -3,11 +3,16 @@ uploading; deletion through garbage collection in both modes."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 import pytest
 
+from cli.stack_process import RunningStack
+from picadaily.settings import Settings
+from picadaily.steps import FINAL_STATUSES
+from picadaily.storage import s3_client
 from tests.conftest import photos
 from tests.e2e.client import upload, wait_final, wait_gone
 
@@ -98,3 +103,42 @@ def test_dead_letters_can_be_listed(api: httpx.Client) -> None:
     resp = api.get("/api/dead-letters")
     assert resp.status_code == 200 and resp.json()["dead_letters"] == []
     assert api.post("/api/dead-letters/999999/redrive").status_code == 404
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_overwritten_original_is_processed_again_as_a_new_version(
+    api: httpx.Client, stack: RunningStack, mode: str,
+) -> None:
+    """Other bytes put under a done picture's key are judged again (version 2: its own workflow
+    run, its own analysis and thumbnail); the old verdict never covers them."""
+    good = {p.name: p for p in photos("good")}
+    [accepted] = upload(api, [good["coffee.png"]], mode=mode).json()["accepted"]
+    picture_id = accepted["id"]
+    first = wait_final(api, [picture_id])[picture_id]
+    assert (first["status"], first["version"]) == ("done", 1)
+
+    settings = Settings(s3_endpoint=stack.env["PICADAILY_S3_ENDPOINT"])
+    s3_client(settings).put_object(Bucket=settings.pictures_bucket, Key=picture_id,
+                                   Body=good["chelsea_exif_rotated.jpg"].read_bytes(),
+                                   ContentType="image/jpeg", Metadata={"mode": mode})
+    second = wait_version(api, picture_id, 2)
+    assert second["status"] == "done" and second["mode"] == mode
+    assert second["thumbnail"] != first["thumbnail"]  # made from the new bytes
+    assert second["colours"] != first["colours"]
+    assert [e["step"] for e in second["timeline"] if e["outcome"] == "ok"].count(
+        "analyse_image") == 1  # the first version's timeline went with it
+    assert api.get(second["image_url"]).headers["content-type"] == "image/jpeg"
+    if mode == "orchestration":
+        assert second["workflow_url"].endswith(f"/workflows/picture-{picture_id}-v2")
+
+
+def wait_version(api: httpx.Client, picture_id: str, version: int,
+                 timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    doc: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        doc = api.get(f"/api/pictures/{picture_id}").json()
+        if doc.get("version") == version and doc["status"] in FINAL_STATUSES:
+            return doc
+        time.sleep(0.2)
+    raise AssertionError(f"{picture_id} did not reach a final version {version}: {doc}")

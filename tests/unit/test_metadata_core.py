@@ -20,7 +20,13 @@ from picadaily.contracts import (
     utcnow,
 )
 from picadaily.steps import Status
-from services.metadata.core import BadCursor, Metadata, PictureDeleted, PictureNotFound
+from services.metadata.core import (
+    BadCursor,
+    Metadata,
+    PictureDeleted,
+    PictureNotFound,
+    StaleVersion,
+)
 from services.metadata.repository import InMemoryPictures, SqlitePictures
 
 
@@ -150,14 +156,46 @@ def test_a_picture_whose_analysis_was_never_stored_fails_not_done(md: Metadata) 
     assert md.get("p1").status == "failed"
 
 
-def test_an_original_written_again_after_the_picture_was_final_fails_it(md: Metadata) -> None:
-    md.register("p1", reg(mode="orchestration"))
-    md.set_thumbnail("p1", THUMB)
-    md.finish("p1", Status.DONE)
-    finished = md.get("p1").finished
-    assert finished is not None
-    assert md.supersede("p1", finished - timedelta(seconds=1)) is False  # its own old event
-    assert md.get("p1").status == "done"
-    assert md.supersede("p1", finished + timedelta(seconds=1)) is True  # an overwrite
+def test_other_bytes_written_later_are_a_new_version_processed_from_scratch(
+        md: Metadata) -> None:
+    md.register("p1", Registration(object_key="p1", mode="orchestration"))  # the upload route
+    md.register("p1", Registration(object_key="p1", etag="e1",
+                                   created=utcnow() + timedelta(seconds=1)))  # its storage event
+    md.store_analysis("p1", Analysis(safety=SAFE), version=1)
+    md.set_thumbnail("p1", THUMB, version=1)
+    md.finish("p1", Status.DONE, version=1)
+    assert md.get("p1").version == 1
+    md.register("p1", Registration(object_key="p1", etag="e1"))  # a redelivery: same version
+    later = utcnow() + timedelta(minutes=1)
+    md.register("p1", Registration(object_key="p1", etag="e2", created=later))  # an overwrite
     doc = md.get("p1")
-    assert (doc.status, doc.thumbnail) == ("failed", None) and "replaced" in (doc.error or "")
+    assert (doc.version, doc.etag, doc.status, doc.safety, doc.thumbnail, doc.timeline,
+            doc.mode) == (2, "e2", "processing", None, None, [], "orchestration")
+    # everything about version 1 is refused now; an unversioned write still lands
+    for write in (lambda: md.store_analysis("p1", Analysis(safety=SAFE), version=1),
+                  lambda: md.set_thumbnail("p1", THUMB, version=1),
+                  lambda: md.collage_updated("p1", THUMB, version=1),
+                  lambda: md.finish("p1", Status.DONE, version=1),
+                  lambda: md.fail("p1", "old run gave up", version=1)):
+        with pytest.raises(StaleVersion, match="version 1 was replaced by version 2"):
+            write()
+    now = utcnow()
+    md.record_step("p1", TimelineEntry(step="analyse_image", started=now, ended=now,
+                                       outcome="ok", version=1))
+    assert md.get("p1").timeline == []
+    # an event about the replaced original (older, other etag) changes nothing
+    md.register("p1", Registration(object_key="p1", etag="e1", created=later - timedelta(1)))
+    assert md.get("p1").version == 2
+    md.finish("p1", Status.REJECTED, "unsafe", version=2)
+    assert md.get("p1").status == "rejected"
+
+
+def test_a_key_put_again_after_deletion_continues_the_version_count(md: Metadata) -> None:
+    md.register("p1", reg())
+    md.register("p1", Registration(object_key="p1", etag="e2",
+                                   created=utcnow() + timedelta(minutes=1)))
+    md.delete("p1", utcnow() + timedelta(minutes=2))
+    md.register("p1", Registration(object_key="p1", etag="e3",
+                                   created=utcnow() + timedelta(minutes=3)))
+    assert md.get("p1").version == 2  # the first had no etag to compare: one version before
+

@@ -123,14 +123,40 @@ async def test_a_storage_event_that_cannot_be_read_is_refused_with_its_reason(
         await world.trigger.handle(b'{"Records": [{}]}')
 
 
-async def test_an_overwrite_after_the_picture_was_done_is_never_shown_under_the_old_verdict(
+async def test_an_overwrite_is_processed_as_a_new_version_never_under_the_old_verdict(
         world: World) -> None:
-    await world.trigger.handle(storage_event("p5", mode="choreography"))
-    world.core.finish("p5", Status.DONE)
-    await world.trigger.handle(storage_event("p5", mode="choreography"))  # a redelivery
-    assert world.published("picture.failed") == []
-    await world.trigger.handle(storage_event("p5", mode="choreography", etag="e2",
-                                             time="2099-01-01T00:00:00.000Z"))  # overwritten
-    [failed] = world.published("picture.failed")
-    assert "replaced" in failed["data"]["reason"]
-    assert (await world.metadata.get("/pictures/p5")).json()["status"] == "failed"
+    await world.trigger.handle(storage_event("p5"))
+    world.core.finish("p5", Status.DONE, version=1)
+    await world.trigger.handle(storage_event("p5"))  # a redelivery: nothing to do
+    assert world.temporal.started == ["picture-p5"]
+    await world.trigger.handle(storage_event("p5", etag="e2", time="2026-11-25T10:05:00.000Z"))
+    assert world.temporal.started == ["picture-p5", "picture-p5-v2"]
+    doc = (await world.metadata.get("/pictures/p5")).json()
+    assert (doc["status"], doc["version"], doc["etag"], doc["safety"]) == (
+        "processing", 2, "e2", None)
+    # the old run's late outcome is refused: version 1 no longer speaks for the picture
+    resp = await world.metadata.put("/pictures/p5/status", params={"version": 1},
+                                    json={"status": "done"})
+    assert resp.status_code == 409 and resp.json()["retryable"] is False
+    # a late event about the replaced original changes nothing
+    await world.trigger.handle(storage_event("p5"))
+    assert len(world.temporal.started) == 2
+    assert (await world.metadata.get("/pictures/p5")).json()["version"] == 2
+
+
+async def test_a_choreographed_overwrite_publishes_the_new_version(world: World) -> None:
+    await world.trigger.handle(storage_event("p6", mode="choreography"))
+    await world.trigger.handle(storage_event("p6", mode="choreography", etag="e2",
+                                             time="2026-11-25T10:05:00.000Z"))
+    first, second = world.published("picture.uploaded")
+    assert (first["data"]["version"], second["data"]["version"]) == (1, 2)
+
+
+async def test_a_key_put_again_after_its_deletion_gets_its_own_workflow(world: World) -> None:
+    await world.trigger.handle(storage_event("p7"))
+    await world.trigger.handle(storage_event("p7", kind="removed",
+                                             time="2026-11-25T10:00:05.000Z"))
+    [deleted] = world.published("picture.deleted")
+    world.core.delete("p7", datetime.fromisoformat(deleted["data"]["deleted_at"]))
+    await world.trigger.handle(storage_event("p7", etag="e2", time="2026-11-25T10:00:09.000Z"))
+    assert world.temporal.started == ["picture-p7", "picture-p7-v2"]
