@@ -10,7 +10,6 @@ invariants that make PicaDaily trustworthy are checked and printed as a table, p
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import logging
 import os
@@ -27,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from PIL import Image
 
 from bench.procs import descendants, process_name
 from cli.stack_process import RunningStack, wait_until
+from picadaily.imaging import sample_jpeg
 from picadaily.settings import Settings
 from picadaily.steps import FINAL_STATUSES
 
@@ -52,12 +51,6 @@ def children(runner_pid: int) -> dict[str, int]:
         name = process_name(pid)
         out[SERVER_NAMES.get(name, name)] = pid
     return out
-
-
-def jpeg(n: int) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (96, 72), ((n * 37) % 256, (n * 91) % 256, (n * 53) % 256)).save(out, "JPEG")
-    return out.getvalue()
 
 
 @dataclass
@@ -108,8 +101,8 @@ class Chaos:
             time.sleep(max(0.0, start + n * seconds / uploads - time.monotonic()))
             try:
                 with httpx.Client(base_url=self.stack.url, timeout=30) as client:
-                    resp = client.post("/api/pictures",
-                                       files=[("pictures", (f"c{n}.jpg", jpeg(n), "image/jpeg"))])
+                    picture = (f"c{n}.jpg", sample_jpeg(n), "image/jpeg")
+                    resp = client.post("/api/pictures", files=[("pictures", picture)])
                     ok = resp.status_code == 202
                     ids = [a["id"] for a in resp.json()["accepted"]] if ok else []
                     if ok and self.random.random() < 0.1:  # delete one in ten soon after
@@ -251,16 +244,10 @@ class Chaos:
         return api.get(f"/api/pictures/{picture_id}").status_code == 200
 
     def _thumbnail_ids(self) -> set[str]:
-        from picadaily.layout import THUMBNAIL_PREFIX
-        from picadaily.storage import s3_client
+        from picadaily.layout import thumbnail_ids
+        from picadaily.storage import S3ObjectStore
 
-        s3 = s3_client(self.settings)
-        ids = set()
-        for page in s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.settings.thumbnails_bucket, Prefix=THUMBNAIL_PREFIX):
-            ids |= {o["Key"][len(THUMBNAIL_PREFIX):-len(".jpg")]
-                    for o in page.get("Contents", [])}
-        return ids
+        return thumbnail_ids(S3ObjectStore.from_settings(self.settings), self.settings)
 
     def _one_workflow_per_picture(self, docs: dict[str, Any]) -> list[str]:
         import asyncio

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
+from typing import Any
 
 import httpx
 
@@ -37,6 +39,8 @@ def _lab(settings: Settings, args: argparse.Namespace) -> int:
         resp = httpx.post(f"{control}/processes/{args.target}/{args.action}", timeout=30)
         log.info("%s", resp.json().get("error") or f"{args.target}: {resp.json()['state']}")
         return 0 if resp.is_success else 1
+    if args.action == "scenario":
+        return scenario(settings, args)
     if args.action == "clear":
         for service in FAULTY:
             httpx.delete(f"{getattr(settings, f'{service}_url')}/admin/faults", timeout=10)
@@ -57,3 +61,45 @@ def _lab(settings: Settings, args: argparse.Namespace) -> int:
     resp.raise_for_status()
     log.info("armed on %s: %s", args.target, plan.model_dump())
     return 0
+
+
+def scenario(settings: Settings, args: argparse.Namespace) -> int:
+    """Run a canned scenario in both modes through the running frontend; print the table."""
+    with httpx.Client(base_url=f"http://{settings.host}:{settings.port}", timeout=30) as api:
+        known = api.get("/api/lab/scenarios")
+        if known.status_code == 404:
+            log.error("%s", known.json()["error"])
+            return 1
+        if not args.target:
+            for s in known.json()["scenarios"]:
+                log.info("%-18s %s", s["name"], s["title"])
+            return 0
+        body = {"uploads": args.uploads, "outage_s": args.outage}
+        resp = api.post(f"/api/lab/scenarios/{args.target}", json=body)
+        if resp.status_code != 202:
+            log.error("%s", resp.json()["error"])
+            return 1
+        log.info("running %s in both modes, one after the other…", resp.json()["title"])
+        while (state := api.get("/api/lab/scenarios").json())["running"]:
+            time.sleep(2)
+    report = state["latest"]
+    if report["state"] != "finished":
+        log.error("the scenario failed: %s", report["error"])
+        return 1
+    log.info("%s\n%s", report["title"], "\n".join(scenario_table(report)))
+    return 0
+
+
+ROWS = (("what was done", "done_what"), ("accepted", "accepted"), ("refused", "refused"),
+        ("statuses", "statuses"), ("stuck", "stuck"), ("duplicate steps", "duplicates"),
+        ("orphan thumbnails", "orphans"), ("last final after s", "last_final_s"),
+        ("retried attempts", "retries"), ("dead letters", "dead_letters"),
+        ("a user saw", "seen"))
+
+
+def scenario_table(report: dict[str, Any]) -> list[str]:
+    results = report["results"]
+    lines = [f"{'':20} " + " | ".join(f"{r['mode']:<44}" for r in results)]
+    for label, key in ROWS:
+        lines.append(f"{label:20} " + " | ".join(f"{r[key]!s:<44}" for r in results))
+    return lines

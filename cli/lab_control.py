@@ -1,8 +1,9 @@
-"""The stack runner's control endpoint for the failure lab (loopback only, and only when
-``PICADAILY_LAB=true``): list the processes, stop, start or kill -9 one.
+"""The stack runner's control endpoint (loopback only): what each process is doing, and for the
+failure lab (only when ``PICADAILY_LAB=true``) stop, start or kill -9 one.
 
 GET /processes -> [{name, state, pid, restarts, last_exit, port}]
-POST /processes/<name>/stop | start | kill -> the process afterwards, or 404 / 409 with a reason
+POST /processes/<name>/stop | start | kill -> the process afterwards, or 403 (the lab is off),
+404 / 409 with a reason
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class LabActionRefused(ValueError):
     pass
 
 
-def serve(stack: Stack, url: str) -> ThreadingHTTPServer:
+def serve(stack: Stack, url: str, *, actions: bool) -> ThreadingHTTPServer:
     """Start answering on ``url`` in a daemon thread; the caller shuts the server down."""
     where = urlsplit(url)
     host, port = where.hostname or "127.0.0.1", where.port or 8098
@@ -51,6 +52,9 @@ def serve(stack: Stack, url: str) -> ThreadingHTTPServer:
                 self._answer(404, {"error": "no such lab resource"})
 
         def do_POST(self) -> None:
+            if not actions:
+                self._answer(403, {"error": "the failure lab is off (PICADAILY_LAB=true)"})
+                return
             parts = self.path.strip("/").split("/")
             if len(parts) != 3 or parts[0] != "processes" or parts[2] not in ACTIONS:
                 self._answer(404, {"error": "POST /processes/<name>/stop|start|kill"})
@@ -65,5 +69,6 @@ def serve(stack: Stack, url: str) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="lab-control", daemon=True).start()
-    log.info("  %-10s the failure lab's control endpoint on %s", "lab", url)
+    log.info("  %-10s the runner's control endpoint on %s (lab actions %s)", "control", url,
+             "on" if actions else "off")
     return server

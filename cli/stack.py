@@ -184,6 +184,7 @@ class Stack:
     def check_ports(self, procs: list[Proc]) -> None:
         ports = [(p.name, p.port) for p in procs if p.port is not None]
         ports.append(("temporal-ui", self.temporal_ui_port))
+        ports.append(("control", _port_of(self.settings.lab_control_url, 8098)))
         if any(p.name == "storage" for p in procs):
             ports += [(f"storage {what}", port)
                       for what, port in seaweedfs_ports(self.settings).items() if what != "s3"]
@@ -210,10 +211,11 @@ class Stack:
             self._wait_ready(proc)
             if proc.name == "temporal":
                 self._provision()
-        if self.settings.lab:
-            from cli.lab_control import serve
+        from cli.lab_control import serve
 
-            self.lab_server = serve(self, self.settings.lab_control_url)
+        # Always answers what each process is doing (the web UI shows failed ones); it takes
+        # actions only when the lab is on.
+        self.lab_server = serve(self, self.settings.lab_control_url, actions=self.settings.lab)
         log.info("PicaDaily is up in %.1f s: http://%s:%d  (Temporal UI %s, logs in %s)",
                  time.monotonic() - self.started_at, self.host, self.settings.port,
                  self.settings.temporal_ui_url, self.logs)

@@ -24,7 +24,8 @@ from picadaily.streams import open_kv
 
 from .body_limit import BodyLimit
 from .deps import Frontend
-from .routes import collage, dead_letters, lab, live, mode, pages, pictures, stats
+from .lab_scenarios import ScenarioRunner
+from .routes import collage, dead_letters, lab, live, mode, pages, pictures, stack, stats
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -44,12 +45,17 @@ def create_app(settings: Settings) -> FastAPI:
             nc = await connect_nats(settings, "frontend")
             stack.push_async_callback(close_nats, nc)
             kv = await open_kv(nc.jetstream(), settings)
-            app.state.frontend = Frontend(settings=settings, metadata=metadata,
-                                          store=S3ObjectStore.from_settings(settings),
+            store = S3ObjectStore.from_settings(settings)
+            scenarios = ScenarioRunner(settings, nc, nc.jetstream(), metadata, store) \
+                if settings.lab else None
+            app.state.frontend = Frontend(settings=settings, metadata=metadata, store=store,
                                           modes=ModeSwitch(kv, settings.default_mode), nats=nc,
-                                          kv=kv, inspecting=asyncio.Semaphore(
+                                          kv=kv, scenarios=scenarios,
+                                          inspecting=asyncio.Semaphore(
                                               settings.header_checks_at_once))
             yield
+            if scenarios is not None:
+                await scenarios.cancel()
 
     app = FastAPI(title="PicaDaily", lifespan=lifespan)
 
@@ -82,7 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": "frontend"}
 
-    for module in (pictures, collage, mode, dead_letters, lab, live, stats, pages):
+    for module in (pictures, collage, mode, dead_letters, lab, live, stats, stack, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -14,6 +14,8 @@ from picadaily.mode import ModeSwitch
 from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore
 
+from .lab_scenarios import ScenarioRunner
+
 
 @dataclass
 class Frontend:
@@ -23,6 +25,7 @@ class Frontend:
     modes: ModeSwitch
     nats: Any  # nats.aio.client.Client
     kv: Any  # the shared NATS KV bucket (idempotency keys)
+    scenarios: ScenarioRunner | None = None  # the failure lab's (only when the lab is on)
     _temporal: Any = None
     # Image headers are inspected in threads, a few at a time: a crafted file (millions of PNG
     # chunks) costs a thread its time, never the event loop that serves pages and /healthz.

@@ -141,3 +141,10 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 # Pillow's own decompression-bomb check stays on at its default (Image.MAX_IMAGE_PIXELS, ~89 MP):
 # ``_open`` turns its warning into a refusal. Our own limit (``max_pixels``, lower by default) is
 # checked on the header before any pixel is decoded.
+
+
+def sample_jpeg(n: int) -> bytes:
+    """A small JPEG of its own colour for each ``n``: pictures for drills (the lab, chaos)."""
+    out = io.BytesIO()
+    Image.new("RGB", (96, 72), ((n * 37) % 256, (n * 91) % 256, (n * 53) % 256)).save(out, "JPEG")
+    return out.getvalue()

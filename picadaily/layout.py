@@ -9,6 +9,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from picadaily.settings import Settings
+    from picadaily.storage import ObjectStore
+
 THUMBNAIL_PREFIX = "thumbnails/"
 COLLAGE_PREFIX = "collage/"
 COLLAGE_KEY = f"{COLLAGE_PREFIX}current.jpg"
@@ -23,3 +29,9 @@ def original_key(picture_id: str) -> str:
 
 def thumbnail_key(picture_id: str) -> str:
     return f"{THUMBNAIL_PREFIX}{picture_id}.jpg"
+
+
+def thumbnail_ids(store: ObjectStore, settings: Settings) -> set[str]:
+    """The picture ids that have a thumbnail object (for checks: orphans, clean-up)."""
+    return {k[len(THUMBNAIL_PREFIX):-len(".jpg")]
+            for k in store.list_keys(settings.thumbnails_bucket, THUMBNAIL_PREFIX)}

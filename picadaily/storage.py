@@ -32,6 +32,8 @@ class ObjectStore(Protocol):
         """The object's user metadata without its bytes; None when it does not exist."""
         ...
 
+    def list_keys(self, bucket: str, prefix: str) -> list[str]: ...
+
 
 def _aws_client(service: Literal["s3", "sqs"], endpoint: str, settings: Settings,
                 **config: Any) -> Any:
@@ -67,6 +69,13 @@ def queue_url(settings: Settings) -> str:
 class S3ObjectStore:
     def __init__(self, client: Any) -> None:
         self._s3 = client
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        keys: list[str] = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket,
+                                                                       Prefix=prefix):
+            keys += [o["Key"] for o in page.get("Contents", [])]
+        return keys
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3ObjectStore:
@@ -130,3 +139,6 @@ class InMemoryObjectStore:
     def head_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
         obj = self.objects.get((bucket, key))
         return None if obj is None else dict(obj.metadata)
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        return sorted(k for b, k in self.objects if b == bucket and k.startswith(prefix))

@@ -16,6 +16,7 @@ from picadaily.faults import FaultPlan
 
 from ..deps import Frontend, FrontendDep
 from ..errors import http_error
+from ..lab_scenarios import SCENARIOS
 
 router = APIRouter(prefix="/api/lab", tags=["lab"])
 FAULTY_SERVICES = ("vision", "thumbnails", "collage")
@@ -35,6 +36,11 @@ def _lab_on(fe: FrontendDep) -> Frontend:
 
 
 LabDep = Annotated[Frontend, Depends(_lab_on)]
+
+
+class ScenarioRequest(BaseModel):
+    uploads: int | None = Field(default=None, ge=1, le=200, description="instead of the canned")
+    outage_s: float | None = Field(default=None, ge=0, le=120, description="instead of the canned")
 
 
 class FaultRequest(BaseModel):
@@ -91,3 +97,29 @@ async def arm_fault(req: FaultRequest, fe: LabDep) -> None:
 async def clear_faults(fe: LabDep) -> None:
     for service in FAULTY_SERVICES:
         await _call("DELETE", f"{getattr(fe.settings, f'{service}_url')}/admin/faults")
+
+
+@router.get("/scenarios")
+async def scenarios(fe: LabDep) -> dict[str, Any]:
+    runner = fe.scenarios
+    assert runner is not None  # the lab is on
+    return {
+        "scenarios": [{"name": s.name, "title": s.title, "uploads": s.uploads,
+                       "outage_s": s.outage_s} for s in SCENARIOS.values()],
+        "running": runner.running,
+        "latest": runner.latest.as_dict() if runner.latest else None,
+    }
+
+
+@router.post("/scenarios/{name}", status_code=202)
+async def run_scenario(name: str, fe: LabDep,
+                       req: ScenarioRequest | None = None) -> dict[str, Any]:
+    """Run a canned scenario in both modes, one after the other; poll ``GET /scenarios``."""
+    runner = fe.scenarios
+    assert runner is not None
+    if name not in SCENARIOS:
+        raise http_error(404, f"no scenario {name!r}; there are: {', '.join(SCENARIOS)}")
+    if runner.running:
+        raise http_error(409, "a scenario is running already; one at a time")
+    req = req or ScenarioRequest()
+    return runner.start(name, uploads=req.uploads, outage_s=req.outage_s).as_dict()

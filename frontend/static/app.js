@@ -351,7 +351,67 @@ async function refreshLab() {
   document.getElementById("lab-faults").replaceChildren(...(faults.length ? faults : [el("li", {text: "no faults armed"})]));
 }
 
+// --- scenarios: one disturbance during a burst, both modes, side by side -------------------
+const SCENARIO_ROWS = [
+  ["what was done", r => r.done_what], ["accepted", r => r.accepted], ["refused uploads", r => r.refused],
+  ["done", r => r.statuses.done || 0], ["failed", r => r.statuses.failed || 0], ["rejected", r => r.statuses.rejected || 0],
+  ["stuck (still processing)", r => r.stuck], ["duplicate steps", r => r.duplicates], ["orphan thumbnails", r => r.orphans],
+  ["last picture final after", r => r.last_final_s === null ? "–" : `${r.last_final_s} s`],
+  ["retried attempts", r => r.retries], ["dead letters", r => r.dead_letters],
+  ["what a user saw meanwhile", r => r.seen],
+  ["'processing' over time", r => r.saw.map(s => s.processing || 0).join(" ")],
+];
+async function refreshScenarios() {
+  let state;
+  try { state = await api("/api/lab/scenarios"); } catch (e) { notice(e.message); return; }
+  const select = document.getElementById("scenario-name");
+  if (!select.options.length)
+    state.scenarios.forEach(s => select.append(el("option", {value: s.name, text: s.title})));
+  document.getElementById("scenario-run").disabled = state.running;
+  const report = state.latest;
+  const status = document.getElementById("scenario-status");
+  const table = document.getElementById("scenario-table");
+  if (!report) { status.textContent = "No scenario has run yet."; table.hidden = true; return; }
+  status.textContent = report.state === "running" ? `Running: ${report.progress}` :
+    report.state === "failed" ? `${report.title}: the run failed: ${report.error}` : `${report.title} (started ${report.started})`;
+  const modes = report.results.map(r => r.mode);
+  table.replaceChildren(
+    el("caption", {text: report.title}),
+    el("thead", {}, el("tr", {}, el("th", {scope: "col", text: ""}), modes.map(m => el("th", {scope: "col", text: m})))),
+    el("tbody", {}, SCENARIO_ROWS.map(([label, value]) => el("tr", {}, el("th", {scope: "row", text: label}),
+      report.results.map(r => el("td", {text: String(value(r))}))))));
+  table.hidden = !report.results.length;
+  if (state.running) setTimeout(refreshScenarios, 2000);
+}
+
+function initScenarios() {
+  document.getElementById("scenario-form").addEventListener("submit", async event => {
+    event.preventDefault();
+    const name = document.getElementById("scenario-name").value;
+    try { await api(`/api/lab/scenarios/${name}`, {method: "POST"}); notice(`scenario ${name} started: both modes, one after the other`); }
+    catch (e) { notice(e.message); }
+    refreshScenarios();
+  });
+  refreshScenarios();
+}
+
+// --- the supervisor's word on every page ------------------------------------------------
+async function refreshStackBanner() {
+  const banner = document.getElementById("stack-trouble");
+  let state;
+  try { state = await api("/api/stack"); } catch { return; }
+  const failed = state.trouble.filter(p => p.state === "failed");
+  const other = state.trouble.filter(p => p.state !== "failed");
+  const parts = [];
+  if (failed.length) parts.push(`FAILED (the runner gave up restarting; see its log in .picadaily/logs): ${failed.map(p => `${p.name} after ${p.restarts} restarts, last exit ${p.last_exit}`).join("; ")}`);
+  if (other.length) parts.push(`not running: ${other.map(p => `${p.name} ${p.state}`).join(", ")}`);
+  banner.textContent = parts.join(". ");
+  banner.hidden = !parts.length;
+  banner.classList.toggle("failed", failed.length > 0);
+}
+
 function initLab() {
+  initScenarios();
   const form = document.getElementById("lab-fault");
   form.addEventListener("submit", async event => {
     event.preventDefault();
@@ -377,6 +437,8 @@ function initLab() {
 
 document.addEventListener("DOMContentLoaded", () => {
   initModeSwitch();
+  refreshStackBanner();
+  setInterval(refreshStackBanner, 3000);
   const params = new URLSearchParams(location.search);
   if (params.get("deleted")) notice("The picture was deleted; its thumbnail, metadata and collage place are being cleaned up.");
   const page = document.body.dataset.page;

@@ -4,16 +4,22 @@ invariant holds (``bench/chaos.py`` lists them)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from bench.chaos import CHAOS_ENV, ONE_PER_CLASS, Chaos, jpeg, table
+from bench.chaos import CHAOS_ENV, ONE_PER_CLASS, Chaos, table
 from cli.stack_process import RunningStack, wait_until
+from picadaily.imaging import sample_jpeg
 from tests.e2e.client import wait_final
+from tests.e2e.conftest import SHOTS, TIMEOUT_MS
 
 pytestmark = pytest.mark.e2e
 log = logging.getLogger(__name__)
@@ -74,7 +80,7 @@ def test_the_failure_lab_stops_starts_and_kills_processes_and_arms_faults(
         faults = api.get("/api/lab").json()["faults"]
         assert faults["thumbnails"][0]["delay_s"] == 0.2 and faults["vision"][0]["remaining"] == 1
         resp = api.post("/api/pictures", data={"mode": "orchestration"},
-                        files=[("pictures", ("lab.jpg", jpeg(7), "image/jpeg"))])
+                        files=[("pictures", ("lab.jpg", sample_jpeg(7), "image/jpeg"))])
         [accepted] = resp.json()["accepted"]
         doc = wait_final(api, [accepted["id"]])[accepted["id"]]
         assert doc["status"] == "done"
@@ -82,6 +88,74 @@ def test_the_failure_lab_stops_starts_and_kills_processes_and_arms_faults(
         assert [t["outcome"] for t in analysis] == ["error", "ok"]
         assert api.delete("/api/lab/faults").status_code == 204
         assert api.get("/api/lab").json()["faults"]["thumbnails"] == []
+
+
+def run_scenario(api: httpx.Client, name: str, **shorter: float) -> dict[str, Any]:
+    started = api.post(f"/api/lab/scenarios/{name}", json=shorter)
+    assert started.status_code == 202, started.text
+    assert api.post(f"/api/lab/scenarios/{name}", json=shorter).status_code == 409  # one at once
+    wait_until(lambda: not api.get("/api/lab/scenarios").json()["running"], timeout=400,
+               what=f"scenario {name} finished")
+    report: dict[str, Any] = api.get("/api/lab/scenarios").json()["latest"]
+    assert report["state"] == "finished", report
+    assert [r["mode"] for r in report["results"]] == ["orchestration", "choreography"]
+    return report
+
+
+def test_a_canned_scenario_runs_in_both_modes_and_reports_side_by_side(
+        chaos_stack: RunningStack) -> None:
+    with httpx.Client(base_url=chaos_stack.url, timeout=60) as api:
+        assert api.post("/api/lab/scenarios/nope").status_code == 404
+        report = run_scenario(api, "thumbnails-down", uploads=6, outage_s=4)
+        log.info("%s", json.dumps(report, indent=1))
+        for result in report["results"]:
+            assert (result["accepted"], result["statuses"]) == (6, {"done": 6}), result
+            assert (result["stuck"], result["duplicates"], result["orphans"]) == (0, 0, 0)
+            assert result["done_what"] == "thumbnails stopped for 4 s"
+            assert result["last_final_s"] > 4  # nothing could finish while thumbnails was down
+            assert result["saw"] and "6 of 6 uploads accepted" in result["seen"]
+        saved = list((chaos_stack.home / "lab").glob("thumbnails-down-*.json"))
+        assert len(saved) == 1 and json.loads(saved[0].read_text())["state"] == "finished"
+    listed = subprocess.run([sys.executable, "-m", "cli", "lab", "scenario"], env=chaos_stack.env,
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and "nats-down" in listed.stdout + listed.stderr
+
+
+def test_poison_on_every_subject_is_set_aside_and_the_pictures_still_finish(
+        chaos_stack: RunningStack) -> None:
+    with httpx.Client(base_url=chaos_stack.url, timeout=60) as api:
+        report = run_scenario(api, "poison", uploads=3)
+        for result in report["results"]:
+            assert result["statuses"] == {"done": 3}, result
+            # 7 subjects x 3 kinds, each dead-lettered by every consumer that reads it
+            assert result["dead_letters"] >= 21, result
+
+
+def test_every_page_says_when_a_part_is_down_and_the_lab_shows_the_last_scenario(
+        chaos_stack: RunningStack, browser: Any) -> None:
+    with httpx.Client(base_url=chaos_stack.url, timeout=60) as api:
+        assert api.get("/api/stack").json()["trouble"] == []
+        assert api.post("/api/lab/processes/collage/stop").status_code == 200
+        context = browser.new_context(base_url=chaos_stack.url,
+                                      viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(TIMEOUT_MS)
+        try:
+            page = context.new_page()
+            page.goto("/")
+            banner = page.locator("#stack-trouble")
+            banner.wait_for()
+            assert "collage stopped" in banner.inner_text()
+            page.goto("/lab")
+            page.locator("#scenario-table th[scope=row]").first.wait_for()
+            assert page.locator("#scenario-table thead th").all_inner_texts()[1:] == [
+                "orchestration", "choreography"]
+            assert "what a user saw meanwhile" in page.locator("#scenario-table").inner_text()
+            page.screenshot(path=str(SHOTS / "lab.png"), full_page=True)
+        finally:
+            context.close()
+            api.post("/api/lab/processes/collage/start")
+        wait_until(lambda: api.get("/api/stack").json()["trouble"] == [], timeout=60,
+                   what="collage running again")
 
 
 def _state(api: httpx.Client, name: str) -> str:

@@ -23,9 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.chaos import CHAOS_ENV, children, jpeg
+from bench.chaos import CHAOS_ENV, children
 from cli.stack import port_is_free
 from cli.stack_process import RunningStack, wait_until
+from picadaily.imaging import sample_jpeg
 from picadaily.steps import FINAL_STATUSES
 from tests.e2e.client import wait_final
 
@@ -72,7 +73,7 @@ def burst_with_a_kill(stack: RunningStack, victim: str, mode: str) -> dict[str, 
         try:
             with httpx.Client(base_url=stack.url, timeout=30) as api:
                 resp = api.post("/api/pictures", data={"mode": mode},
-                                files=[("pictures", (f"p{n}.jpg", jpeg(n), "image/jpeg"))])
+                                files=[("pictures", (f"p{n}.jpg", sample_jpeg(n), "image/jpeg"))])
         except httpx.HTTPError:
             resp = None
         with lock:
@@ -123,7 +124,7 @@ def test_kill_9_of_the_runner_leaves_no_orphan_and_the_next_start_keeps_everythi
     assert own_stack.proc is not None
     with httpx.Client(base_url=own_stack.url, timeout=30) as api:
         resp = api.post("/api/pictures", files=[
-            ("pictures", (f"r{n}.jpg", jpeg(n), "image/jpeg")) for n in range(6)])
+            ("pictures", (f"r{n}.jpg", sample_jpeg(n), "image/jpeg")) for n in range(6)])
         ids = [a["id"] for a in resp.json()["accepted"]]
         wait_final(api, ids[:3])
         deleted = ids[0]

@@ -3,8 +3,6 @@ stack. Screenshots of every page go to test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,32 +11,9 @@ import pytest
 
 from cli.stack_process import RunningStack
 from tests.conftest import photos
+from tests.e2e.conftest import SHOTS, TIMEOUT_MS
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = os.environ.get("PICADAILY_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-TIMEOUT_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        message = ("Chromium is not installed: on Debian/Ubuntu run 'sudo apt-get install "
-                   "chromium' (or set PICADAILY_CHROMIUM to a Chromium binary)")
-        if os.environ.get("CI"):
-            pytest.fail(message + " — in CI nothing may skip; .ci/run installs it")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def page(browser: Any, stack: RunningStack) -> Iterator[Any]:
     context = browser.new_context(base_url=stack.url, viewport={"width": 1280, "height": 900})

@@ -1,0 +1,34 @@
+"""``/api/stack``: what the stack runner's supervisor says about each process, so every page can
+say when a part is down, restarting or marked failed (not only the lab's table)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import APIRouter
+
+from ..deps import FrontendDep
+
+router = APIRouter(prefix="/api/stack", tags=["stack"])
+TROUBLE = ("restarting", "failed", "stopped", "stopping", "starting")
+
+
+@router.get("")
+async def stack_state(fe: FrontendDep) -> dict[str, Any]:
+    """``supervised`` is false when no stack runner answers (compose, a bare process): then
+    only the container engine knows."""
+    try:
+        async with httpx.AsyncClient(timeout=3) as client:
+            resp = await client.get(f"{fe.settings.lab_control_url}/processes")
+            resp.raise_for_status()
+            processes = resp.json()
+    except (httpx.HTTPError, ValueError):
+        return {"supervised": False, "processes": [], "trouble": []}
+    trouble = [{"name": p["name"], "state": p["state"], "restarts": p["restarts"],
+                "last_exit": p["last_exit"]}
+               for p in processes if p["state"] in TROUBLE]
+    return {"supervised": True,
+            "processes": [{"name": p["name"], "state": p["state"], "restarts": p["restarts"]}
+                          for p in processes],
+            "trouble": trouble}
