@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench chaos proto clean
+.PHONY: install demo test test-fast lint bench chaos scenarios proto clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("PicaDaily needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -32,6 +32,9 @@ bench: install
 
 chaos: install
 	$(BIN)/picadaily chaos
+
+scenarios: install
+	$(BIN)/picadaily scenarios
 
 # The SeaweedFS filer API subset the storage-event source speaks (functions/seaweedfs/filer.proto).
 proto: install

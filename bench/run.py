@@ -105,6 +105,36 @@ def table(modes: dict[str, Any]) -> list[str]:
     return lines
 
 
+def measure_stack(env: dict[str, str], latency_set: list[tuple[str, bytes]],
+                  burst_set: list[tuple[str, bytes]]) -> dict[str, ModeResult]:
+    modes: dict[str, ModeResult] = {}
+    with tempfile.TemporaryDirectory(prefix="picadaily-bench-") as home:
+        stack = RunningStack(Path(home) / "home", env).start()
+        log.info("stack %s started in %.1f s", env or "(as shipped)", stack.start_seconds)
+        try:
+            for mode in ("choreography", "orchestration"):
+                modes[mode] = measure_mode(stack, mode, latency_set, burst_set)
+        finally:
+            stack.stop()
+    return modes
+
+
+def tracing_cost(traced: dict[str, Any], untraced: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for mode in ("choreography", "orchestration"):
+        on, off = traced[mode], untraced[mode]
+        out[mode] = {
+            "cpu_s_per_picture_on": on["cpu_s_per_picture"],
+            "cpu_s_per_picture_off": off["cpu_s_per_picture"],
+            "cpu_pct": round(100 * (on["cpu_s_per_picture"] / off["cpu_s_per_picture"] - 1), 1),
+            "p50_ms_on": on["p50_ms"], "p50_ms_off": off["p50_ms"],
+            "p50_delta_ms": round(on["p50_ms"] - off["p50_ms"], 1),
+            "cpu_ms_per_picture_by_process_on": on["cpu_ms_per_picture_by_process"],
+            "cpu_ms_per_picture_by_process_off": off["cpu_ms_per_picture_by_process"],
+        }
+    return out
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("httpx", "httpcore"):
@@ -119,15 +149,10 @@ def main() -> int:
     raw = run_raw(vision, [d for _, d in burst_set],
                   Progress(len(burst_set), "raw: same work, one process"))
 
-    modes: dict[str, ModeResult] = {}
-    with tempfile.TemporaryDirectory(prefix="picadaily-bench-") as home:
-        stack = RunningStack(Path(home) / "home").start()
-        log.info("stack started in %.1f s", stack.start_seconds)
-        try:
-            for mode in ("choreography", "orchestration"):
-                modes[mode] = measure_mode(stack, mode, latency_set, burst_set)
-        finally:
-            stack.stop()
+    modes = measure_stack({}, latency_set, burst_set)
+    # The same again with tracing off: what one trace per picture costs.
+    untraced = measure_stack({"PICADAILY_TRACING": "false"}, latency_set, burst_set) \
+        if os.environ.get("BENCH_TRACING_COST", "1") == "1" else {}
 
     now = dt.datetime.now(dt.UTC)
     results: dict[str, Any] = {
@@ -136,6 +161,9 @@ def main() -> int:
                                    "phone_sized": list(PHONE_SOURCES)},
         "modes": summarise(raw, modes, cores),
     }
+    if untraced:
+        results["tracing_cost"] = tracing_cost(results["modes"],
+                                               summarise(raw, untraced, cores))
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = f"{now.strftime('%Y%m%d-%H%M%S')}-{results['machine']}{'-quick' if quick else ''}"
     path = RESULTS / f"{stem}.json"
@@ -150,5 +178,8 @@ def main() -> int:
                      ", ".join(f"{name} {ms:.0f}" for name, ms in spent.items() if ms >= 1))
         for failure in m.get("failures", []):
             log.warning("%s: %s", mode, failure)
+    for mode, cost in results.get("tracing_cost", {}).items():
+        log.info("%s, tracing on vs off: CPU/picture %+.1f %%, p50 %+.1f ms", mode,
+                 cost["cpu_pct"], cost["p50_delta_ms"])
     log.info("saved %s and %s", path, path.with_suffix(".png").name)
     return 0

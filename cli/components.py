@@ -17,6 +17,7 @@ from typing import Any
 
 from picadaily.runtime import configure_logging
 from picadaily.settings import Settings, service_port
+from picadaily.tracing import instrument_app, setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ COMPONENTS: dict[str, Component] = {
         Component("vision", "services.vision.http:create_app", "http"),
         Component("thumbnails", "services.thumbnails.http:create_app", "http"),
         Component("collage", "services.collage.http:create_app", "http"),
+        Component("traces", "services.traces.http:create_app", "http"),
         Component("worker", "workflow.worker:main", "async"),
         Component("trigger", "functions.trigger:main", "async"),
         Component("reconciler", "functions.reconciler:main", "async"),
@@ -70,13 +72,16 @@ def run_component(name: str, settings: Settings | None = None) -> None:
     component = COMPONENTS[name]
     settings = settings or Settings()
     configure_logging(name)
+    setup_tracing(name)
     if component.kind == "http":
         import uvicorn
 
         app = _load(component.target)(settings)
+        instrument_app(app)
         host, port = component.bind(settings)
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
                     timeout_graceful_shutdown=10)
+        shutdown_tracing()
     else:
         main: Callable[[Settings, asyncio.Event], Awaitable[None]] = _load(component.target)
         code = 0
@@ -86,6 +91,7 @@ def run_component(name: str, settings: Settings | None = None) -> None:
         except Exception:
             log.exception("%s failed", name)
             code = 1
+        shutdown_tracing()
         # The Temporal SDK's native runtime threads can keep an interpreter from exiting (and
         # sometimes crash it at exit); everything is flushed and closed by now, so leave at once.
         logging.shutdown()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from typing import Any
 
 import httpx
 
@@ -86,20 +85,8 @@ def scenario(settings: Settings, args: argparse.Namespace) -> int:
     if report["state"] != "finished":
         log.error("the scenario failed: %s", report["error"])
         return 1
-    log.info("%s\n%s", report["title"], "\n".join(scenario_table(report)))
+    from bench.scenarios import markdown
+
+    log.info("%s", markdown(report))
     return 0
 
-
-ROWS = (("what was done", "done_what"), ("accepted", "accepted"), ("refused", "refused"),
-        ("statuses", "statuses"), ("stuck", "stuck"), ("duplicate steps", "duplicates"),
-        ("orphan thumbnails", "orphans"), ("last final after s", "last_final_s"),
-        ("retried attempts", "retries"), ("dead letters", "dead_letters"),
-        ("a user saw", "seen"))
-
-
-def scenario_table(report: dict[str, Any]) -> list[str]:
-    results = report["results"]
-    lines = [f"{'':20} " + " | ".join(f"{r['mode']:<44}" for r in results)]
-    for label, key in ROWS:
-        lines.append(f"{label:20} " + " | ".join(f"{r[key]!s:<44}" for r in results))
-    return lines

@@ -114,6 +114,9 @@ class Stack:
             env[f"PICADAILY_{name.upper()}"] = str(value).lower() if isinstance(value, bool) \
                 else str(value)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        if self.settings.tracing:  # a user's own OTLP endpoint wins over the local trace store
+            env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", self.settings.traces_url)
+            env.setdefault("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
         return env
 
     # --- the processes ----------------------------------------------------------------------
@@ -144,12 +147,16 @@ class Stack:
                          "--ui-disable-news-fetch", "--log-level", "warn"],
             self.temporal_port, lambda p: self._temporal_ready(), self.logs / "temporal.log"))
         source = EVENT_SOURCES[self.settings.event_source]
-        for name in (*SERVICES, *([source] if source else []), "frontend"):
+        traces = ("traces",) if self.settings.tracing else ()
+        for name in (*traces, *SERVICES, *([source] if source else []), "frontend"):
             component = COMPONENTS[name]
             port = component.port(self.settings)
             ready = self._healthz_ready(port) if port is not None else _logged_ready
+            # The trace store does not trace itself (each export would make spans to export).
+            env = {"OTEL_SDK_DISABLED": "true"} if name == "traces" else \
+                {"OTEL_SERVICE_NAME": f"picadaily-{name}"}
             procs.append(Proc(name, [py, "-m", "cli", "run", name], port, ready,
-                              self.logs / f"{name}.log"))
+                              self.logs / f"{name}.log", env=env))
         return procs
 
     def _healthz_ready(self, port: int) -> Callable[[Proc], bool]:

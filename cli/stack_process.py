@@ -64,7 +64,7 @@ class RunningStack:
         self.url = f"http://127.0.0.1:{self.port}"
         ports = {name: free_port() for name in
                  ("nats", "s3", "temporal", "ui", "vision", "metadata", "thumbnails", "collage",
-                  "lab")}
+                  "traces", "lab")}
         storage_base = free_port_block(7)
         self.env = dict(os.environ)
         self.env.update({
@@ -79,7 +79,7 @@ class RunningStack:
             "PICADAILY_FAULT_INJECTION": "true",
             "PICADAILY_LAB_CONTROL_URL": f"http://127.0.0.1:{ports['lab']}",
             **{f"PICADAILY_{n.upper()}_URL": f"http://127.0.0.1:{ports[n]}"
-               for n in ("vision", "metadata", "thumbnails", "collage")},
+               for n in ("vision", "metadata", "thumbnails", "collage", "traces")},
             **(extra_env or {}),
         })
         self.proc: subprocess.Popen[bytes] | None = None

@@ -25,7 +25,18 @@ from picadaily.streams import open_kv
 from .body_limit import BodyLimit
 from .deps import Frontend
 from .lab_scenarios import ScenarioRunner
-from .routes import collage, dead_letters, lab, live, mode, pages, pictures, stack, stats
+from .routes import (
+    collage,
+    dead_letters,
+    lab,
+    live,
+    mode,
+    pages,
+    pictures,
+    stack,
+    stats,
+    traces,
+)
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -88,7 +99,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": "frontend"}
 
-    for module in (pictures, collage, mode, dead_letters, lab, live, stats, stack, pages):
+    for module in (traces, pictures, collage, mode, dead_letters, lab, live, stats, stack,
+                   pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -31,6 +31,7 @@ from picadaily.service_errors import raise_for_service_error
 from picadaily.settings import Mode, Settings
 from picadaily.steps import Step
 from picadaily.storage_events import MalformedStorageEvent, StorageEvent, parse, subject_for
+from picadaily.tracing import temporal_interceptors
 from workflow.inputs import PictureInput
 from workflow.starter import start_processing
 
@@ -193,7 +194,8 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
 
     temporal = await Client.connect(settings.temporal_address,
                                     namespace=settings.temporal_namespace,
-                                    data_converter=data_converter)
+                                    data_converter=data_converter,
+                                    interceptors=temporal_interceptors())
     async with httpx.AsyncClient(base_url=settings.metadata_url, timeout=10) as metadata:
 
         async def subscriptions(edge: EventEdge) -> list[Subscription[StorageNotice]]:

@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from opentelemetry.trace import SpanKind, StatusCode
+
 from picadaily.contracts import utcnow
 from picadaily.events import (
     PICTURE_FAILED,
@@ -39,6 +41,7 @@ from picadaily.settings import Mode, Settings
 from picadaily.storage import ObjectMissing
 from picadaily.streams import dead_letter_subject, redrive_subject
 from picadaily.timeline import error_text
+from picadaily.tracing import PICTURE_ATTRIBUTE, extracted, tracer
 
 log = logging.getLogger(__name__)
 NOT_RETRYABLE: tuple[type[Exception], ...] = (ImageRejected, ObjectMissing)
@@ -207,29 +210,44 @@ class EventEdge:
             await self.dead_letter(s, msg, None, reason, attempt, seq)
             await msg.term()
             return
-        try:
-            await s.handler(parsed, attempt)
-        except NOT_RETRYABLE as exc:
-            log.warning("%s of %s cannot succeed: %s", s.step, parsed.picture_id,
-                        error_text(exc))
-            # the same words as the workflow's: "<step> failed: <reason>"
-            await self.fail_picture(parsed, s.step, f"{s.step} failed: {error_text(exc)}")
-            await msg.ack()
-        except Exception as exc:
-            if attempt >= s.max_deliver:
-                log.error("%s of %s failed %d times; dead-lettered: %s", s.step,
-                          parsed.picture_id, attempt, error_text(exc))
-                await self.dead_letter(s, msg, parsed, error_text(exc), attempt, seq)
-                await self.fail_picture(
-                    parsed, s.step, f"{s.step} failed after {attempt} attempts: {error_text(exc)}")
+        # One consumer span per delivery, in the context the message carries: a redelivery is
+        # its own span, and every call the handler makes (HTTP, S3, publish) is its child.
+        with tracer.start_as_current_span(
+                f"{s.step} on {msg.subject}", kind=SpanKind.CONSUMER,
+                context=extracted(getattr(msg, "headers", None), parsed.traceparent),
+                attributes={PICTURE_ATTRIBUTE: parsed.picture_id, "messaging.system": "nats",
+                            "messaging.destination.name": msg.subject,
+                            "messaging.consumer.group.name": self.durable(s),
+                            "picadaily.step": s.step, "picadaily.attempt": attempt}) as span:
+            try:
+                await s.handler(parsed, attempt)
+            except NOT_RETRYABLE as exc:
+                span.set_status(StatusCode.ERROR, error_text(exc))
+                log.warning("%s of %s cannot succeed: %s", s.step, parsed.picture_id,
+                            error_text(exc))
+                # the same words as the workflow's: "<step> failed: <reason>"
+                await self.fail_picture(parsed, s.step, f"{s.step} failed: {error_text(exc)}")
                 await msg.ack()
+            except Exception as exc:
+                span.set_status(StatusCode.ERROR, error_text(exc))
+                await self._retry_or_give_up(s, msg, parsed, exc, attempt, seq)
             else:
-                delay = s.delay(attempt)
-                log.warning("%s of %s failed (attempt %d), retrying in %.1f s: %s", s.step,
-                            parsed.picture_id, attempt, delay, error_text(exc))
-                await msg.nak(delay=delay)
-        else:
+                await msg.ack()
+
+    async def _retry_or_give_up(self, s: Subscription[Any], msg: InboundMessage, parsed: Any,
+                                exc: Exception, attempt: int, seq: int | None) -> None:
+        if attempt >= s.max_deliver:
+            log.error("%s of %s failed %d times; dead-lettered: %s", s.step,
+                      parsed.picture_id, attempt, error_text(exc))
+            await self.dead_letter(s, msg, parsed, error_text(exc), attempt, seq)
+            await self.fail_picture(
+                parsed, s.step, f"{s.step} failed after {attempt} attempts: {error_text(exc)}")
             await msg.ack()
+        else:
+            delay = s.delay(attempt)
+            log.warning("%s of %s failed (attempt %d), retrying in %.1f s: %s", s.step,
+                        parsed.picture_id, attempt, delay, error_text(exc))
+            await msg.nak(delay=delay)
 
     async def fail_picture(self, handled: Handled, step: str, reason: str) -> None:
         if not handled.reports_failure:

@@ -14,8 +14,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.trace import SpanKind
+
 from picadaily.contracts import utcnow
 from picadaily.settings import MODES, Mode, Settings
+from picadaily.tracing import PICTURE_ATTRIBUTE, nats_headers, tracer
 
 # Event types (subject suffixes). The subject is "<prefix>.<type>".
 PICTURE_UPLOADED = "picture.uploaded"
@@ -135,9 +138,17 @@ class EventBus:
         self.source = source
 
     async def publish(self, event: Event, *, dedupe_key: str | None = None) -> None:
-        body = event.to_cloudevent(self._settings.event_prefix)
-        if not event.source:
-            body["source"] = self.source
-        headers = {"Nats-Msg-Id": dedupe_key} if dedupe_key else None
-        await self._js.publish(subject(self._settings, event.type),
-                               json.dumps(body).encode(), headers=headers)
+        """Publish inside a producer span; the trace context travels in the message headers
+        and in the CloudEvent's ``traceparent``."""
+        to = subject(self._settings, event.type)
+        with tracer.start_as_current_span(
+                f"publish {event.type}", kind=SpanKind.PRODUCER,
+                attributes={PICTURE_ATTRIBUTE: event.picture_id, "messaging.system": "nats",
+                            "messaging.destination.name": to}):
+            headers = nats_headers({"Nats-Msg-Id": dedupe_key} if dedupe_key else None)
+            body = event.to_cloudevent(self._settings.event_prefix)
+            if headers.get("traceparent"):
+                body["traceparent"] = headers["traceparent"]
+            if not event.source:
+                body["source"] = self.source
+            await self._js.publish(to, json.dumps(body).encode(), headers=headers or None)

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     metadata_url: str = "http://127.0.0.1:8102"
     thumbnails_url: str = "http://127.0.0.1:8103"
     collage_url: str = "http://127.0.0.1:8104"
+    # Tracing: every process exports spans (OTLP/HTTP) to the trace store at traces_url, which the
+    # picture page reads; the runner sets OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME for
+    # its children unless tracing is off. traces_forward_url: also pass every export on (Jaeger).
+    traces_url: str = "http://127.0.0.1:8105"
+    tracing: bool = True
+    traces_forward_url: str = ""
+    trace_ui_url: str = ""  # a trace viewer the picture page links to (compose: Jaeger's UI)
 
     pictures_bucket: str = "pictures"
     thumbnails_bucket: str = "thumbnails"

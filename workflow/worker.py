@@ -10,6 +10,7 @@ from temporalio.worker import Worker
 
 from picadaily.runtime import announce_ready
 from picadaily.settings import Settings
+from picadaily.tracing import temporal_interceptors
 
 from .activities import PictureActivities, ServiceClients
 from .converter import data_converter
@@ -30,8 +31,10 @@ def build_worker(client: Client, settings: Settings, clients: ServiceClients,
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
+    # The tracing interceptor (when tracing is on) also serves the workers of this client.
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                  data_converter=data_converter)
+                                  data_converter=data_converter,
+                                  interceptors=temporal_interceptors())
     clients = ServiceClients(settings)
     try:
         worker = build_worker(client, settings, clients)

@@ -38,7 +38,9 @@ async def upload(request: Request) -> HTMLResponse:
 
 @router.get("/pictures/{picture_id}", response_class=HTMLResponse)
 async def picture(request: Request, picture_id: str) -> HTMLResponse:
-    return _page(request, "picture.html", "picture", "Picture", **{"picture-id": picture_id})
+    trace_ui = request.app.state.frontend.settings.trace_ui_url
+    return _page(request, "picture.html", "picture", "Picture",
+                 **{"picture-id": picture_id, "trace-ui": trace_ui})
 
 
 @router.get("/collage", response_class=HTMLResponse)

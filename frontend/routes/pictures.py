@@ -10,6 +10,9 @@ from urllib.parse import quote
 import httpx
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, SpanKind, StatusCode
 from pydantic import BaseModel
 
 from picadaily.contracts import Picture, Registration
@@ -20,6 +23,7 @@ from picadaily.mode import UnknownMode, parse_mode
 from picadaily.settings import Mode
 from picadaily.steps import Status
 from picadaily.storage import ObjectMissing
+from picadaily.tracing import PICTURE_ATTRIBUTE, current_traceparent, tracer
 
 from ..deps import Frontend, FrontendDep, inspect_image
 from ..errors import http_error, upstream_error
@@ -71,6 +75,21 @@ async def _read_limited(upload: UploadFile, limit: int) -> bytes | None:
 
 async def _accept_one(fe: Frontend, upload: UploadFile, mode: Mode | None,
                       picture_id: str) -> Accepted | Refused:
+    """One file of an upload, in its own trace (linked to the request's): one trace per picture,
+    carried on as the object's ``traceparent`` user metadata through the storage event."""
+    request_span = trace.get_current_span().get_span_context()
+    with tracer.start_as_current_span(
+            "accept picture", context=Context(), kind=SpanKind.SERVER,
+            links=[Link(request_span)] if request_span.is_valid else [],
+            attributes={PICTURE_ATTRIBUTE: picture_id}) as span:
+        result = await _accept(fe, upload, mode, picture_id)
+        if isinstance(result, Refused):
+            span.set_status(StatusCode.ERROR, result.reason)
+        return result
+
+
+async def _accept(fe: Frontend, upload: UploadFile, mode: Mode | None,
+                  picture_id: str) -> Accepted | Refused:
     name = upload.filename or "unnamed"
     settings = fe.settings
     data = await _read_limited(upload, settings.max_upload_bytes)
@@ -84,6 +103,8 @@ async def _accept_one(fe: Frontend, upload: UploadFile, mode: Mode | None,
         return Refused(name=name, status=422, reason=exc.reason)
     key = original_key(picture_id)
     metadata = {"filename": quote(name, safe="")}
+    if traceparent := current_traceparent():
+        metadata["traceparent"] = traceparent
     if mode:
         metadata["mode"] = mode
     try:

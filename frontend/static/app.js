@@ -239,10 +239,32 @@ function renderPicture(p) {
   timelineChart(p);
 }
 
+async function renderTrace(id) {
+  const root = document.getElementById("trace");
+  let data;
+  try { data = await api(`/api/pictures/${id}/trace`); }
+  catch (e) { root.replaceChildren(el("p", {text: `No trace to show: ${e.message}`})); return; }
+  const t = data.traces[data.traces.length - 1];  // the newest version's
+  document.getElementById("trace-summary").textContent =
+    `Trace ${t.trace_id}: ${t.spans.length} spans in ${t.processes.length} processes (${t.processes.join(", ")}); ` +
+    `${ms(t.total_ms)} end to end, ${ms(t.in_work_ms)} of it inside a process, ${ms(t.in_transit_ms)} between them.` +
+    (data.traces.length > 1 ? ` (${data.traces.length} traces: one per version.)` : "");
+  const viewer = document.body.dataset.traceUi;
+  if (viewer) document.getElementById("trace-summary").append(" ",
+    el("a", {href: `${viewer}/trace/${t.trace_id}`, target: "_blank", rel: "noopener", text: "Open it in the trace viewer"}));
+  const total = Math.max(t.total_ms, 1);
+  root.replaceChildren(...t.spans.map(s => el("div", {class: `trace-row${s.error ? " error" : ""}`, role: "row"},
+    el("span", {class: "trace-name", role: "cell", style: `padding-left: ${s.depth * 0.8}rem`,
+      title: s.error || s.name, text: `${s.process} · ${s.name}`}),
+    el("span", {class: "trace-lane", role: "cell"},
+      el("span", {class: `trace-bar kind-${s.kind}`, style: `left: ${(100 * s.offset_ms / total).toFixed(2)}%; width: ${Math.max(0.3, 100 * s.duration_ms / total).toFixed(2)}%`})),
+    el("span", {class: "trace-ms", role: "cell", text: `${ms(s.offset_ms)} +${ms(s.duration_ms)}`}))));
+}
+
 async function initPicture() {
   const id = document.body.dataset.pictureId;
   const load = async () => {
-    try { renderPicture(await api(`/api/pictures/${id}`)); }
+    try { const p = await api(`/api/pictures/${id}`); renderPicture(p); if (p.status !== "processing") setTimeout(() => renderTrace(id), 1500); }
     catch (e) { notice(`This picture cannot be shown: ${e.message}`); document.getElementById("picture").hidden = true; }
   };
   document.getElementById("delete").addEventListener("click", async () => {

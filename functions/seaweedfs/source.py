@@ -25,13 +25,17 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from opentelemetry.trace import SpanKind
+
 from picadaily.contracts import utcnow
+from picadaily.ids import picture_id_for_key
 from picadaily.settings import Settings
-from picadaily.storage_events import subject_for
+from picadaily.storage_events import parse, subject_for
 from picadaily.streams import dead_letter_subject
+from picadaily.tracing import PICTURE_ATTRIBUTE, extracted, nats_headers, tracer
 
 from . import filer_pb2
-from .events import MalformedFilerEvent, bucket_dir, to_notifications
+from .events import MalformedFilerEvent, Notification, bucket_dir, to_notifications
 
 log = logging.getLogger(__name__)
 SUBSCRIBE = "/filer_pb.SeaweedFiler/SubscribeMetadata"
@@ -130,18 +134,31 @@ class SeaweedfsSource:
             }).encode(), f"dead:{CONSUMER}:{resp.ts_ns}")
             notifications = []
         for notification in notifications:
-            await self._until_published(subject_for(self._bucket),
-                                        json.dumps(notification.body).encode(),
-                                        notification.msg_id)
-            log.info("%s %s", notification.body["EventName"], notification.body["Key"])
+            await self._publish(notification, resp.ts_ns)
         await self._until_stored(resp.ts_ns)
+
+    async def _publish(self, notification: Notification, ts_ns: int) -> None:
+        """One storage event, in a span that starts when the filer wrote the entry: the trace
+        of the upload (its traceparent travels as the object's user metadata) continues here."""
+        body = notification.body
+        encoded = json.dumps(body).encode()
+        [event] = parse(encoded)
+        with tracer.start_as_current_span(
+                f"storage event {body['EventName']}", kind=SpanKind.PRODUCER, start_time=ts_ns,
+                context=extracted(None, event.user_metadata.get("traceparent", "")),
+                attributes={PICTURE_ATTRIBUTE: picture_id_for_key(event.key),
+                            "messaging.system": "nats",
+                            "messaging.destination.name": subject_for(self._bucket)}):
+            await self._until_published(subject_for(self._bucket), encoded, notification.msg_id)
+        log.info("%s %s", body["EventName"], body["Key"])
 
     def _dead_letter_subject(self) -> str:
         return dead_letter_subject(self._settings, CONSUMER)
 
     async def _until_published(self, subject: str, body: bytes, msg_id: str) -> None:
+        headers = nats_headers({"Nats-Msg-Id": msg_id})
         await _forever(f"publishing to {subject}", lambda: self._js.publish(
-            subject, body, headers={"Nats-Msg-Id": msg_id}))
+            subject, body, headers=headers))
 
     async def _until_stored(self, ts_ns: int) -> None:
         await _forever("storing the position", lambda: self._kv.put(
@@ -181,3 +198,4 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
             await source.run(stop)
     finally:
         await close_nats(nc)
+

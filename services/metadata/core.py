@@ -127,7 +127,8 @@ class Metadata:
             existing.id, version=existing.version + 1, etag=reg.etag, created=reg.created,
             status=Status.PROCESSING.value, error=None, finished=None, updated=now,
             labels=None, colours=None, safety=None, thumbnail=None, collage_updated=False,
-            size=reg.size or existing.size, content_type=reg.content_type or existing.content_type)
+            size=reg.size or existing.size, content_type=reg.content_type or existing.content_type,
+            original_name=reg.original_name or existing.original_name)
         self._repo.clear_timeline(existing.id)
 
     def record_step(self, picture_id: str, entry: TimelineEntry) -> None:

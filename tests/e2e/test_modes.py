@@ -120,9 +120,11 @@ def test_an_overwritten_original_is_processed_again_as_a_new_version(
     settings = Settings(s3_endpoint=stack.env["PICADAILY_S3_ENDPOINT"])
     s3_client(settings).put_object(Bucket=settings.pictures_bucket, Key=picture_id,
                                    Body=good["chelsea_exif_rotated.jpg"].read_bytes(),
-                                   ContentType="image/jpeg", Metadata={"mode": mode})
+                                   ContentType="image/jpeg",
+                                   Metadata={"mode": mode, "filename": "chelsea_exif_rotated.jpg"})
     second = wait_version(api, picture_id, 2)
     assert second["status"] == "done" and second["mode"] == mode
+    assert second["original_name"] == "chelsea_exif_rotated.jpg"  # the new bytes' own name
     assert second["thumbnail"] != first["thumbnail"]  # made from the new bytes
     assert second["colours"] != first["colours"]
     assert [e["step"] for e in second["timeline"] if e["outcome"] == "ok"].count(

@@ -82,6 +82,9 @@ def test_a_picture_shows_its_timeline(page: Any) -> None:
     assert steps[:2] == ["analyse image", "check safety"] and "collage" in steps
     assert page.locator("#labels li").count() > 0
     assert page.locator("#image").get_attribute("alt")
+    page.locator("#trace .trace-row").nth(5).wait_for()  # the trace's waterfall
+    assert page.locator("#trace .trace-name").first.inner_text() == "frontend · accept picture"
+    assert "processes" in page.locator("#trace-summary").inner_text()
     shot(page, "picture")
 
 

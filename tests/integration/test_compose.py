@@ -81,7 +81,7 @@ def test_every_url_a_process_calls_is_where_that_service_really_listens(
         if component is not None and component.kind == "http":
             own = _settings_of(svc)
             listening[name] = component.bind(own)
-    assert set(listening) == {"metadata", "vision", "thumbnails", "collage", "frontend"}
+    assert set(listening) == {"metadata", "vision", "thumbnails", "collage", "traces", "frontend"}
     assert all(host == "0.0.0.0" for host, _ in listening.values()), listening
     for caller, svc in ours.items():
         settings = _settings_of(svc)
@@ -112,3 +112,20 @@ def test_the_provision_job_is_a_real_command_and_minio_publishes_where_the_trigg
         image = svc.get("image", "")
         if image and image != "picadaily:local":
             assert ":" in image and not image.endswith(":latest"), f"pin {image}"
+
+
+def test_every_process_exports_spans_to_the_trace_store_which_forwards_them_to_jaeger(
+    compose: dict[str, Any],
+) -> None:
+    ours = _ours(compose)
+    traces = _settings_of(ours["traces"])
+    host, port = COMPONENTS["traces"].bind(traces)
+    for name, svc in ours.items():
+        env = _env(svc)
+        endpoint = urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+        assert (endpoint.hostname, endpoint.port) == ("traces", port), name
+        assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"  # what the store reads
+        assert ("OTEL_SDK_DISABLED" in env) == (name == "traces"), name
+    forward = urlsplit(traces.traces_forward_url)
+    assert forward.hostname == "jaeger" and forward.path == "/v1/traces"
+    assert compose["services"]["jaeger"]["image"].startswith("jaegertracing/jaeger:2.")

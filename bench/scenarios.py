@@ -1,0 +1,76 @@
+"""``make scenarios``: every canned failure-lab scenario at full size, each in both modes, on a
+fresh stack; prints the side-by-side tables and saves ``bench/results/scenarios-<time>.json``.
+The same runs a person starts from ``/lab`` (one at a time, through the frontend's API)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.chaos import RESULTS
+from cli.stack_process import RunningStack
+
+log = logging.getLogger("picadaily.scenarios")
+ROWS = (("what was done", "done_what"), ("accepted", "accepted"), ("refused uploads", "refused"),
+        ("statuses", "statuses"), ("stuck", "stuck"), ("duplicate steps", "duplicates"),
+        ("orphan thumbnails", "orphans"), ("last final after (s)", "last_final_s"),
+        ("retried attempts", "retries"), ("dead letters", "dead_letters"),
+        ("what a user saw meanwhile", "seen"))
+
+
+def markdown(report: dict[str, Any]) -> str:
+    results = report["results"]
+    lines = [f"**{report['title']}**", "",
+             "| | " + " | ".join(r["mode"] for r in results) + " |",
+             "|---|" + "---|" * len(results)]
+    for label, key in ROWS:
+        lines.append(f"| {label} | " + " | ".join(_cell(r[key]) for r in results) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in sorted(value.items()))
+    return str(value)
+
+
+def run_all(api: httpx.Client) -> list[dict[str, Any]]:
+    reports = []
+    for scenario in api.get("/api/lab/scenarios").json()["scenarios"]:
+        log.info("running %s …", scenario["title"])
+        resp = api.post(f"/api/lab/scenarios/{scenario['name']}")
+        resp.raise_for_status()
+        while (state := api.get("/api/lab/scenarios").json())["running"]:
+            time.sleep(2)
+        reports.append(state["latest"])
+        log.info("%s\n", markdown(state["latest"]))
+    return reports
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="picadaily-scenarios-") as home:
+        stack = RunningStack(Path(home) / "home", {"PICADAILY_LAB": "true"}).start()
+        try:
+            with httpx.Client(base_url=stack.url, timeout=60) as api:
+                reports = run_all(api)
+        finally:
+            stack.stop()
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"scenarios-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.json"
+    out.write_text(json.dumps(reports, indent=2))
+    log.info("saved %s", out)
+    broken = [r["scenario"] for r in reports if r["state"] != "finished"
+              or any(m["stuck"] or m["duplicates"] or m["orphans"] for m in r["results"])]
+    if broken:
+        log.error("scenarios that left something broken: %s", ", ".join(broken))
+    return 1 if broken else 0
