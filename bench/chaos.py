@@ -9,6 +9,7 @@ invariants that make PicaDaily trustworthy are checked and printed as a table, p
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -69,6 +70,7 @@ class ChaosResult:
     retried_attempts: int = 0
     dead_letters: int = 0
     seconds_until_last_final: float = 0.0
+    seconds_until_deletions_done: float = 0.0
     kills: dict[str, float] = field(default_factory=dict)  # victim -> seconds into the burst
     recovery_s: dict[str, float] = field(default_factory=dict)  # victim -> until restarted
     violations: list[str] = field(default_factory=list)
@@ -173,6 +175,10 @@ class Chaos:
         kept = [i for i in accepted if i not in set(deleted)]
         docs = self._wait_final(api, kept, result)
         result.seconds_until_last_final = round(time.monotonic() - start, 1)
+        # A deletion whose event a killed consumer held is redone on redelivery (ack wait 60 s)
+        # or by the reconciler: it converges later than the uploads; wait for it, bounded.
+        self._wait_gone(api, deleted)
+        result.seconds_until_deletions_done = round(time.monotonic() - start, 1)
         statuses = Counter(d.get("status") for d in docs.values())
         result.done, result.failed = statuses["done"], statuses["failed"]
         result.rejected = statuses["rejected"]
@@ -193,6 +199,15 @@ class Chaos:
                 break
             time.sleep(1)
         return docs
+
+    def _wait_gone(self, api: httpx.Client, ids: list[str], timeout: float = 150) -> None:
+        deadline = time.monotonic() + timeout
+        left = list(ids)
+        while left and time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                left = [i for i in left if self._exists(api, i)]
+            if left:
+                time.sleep(1)
 
     def _check(self, api: httpx.Client, docs: dict[str, Any], deleted: list[str],
                result: ChaosResult) -> None:
@@ -272,7 +287,7 @@ class Chaos:
 def table(results: list[ChaosResult]) -> str:
     rows = ["accepted", "refused", "deleted", "done", "failed", "rejected", "stuck",
             "steps_run_twice", "orphan_thumbnails", "retried_attempts", "dead_letters",
-            "seconds_until_last_final"]
+            "seconds_until_last_final", "seconds_until_deletions_done"]
     lines = ["| | " + " | ".join(r.mode for r in results) + " |",
              "|---|" + "---|" * len(results)]
     lines += [f"| {row.replace('_', ' ')} | " + " | ".join(str(getattr(r, row)) for r in results)

@@ -36,6 +36,7 @@ from .routes import (
     stack,
     stats,
     traces,
+    where,
 )
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": "frontend"}
 
-    for module in (traces, pictures, collage, mode, dead_letters, lab, live, stats, stack,
+    for module in (traces, where, pictures, collage, mode, dead_letters, lab, live, stats, stack,
                    pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import statistics
 from typing import Any
 
+import httpx
 from fastapi import APIRouter
 
 from picadaily.events import (
@@ -19,12 +21,14 @@ from picadaily.ids import workflow_id_for
 
 from ..deps import FrontendDep
 from ..errors import upstream_error
+from ..trace_view import waterfall
 
 router = APIRouter(prefix="/api", tags=["stats"])
 log = logging.getLogger(__name__)
 PIPELINE_EVENTS = (PICTURE_UPLOADED, PICTURE_ANALYZED, THUMBNAIL_CREATED, COLLAGE_UPDATED,
                    PICTURE_FAILED)
 WORKFLOW_SAMPLE = 20
+TRACE_SAMPLE = 10
 
 
 @router.get("/stats")
@@ -53,7 +57,44 @@ async def stats(fe: FrontendDep) -> dict[str, Any]:
             orch["workflow_events_per_picture"] = await _history_per_picture(fe)
         except Exception as exc:
             notes.append(f"workflow history unavailable: {exc}")
+    if fe.settings.tracing:
+        for mode, summary in modes.items():
+            try:
+                summary["observability"] = await _trace_figures(fe, mode)
+            except Exception as exc:
+                notes.append(f"traces unavailable for {mode}: {exc!r}")
+    for mode, summary in modes.items():
+        summary["where_is_a_picture"] = WHERE.get(mode)
     return {"modes": modes, "notes": notes}
+
+
+# How "where is picture X now?" is answered in each style (GET /api/pictures/{id}/where does it).
+WHERE = {
+    "orchestration": "its workflow's history says: the step running, its attempt and last "
+                     "failure, or the outcome (one query to Temporal)",
+    "choreography": "nothing holds it: pieced together from the timeline's last entry, the "
+                    "trace's last span and the next consumer's backlog in NATS",
+}
+
+
+async def _trace_figures(fe: Any, mode: str) -> dict[str, Any] | None:
+    """Spans, hops and time in transit vs in work, over the last few done pictures' traces."""
+    resp = await fe.metadata.get("/pictures", params={"mode": mode, "status": "done",
+                                                        "limit": TRACE_SAMPLE})
+    ids = [p["id"] for p in resp.json()["pictures"]]
+    async with httpx.AsyncClient(base_url=fe.settings.traces_url, timeout=10) as client:
+        answers = await asyncio.gather(*(client.get(f"/pictures/{i}/traces") for i in ids))
+    views = [waterfall(t["trace_id"], t["spans"]) for a in answers if a.is_success
+             for t in a.json()["traces"][-1:]]
+    if not views:
+        return None
+
+    def mean(key: str) -> float:
+        return round(statistics.fmean(float(v[key]) for v in views), 1)
+
+    return {"pictures": len(views), "spans_per_picture": mean("spans_count"),
+            "processes_per_picture": mean("processes_count"), "hops_per_picture": mean("hops"),
+            "in_work_ms": mean("in_work_ms"), "in_transit_ms": mean("in_transit_ms")}
 
 
 async def _history_per_picture(fe: Any) -> float | None:

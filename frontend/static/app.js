@@ -261,10 +261,26 @@ async function renderTrace(id) {
     el("span", {class: "trace-ms", role: "cell", text: `${ms(s.offset_ms)} +${ms(s.duration_ms)}`}))));
 }
 
+async function renderWhere(id) {
+  const box = document.getElementById("where");
+  let w;
+  try { w = await api(`/api/pictures/${id}/where`); } catch (e) { box.textContent = `Unknown: ${e.message}`; return; }
+  const parts = [`Answered by ${w.answered_by}.`];
+  (w.running || []).forEach(a => parts.push(`Running ${a.step}, attempt ${a.attempt} (${a.state})${a.last_failure ? `; last failure: ${a.last_failure}` : ""}.`));
+  if (w.last_recorded) parts.push(`Last recorded: ${w.last_recorded.step} ${w.last_recorded.outcome}.`);
+  if (w.next_step) parts.push(`Next: ${w.next_step}` + (w.next_consumer && w.next_consumer.error === undefined
+    ? `; its consumer ${w.next_consumer.name} has ${w.next_consumer.waiting} waiting, ${w.next_consumer.being_handled} being handled.` : "."));
+  box.textContent = parts.join(" ");
+}
+
 async function initPicture() {
   const id = document.body.dataset.pictureId;
   const load = async () => {
-    try { const p = await api(`/api/pictures/${id}`); renderPicture(p); if (p.status !== "processing") setTimeout(() => renderTrace(id), 1500); }
+    try {
+      const p = await api(`/api/pictures/${id}`); renderPicture(p);
+      document.getElementById("where-section").hidden = p.status !== "processing";
+      if (p.status === "processing") renderWhere(id); else setTimeout(() => renderTrace(id), 1500);
+    }
     catch (e) { notice(`This picture cannot be shown: ${e.message}`); document.getElementById("picture").hidden = true; }
   };
   document.getElementById("delete").addEventListener("click", async () => {
@@ -330,6 +346,10 @@ async function initCompare() {
     ["Retried attempts", s => s.retried_attempts],
     ["NATS messages per picture", s => s.messages_per_picture ?? "–"],
     ["Workflow history events per picture", s => s.workflow_events_per_picture ?? "–"],
+    ["Spans per picture (traced)", s => s.observability ? s.observability.spans_per_picture : "–"],
+    ["Processes / hops per picture", s => s.observability ? `${s.observability.processes_per_picture} / ${s.observability.hops_per_picture}` : "–"],
+    ["Time in work / in transit", s => s.observability ? `${ms(s.observability.in_work_ms)} / ${ms(s.observability.in_transit_ms)}` : "–"],
+    ["Where is a picture now?", s => s.where_is_a_picture || "–"],
   ];
   const table = el("table", {class: "compare-table"},
     el("thead", {}, el("tr", {}, el("th", {scope: "col", text: ""}), modes.map(x => el("th", {scope: "col", text: x})))),

@@ -158,6 +158,40 @@ def test_every_page_says_when_a_part_is_down_and_the_lab_shows_the_last_scenario
                    what="collage running again")
 
 
+def test_where_is_a_picture_now_is_answered_by_the_workflow_or_pieced_together(
+        chaos_stack: RunningStack) -> None:
+    with httpx.Client(base_url=chaos_stack.url, timeout=60) as api:
+        assert api.post("/api/lab/processes/thumbnails/stop").status_code == 200
+        try:
+            ids = {}
+            for n, mode in enumerate(("orchestration", "choreography")):
+                resp = api.post("/api/pictures", data={"mode": mode}, files=[
+                    ("pictures", (f"w{n}.jpg", sample_jpeg(60 + n), "image/jpeg"))])
+                ids[mode] = resp.json()["accepted"][0]["id"]
+            answers: dict[str, Any] = {}
+
+            def stuck_at_thumbnails() -> bool:
+                answers.update({m: api.get(f"/api/pictures/{i}/where").json()
+                                for m, i in ids.items()})
+                orch, choreo = answers["orchestration"], answers["choreography"]
+                return any(a["step"] == "make_thumbnail" and a["attempt"] >= 2
+                           for a in orch.get("running", [])) and \
+                    choreo.get("next_step") == "make_thumbnail" and \
+                    choreo["next_consumer"].get("waiting", 0) >= 1
+            wait_until(stuck_at_thumbnails, timeout=60, what=f"both stuck at thumbnails: {answers}")
+            orch = answers["orchestration"]
+            assert "workflow" in orch["answered_by"] and orch["workflow_status"] == "RUNNING"
+            assert orch["running"][0]["last_failure"]  # why it is stuck, from the history
+            choreo = answers["choreography"]
+            assert "pieced together" in choreo["answered_by"]
+            assert choreo["last_recorded"]["step"] == "store_metadata"
+            assert choreo["next_consumer"]["name"] == "thumbnails-analyzed"
+        finally:
+            api.post("/api/lab/processes/thumbnails/start")
+        docs = wait_final(api, list(ids.values()))
+        assert {d["status"] for d in docs.values()} == {"done"}
+
+
 def _state(api: httpx.Client, name: str) -> str:
     return str(next(p["state"] for p in api.get("/api/lab").json()["processes"]
                     if p["name"] == name))

@@ -32,7 +32,7 @@ def traced_upload(api: httpx.Client, mode: str, n: int) -> dict[str, Any]:
         trace = resp.json()
         names = [s["name"] for t in trace["traces"] for s in t["spans"]]
         return any("update_collage" in name for name in names) and \
-            SERVICES <= {p for t in trace["traces"] for p in t["processes"]} and \
+            {p for t in trace["traces"] for p in t["processes"]} >= SERVICES and \
             all(t["roots"] == 1 for t in trace["traces"])
 
     try:
@@ -53,7 +53,7 @@ def test_one_trace_covers_upload_storage_hop_and_every_step(api: httpx.Client, m
     assert only["roots"] == 1, [(s["process"], s["name"]) for s in spans if s["depth"] == 0]
     assert spans[0]["name"] == "accept picture" and spans[0]["process"] == "frontend"
     processes = set(only["processes"])
-    assert SERVICES <= processes, processes
+    assert processes >= SERVICES, processes
     if mode == "orchestration":
         assert "worker" in processes
         assert any(s["name"] == "RunWorkflow:ProcessPicture" for s in spans)

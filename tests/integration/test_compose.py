@@ -119,7 +119,7 @@ def test_every_process_exports_spans_to_the_trace_store_which_forwards_them_to_j
 ) -> None:
     ours = _ours(compose)
     traces = _settings_of(ours["traces"])
-    host, port = COMPONENTS["traces"].bind(traces)
+    _, port = COMPONENTS["traces"].bind(traces)
     for name, svc in ours.items():
         env = _env(svc)
         endpoint = urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"])

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from frontend.routes.traces import waterfall
+from frontend.trace_view import waterfall
 from picadaily.settings import Settings
 from services.traces.http import create_app
 from services.traces.store import MalformedSpans, TraceStore, parse_export

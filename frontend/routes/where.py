@@ -1,0 +1,90 @@
+"""``/api/pictures/{id}/where``: where is this picture now? The question each style answers very
+differently, answered the way each one can.
+
+- orchestration: one query to Temporal. The workflow's history knows the step running, its
+  attempt and its last failure.
+- choreography: no one knows. The timeline's last entry says what finished; the next step is the
+  one after it; the consumer that would run it can only say how many messages wait for it (not
+  whether this picture's is among them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from picadaily.ids import is_valid_picture_id, workflow_id_for
+from picadaily.steps import PIPELINE, Status, Step
+
+from ..deps import Frontend, FrontendDep
+from ..errors import http_error, upstream_error
+
+router = APIRouter(prefix="/api/pictures", tags=["where"])
+# The durable consumer that runs each step in choreography ("<service>-<subscription>").
+CHOREOGRAPHY_CONSUMERS = {
+    Step.ANALYSE_IMAGE: "vision-uploaded", Step.CHECK_SAFETY: "vision-uploaded",
+    Step.STORE_METADATA: "metadata-analyzed", Step.MAKE_THUMBNAIL: "thumbnails-analyzed",
+    Step.UPDATE_COLLAGE: "collage-thumbnails",
+}
+
+
+@router.get("/{picture_id}/where")
+async def where(picture_id: str, fe: FrontendDep) -> dict[str, Any]:
+    if not is_valid_picture_id(picture_id):
+        raise http_error(404, "no such picture")
+    resp = await fe.metadata.get(f"/pictures/{picture_id}")
+    if not resp.is_success:
+        raise await upstream_error(resp)
+    picture = resp.json()
+    out: dict[str, Any] = {"picture_id": picture_id, "mode": picture["mode"],
+                           "status": picture["status"], "version": picture.get("version", 1)}
+    if picture["mode"] == "orchestration":
+        out.update(await _from_workflow(fe, picture_id, out["version"]))
+    else:
+        out.update(await _from_timeline_and_consumers(fe, picture))
+    return out
+
+
+async def _from_workflow(fe: Frontend, picture_id: str, version: int) -> dict[str, Any]:
+    client = await fe.temporal()
+    run = workflow_id_for(picture_id, version)
+    desc = await client.get_workflow_handle(run).describe()
+    pending = [{"step": a.activity_type.name, "attempt": a.attempt,
+                "state": _activity_state(a.state),
+                "last_failure": a.last_failure.message or None}
+               for a in desc.raw_description.pending_activities]
+    return {"answered_by": f"the history of workflow {run} (one query to Temporal)",
+            "workflow_status": desc.status.name if desc.status else None,
+            "running": pending}
+
+
+def _activity_state(state: Any) -> str:
+    from temporalio.api.enums.v1 import PendingActivityState
+
+    name: str = PendingActivityState.Name(state)
+    return name.removeprefix("PENDING_ACTIVITY_STATE_").lower()
+
+
+async def _from_timeline_and_consumers(fe: Frontend, picture: dict[str, Any]) -> dict[str, Any]:
+    done = [e["step"] for e in picture["timeline"] if e["outcome"] == "ok"]
+    last = picture["timeline"][-1] if picture["timeline"] else None
+    out: dict[str, Any] = {
+        "answered_by": "pieced together: the timeline's last entry and the next step's consumer "
+                       "in NATS (no process knows where a picture is)",
+        "last_recorded": last}
+    if picture["status"] != Status.PROCESSING:
+        return out
+    next_step = next((s for s in PIPELINE if s.value not in done), None)
+    if next_step is None:
+        return out
+    durable = CHOREOGRAPHY_CONSUMERS[next_step]
+    out["next_step"] = next_step.value
+    try:
+        info = await fe.nats.jetstream().consumer_info(fe.settings.events_stream, durable)
+        out["next_consumer"] = {"name": durable, "waiting": info.num_pending,
+                                "being_handled": info.num_ack_pending,
+                                "redelivered": info.num_redelivered}
+    except Exception as exc:
+        out["next_consumer"] = {"name": durable, "error": f"unavailable: {exc!r}"}
+    return out
