@@ -90,7 +90,7 @@ class Chaos:
         which starts at ``mode``, is flipped to the other mode half way, and back at 3/4."""
         result = ChaosResult(mode=mode, uploads=uploads)
         other = "choreography" if mode == "orchestration" else "orchestration"
-        api = httpx.Client(base_url=self.stack.url, timeout=30)
+        api = self.stack.client(timeout=30)
         self._put_mode(api, mode)
         kill_at = sorted((self.random.uniform(0.1, 0.9) * seconds, v) for v in victims)
         flips = [(seconds / 2, other), (seconds * 3 / 4, mode)]
@@ -102,7 +102,7 @@ class Chaos:
         def upload(n: int) -> None:
             time.sleep(max(0.0, start + n * seconds / uploads - time.monotonic()))
             try:
-                with httpx.Client(base_url=self.stack.url, timeout=30) as client:
+                with self.stack.client(timeout=30) as client:
                     picture = (f"c{n}.jpg", sample_jpeg(n), "image/jpeg")
                     resp = client.post("/api/pictures", files=[("pictures", picture)])
                     ok = resp.status_code == 202

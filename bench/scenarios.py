@@ -22,6 +22,7 @@ log = logging.getLogger("picadaily.scenarios")
 ROWS = (("what was done", "done_what"), ("accepted", "accepted"), ("refused uploads", "refused"),
         ("statuses", "statuses"), ("stuck", "stuck"), ("duplicate steps", "duplicates"),
         ("orphan thumbnails", "orphans"), ("last final after (s)", "last_final_s"),
+        ("longest wait for a final status (s)", "longest_processing_s"),
         ("retried attempts", "retries"), ("dead letters", "dead_letters"),
         ("what a user saw meanwhile", "seen"))
 
@@ -42,9 +43,11 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def run_all(api: httpx.Client) -> list[dict[str, Any]]:
+def run_all(api: httpx.Client, names: list[str]) -> list[dict[str, Any]]:
     reports = []
     for scenario in api.get("/api/lab/scenarios").json()["scenarios"]:
+        if names and scenario["name"] not in names:
+            continue
         log.info("running %s …", scenario["title"])
         resp = api.post(f"/api/lab/scenarios/{scenario['name']}")
         resp.raise_for_status()
@@ -55,14 +58,14 @@ def run_all(api: httpx.Client) -> list[dict[str, Any]]:
     return reports
 
 
-def main() -> int:
+def main(names: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="picadaily-scenarios-") as home:
         stack = RunningStack(Path(home) / "home", {"PICADAILY_LAB": "true"}).start()
         try:
-            with httpx.Client(base_url=stack.url, timeout=60) as api:
-                reports = run_all(api)
+            with stack.client(timeout=60) as api:
+                reports = run_all(api, names or [])
         finally:
             stack.stop()
     RESULTS.mkdir(exist_ok=True)

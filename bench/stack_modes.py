@@ -145,7 +145,7 @@ def measure_mode(stack: RunningStack, mode: str, latency_set: list[tuple[str, by
                  burst_set: list[tuple[str, bytes]]) -> ModeResult:
     assert stack.proc is not None
     result = ModeResult()
-    with httpx.Client(base_url=stack.url, timeout=120) as api, \
+    with stack.client(timeout=120) as api, \
             MemorySampler(stack.proc.pid) as memory, FinalWatcher(stack.url) as watcher:
         time.sleep(0.5)  # the live-updates stream is connected
         # Warm up (not measured): first connections, consumers, caches of this mode's path.

@@ -64,7 +64,8 @@ def _lab(settings: Settings, args: argparse.Namespace) -> int:
 
 def scenario(settings: Settings, args: argparse.Namespace) -> int:
     """Run a canned scenario in both modes through the running frontend; print the table."""
-    with httpx.Client(base_url=f"http://{settings.host}:{settings.port}", timeout=30) as api:
+    with httpx.Client(base_url=f"http://{settings.host}:{settings.port}", timeout=30,
+                      headers=admin_headers(settings)) as api:
         known = api.get("/api/lab/scenarios")
         if known.status_code == 404:
             log.error("%s", known.json()["error"])
@@ -90,3 +91,12 @@ def scenario(settings: Settings, args: argparse.Namespace) -> int:
     log.info("%s", markdown(report))
     return 0
 
+
+
+def admin_headers(settings: Settings) -> dict[str, str]:
+    """The admin token: PICADAILY_ADMIN_TOKEN, else the one the local stack runner left."""
+    token = settings.admin_token
+    path = settings.admin_token_path()
+    if not token and path.exists():
+        token = path.read_text().strip()
+    return {"Authorization": f"Bearer {token}"} if token else {}

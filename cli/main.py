@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
                            help="buckets, the SQS queue and the bucket notification (moto/S3)")
     sub.add_parser("bench", help="raw vs choreography vs orchestration (BENCH_QUICK=1: short)")
     sub.add_parser("chaos", help="kill -9 every process during bursts in both modes; check")
-    sub.add_parser("scenarios", help="every failure-lab scenario in both modes; the tables")
+    scenarios = sub.add_parser("scenarios", help="failure-lab scenarios in both modes; tables")
+    scenarios.add_argument("names", nargs="*", help="which (default: all)")
     lab = sub.add_parser("lab", help="the failure lab: stop/start/kill a process, arm faults")
     lab.add_argument("action", choices=["status", "stop", "start", "kill", "fault", "clear",
                                         "scenario"])
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "scenarios":
         from bench.scenarios import main as scenarios_main
 
-        return scenarios_main()
+        return scenarios_main(args.names)
     if args.command == "chaos":
         from bench.chaos import main as chaos_main
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -105,6 +106,12 @@ class Stack:
         self.temporal_port = _port_of(s.temporal_address, 7233)
         self.temporal_ui_port = _port_of(s.temporal_ui_url, 8233)
         self.logs = s.log_dir()
+        self.made_up_password = ""
+        if not s.admin_password and not s.admin_password_hash:
+            # No anonymous admin, even locally: a password for this run, printed once.
+            s.admin_password = self.made_up_password = secrets.token_urlsafe(12)
+        if not s.admin_token:
+            s.admin_token = secrets.token_urlsafe(24)
 
     # --- environment shared with every child --------------------------------------------------
 
@@ -223,9 +230,20 @@ class Stack:
         # Always answers what each process is doing (the web UI shows failed ones); it takes
         # actions only when the lab is on.
         self.lab_server = serve(self, self.settings.lab_control_url, actions=self.settings.lab)
+        self._leave_admin_token()
         log.info("PicaDaily is up in %.1f s: http://%s:%d  (Temporal UI %s, logs in %s)",
                  time.monotonic() - self.started_at, self.host, self.settings.port,
                  self.settings.temporal_ui_url, self.logs)
+        if self.made_up_password:
+            log.info("admin password for this run: %s  (log in at /login; choose your own with "
+                     "PICADAILY_ADMIN_PASSWORD)", self.made_up_password)
+
+    def _leave_admin_token(self) -> None:
+        """For `picadaily lab …` on this machine: the token, readable by this user only."""
+        path = self.settings.admin_token_path()
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        path.write_text(self.settings.admin_token)
 
     def _wait_ready(self, proc: Proc, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

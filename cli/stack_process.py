@@ -4,6 +4,7 @@ user would start it: used by the end-to-end tests and the bench."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -61,6 +62,9 @@ class RunningStack:
     def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
         self.home = home
         self.port = free_port()
+        # Known admin credentials for whoever drives this stack (tests, the bench).
+        self.admin_password = secrets.token_urlsafe(12)
+        self.admin_token = secrets.token_urlsafe(24)
         self.url = f"http://127.0.0.1:{self.port}"
         ports = {name: free_port() for name in
                  ("nats", "s3", "temporal", "ui", "vision", "metadata", "thumbnails", "collage",
@@ -78,6 +82,8 @@ class RunningStack:
             "PICADAILY_TEMPORAL_UI_URL": f"http://127.0.0.1:{ports['ui']}",
             "PICADAILY_FAULT_INJECTION": "true",
             "PICADAILY_LAB_CONTROL_URL": f"http://127.0.0.1:{ports['lab']}",
+            "PICADAILY_ADMIN_PASSWORD": self.admin_password,
+            "PICADAILY_ADMIN_TOKEN": self.admin_token,
             **{f"PICADAILY_{n.upper()}_URL": f"http://127.0.0.1:{ports[n]}"
                for n in ("vision", "metadata", "thumbnails", "collage", "traces")},
             **(extra_env or {}),
@@ -86,6 +92,11 @@ class RunningStack:
         self.output = home.parent / f"stack-{self.port}.out"
         self.start_seconds = 0.0
         self._offset = 0
+
+    def client(self, timeout: float | None = 30) -> httpx.Client:
+        """An HTTP client of the stack's public API, signed in as admin (bearer token)."""
+        return httpx.Client(base_url=self.url, timeout=timeout,
+                            headers={"Authorization": f"Bearer {self.admin_token}"})
 
     def start(self) -> RunningStack:
         t0 = time.monotonic()

@@ -22,6 +22,7 @@ from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore
 from picadaily.streams import open_kv
 
+from .auth import Admins
 from .body_limit import BodyLimit
 from .deps import Frontend
 from .lab_scenarios import ScenarioRunner
@@ -33,6 +34,7 @@ from .routes import (
     mode,
     pages,
     pictures,
+    session,
     stack,
     stats,
     traces,
@@ -62,7 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
                 if settings.lab else None
             app.state.frontend = Frontend(settings=settings, metadata=metadata, store=store,
                                           modes=ModeSwitch(kv, settings.default_mode), nats=nc,
-                                          kv=kv, scenarios=scenarios,
+                                          kv=kv, scenarios=scenarios, admins=Admins(settings, kv),
                                           inspecting=asyncio.Semaphore(
                                               settings.header_checks_at_once))
             yield
@@ -100,8 +102,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": "frontend"}
 
-    for module in (traces, where, pictures, collage, mode, dead_letters, lab, live, stats, stack,
-                   pages):
+    for module in (session, traces, where, pictures, collage, mode, dead_letters, lab, live,
+                   stats, stack, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

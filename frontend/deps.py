@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 from fastapi import Depends, Request
@@ -16,6 +16,9 @@ from picadaily.storage import S3ObjectStore
 
 from .lab_scenarios import ScenarioRunner
 
+if TYPE_CHECKING:
+    from .auth import Admins
+
 
 @dataclass
 class Frontend:
@@ -25,6 +28,7 @@ class Frontend:
     modes: ModeSwitch
     nats: Any  # nats.aio.client.Client
     kv: Any  # the shared NATS KV bucket (idempotency keys)
+    admins: Admins = None  # type: ignore[assignment]  # set in create_app
     scenarios: ScenarioRunner | None = None  # the failure lab's (only when the lab is on)
     _temporal: Any = None
     # Image headers are inspected in threads, a few at a time: a crafted file (millions of PNG

@@ -8,8 +8,9 @@ from fastapi import HTTPException
 from picadaily.service_errors import read_service_error
 
 
-def http_error(status: int, reason: str) -> HTTPException:
-    return HTTPException(status_code=status, detail={"error": reason})
+def http_error(status: int, reason: str,
+               headers: dict[str, str] | None = None) -> HTTPException:
+    return HTTPException(status_code=status, detail={"error": reason}, headers=headers)
 
 
 async def upstream_error(resp: httpx.Response) -> HTTPException:

@@ -151,6 +151,7 @@ class ModeResult:
     duplicates: int = 0  # a step with more than one ``ok`` entry for one picture
     orphans: int = 0  # thumbnail objects of pictures that are not done
     last_final_s: float | None = None
+    longest_processing_s: float | None = None  # the longest a picture showed 'processing'
     retries: int = 0  # timeline entries of attempts after the first
     dead_letters: int = 0
     saw: list[dict[str, Any]] = field(default_factory=list)  # once a second: status counts
@@ -259,6 +260,9 @@ class ScenarioRunner:
         if finals:
             last = max(datetime.fromisoformat(f).timestamp() for f in finals)
             result.last_final_s = round(last - wall_start, 1)
+            result.longest_processing_s = round(max(
+                (datetime.fromisoformat(d["finished"]) - datetime.fromisoformat(d["created"]))
+                .total_seconds() for d in docs.values() if d.get("finished")), 1)
         result.accepted = len(ids)
         result.statuses = dict(Counter(d.get("status", "missing") for d in docs.values()))
         result.stuck = result.statuses.get("processing", 0)
@@ -306,6 +310,8 @@ def _what_a_user_saw(result: ModeResult) -> str:
     failed = max((s.get("failed", 0) for s in result.saw), default=0)
     parts = [f"{result.accepted} of {result.accepted + result.refused} uploads accepted",
              f"up to {most} pictures 'processing' at once"]
+    if result.longest_processing_s is not None:
+        parts.append(f"the longest wait for a final status {result.longest_processing_s} s")
     if failed:
         parts.append(f"{failed} shown 'failed'")
     if unreadable:

@@ -110,10 +110,23 @@ class Settings(BaseSettings):
     lab: bool = False
     lab_control_url: str = "http://127.0.0.1:8098"
 
+    # Admins: changing the system (mode flip, delete, redrive, the lab) needs a login with this
+    # password (or its argon2 hash), or `Authorization: Bearer <admin_token>` for the API and
+    # CLI. Empty: the stack runner makes one up and prints it once. Uploading and viewing are open.
+    admin_password: str = ""
+    admin_password_hash: str = ""
+    admin_token: str = ""
+    session_hours: float = 12.0
+
     default_mode: Mode = "orchestration"
     fault_injection: bool = Field(
         default=False, description="services accept POST /admin/faults (demos and tests)"
     )
+
+    def admin_token_path(self) -> Path:
+        """Where the stack runner leaves the admin token it made up (readable by its user only),
+        for the command line on the same machine."""
+        return self.home / "admin-token"
 
     def storage_dir(self) -> Path:
         return self.home / "storage"

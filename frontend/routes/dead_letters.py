@@ -9,10 +9,12 @@ from fastapi import APIRouter
 
 from picadaily.deadletters import DeadLetterNotFound, NotRedrivable, list_dead_letters, redrive
 
+from ..auth import AdminOnly
 from ..deps import FrontendDep
 from ..errors import http_error
 
-router = APIRouter(prefix="/api/dead-letters", tags=["dead letters"])
+# What a consumer gave up on can hold any event's payload: admins only, reading included.
+router = APIRouter(prefix="/api/dead-letters", tags=["dead letters"], dependencies=[AdminOnly])
 
 
 @router.get("")

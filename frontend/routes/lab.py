@@ -1,7 +1,7 @@
 """``/api/lab``: the failure lab. Stop, start or kill -9 a process of the stack (through the
 stack runner's control endpoint), slow a step or make it fail (through the services' fault
-injection). Only when the lab is on (``PICADAILY_LAB=true``; ``make demo`` turns it on for a
-stack on loopback)."""
+injection), run a scenario. Only when the lab is on (``PICADAILY_LAB=true``; ``make demo`` turns
+it on), and only for admins."""
 
 from __future__ import annotations
 
@@ -14,24 +14,19 @@ from pydantic import BaseModel, Field
 
 from picadaily.faults import FaultPlan
 
+from ..auth import AdminOnly
 from ..deps import Frontend, FrontendDep
 from ..errors import http_error
 from ..lab_scenarios import SCENARIOS
 
-router = APIRouter(prefix="/api/lab", tags=["lab"])
+router = APIRouter(prefix="/api/lab", tags=["lab"], dependencies=[AdminOnly])
 FAULTY_SERVICES = ("vision", "thumbnails", "collage")
 Service = Literal["vision", "thumbnails", "collage"]
-
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _lab_on(fe: FrontendDep) -> Frontend:
     if not fe.settings.lab:
         raise http_error(404, "the failure lab is off (PICADAILY_LAB=true turns it on)")
-    if fe.settings.host not in LOOPBACK:
-        # Until admin logins exist, whoever reaches the lab can stop the stack: loopback only.
-        raise http_error(404, "the failure lab is only served on loopback")
     return fe
 
 

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from picadaily.mode import MODES, UnknownMode, parse_mode
 
+from ..auth import AdminOnly
 from ..deps import FrontendDep
 from ..errors import http_error
 
@@ -27,7 +28,7 @@ async def get_mode(fe: FrontendDep) -> ModeState:
     return ModeState(mode=await fe.modes.get(), modes=list(MODES))
 
 
-@router.put("")
+@router.put("", dependencies=[AdminOnly])
 async def put_mode(body: ModeBody, fe: FrontendDep) -> ModeState:
     try:
         mode = parse_mode(body.mode)

@@ -43,6 +43,11 @@ async def picture(request: Request, picture_id: str) -> HTMLResponse:
                  **{"picture-id": picture_id, "trace-ui": trace_ui})
 
 
+@router.get("/login", response_class=HTMLResponse)
+async def login(request: Request) -> HTMLResponse:
+    return _page(request, "login.html", "login", "Log in")
+
+
 @router.get("/collage", response_class=HTMLResponse)
 async def collage(request: Request) -> HTMLResponse:
     return _page(request, "collage.html", "collage", "Collage")

@@ -25,6 +25,7 @@ from picadaily.steps import Status
 from picadaily.storage import ObjectMissing
 from picadaily.tracing import PICTURE_ATTRIBUTE, current_traceparent, tracer
 
+from ..auth import AdminOnly
 from ..deps import Frontend, FrontendDep, inspect_image
 from ..errors import http_error, upstream_error
 from ..idempotency import IdempotencyMismatch, UploadKeys, UploadRecord, check_key
@@ -224,7 +225,7 @@ async def _bytes(fe: Frontend, bucket: str, key: str, what: str) -> Response:
                     headers={"Cache-Control": "private, max-age=60"})
 
 
-@router.delete("/{picture_id}", status_code=202)
+@router.delete("/{picture_id}", status_code=202, dependencies=[AdminOnly])
 async def delete_picture(picture_id: PictureId, fe: FrontendDep) -> dict[str, str]:
     """Deletes the original; thumbnail, document and collage place are garbage-collected
     through events (the response comes before they are gone)."""

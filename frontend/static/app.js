@@ -28,10 +28,32 @@ const svgEl = (tag, attrs = {}, text) => {
   return node;
 };
 
+// The admin session, if any (GET /api/session): state-changing calls carry its CSRF token.
+let session = {admin: false, csrf: null, can_log_in: false};
+async function loadSession() {
+  try { session = await (await fetch("/api/session")).json(); } catch { /* stays anonymous */ }
+  const link = document.getElementById("session-link");
+  if (!link) return;
+  if (session.admin) {
+    link.textContent = "Log out";
+    link.href = "#";
+    link.addEventListener("click", async (event) => {
+      event.preventDefault();
+      await fetch("/api/session", {method: "DELETE"});
+      location.reload();
+    });
+  } else {
+    link.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+  }
+}
+
 async function api(path, options = {}) {
+  const method = (options.method || "GET").toUpperCase();
+  if (method !== "GET" && session.csrf) options = {...options, headers: {...(options.headers || {}), "X-CSRF-Token": session.csrf}};
   const resp = await fetch(path, options);
   let body = null;
   try { body = await resp.json(); } catch { body = null; }
+  if (resp.status === 401) throw new Error(`${(body && body.error) || "only an admin may do this"} (log in: /login)`);
   if (!resp.ok) throw new Error((body && body.error) || `the server answered ${resp.status}`);
   return body;
 }
@@ -399,6 +421,7 @@ const SCENARIO_ROWS = [
   ["done", r => r.statuses.done || 0], ["failed", r => r.statuses.failed || 0], ["rejected", r => r.statuses.rejected || 0],
   ["stuck (still processing)", r => r.stuck], ["duplicate steps", r => r.duplicates], ["orphan thumbnails", r => r.orphans],
   ["last picture final after", r => r.last_final_s === null ? "–" : `${r.last_final_s} s`],
+  ["longest wait for a final status", r => r.longest_processing_s === null ? "–" : `${r.longest_processing_s} s`],
   ["retried attempts", r => r.retries], ["dead letters", r => r.dead_letters],
   ["what a user saw meanwhile", r => r.seen],
   ["'processing' over time", r => r.saw.map(s => s.processing || 0).join(" ")],
@@ -477,7 +500,22 @@ function initLab() {
   setInterval(refreshLab, 2000);
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+// --- login --------------------------------------------------------------------------------
+function initLogin() {
+  const form = document.getElementById("login");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await api("/api/session", {method: "POST", headers: {"content-type": "application/json"},
+        body: JSON.stringify({password: form.elements.password.value})});
+      const next = new URLSearchParams(location.search).get("next") || "/";
+      location.href = next.startsWith("/") && !next.startsWith("//") ? next : "/";
+    } catch (e) { notice(e.message); }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  await loadSession();
   initModeSwitch();
   refreshStackBanner();
   setInterval(refreshStackBanner, 3000);
@@ -485,5 +523,5 @@ document.addEventListener("DOMContentLoaded", () => {
   if (params.get("deleted")) notice("The picture was deleted; its thumbnail, metadata and collage place are being cleaned up.");
   const page = document.body.dataset.page;
   ({gallery: initGallery, upload: initUpload, picture: initPicture, collage: initCollage, compare: initCompare,
-    lab: initLab}[page] || (() => {}))();
+    lab: initLab, login: initLogin}[page] || (() => {}))();
 });

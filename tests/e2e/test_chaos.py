@@ -20,6 +20,7 @@ from cli.stack_process import RunningStack, wait_until
 from picadaily.imaging import sample_jpeg
 from tests.e2e.client import wait_final
 from tests.e2e.conftest import SHOTS, TIMEOUT_MS
+from tests.e2e.test_ui import log_in
 
 pytestmark = pytest.mark.e2e
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def test_every_invariant_holds_while_every_process_class_is_killed(
 
 def test_the_failure_lab_stops_starts_and_kills_processes_and_arms_faults(
         chaos_stack: RunningStack) -> None:
-    with httpx.Client(base_url=chaos_stack.url, timeout=60) as api:
+    with chaos_stack.client(timeout=60) as api:
         assert api.get("/lab").status_code == 200
         names = {p["name"]: p for p in api.get("/api/lab").json()["processes"]}
         assert {"storage", "nats", "temporal", "vision", "source", "frontend"} <= set(names)
@@ -104,7 +105,7 @@ def run_scenario(api: httpx.Client, name: str, **shorter: float) -> dict[str, An
 
 def test_a_canned_scenario_runs_in_both_modes_and_reports_side_by_side(
         chaos_stack: RunningStack) -> None:
-    with httpx.Client(base_url=chaos_stack.url, timeout=60) as api:
+    with chaos_stack.client(timeout=60) as api:
         assert api.post("/api/lab/scenarios/nope").status_code == 404
         report = run_scenario(api, "thumbnails-down", uploads=6, outage_s=4)
         log.info("%s", json.dumps(report, indent=1))
@@ -123,7 +124,7 @@ def test_a_canned_scenario_runs_in_both_modes_and_reports_side_by_side(
 
 def test_poison_on_every_subject_is_set_aside_and_the_pictures_still_finish(
         chaos_stack: RunningStack) -> None:
-    with httpx.Client(base_url=chaos_stack.url, timeout=60) as api:
+    with chaos_stack.client(timeout=60) as api:
         report = run_scenario(api, "poison", uploads=3)
         for result in report["results"]:
             assert result["statuses"] == {"done": 3}, result
@@ -133,12 +134,13 @@ def test_poison_on_every_subject_is_set_aside_and_the_pictures_still_finish(
 
 def test_every_page_says_when_a_part_is_down_and_the_lab_shows_the_last_scenario(
         chaos_stack: RunningStack, browser: Any) -> None:
-    with httpx.Client(base_url=chaos_stack.url, timeout=60) as api:
+    with chaos_stack.client(timeout=60) as api:
         assert api.get("/api/stack").json()["trouble"] == []
         assert api.post("/api/lab/processes/collage/stop").status_code == 200
         context = browser.new_context(base_url=chaos_stack.url,
                                       viewport={"width": 1280, "height": 900})
         context.set_default_timeout(TIMEOUT_MS)
+        log_in(context, chaos_stack)
         try:
             page = context.new_page()
             page.goto("/")
@@ -160,7 +162,7 @@ def test_every_page_says_when_a_part_is_down_and_the_lab_shows_the_last_scenario
 
 def test_where_is_a_picture_now_is_answered_by_the_workflow_or_pieced_together(
         chaos_stack: RunningStack) -> None:
-    with httpx.Client(base_url=chaos_stack.url, timeout=60) as api:
+    with chaos_stack.client(timeout=60) as api:
         assert api.post("/api/lab/processes/thumbnails/stop").status_code == 200
         try:
             ids = {}

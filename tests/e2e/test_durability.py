@@ -71,7 +71,7 @@ def burst_with_a_kill(stack: RunningStack, victim: str, mode: str) -> dict[str, 
                 os.kill(before, signal.SIGKILL)
                 killed_at = time.monotonic()
         try:
-            with httpx.Client(base_url=stack.url, timeout=30) as api:
+            with stack.client(timeout=30) as api:
                 resp = api.post("/api/pictures", data={"mode": mode},
                                 files=[("pictures", (f"p{n}.jpg", sample_jpeg(n), "image/jpeg"))])
         except httpx.HTTPError:
@@ -91,7 +91,7 @@ def burst_with_a_kill(stack: RunningStack, victim: str, mode: str) -> dict[str, 
         return now is not None and now != before
 
     wait_until(restarted, timeout=60, what=f"{victim} restarted by the supervisor")
-    with httpx.Client(base_url=stack.url, timeout=30) as api:
+    with stack.client(timeout=30) as api:
         docs = wait_final(api, accepted, timeout=240)
         all_final = time.monotonic()
         listed = api.get("/api/pictures", params={"status": "processing", "limit": 100}).json()
@@ -122,7 +122,7 @@ def test_kill_9_of_the_store_the_event_source_or_nats_during_a_burst_loses_nothi
 def test_kill_9_of_the_runner_leaves_no_orphan_and_the_next_start_keeps_everything(
         own_stack: RunningStack) -> None:
     assert own_stack.proc is not None
-    with httpx.Client(base_url=own_stack.url, timeout=30) as api:
+    with own_stack.client(timeout=30) as api:
         resp = api.post("/api/pictures", files=[
             ("pictures", (f"r{n}.jpg", sample_jpeg(n), "image/jpeg")) for n in range(6)])
         ids = [a["id"] for a in resp.json()["accepted"]]
@@ -143,7 +143,7 @@ def test_kill_9_of_the_runner_leaves_no_orphan_and_the_next_start_keeps_everythi
                what="the frontend's port to be free")
 
     own_stack.start()  # a second start is clean
-    with httpx.Client(base_url=own_stack.url, timeout=30) as api:
+    with own_stack.client(timeout=30) as api:
         docs = wait_final(api, ids[1:])
         assert {d["status"] for d in docs.values()} == {"done"}
         for doc in docs.values():

@@ -32,7 +32,7 @@ def test_a_restart_keeps_pictures_and_metadata_and_ctrl_c_stops_everything(
 ) -> None:
     stack = RunningStack(tmp_path_factory.mktemp("restart") / "home").start()
     try:
-        with httpx.Client(base_url=stack.url, timeout=30) as api:
+        with stack.client(timeout=30) as api:
             done = [a["id"] for a in upload(api, photos("good")[:3]).json()["accepted"]]
             wait_final(api, done)
             # these are still in flight when Ctrl-C comes

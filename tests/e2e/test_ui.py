@@ -18,9 +18,17 @@ pytestmark = pytest.mark.e2e
 def page(browser: Any, stack: RunningStack) -> Iterator[Any]:
     context = browser.new_context(base_url=stack.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
+    log_in(context, stack)
     tab = context.new_page()
     yield tab
     context.close()
+
+
+def log_in(context: Any, stack: RunningStack) -> None:
+    """As the login page does: the session cookie lands in the browser context."""
+    resp = context.request.post(f"{stack.url}/api/session",
+                                data={"password": stack.admin_password})
+    assert resp.ok, resp.text()
 
 
 def shot(page: Any, name: str) -> None:
@@ -145,4 +153,26 @@ def test_the_gallery_works_at_phone_width_and_by_keyboard(browser: Any,
     phone.keyboard.press("Tab")
     assert phone.evaluate("document.activeElement.textContent") == "Skip to content"
     shot(phone, "gallery-phone")
+    context.close()
+
+
+def test_an_anonymous_visitor_is_told_to_log_in_and_the_login_page_works(
+        browser: Any, stack: RunningStack) -> None:
+    context = browser.new_context(base_url=stack.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    tab.goto("/")
+    tab.locator("#session-link:text-is('Log in')").wait_for()
+    tab.locator(".mode-switch button[data-mode=choreography]").click()
+    tab.locator(".notice:has-text('log in')").wait_for()  # the flip was refused, and why
+    tab.locator("#session-link").click()
+    tab.wait_for_url("**/login?next=*")
+    tab.fill("input[name=password]", "not the password")
+    tab.locator("#login button").click()
+    tab.locator(".notice:has-text('not the admin password')").wait_for()
+    tab.fill("input[name=password]", stack.admin_password)
+    tab.locator("#login button").click()
+    tab.wait_for_url(f"{stack.url}/")
+    tab.locator("#session-link:text-is('Log out')").wait_for()
+    shot(tab, "logged-in")
     context.close()

@@ -129,3 +129,18 @@ def test_every_process_exports_spans_to_the_trace_store_which_forwards_them_to_j
     forward = urlsplit(traces.traces_forward_url)
     assert forward.hostname == "jaeger" and forward.path == "/v1/traces"
     assert compose["services"]["jaeger"]["image"].startswith("jaegertracing/jaeger:2.")
+
+
+def test_admin_secrets_reach_only_the_frontend_and_the_examples_are_refused(
+    compose: dict[str, Any],
+) -> None:
+    from frontend.auth import EXAMPLE_PASSWORDS, EXAMPLE_TOKENS
+
+    for name, svc in _ours(compose).items():
+        env = _env(svc)
+        has = {"PICADAILY_ADMIN_PASSWORD", "PICADAILY_ADMIN_TOKEN"} & set(env)
+        assert bool(has) == (name == "frontend"), name
+    example = dict(re.findall(r"^(PICADAILY_ADMIN_[A-Z]+)=(\S+)$",
+                              (ROOT / ".env.example").read_text(), re.MULTILINE))
+    assert example["PICADAILY_ADMIN_PASSWORD"] in EXAMPLE_PASSWORDS
+    assert example["PICADAILY_ADMIN_TOKEN"] in EXAMPLE_TOKENS

@@ -1,0 +1,53 @@
+"""``/api/session``: log in as admin (a session cookie and its CSRF token), see who you are, log
+out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+
+from ..auth import COOKIE, client_of
+from ..deps import FrontendDep
+from ..errors import http_error
+
+router = APIRouter(prefix="/api/session", tags=["session"])
+
+
+class Login(BaseModel):
+    password: str
+
+
+@router.post("")
+async def log_in(login: Login, request: Request, response: Response,
+                 fe: FrontendDep) -> dict[str, Any]:
+    admins = fe.admins
+    client = client_of(request)
+    wait = admins.wait_before_login(client)
+    if wait > 0:
+        raise http_error(429, f"too many failed logins: try again in {wait:.0f} s",
+                         headers={"Retry-After": str(max(1, round(wait)))})
+    if not admins.password_ok(login.password):
+        admins.failed_login(client)
+        raise http_error(401, "that is not the admin password")
+    session, csrf = await admins.open_session()
+    response.set_cookie(COOKIE, session, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https",
+                        max_age=int(fe.settings.session_hours * 3600), path="/")
+    return {"admin": True, "csrf": csrf}
+
+
+@router.get("")
+async def who(request: Request, fe: FrontendDep) -> dict[str, Any]:
+    session = request.cookies.get(COOKIE)
+    csrf = await fe.admins.csrf_of(session) if session else None
+    return {"admin": csrf is not None, "csrf": csrf, "can_log_in": fe.admins.can_log_in}
+
+
+@router.delete("", status_code=204)
+async def log_out(request: Request, response: Response, fe: FrontendDep) -> None:
+    session = request.cookies.get(COOKIE)
+    if session:
+        await fe.admins.close_session(session)
+    response.delete_cookie(COOKIE, path="/")
