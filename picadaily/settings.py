@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     lab: bool = False
     lab_control_url: str = "http://127.0.0.1:8098"
 
+    # The metadata's database: empty for the embedded SQLite file in home; a postgresql:// URL
+    # for PostgreSQL (what replicas of the metadata service share).
+    database_url: str = ""
+    database_pool_size: int = 8
+
     # Admins: changing the system (mode flip, delete, redrive, the lab) needs a login with this
     # password (or its argon2 hash), or `Authorization: Bearer <admin_token>` for the API and
     # CLI. Empty: the stack runner makes one up and prints it once. Uploading and viewing are open.

@@ -4,6 +4,7 @@ per test, fresh buckets, queue, stream and task queue so tests cannot see each o
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from picadaily.settings import Settings
 from tests.servers import (
+    PostgresServer,
     SeaweedStore,
     ThreadedServer,
     free_port,
@@ -47,6 +49,32 @@ def nats_url(server_dir: Path) -> Iterator[str]:
 def store(server_dir: Path) -> Iterator[SeaweedStore]:
     with seaweedfs_server(server_dir) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """Debian's PostgreSQL, started once per session (each test gets its own database)."""
+    try:
+        server = PostgresServer().start()
+    except FileNotFoundError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{exc} — in CI nothing may skip; .ci/run installs it")
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer) -> str:
+    """A fresh database of its own for this test."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return postgres.url.rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from picadaily.steps import Status
 
 from . import events
 from .core import BadCursor, Metadata, PictureDeleted, PictureNotFound, StaleVersion
+from .postgres import PostgresPictures
 from .repository import PictureRepository, SqlitePictures
 
 
@@ -71,10 +72,19 @@ def _publish_soon(nc: Any, subject: str, body: bytes) -> None:
     task.add_done_callback(_pending.discard)
 
 
+def open_repository(settings: Settings) -> SqlitePictures | PostgresPictures:
+    if settings.database_url.startswith(("postgresql://", "postgres://")):
+        return PostgresPictures(settings.database_url, settings.database_pool_size)
+    if settings.database_url:
+        raise ValueError(f"PICADAILY_DATABASE_URL {settings.database_url.split(':')[0]}:… is "
+                         "not a postgresql:// URL (leave it empty for the embedded SQLite)")
+    return SqlitePictures(settings.metadata_db_path())
+
+
 def create_app(settings: Settings, repo: PictureRepository | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own = SqlitePictures(settings.metadata_db_path()) if repo is None else None
+        own = open_repository(settings) if repo is None else None
         store = own if own is not None else repo
         assert store is not None
         core = Metadata(store)

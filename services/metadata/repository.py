@@ -286,7 +286,8 @@ def _column_value(name: str, value: Any) -> Any:
     return value
 
 
-def _row_to_picture(row: sqlite3.Row, timeline: list[sqlite3.Row]) -> Picture:
+def _row_to_picture(row: Any, timeline: list[Any]) -> Picture:
+    """A picture from its row and timeline rows (SQLite's rows or PostgreSQL's dicts)."""
     def load(column: str) -> Any:
         value = row[column]
         return None if value is None else json.loads(value)

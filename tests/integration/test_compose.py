@@ -144,3 +144,13 @@ def test_admin_secrets_reach_only_the_frontend_and_the_examples_are_refused(
                               (ROOT / ".env.example").read_text(), re.MULTILINE))
     assert example["PICADAILY_ADMIN_PASSWORD"] in EXAMPLE_PASSWORDS
     assert example["PICADAILY_ADMIN_TOKEN"] in EXAMPLE_TOKENS
+
+
+def test_the_metadata_lives_in_the_compose_postgresql(compose: dict[str, Any]) -> None:
+    metadata = _settings_of(_ours(compose)["metadata"])
+    url = urlsplit(metadata.database_url)
+    postgres = _env(compose["services"]["postgres"])
+    assert url.scheme == "postgresql" and url.hostname == "postgres"
+    assert url.path.lstrip("/") == postgres["POSTGRES_DB"]
+    assert (url.username, url.password) == (postgres["POSTGRES_USER"],
+                                            postgres["POSTGRES_PASSWORD"])

@@ -4,6 +4,7 @@ when the analysis is stored and the collage updated."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,14 +28,21 @@ from services.metadata.core import (
     PictureNotFound,
     StaleVersion,
 )
+from services.metadata.postgres import PostgresPictures
 from services.metadata.repository import InMemoryPictures, SqlitePictures
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def md(request: pytest.FixtureRequest, tmp_path: Path) -> Metadata:
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def md(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Metadata]:
+    """The same rules over each repository (PostgreSQL: Debian's server, a database per test)."""
     if request.param == "memory":
-        return Metadata(InMemoryPictures())
-    return Metadata(SqlitePictures(tmp_path / "m.sqlite3"))
+        yield Metadata(InMemoryPictures())
+    elif request.param == "sqlite":
+        yield Metadata(SqlitePictures(tmp_path / "m.sqlite3"))
+    else:
+        repo = PostgresPictures(request.getfixturevalue("postgres_url"), pool_size=2)
+        yield Metadata(repo)
+        repo.close()
 
 
 SAFE = Safety(judged=["adult"], likelihoods={"adult": "VERY_UNLIKELY"})

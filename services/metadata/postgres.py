@@ -1,0 +1,260 @@
+"""The PostgreSQL adapter of the picture repository (``PICADAILY_DATABASE_URL``), for metadata
+served by several replicas or bigger libraries. Same protocol, same rules (they are in the core),
+same test suite as SQLite.
+
+- Versioned migrations in ``schema_version``, applied at start under an advisory lock (two
+  replicas starting together migrate once).
+- A connection pool (``PICADAILY_DATABASE_POOL_SIZE``); a connection that died with a server
+  restart is replaced at checkout, and the call that met it fails with a retryable 503 (the
+  callers retry: activities by their policy, consumers by redelivery).
+- A transaction holds one connection (per thread) from BEGIN to COMMIT and takes a
+  transaction-level advisory lock first: write transactions are serialised as SQLite's BEGIN
+  IMMEDIATE serialises them, so the core's read-then-write rules hold across replicas.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from picadaily.contracts import Picture, TimelineEntry
+
+from .repository import FIELDS, Query, StatsRows, _column_value, _row_to_picture
+
+WRITE_LOCK = 7_001  # the advisory lock every transaction takes
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE pictures (
+        id TEXT PRIMARY KEY,
+        object_key TEXT NOT NULL,
+        original_name TEXT,
+        content_type TEXT,
+        size BIGINT,
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        finished TEXT,
+        mode TEXT,
+        status TEXT NOT NULL,
+        error TEXT,
+        labels TEXT,
+        colours TEXT,
+        safety TEXT,
+        thumbnail TEXT,
+        collage_updated BOOLEAN NOT NULL DEFAULT FALSE,
+        version INTEGER NOT NULL DEFAULT 1,
+        etag TEXT
+    );
+    CREATE INDEX pictures_created ON pictures (created DESC, id DESC);
+    CREATE INDEX pictures_status ON pictures (status, created DESC);
+    CREATE TABLE labels (
+        picture_id TEXT NOT NULL REFERENCES pictures(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        score DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (picture_id, name)
+    );
+    CREATE INDEX labels_name ON labels (name);
+    CREATE TABLE deleted (
+        id TEXT PRIMARY KEY,
+        at TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE TABLE timeline (
+        picture_id TEXT NOT NULL REFERENCES pictures(id) ON DELETE CASCADE,
+        step TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        started TEXT NOT NULL,
+        ended TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        error TEXT,
+        mode TEXT,
+        version INTEGER,
+        PRIMARY KEY (picture_id, step, attempt, started)
+    );
+    """,
+)
+
+
+class PostgresPictures:
+    def __init__(self, url: str, pool_size: int = 8) -> None:
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+
+        self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=True,
+                                    kwargs={"autocommit": True, "row_factory": dict_row},
+                                    check=ConnectionPool.check_connection)
+        self._local = threading.local()
+        self._migrate()
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _migrate(self) -> None:
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row: Any = conn.execute("SELECT max(version) AS v FROM schema_version").fetchone()
+            current = int(row["v"] or 0) if row else 0
+            for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                conn.execute(script)
+                conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+
+    # --- connections and transactions ---------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if getattr(self._local, "conn", None) is not None:  # nested: part of the outer one
+            yield
+            return
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """The transaction's connection, or one from the pool (reads take no lock)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        with self._pool.connection() as own:
+            yield own
+
+    def _execute(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> _Fetched:
+        with self._connection() as conn:
+            cur = conn.execute(sql, args)
+            # read out before the connection goes back to the pool
+            return _Fetched(cur.fetchall() if cur.description else [], cur.rowcount)
+
+    def _all(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[dict[str, Any]]:
+        return self._execute(sql, args).fetchall()
+
+    def _run(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> int:
+        return self._execute(sql, args).rowcount
+
+    # --- the protocol -------------------------------------------------------------------------
+
+    def get(self, picture_id: str, timeline: bool = True) -> Picture | None:
+        with self._connection() as conn:
+            row = conn.execute("SELECT * FROM pictures WHERE id = %s", (picture_id,)).fetchone()
+            if row is None:
+                return None
+            entries = conn.execute(
+                "SELECT * FROM timeline WHERE picture_id = %s ORDER BY started, attempt",
+                (picture_id,)).fetchall() if timeline else []
+        return _row_to_picture(row, entries)
+
+    def status(self, picture_id: str) -> str | None:
+        rows = self._all("SELECT status FROM pictures WHERE id = %s", (picture_id,))
+        return str(rows[0]["status"]) if rows else None
+
+    def add(self, picture: Picture) -> None:
+        self._run(
+            """INSERT INTO pictures (id, object_key, original_name, content_type, size, created,
+                                     updated, mode, status, version, etag)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            (picture.id, picture.object_key, picture.original_name, picture.content_type,
+             picture.size, picture.created.isoformat(), picture.updated.isoformat(),
+             picture.mode, picture.status, picture.version, picture.etag))
+
+    def update(self, picture_id: str, **fields: Any) -> None:
+        unknown = set(fields) - FIELDS
+        if unknown:
+            raise ValueError(f"not a picture field: {', '.join(sorted(unknown))}")
+        values = [bool(v) if n == "collage_updated" else _column_value(n, v)
+                  for n, v in fields.items()]
+        with self.transaction():
+            self._run(f"UPDATE pictures SET {', '.join(f'{n} = %s' for n in fields)} "
+                      "WHERE id = %s", [*values, picture_id])
+            if "labels" in fields:
+                self._run("DELETE FROM labels WHERE picture_id = %s", (picture_id,))
+                for label in fields["labels"] or []:
+                    self._run("INSERT INTO labels (picture_id, name, score) VALUES (%s, %s, %s) "
+                              "ON CONFLICT (picture_id, name) DO UPDATE SET score = "
+                              "excluded.score", (picture_id, label.name.lower(), label.score))
+
+    def add_timeline(self, picture_id: str, entry: TimelineEntry) -> None:
+        self._run(
+            """INSERT INTO timeline
+               (picture_id, step, attempt, started, ended, outcome, error, mode, version)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (picture_id, step, attempt, started) DO UPDATE SET
+               ended = excluded.ended, outcome = excluded.outcome, error = excluded.error,
+               mode = excluded.mode, version = excluded.version""",
+            (picture_id, entry.step, entry.attempt, entry.started.isoformat(),
+             entry.ended.isoformat(), entry.outcome, entry.error, entry.mode, entry.version))
+
+    def clear_timeline(self, picture_id: str) -> None:
+        self._run("DELETE FROM timeline WHERE picture_id = %s", (picture_id,))
+
+    def remove(self, picture_id: str) -> bool:
+        return self._run("DELETE FROM pictures WHERE id = %s", (picture_id,)) > 0
+
+    def tombstone(self, picture_id: str) -> datetime | None:
+        rows = self._all("SELECT at FROM deleted WHERE id = %s", (picture_id,))
+        return datetime.fromisoformat(rows[0]["at"]) if rows else None
+
+    def tombstone_version(self, picture_id: str) -> int:
+        rows = self._all("SELECT version FROM deleted WHERE id = %s", (picture_id,))
+        return int(rows[0]["version"]) if rows else 0
+
+    def set_tombstone(self, picture_id: str, at: datetime | None, version: int = 1) -> None:
+        if at is None:
+            self._run("DELETE FROM deleted WHERE id = %s", (picture_id,))
+        else:
+            self._run("INSERT INTO deleted (id, at, version) VALUES (%s, %s, %s) "
+                      "ON CONFLICT (id) DO UPDATE SET at = excluded.at, "
+                      "version = excluded.version", (picture_id, at.isoformat(), version))
+
+    def query(self, q: Query) -> list[str]:
+        where: list[str] = []
+        args: list[object] = []
+        if q.label:
+            where.append("id IN (SELECT picture_id FROM labels WHERE name = %s)")
+            args.append(q.label.strip().lower())
+        if q.mode:
+            where.append("mode = %s")
+            args.append(q.mode)
+        if q.status:
+            where.append("status = %s")
+            args.append(q.status)
+        if q.after:
+            created, picture_id = q.after
+            where.append("(created < %s OR (created = %s AND id < %s))")
+            args += [created, created, picture_id]
+        sql = "SELECT id FROM pictures"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created DESC, id DESC LIMIT %s"
+        args.append(q.limit)
+        return [r["id"] for r in self._all(sql, args)]
+
+    def collage_candidates(self, statuses: tuple[str, ...], count: int) -> list[str]:
+        return [r["id"] for r in self._all(
+            """SELECT id FROM pictures WHERE thumbnail IS NOT NULL AND status = ANY(%s)
+               ORDER BY created DESC, id DESC LIMIT %s""", (list(statuses), count))]
+
+    def stats_rows(self) -> StatsRows:
+        pictures = self._all("SELECT id, mode, status, created, finished FROM pictures "
+                             "WHERE mode IS NOT NULL")
+        steps = self._all("""SELECT t.step, t.outcome, t.attempt, t.started, t.ended, p.mode
+                             FROM timeline t JOIN pictures p ON p.id = t.picture_id
+                             WHERE p.mode IS NOT NULL""")
+        return StatsRows(pictures, steps)
+
+
+class _Fetched:
+    """A result read out before its connection went back to the pool."""
+
+    def __init__(self, rows: list[dict[str, Any]], rowcount: int) -> None:
+        self._rows, self.rowcount = rows, rowcount
+
+    def fetchall(self) -> list[dict[str, Any]]:
+        return self._rows
