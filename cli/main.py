@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     setup.add_argument("--storage", action="store_true",
                            help="buckets, the SQS queue and the bucket notification (moto/S3)")
     sub.add_parser("bench", help="raw vs choreography vs orchestration (BENCH_QUICK=1: short)")
+    health = sub.add_parser("healthz", help="exit 0 when a component's /healthz answers 200")
+    health.add_argument("component")
     sub.add_parser("chaos", help="kill -9 every process during bursts in both modes; check")
     scenarios = sub.add_parser("scenarios", help="failure-lab scenarios in both modes; tables")
     scenarios.add_argument("names", nargs="*", help="which (default: all)")
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
         return run_lab(Settings(), args)
+    if args.command == "healthz":
+        return healthz(Settings(), args.component)
     if args.command == "scenarios":
         from bench.scenarios import main as scenarios_main
 
@@ -88,3 +92,20 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def healthz(settings: Settings, name: str) -> int:
+    """For container health checks: the component's own /healthz, where it listens."""
+    import httpx
+
+    from cli.components import COMPONENTS
+
+    port = COMPONENTS[name].port(settings)
+    if port is None:
+        logging.getLogger("picadaily").error("%s serves no HTTP", name)
+        return 2
+    try:
+        ok = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=3).status_code == 200
+    except httpx.HTTPError:
+        ok = False
+    return 0 if ok else 1

@@ -17,8 +17,8 @@ NOTIFICATION_ID = "picadaily-storage-events"
 
 def provision_storage(settings: Settings) -> None:
     """The buckets; with the "sqs" event source also the queue and the pictures bucket's
-    notification to it. (SeaweedFS needs no notification: its source follows the filer log;
-    MinIO's NATS target is configured by its own environment.)"""
+    notification to it; with "minio" the notification to MinIO's NATS target (which MinIO's
+    own environment defines). SeaweedFS needs none: its source follows the filer log."""
     s3 = s3_client(settings)
     for bucket in (settings.pictures_bucket, settings.thumbnails_bucket):
         try:
@@ -28,6 +28,28 @@ def provision_storage(settings: Settings) -> None:
             pass  # (a store may not list buckets another identity created)
     if settings.event_source == "sqs":
         provision_sqs_notification(settings)
+    elif settings.event_source == "minio":
+        provision_minio_notification(settings)
+
+
+def provision_minio_notification(settings: Settings) -> None:
+    """The pictures bucket's events to MinIO's NATS target (``settings.minio_nats_arn``, the
+    target MinIO's own environment defines), with the MinIO SDK: no ``mc`` container."""
+    from urllib.parse import urlsplit
+
+    from minio import Minio
+    from minio.notificationconfig import NotificationConfig, QueueConfig
+
+    where = urlsplit(settings.s3_endpoint)
+    client = Minio(where.netloc, access_key=settings.s3_access_key,
+                   secret_key=settings.s3_secret_key, secure=where.scheme == "https",
+                   region=settings.s3_region)
+    client.set_bucket_notification(settings.pictures_bucket, NotificationConfig(
+        queue_config_list=[QueueConfig(["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+                                       config_id=NOTIFICATION_ID,
+                                       queue=settings.minio_nats_arn)]))
+    log.info("bucket %s notifies MinIO target %s", settings.pictures_bucket,
+             settings.minio_nats_arn)
 
 
 def provision_sqs_notification(settings: Settings) -> None:

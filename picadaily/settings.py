@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     # store's filer log, followed by our event source), "sqs" (AWS S3 bucket notifications via
     # our bridge), "minio" (MinIO publishes to NATS itself: no process of ours).
     event_source: Literal["seaweedfs", "sqs", "minio"] = "seaweedfs"
+    # MinIO's NATS notification target (defined by MinIO's MINIO_NOTIFY_NATS_*_PICADAILY env).
+    minio_nats_arn: str = "arn:minio:sqs::PICADAILY:nats"
     # The local SeaweedFS (``weed server``): its S3 port is the s3_endpoint's; its internal ports
     # are seaweedfs_port_base + 0..6 (master, master gRPC, volume, volume gRPC, filer, filer gRPC,
     # S3 gRPC). The event source follows the filer at seaweedfs_filer_grpc.

@@ -143,3 +143,24 @@ async def test_a_malformed_message_is_set_aside_and_the_rest_of_its_batch_goes_o
         await nc.drain()
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert int(attrs["ApproximateNumberOfMessages"]) == 0
+
+
+def test_the_minio_notification_is_set_with_the_minio_sdk(
+        provisioned: Settings, moto_url: str) -> None:
+    """What compose's provisioning job sends MinIO, checked against moto's S3 (no MinIO server
+    installs here): the bucket's events go to the target named by ``minio_nats_arn`` — in
+    compose MinIO's NATS target, here an SQS queue's ARN, the only kind moto accepts."""
+    from infra.provision import NOTIFICATION_ID, provision_storage
+    from picadaily.storage import s3_client, sqs_client
+
+    sqs = sqs_client(provisioned)
+    url = sqs.create_queue(QueueName=f"{provisioned.sqs_queue}-minio")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"]
+    as_minio = provisioned.model_copy(update={"event_source": "minio", "minio_nats_arn": arn})
+    provision_storage(as_minio)
+    config = s3_client(as_minio).get_bucket_notification_configuration(
+        Bucket=as_minio.pictures_bucket)
+    [queue] = config["QueueConfigurations"]
+    assert (queue["Id"], queue["QueueArn"]) == (NOTIFICATION_ID, arn)
+    assert set(queue["Events"]) == {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}

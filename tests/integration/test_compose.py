@@ -95,24 +95,70 @@ def test_every_url_a_process_calls_is_where_that_service_really_listens(
     assert published.endswith(f":{frontend_port}"), "the published port is the one it binds"
 
 
-def test_the_provision_job_is_a_real_command_and_minio_publishes_where_the_trigger_listens(
+def test_the_provision_jobs_are_real_commands_and_minio_publishes_where_the_trigger_listens(
     compose: dict[str, Any],
 ) -> None:
-    command = compose["services"]["provision"]["command"]
-    assert command == ["provision", "--streams"]
-    with pytest.raises(SystemExit) as exit_info:
-        cli_main([*command, "--help"])
-    assert exit_info.value.code == 0
-    minio = _env(compose["services"]["minio"])
+    services = compose["services"]
+    assert services["provision-streams"]["command"] == ["provision", "--streams"]
+    assert services["provision-storage"]["command"] == ["provision", "--storage"]
+    for job in ("provision-streams", "provision-storage"):
+        with pytest.raises(SystemExit) as exit_info:
+            cli_main([*services[job]["command"], "--help"])
+        assert exit_info.value.code == 0
+    minio = _env(services["minio"])
     assert minio["MINIO_NOTIFY_NATS_SUBJECT_PICADAILY"] == subject_for(Settings().pictures_bucket)
-    setup = " ".join(compose["services"]["minio-setup"]["command"])
-    assert f"local/{Settings().pictures_bucket}" in setup
-    assert f"local/{Settings().thumbnails_bucket}" in setup
-    for svc in compose["services"].values():
-        image = svc.get("image", "")
-        if image and image != "picadaily:local":
-            assert ":" in image and not image.endswith(":latest"), f"pin {image}"
+    assert minio["MINIO_NOTIFY_NATS_JETSTREAM_PICADAILY"] == "on"
+    assert minio["MINIO_NOTIFY_NATS_QUEUE_DIR_PICADAILY"].startswith("/data/")
+    storage = _settings_of(services["provision-storage"])
+    assert storage.event_source == "minio"
+    # the ARN our provisioning sets names the target MinIO's environment defines
+    assert storage.minio_nats_arn == "arn:minio:sqs::PICADAILY:nats"
 
+
+def test_every_image_can_still_be_pulled_and_is_pinned(compose: dict[str, Any]) -> None:
+    import subprocess
+
+    from cli.stack import binary
+
+    images = {name: svc["image"] for name, svc in compose["services"].items()
+              if svc.get("image") and svc["image"] != "picadaily:local"}
+    for name, image in images.items():
+        assert ":" in image and not image.endswith(":latest"), f"pin {image}"
+        # gone from Docker Hub (September 2026), or deprecated by its makers
+        assert not image.startswith(("minio/", "temporalio/auto-setup")), (name, image)
+    assert images["minio"].startswith("quay.io/minio/minio:RELEASE.")
+    assert images["temporal"].startswith("temporalio/server:")
+    assert images["temporal-schema"] == images["temporal-namespace"] == \
+        "temporalio/admin-tools:" + images["temporal"].split(":")[1]
+    local = subprocess.run([binary("nats-server"), "--version"], capture_output=True,
+                           text=True, check=True).stdout
+    local_minor = re.search(r"v(\d+\.\d+)\.", local)
+    assert local_minor is not None
+    assert images["nats"].split(":")[1].startswith(local_minor.group(1) + "."), \
+        f"NATS in compose {images['nats']} vs the local {local.strip()}"
+
+
+def test_long_running_services_restart_report_health_and_publish_only_the_uis(
+    compose: dict[str, Any],
+) -> None:
+    one_shots = {"provision-streams", "provision-storage", "temporal-schema",
+                 "temporal-namespace"}
+    no_http = {"worker", "trigger", "reconciler", "jaeger", "temporal-ui"}
+    for name, svc in compose["services"].items():
+        if name in one_shots:
+            assert svc["restart"] in ("no", "on-failure:6"), name
+            continue
+        assert svc["restart"] == "unless-stopped", name
+        if name not in no_http:
+            assert "healthcheck" in svc, name
+            test = svc["healthcheck"]["test"]
+            if test[:3] == ["CMD", "picadaily", "healthz"]:
+                assert test[3] == name and COMPONENTS[name].kind == "http", name
+        published = svc.get("ports", [])
+        if published:
+            assert name in {"frontend", "temporal-ui", "jaeger"}, f"{name} is published"
+            for port in published:
+                assert port.startswith(("127.0.0.1:", "${PICADAILY_PUBLISH:-127.0.0.1}:")), port
 
 def test_every_process_exports_spans_to_the_trace_store_which_forwards_them_to_jaeger(
     compose: dict[str, Any],
