@@ -162,7 +162,8 @@ def test_an_anonymous_visitor_is_told_to_log_in_and_the_login_page_works(
     context.set_default_timeout(TIMEOUT_MS)
     tab = context.new_page()
     tab.goto("/")
-    tab.locator("#session-link:text-is('Log in')").wait_for()
+    tab.locator("#session-link[href^='/login?next=']").wait_for()  # the session is known
+    tab.locator(".mode-switch button[aria-pressed=true]").wait_for()  # the switch is live
     tab.locator(".mode-switch button[data-mode=choreography]").click()
     tab.locator(".notice:has-text('log in')").wait_for()  # the flip was refused, and why
     tab.locator("#session-link").click()
