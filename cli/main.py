@@ -13,7 +13,9 @@ from picadaily.settings import Settings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="picadaily", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start the whole local stack and print its URL")
+    start = sub.add_parser("up", help="start the whole local stack and print its URL")
+    start.add_argument("--replicas", type=int, help="N copies of every consumer, the worker and "
+                       "each service (PICADAILY_REPLICAS)")
     run = sub.add_parser("run", help="run one component (the stack runner uses this)")
     run.add_argument("component", choices=sorted(COMPONENTS))
     setup = sub.add_parser("provision", help="create what the processes expect to exist")
@@ -49,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
         for noisy in ("httpx", "httpcore", "botocore"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-        return up(Settings())
+        settings = Settings()
+        if args.replicas:
+            settings.replicas = args.replicas
+        return up(settings)
     if args.command == "provision":
         from infra.provision import provision
 

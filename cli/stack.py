@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from cli.components import COMPONENTS
+from cli.ports import free_port, port_is_free
+from cli.proxy import RoundRobinProxy
 from cli.supervisor import Proc
 from infra.seaweedfs import SERVER_ENV, seaweedfs_ready, server_argv
 from infra.seaweedfs import STOP_GRACE_S as STORAGE_STOP_GRACE_S
@@ -42,6 +44,9 @@ from picadaily.settings import Settings
 log = logging.getLogger("picadaily.stack")
 # The processes of ours, in start order; the storage-event source depends on the settings.
 SERVICES = ("metadata", "vision", "thumbnails", "collage", "worker", "trigger", "reconciler")
+# What `--replicas N` runs N of: every consumer and HTTP edge that may compete with copies of
+# itself. The event source follows one position and the reconciler scans: one of each.
+REPLICATED = frozenset({"metadata", "vision", "thumbnails", "collage", "worker", "trigger"})
 EVENT_SOURCES = {"seaweedfs": "source", "sqs": "bridge", "minio": None}
 
 
@@ -66,16 +71,6 @@ def binary(name: str) -> str:
     return found
 
 
-def port_is_free(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def _tcp_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -94,6 +89,9 @@ class Stack:
     lock: threading.Lock = field(default_factory=threading.Lock)
     lab_server: Any = None
     stopping: threading.Event = field(default_factory=threading.Event)
+    # (service, its address's port, its replicas' ports), and the proxies serving them
+    proxy_plan: list[tuple[str, int, list[int]]] = field(default_factory=list)
+    proxies: list[RoundRobinProxy] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -129,8 +127,10 @@ class Stack:
     # --- the processes ----------------------------------------------------------------------
 
     def plan(self) -> list[Proc]:
+        """The processes to start, in order (and ``proxy_plan``: the replicated addresses)."""
         home = self.settings.home
         py = sys.executable
+        self.proxy_plan = []
         procs = [
             Proc("nats", [binary("nats-server"), "-a", self.host, "-p", str(self.nats_port),
                           "-js", "-sd", str(home / "nats"), "-n", "picadaily"],
@@ -157,13 +157,27 @@ class Stack:
         traces = ("traces",) if self.settings.tracing else ()
         for name in (*traces, *SERVICES, *([source] if source else []), "frontend"):
             component = COMPONENTS[name]
-            port = component.port(self.settings)
-            ready = self._healthz_ready(port) if port is not None else _logged_ready
-            # The trace store does not trace itself (each export would make spans to export).
-            env = {"OTEL_SDK_DISABLED": "true"} if name == "traces" else \
-                {"OTEL_SERVICE_NAME": f"picadaily-{name}"}
-            procs.append(Proc(name, [py, "-m", "cli", "run", name], port, ready,
-                              self.logs / f"{name}.log", env=env))
+            copies = self.settings.replicas if name in REPLICATED else 1
+            backends = []
+            for i in range(1, copies + 1):
+                proc_name = name if i == 1 else f"{name}-{i}"
+                # The trace store does not trace itself (each export would make spans).
+                env = {"OTEL_SDK_DISABLED": "true"} if name == "traces" else \
+                    {"OTEL_SERVICE_NAME": f"picadaily-{proc_name}"}
+                port = component.port(self.settings)
+                if port is not None and copies > 1:
+                    # Each replica listens on a port of its own; the service's address is a
+                    # round-robin proxy over them (started with the stack).
+                    port = free_port()
+                    backends.append(port)
+                    env[f"PICADAILY_{name.upper()}_URL"] = f"http://{self.host}:{port}"
+                ready = self._healthz_ready(port) if port is not None else _logged_ready
+                procs.append(Proc(proc_name, [py, "-m", "cli", "run", name], port, ready,
+                                  self.logs / f"{proc_name}.log", env=env))
+            if backends:
+                address = component.port(self.settings)
+                assert address is not None
+                self.proxy_plan.append((name, address, backends))
         return procs
 
     def _healthz_ready(self, port: int) -> Callable[[Proc], bool]:
@@ -197,6 +211,7 @@ class Stack:
 
     def check_ports(self, procs: list[Proc]) -> None:
         ports = [(p.name, p.port) for p in procs if p.port is not None]
+        ports += [(f"{name} (its replicas' address)", port) for name, port, _ in self.proxy_plan]
         ports.append(("temporal-ui", self.temporal_ui_port))
         ports.append(("control", _port_of(self.settings.lab_control_url, 8098)))
         if any(p.name == "storage" for p in procs):
@@ -217,6 +232,8 @@ class Stack:
         procs = self.plan()
         self.check_ports(procs)
         self.env = self.child_env()
+        for name, port, backends in self.proxy_plan:
+            self.proxies.append(RoundRobinProxy(name, self.host, port, backends).start())
         for proc in procs:
             if self.stopping.is_set():
                 raise StackError("stopped while starting")
@@ -344,6 +361,9 @@ class Stack:
         for proc in reversed(self.procs):
             self._terminate(proc)
         self.procs.clear()
+        for proxy in self.proxies:
+            proxy.close()
+        self.proxies.clear()
         log.info("PicaDaily stopped")
 
     def _terminate(self, proc: Proc) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,33 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from cli.stack import port_is_free
+from cli.ports import free_port, free_port_block
 from cli.supervisor import die_with_parent
-
-_handed_out: set[int] = set()
-
-
-def free_port() -> int:
-    """A free loopback port, never the same one twice in this process."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
-
-
-def free_port_block(size: int) -> int:
-    """The first of ``size`` consecutive free loopback ports (none handed out before)."""
-    while True:
-        base = free_port()
-        block = range(base, base + size)
-        if base + size > 65535 or any(p in _handed_out for p in block[1:]):
-            continue
-        if all(port_is_free("127.0.0.1", p) for p in block[1:]):
-            _handed_out.update(block)
-            return base
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 30, what: str = "condition",

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     lab: bool = False
     lab_control_url: str = "http://127.0.0.1:8098"
 
+    # `picadaily up --replicas N`: N copies of every consumer, the worker and each service's HTTP
+    # edge (behind one address). With N > 1 the metadata should be on PostgreSQL.
+    replicas: int = Field(default=1, ge=1, le=8)
+
     # The metadata's database: empty for the embedded SQLite file in home; a postgresql:// URL
     # for PostgreSQL (what replicas of the metadata service share).
     database_url: str = ""

@@ -20,8 +20,9 @@ from typing import Any
 import httpx
 import uvicorn
 
+from cli.ports import free_port, free_port_block
 from cli.stack import binary
-from cli.stack_process import free_port, free_port_block, wait_until
+from cli.stack_process import wait_until
 from cli.supervisor import die_with_parent
 from infra.seaweedfs import SERVER_ENV, seaweedfs_ready, server_argv
 from picadaily.settings import Settings

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from bench.chaos import CHAOS_ENV, children
-from cli.stack import port_is_free
+from cli.ports import port_is_free
 from cli.stack_process import RunningStack, wait_until
 from picadaily.imaging import sample_jpeg
 from picadaily.steps import FINAL_STATUSES

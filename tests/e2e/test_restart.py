@@ -1,5 +1,7 @@
 """Stopping and starting the stack keeps pictures, metadata and workflows (its own stack, so the
-other end-to-end tests never see it restart)."""
+other end-to-end tests never see it restart). This stack runs two replicas of every consumer,
+the worker and each service (behind one address each), with the metadata on PostgreSQL: both
+modes give the same outcomes with competing consumers and workers, each step runs once."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from cli.stack import port_is_free
+from cli.ports import port_is_free
 from cli.stack_process import RunningStack
 from picadaily.steps import FINAL_STATUSES
 from tests.conftest import photos
@@ -27,12 +29,29 @@ def busy_ports(stack: RunningStack) -> list[str]:
             if port and not port_is_free("127.0.0.1", port)]
 
 
-def test_a_restart_keeps_pictures_and_metadata_and_ctrl_c_stops_everything(
-    tmp_path_factory: pytest.TempPathFactory,
+def test_two_replicas_of_everything_give_the_same_outcomes_and_run_each_step_once(
+    tmp_path_factory: pytest.TempPathFactory, postgres_url: str,
 ) -> None:
-    stack = RunningStack(tmp_path_factory.mktemp("restart") / "home").start()
+    stack = RunningStack(tmp_path_factory.mktemp("restart") / "home", {
+        "PICADAILY_REPLICAS": "2", "PICADAILY_DATABASE_URL": postgres_url}).start()
     try:
         with stack.client(timeout=30) as api:
+            running = {p["name"] for p in api.get("/api/stack").json()["processes"]}
+            assert {"vision", "vision-2", "metadata-2", "worker-2", "trigger-2"} <= running
+            good = photos("good")[:6]
+            outcomes = {}
+            for mode in ("orchestration", "choreography"):
+                accepted = upload(api, good, mode=mode).json()["accepted"]
+                docs = wait_final(api, [a["id"] for a in accepted])
+                for doc in docs.values():
+                    oks = [e["step"] for e in doc["timeline"] if e["outcome"] == "ok"]
+                    assert len(oks) == len(set(oks)), (mode, doc["id"], oks)  # once each
+                outcomes[mode] = {a["name"]: (docs[a["id"]]["status"], docs[a["id"]]["labels"],
+                                              docs[a["id"]]["thumbnail"]) for a in accepted}
+            assert outcomes["orchestration"] == outcomes["choreography"]
+            assert {o[0] for o in outcomes["choreography"].values()} == {"done"}
+
+            # Stop and start: what was accepted survives (metadata on PostgreSQL)
             done = [a["id"] for a in upload(api, photos("good")[:3]).json()["accepted"]]
             wait_final(api, done)
             # these are still in flight when Ctrl-C comes
