@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	PICADAILY_LAB=$${PICADAILY_LAB:-true} $(BIN)/picadaily up
+	PICADAILY_LAB=$${PICADAILY_LAB:-true} PICADAILY_TRACING=$${PICADAILY_TRACING:-true} \
+		$(BIN)/picadaily up
 
 test: install
 	$(BIN)/python -m pytest

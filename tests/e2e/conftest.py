@@ -21,7 +21,8 @@ MAX_UPLOAD = 8_000_000
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     running = RunningStack(tmp_path_factory.mktemp("stack") / "home",
-                           {"PICADAILY_MAX_UPLOAD_BYTES": str(MAX_UPLOAD)}).start()
+                           {"PICADAILY_MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
+                            "PICADAILY_TRACING": "true"}).start()
     log.info("stack started in %.1f s", running.start_seconds)
     yield running
     if running.proc and running.proc.poll() is None:
