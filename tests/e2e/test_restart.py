@@ -23,7 +23,8 @@ def busy_ports(stack: RunningStack) -> list[str]:
     """Every port the stack's processes listened on, still taken after it stopped."""
     ports = {name: urlsplit(value if "://" in value else f"tcp://{value}").port
              for name, value in stack.env.items()
-             if name.startswith("PICADAILY_") and name.endswith(("_URL", "_ENDPOINT", "_ADDRESS"))}
+             if name.startswith("PICADAILY_") and name.endswith(("_URL", "_ENDPOINT", "_ADDRESS"))
+             and name != "PICADAILY_DATABASE_URL"}  # (PostgreSQL is not the stack's)
     ports["PICADAILY_PORT"] = stack.port
     return [f"{name}:{port}" for name, port in ports.items()
             if port and not port_is_free("127.0.0.1", port)]
