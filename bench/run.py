@@ -119,6 +119,24 @@ def measure_stack(env: dict[str, str], latency_set: list[tuple[str, bytes]],
     return modes
 
 
+def measure_replicas(latency_set: list[tuple[str, bytes]],
+                     burst_set: list[tuple[str, bytes]]) -> dict[str, ModeResult]:
+    """Two replicas of every consumer, the worker and each service, the metadata on a
+    throwaway PostgreSQL (skipped, and said, where PostgreSQL is not installed)."""
+    from cli.local_postgres import PostgresServer
+
+    try:
+        postgres = PostgresServer().start()
+    except FileNotFoundError as exc:
+        log.warning("replicas not measured: %s", exc)
+        return {}
+    try:
+        return measure_stack({"PICADAILY_REPLICAS": "2", "PICADAILY_DATABASE_URL": postgres.url},
+                             latency_set, burst_set)
+    finally:
+        postgres.remove()
+
+
 def tracing_cost(traced: dict[str, Any], untraced: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for mode in ("choreography", "orchestration"):
@@ -153,6 +171,8 @@ def main() -> int:
     # The same again with tracing on (make demo's choice): what one trace per picture costs.
     traced = measure_stack({"PICADAILY_TRACING": "true"}, latency_set, burst_set) \
         if os.environ.get("BENCH_TRACING_COST", "1") == "1" else {}
+    replicated = measure_replicas(latency_set, burst_set) \
+        if os.environ.get("BENCH_REPLICAS", "1") == "1" else {}
 
     now = dt.datetime.now(dt.UTC)
     results: dict[str, Any] = {
@@ -164,6 +184,15 @@ def main() -> int:
     if traced:
         results["tracing_cost"] = tracing_cost(summarise(raw, traced, cores),
                                                results["modes"])
+    if replicated:
+        two = summarise(raw, replicated, cores)
+        results["replicas"] = {mode: {
+            "throughput_per_s_n1": results["modes"][mode]["throughput_per_s"],
+            "throughput_per_s_n2": two[mode]["throughput_per_s"],
+            "p50_ms_n1": results["modes"][mode]["p50_ms"], "p50_ms_n2": two[mode]["p50_ms"],
+            "cpu_s_per_picture_n2": two[mode]["cpu_s_per_picture"],
+            "failures_n2": two[mode]["failures"],
+        } for mode in ("choreography", "orchestration")}
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = f"{now.strftime('%Y%m%d-%H%M%S')}-{results['machine']}{'-quick' if quick else ''}"
     path = RESULTS / f"{stem}.json"
@@ -178,6 +207,10 @@ def main() -> int:
                      ", ".join(f"{name} {ms:.0f}" for name, ms in spent.items() if ms >= 1))
         for failure in m.get("failures", []):
             log.warning("%s: %s", mode, failure)
+    for mode, r in results.get("replicas", {}).items():
+        log.info("%s, 1 vs 2 replicas: %.2f vs %.2f pictures/s, p50 %.0f vs %.0f ms", mode,
+                 r["throughput_per_s_n1"], r["throughput_per_s_n2"], r["p50_ms_n1"],
+                 r["p50_ms_n2"])
     for mode, cost in results.get("tracing_cost", {}).items():
         log.info("%s, tracing on vs off: CPU/picture %+.1f %%, p50 %+.1f ms", mode,
                  cost["cpu_pct"], cost["p50_delta_ms"])

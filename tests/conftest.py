@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from cli.local_postgres import PostgresServer
 from picadaily.settings import Settings
 from tests.servers import (
-    PostgresServer,
     SeaweedStore,
     ThreadedServer,
     free_port,

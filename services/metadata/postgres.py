@@ -7,6 +7,8 @@ same test suite as SQLite.
 - A connection pool (``PICADAILY_DATABASE_POOL_SIZE``); a connection that died with a server
   restart is replaced at checkout, and the call that met it fails with a retryable 503 (the
   callers retry: activities by their policy, consumers by redelivery).
+- The SQL is the SQLite adapter's (``SqlPictures``, placeholders translated); only connections,
+  transactions and migrations are PostgreSQL's own.
 - A transaction holds one connection (per thread) from BEGIN to COMMIT and takes a
   transaction-level advisory lock first: write transactions are serialised as SQLite's BEGIN
   IMMEDIATE serialises them, so the core's read-then-write rules hold across replicas.
@@ -17,12 +19,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
-from picadaily.contracts import Picture, TimelineEntry
+from picadaily.contracts import Picture
 
-from .repository import FIELDS, Query, StatsRows, _column_value, _row_to_picture
+from .repository import SqlPictures, _row_to_picture
 
 WRITE_LOCK = 7_001  # the advisory lock every transaction takes
 
@@ -44,7 +45,7 @@ MIGRATIONS: tuple[str, ...] = (
         colours TEXT,
         safety TEXT,
         thumbnail TEXT,
-        collage_updated BOOLEAN NOT NULL DEFAULT FALSE,
+        collage_updated INTEGER NOT NULL DEFAULT 0,
         version INTEGER NOT NULL DEFAULT 1,
         etag TEXT
     );
@@ -78,7 +79,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-class PostgresPictures:
+class PostgresPictures(SqlPictures):
     def __init__(self, url: str, pool_size: int = 8) -> None:
         from psycopg.rows import dict_row
         from psycopg_pool import ConnectionPool
@@ -129,7 +130,7 @@ class PostgresPictures:
 
     def _execute(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> _Fetched:
         with self._connection() as conn:
-            cur = conn.execute(sql, args)
+            cur = conn.execute(sql.replace("?", "%s"), args)  # the shared SQL uses "?"
             # read out before the connection goes back to the pool
             return _Fetched(cur.fetchall() if cur.description else [], cur.rowcount)
 
@@ -150,104 +151,6 @@ class PostgresPictures:
                 "SELECT * FROM timeline WHERE picture_id = %s ORDER BY started, attempt",
                 (picture_id,)).fetchall() if timeline else []
         return _row_to_picture(row, entries)
-
-    def status(self, picture_id: str) -> str | None:
-        rows = self._all("SELECT status FROM pictures WHERE id = %s", (picture_id,))
-        return str(rows[0]["status"]) if rows else None
-
-    def add(self, picture: Picture) -> None:
-        self._run(
-            """INSERT INTO pictures (id, object_key, original_name, content_type, size, created,
-                                     updated, mode, status, version, etag)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-            (picture.id, picture.object_key, picture.original_name, picture.content_type,
-             picture.size, picture.created.isoformat(), picture.updated.isoformat(),
-             picture.mode, picture.status, picture.version, picture.etag))
-
-    def update(self, picture_id: str, **fields: Any) -> None:
-        unknown = set(fields) - FIELDS
-        if unknown:
-            raise ValueError(f"not a picture field: {', '.join(sorted(unknown))}")
-        values = [bool(v) if n == "collage_updated" else _column_value(n, v)
-                  for n, v in fields.items()]
-        with self.transaction():
-            self._run(f"UPDATE pictures SET {', '.join(f'{n} = %s' for n in fields)} "
-                      "WHERE id = %s", [*values, picture_id])
-            if "labels" in fields:
-                self._run("DELETE FROM labels WHERE picture_id = %s", (picture_id,))
-                for label in fields["labels"] or []:
-                    self._run("INSERT INTO labels (picture_id, name, score) VALUES (%s, %s, %s) "
-                              "ON CONFLICT (picture_id, name) DO UPDATE SET score = "
-                              "excluded.score", (picture_id, label.name.lower(), label.score))
-
-    def add_timeline(self, picture_id: str, entry: TimelineEntry) -> None:
-        self._run(
-            """INSERT INTO timeline
-               (picture_id, step, attempt, started, ended, outcome, error, mode, version)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-               ON CONFLICT (picture_id, step, attempt, started) DO UPDATE SET
-               ended = excluded.ended, outcome = excluded.outcome, error = excluded.error,
-               mode = excluded.mode, version = excluded.version""",
-            (picture_id, entry.step, entry.attempt, entry.started.isoformat(),
-             entry.ended.isoformat(), entry.outcome, entry.error, entry.mode, entry.version))
-
-    def clear_timeline(self, picture_id: str) -> None:
-        self._run("DELETE FROM timeline WHERE picture_id = %s", (picture_id,))
-
-    def remove(self, picture_id: str) -> bool:
-        return self._run("DELETE FROM pictures WHERE id = %s", (picture_id,)) > 0
-
-    def tombstone(self, picture_id: str) -> datetime | None:
-        rows = self._all("SELECT at FROM deleted WHERE id = %s", (picture_id,))
-        return datetime.fromisoformat(rows[0]["at"]) if rows else None
-
-    def tombstone_version(self, picture_id: str) -> int:
-        rows = self._all("SELECT version FROM deleted WHERE id = %s", (picture_id,))
-        return int(rows[0]["version"]) if rows else 0
-
-    def set_tombstone(self, picture_id: str, at: datetime | None, version: int = 1) -> None:
-        if at is None:
-            self._run("DELETE FROM deleted WHERE id = %s", (picture_id,))
-        else:
-            self._run("INSERT INTO deleted (id, at, version) VALUES (%s, %s, %s) "
-                      "ON CONFLICT (id) DO UPDATE SET at = excluded.at, "
-                      "version = excluded.version", (picture_id, at.isoformat(), version))
-
-    def query(self, q: Query) -> list[str]:
-        where: list[str] = []
-        args: list[object] = []
-        if q.label:
-            where.append("id IN (SELECT picture_id FROM labels WHERE name = %s)")
-            args.append(q.label.strip().lower())
-        if q.mode:
-            where.append("mode = %s")
-            args.append(q.mode)
-        if q.status:
-            where.append("status = %s")
-            args.append(q.status)
-        if q.after:
-            created, picture_id = q.after
-            where.append("(created < %s OR (created = %s AND id < %s))")
-            args += [created, created, picture_id]
-        sql = "SELECT id FROM pictures"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created DESC, id DESC LIMIT %s"
-        args.append(q.limit)
-        return [r["id"] for r in self._all(sql, args)]
-
-    def collage_candidates(self, statuses: tuple[str, ...], count: int) -> list[str]:
-        return [r["id"] for r in self._all(
-            """SELECT id FROM pictures WHERE thumbnail IS NOT NULL AND status = ANY(%s)
-               ORDER BY created DESC, id DESC LIMIT %s""", (list(statuses), count))]
-
-    def stats_rows(self) -> StatsRows:
-        pictures = self._all("SELECT id, mode, status, created, finished FROM pictures "
-                             "WHERE mode IS NOT NULL")
-        steps = self._all("""SELECT t.step, t.outcome, t.attempt, t.started, t.ended, p.mode
-                             FROM timeline t JOIN pictures p ON p.id = t.picture_id
-                             WHERE p.mode IS NOT NULL""")
-        return StatsRows(pictures, steps)
 
 
 class _Fetched:

@@ -122,7 +122,122 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-class SqlitePictures:
+class SqlPictures:
+    """The SQL both relational adapters share (written with ``?`` placeholders): everything but
+    connections, transactions and reading a whole document. Subclasses provide ``_all``,
+    ``_run``, ``transaction`` and ``get``."""
+
+    def _all(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
+        raise NotImplementedError
+
+    def _run(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> int:
+        raise NotImplementedError
+
+    def transaction(self) -> Any:
+        raise NotImplementedError
+
+    def status(self, picture_id: str) -> str | None:
+        rows = self._all("SELECT status FROM pictures WHERE id = ?", (picture_id,))
+        return str(rows[0]["status"]) if rows else None
+
+    def add(self, picture: Picture) -> None:
+        self._run(
+            """INSERT INTO pictures (id, object_key, original_name, content_type, size, created,
+                                     updated, mode, status, version, etag)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (picture.id, picture.object_key, picture.original_name, picture.content_type,
+             picture.size, picture.created.isoformat(), picture.updated.isoformat(),
+             picture.mode, picture.status, picture.version, picture.etag))
+
+    def update(self, picture_id: str, **fields: Any) -> None:
+        unknown = set(fields) - FIELDS
+        if unknown:
+            raise ValueError(f"not a picture field: {', '.join(sorted(unknown))}")
+        values = [_column_value(name, value) for name, value in fields.items()]
+        with self.transaction():
+            self._run(f"UPDATE pictures SET {', '.join(f'{n} = ?' for n in fields)} "
+                      "WHERE id = ?", [*values, picture_id])
+            if "labels" in fields:
+                self._run("DELETE FROM labels WHERE picture_id = ?", (picture_id,))
+                for label in fields["labels"] or []:
+                    self._run("INSERT INTO labels (picture_id, name, score) VALUES (?, ?, ?) "
+                              "ON CONFLICT (picture_id, name) DO UPDATE SET score = "
+                              "excluded.score", (picture_id, label.name.lower(), label.score))
+
+    def add_timeline(self, picture_id: str, entry: TimelineEntry) -> None:
+        self._run(
+            """INSERT INTO timeline
+               (picture_id, step, attempt, started, ended, outcome, error, mode, version)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (picture_id, step, attempt, started) DO UPDATE SET
+               ended = excluded.ended, outcome = excluded.outcome, error = excluded.error,
+               mode = excluded.mode, version = excluded.version""",
+            (picture_id, entry.step, entry.attempt, entry.started.isoformat(),
+             entry.ended.isoformat(), entry.outcome, entry.error, entry.mode, entry.version))
+
+    def clear_timeline(self, picture_id: str) -> None:
+        self._run("DELETE FROM timeline WHERE picture_id = ?", (picture_id,))
+
+    def remove(self, picture_id: str) -> bool:
+        return self._run("DELETE FROM pictures WHERE id = ?", (picture_id,)) > 0
+
+    def tombstone(self, picture_id: str) -> datetime | None:
+        rows = self._all("SELECT at FROM deleted WHERE id = ?", (picture_id,))
+        return datetime.fromisoformat(rows[0]["at"]) if rows else None
+
+    def tombstone_version(self, picture_id: str) -> int:
+        rows = self._all("SELECT version FROM deleted WHERE id = ?", (picture_id,))
+        return int(rows[0]["version"]) if rows else 0
+
+    def set_tombstone(self, picture_id: str, at: datetime | None, version: int = 1) -> None:
+        if at is None:
+            self._run("DELETE FROM deleted WHERE id = ?", (picture_id,))
+        else:
+            self._run("INSERT INTO deleted (id, at, version) VALUES (?, ?, ?) "
+                      "ON CONFLICT (id) DO UPDATE SET at = excluded.at, "
+                      "version = excluded.version", (picture_id, at.isoformat(), version))
+
+    def query(self, q: Query) -> list[str]:
+        where: list[str] = []
+        args: list[object] = []
+        if q.label:
+            where.append("id IN (SELECT picture_id FROM labels WHERE name = ?)")
+            args.append(q.label.strip().lower())
+        if q.mode:
+            where.append("mode = ?")
+            args.append(q.mode)
+        if q.status:
+            where.append("status = ?")
+            args.append(q.status)
+        if q.after:
+            created, picture_id = q.after
+            where.append("(created < ? OR (created = ? AND id < ?))")
+            args += [created, created, picture_id]
+        sql = "SELECT id FROM pictures"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created DESC, id DESC LIMIT ?"
+        args.append(q.limit)
+        return [r["id"] for r in self._all(sql, args)]
+
+    def collage_candidates(self, statuses: tuple[str, ...], count: int) -> list[str]:
+        marks = ", ".join("?" for _ in statuses)
+        return [r["id"] for r in self._all(
+            f"""SELECT id FROM pictures WHERE thumbnail IS NOT NULL AND status IN ({marks})
+                ORDER BY created DESC, id DESC LIMIT ?""", (*statuses, count))]
+
+    def stats_rows(self) -> StatsRows:
+        pictures = self._all("SELECT id, mode, status, created, finished FROM pictures "
+                             "WHERE mode IS NOT NULL")
+        steps = self._all("""SELECT t.step, t.outcome, t.attempt, t.started, t.ended, p.mode
+                             FROM timeline t JOIN pictures p ON p.id = t.picture_id
+                             WHERE p.mode IS NOT NULL""")
+        return StatsRows([dict(r) for r in pictures], [dict(r) for r in steps])
+
+
+
+
+class SqlitePictures(SqlPictures):
     """A thread-safe SQLite repository. One connection, serialised by a lock (the HTTP edge runs
     handlers in a thread pool); a transaction holds the lock from BEGIN to COMMIT."""
 
@@ -177,99 +292,6 @@ class SqlitePictures:
                 "SELECT * FROM timeline WHERE picture_id = ? ORDER BY started, attempt",
                 (picture_id,)).fetchall() if timeline else []
         return _row_to_picture(row, entries)
-
-    def status(self, picture_id: str) -> str | None:
-        rows = self._all("SELECT status FROM pictures WHERE id = ?", (picture_id,))
-        return str(rows[0]["status"]) if rows else None
-
-    def add(self, picture: Picture) -> None:
-        self._run(
-            """INSERT INTO pictures (id, object_key, original_name, content_type, size, created,
-                                     updated, mode, status, version, etag)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (picture.id, picture.object_key, picture.original_name, picture.content_type,
-             picture.size, picture.created.isoformat(), picture.updated.isoformat(),
-             picture.mode, picture.status, picture.version, picture.etag))
-
-    def update(self, picture_id: str, **fields: Any) -> None:
-        unknown = set(fields) - FIELDS
-        if unknown:
-            raise ValueError(f"not a picture field: {', '.join(sorted(unknown))}")
-        values = [_column_value(name, value) for name, value in fields.items()]
-        with self.transaction():
-            self._run(f"UPDATE pictures SET {', '.join(f'{n} = ?' for n in fields)} "
-                      "WHERE id = ?", [*values, picture_id])
-            if "labels" in fields:
-                self._run("DELETE FROM labels WHERE picture_id = ?", (picture_id,))
-                for label in fields["labels"] or []:
-                    self._run("INSERT OR REPLACE INTO labels (picture_id, name, score) "
-                              "VALUES (?, ?, ?)", (picture_id, label.name.lower(), label.score))
-
-    def add_timeline(self, picture_id: str, entry: TimelineEntry) -> None:
-        self._run(
-            """INSERT OR REPLACE INTO timeline
-               (picture_id, step, attempt, started, ended, outcome, error, mode, version)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (picture_id, entry.step, entry.attempt, entry.started.isoformat(),
-             entry.ended.isoformat(), entry.outcome, entry.error, entry.mode, entry.version))
-
-    def clear_timeline(self, picture_id: str) -> None:
-        self._run("DELETE FROM timeline WHERE picture_id = ?", (picture_id,))
-
-    def remove(self, picture_id: str) -> bool:
-        return self._run("DELETE FROM pictures WHERE id = ?", (picture_id,)) > 0
-
-    def tombstone(self, picture_id: str) -> datetime | None:
-        rows = self._all("SELECT at FROM deleted WHERE id = ?", (picture_id,))
-        return datetime.fromisoformat(rows[0]["at"]) if rows else None
-
-    def tombstone_version(self, picture_id: str) -> int:
-        rows = self._all("SELECT version FROM deleted WHERE id = ?", (picture_id,))
-        return int(rows[0]["version"]) if rows else 0
-
-    def set_tombstone(self, picture_id: str, at: datetime | None, version: int = 1) -> None:
-        if at is None:
-            self._run("DELETE FROM deleted WHERE id = ?", (picture_id,))
-        else:
-            self._run("INSERT OR REPLACE INTO deleted (id, at, version) VALUES (?, ?, ?)",
-                      (picture_id, at.isoformat(), version))
-
-    def query(self, q: Query) -> list[str]:
-        where: list[str] = []
-        args: list[object] = []
-        if q.label:
-            where.append("id IN (SELECT picture_id FROM labels WHERE name = ?)")
-            args.append(q.label.strip().lower())
-        if q.mode:
-            where.append("mode = ?")
-            args.append(q.mode)
-        if q.status:
-            where.append("status = ?")
-            args.append(q.status)
-        if q.after:
-            created, picture_id = q.after
-            where.append("(created < ? OR (created = ? AND id < ?))")
-            args += [created, created, picture_id]
-        sql = "SELECT id FROM pictures"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created DESC, id DESC LIMIT ?"
-        args.append(q.limit)
-        return [r["id"] for r in self._all(sql, args)]
-
-    def collage_candidates(self, statuses: tuple[str, ...], count: int) -> list[str]:
-        marks = ", ".join("?" for _ in statuses)
-        return [r["id"] for r in self._all(
-            f"""SELECT id FROM pictures WHERE thumbnail IS NOT NULL AND status IN ({marks})
-                ORDER BY created DESC, id DESC LIMIT ?""", (*statuses, count))]
-
-    def stats_rows(self) -> StatsRows:
-        pictures = self._all("SELECT id, mode, status, created, finished FROM pictures "
-                             "WHERE mode IS NOT NULL")
-        steps = self._all("""SELECT t.step, t.outcome, t.attempt, t.started, t.ended, p.mode
-                             FROM timeline t JOIN pictures p ON p.id = t.picture_id
-                             WHERE p.mode IS NOT NULL""")
-        return StatsRows([dict(r) for r in pictures], [dict(r) for r in steps])
 
 
 def _column_value(name: str, value: Any) -> Any:

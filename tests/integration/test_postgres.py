@@ -11,10 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from cli.local_postgres import PostgresServer
 from picadaily.service_errors import read_service_error
 from picadaily.settings import Settings
 from services.metadata.http import create_app as metadata_app
-from tests.servers import PostgresServer, ThreadedServer
+from tests.servers import ThreadedServer
 
 WRITES = 120
 
