@@ -120,19 +120,21 @@ def measure_stack(env: dict[str, str], latency_set: list[tuple[str, bytes]],
 
 
 def measure_replicas(latency_set: list[tuple[str, bytes]],
-                     burst_set: list[tuple[str, bytes]]) -> dict[str, ModeResult]:
-    """Two replicas of every consumer, the worker and each service, the metadata on a
-    throwaway PostgreSQL (skipped, and said, where PostgreSQL is not installed)."""
+                     burst_set: list[tuple[str, bytes]]) -> dict[str, dict[str, ModeResult]]:
+    """The metadata on a throwaway PostgreSQL, with one and with two replicas of every
+    consumer, the worker and each service (skipped, and said, where PostgreSQL is missing)."""
     from cli.local_postgres import PostgresServer
 
     try:
         postgres = PostgresServer().start()
     except FileNotFoundError as exc:
-        log.warning("replicas not measured: %s", exc)
+        log.warning("PostgreSQL and replicas not measured: %s", exc)
         return {}
     try:
-        return measure_stack({"PICADAILY_REPLICAS": "2", "PICADAILY_DATABASE_URL": postgres.url},
-                             latency_set, burst_set)
+        return {f"n{n}_postgres": measure_stack(
+            {"PICADAILY_REPLICAS": str(n),
+             "PICADAILY_DATABASE_URL": postgres.database(f"bench{n}")},
+            latency_set, burst_set) for n in (1, 2)}
     finally:
         postgres.remove()
 
@@ -185,14 +187,13 @@ def main() -> int:
         results["tracing_cost"] = tracing_cost(summarise(raw, traced, cores),
                                                results["modes"])
     if replicated:
-        two = summarise(raw, replicated, cores)
-        results["replicas"] = {mode: {
-            "throughput_per_s_n1": results["modes"][mode]["throughput_per_s"],
-            "throughput_per_s_n2": two[mode]["throughput_per_s"],
-            "p50_ms_n1": results["modes"][mode]["p50_ms"], "p50_ms_n2": two[mode]["p50_ms"],
-            "cpu_s_per_picture_n2": two[mode]["cpu_s_per_picture"],
-            "failures_n2": two[mode]["failures"],
-        } for mode in ("choreography", "orchestration")}
+        variants = {"n1_sqlite": results["modes"],
+                    **{k: summarise(raw, v, cores) for k, v in replicated.items()}}
+        kept = ("throughput_per_s", "p50_ms", "cpu_s_per_picture", "failures")
+        results["replicas"] = {
+            mode: {variant: {key: summary[mode][key] for key in kept}
+                   for variant, summary in variants.items()}
+            for mode in ("choreography", "orchestration")}
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = f"{now.strftime('%Y%m%d-%H%M%S')}-{results['machine']}{'-quick' if quick else ''}"
     path = RESULTS / f"{stem}.json"
@@ -207,10 +208,10 @@ def main() -> int:
                      ", ".join(f"{name} {ms:.0f}" for name, ms in spent.items() if ms >= 1))
         for failure in m.get("failures", []):
             log.warning("%s: %s", mode, failure)
-    for mode, r in results.get("replicas", {}).items():
-        log.info("%s, 1 vs 2 replicas: %.2f vs %.2f pictures/s, p50 %.0f vs %.0f ms", mode,
-                 r["throughput_per_s_n1"], r["throughput_per_s_n2"], r["p50_ms_n1"],
-                 r["p50_ms_n2"])
+    for mode, variants in results.get("replicas", {}).items():
+        log.info("%s: %s", mode, "; ".join(
+            f"{name} {v['throughput_per_s']:.2f} pictures/s, p50 {v['p50_ms']:.0f} ms, "
+            f"CPU {1000 * v['cpu_s_per_picture']:.0f} ms/picture" for name, v in variants.items()))
     for mode, cost in results.get("tracing_cost", {}).items():
         log.info("%s, tracing on vs off: CPU/picture %+.1f %%, p50 %+.1f ms", mode,
                  cost["cpu_pct"], cost["p50_delta_ms"])

@@ -43,6 +43,14 @@ class PostgresServer:
                   "-l", str(self.dir / "log"), "start")
         return self
 
+    def database(self, name: str) -> str:
+        """A new empty database on this server: its URL."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
     def stop(self, mode: str = "fast") -> None:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
