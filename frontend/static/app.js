@@ -47,8 +47,10 @@ async function loadSession() {
   }
 }
 
+let sessionReady = Promise.resolve();
 async function api(path, options = {}) {
   const method = (options.method || "GET").toUpperCase();
+  if (method !== "GET") await sessionReady;  // a change carries the session's CSRF token
   if (method !== "GET" && session.csrf) options = {...options, headers: {...(options.headers || {}), "X-CSRF-Token": session.csrf}};
   const resp = await fetch(path, options);
   let body = null;
@@ -78,12 +80,12 @@ async function initModeSwitch() {
     const option = document.querySelector('#upload-mode option[value=""]');
     if (option) option.textContent = `the global switch (${mode})`;
   };
-  try { show((await api("/api/mode")).mode); } catch (e) { notice(`The mode switch is unavailable: ${e.message}`); }
   buttons.forEach(b => b.addEventListener("click", async () => {
     try { show((await api("/api/mode", {method: "PUT", headers: {"content-type": "application/json"},
       body: JSON.stringify({mode: b.dataset.mode})})).mode); notice(`New uploads now use ${b.dataset.mode}.`); }
     catch (e) { notice(`Could not flip the mode: ${e.message}`); }
   }));
+  try { show((await api("/api/mode")).mode); } catch (e) { notice(`The mode switch is unavailable: ${e.message}`); }
 }
 
 // --- live updates -------------------------------------------------------------------------
@@ -141,12 +143,18 @@ async function initGallery() {
   const matches = (p) => p.id !== deleted && (!params.get("mode") || p.mode === params.get("mode")) &&
     (!params.get("status") || p.status === params.get("status")) &&
     (!params.get("label") || (p.labels || []).some(l => l.name === params.get("label").toLowerCase()));
-  // Listen before loading, so no change between the two is missed.
+  // Listen before loading, so no change between the two is missed. Changes of one picture can
+  // come faster than their fetches return: only the newest fetch per picture is applied, and
+  // the card is looked up after it (two changes of a new picture must not make two cards).
+  const newest = new Map();
   onPictureChange(async ({id, status}) => {
-    const existing = document.getElementById(`card-${id}`);
-    if (status === "deleted") { if (existing) existing.remove(); return; }
+    const ticket = (newest.get(id) || 0) + 1;
+    newest.set(id, ticket);
+    if (status === "deleted") { document.getElementById(`card-${id}`)?.remove(); return; }
     let p;
     try { p = await api(`/api/pictures/${id}`); } catch { return; }
+    if (newest.get(id) !== ticket) return;  // a newer change of this picture is on its way
+    const existing = document.getElementById(`card-${id}`);
     if (existing) { matches(p) ? existing.replaceWith(card(p)) : existing.remove(); }
     else if (matches(p)) { grid.prepend(card(p)); document.getElementById("empty").hidden = true; }
   });
@@ -297,9 +305,13 @@ async function renderWhere(id) {
 
 async function initPicture() {
   const id = document.body.dataset.pictureId;
+  let loads = 0;
   const load = async () => {
+    const ticket = ++loads;  // only the newest load is shown (changes can outrun fetches)
     try {
-      const p = await api(`/api/pictures/${id}`); renderPicture(p);
+      const p = await api(`/api/pictures/${id}`);
+      if (ticket !== loads) return;
+      renderPicture(p);
       document.getElementById("where-section").hidden = p.status !== "processing";
       if (p.status === "processing") renderWhere(id); else setTimeout(() => renderTrace(id), 1500);
     }
@@ -515,7 +527,7 @@ function initLogin() {
 }
 
 document.addEventListener("DOMContentLoaded", async () => {
-  await loadSession();
+  sessionReady = loadSession();
   initModeSwitch();
   refreshStackBanner();
   setInterval(refreshStackBanner, 3000);

@@ -59,6 +59,9 @@ def test_uploads_appear_in_an_open_gallery_without_reload(browser: Any, stack: R
             "c.querySelector('.name a').textContent === name && c.dataset.status === 'done')",
             arg=photo.name)
     assert page.evaluate("window.__noReload") is True, "the gallery reloaded"
+    # one card per picture, however fast its changes came
+    ids = page.evaluate("[...document.querySelectorAll('.card')].map(c => c.id)")
+    assert len(ids) == len(set(ids)), ids
     shot(page, "gallery")
     # a label link filters the gallery
     page.locator(".card .tags a:text-is('cat')").first.click()
@@ -98,6 +101,7 @@ def test_a_picture_shows_its_timeline(page: Any) -> None:
 
 def test_flipping_the_mode_in_the_ui_is_recorded_on_the_next_upload(page: Any) -> None:
     page.goto("/upload")
+    page.locator(".mode-switch button[aria-pressed=true]").wait_for()  # the switch is live
     page.locator(".mode-switch button[data-mode='choreography']").click()
     page.locator(".mode-switch button[data-mode='choreography'][aria-pressed='true']").wait_for()
     upload_from_page(page, [p for p in photos("good") if p.name == "coffee.png"])
