@@ -20,9 +20,27 @@ from picadaily.storage_events import subject_for
 ROOT = Path(__file__).resolve().parents[2]
 
 
+class ComposeLoader(yaml.SafeLoader):
+    """YAML with Compose's merge tags (``!reset``, ``!override``) read as plain values."""
+
+
+for _tag in ("!reset", "!override"):
+    ComposeLoader.add_constructor(_tag, lambda loader, node: (
+        loader.construct_mapping(node) if isinstance(node, yaml.MappingNode)
+        else loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode)
+        else loader.construct_scalar(node)))
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
     doc: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return doc
+
+
+@pytest.fixture(scope="module")
+def seaweedfs_override() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.load((ROOT / "docker-compose.seaweedfs.yml").read_text(),
+                                    Loader=ComposeLoader)
     return doc
 
 
@@ -47,8 +65,10 @@ def test_every_command_is_a_component_and_every_component_but_the_event_sources_
             assert command[1] in COMPONENTS, name
             assert command[1] == name, "a compose service is named after its component"
             ran.add(command[1])
-    # MinIO publishes storage events to NATS itself: no event source of ours is needed.
-    assert ran == set(COMPONENTS) - {"bridge", "source"}
+    # MinIO publishes storage events to NATS itself; our SeaweedFS source runs only with
+    # docker-compose.seaweedfs.yml (its profile); the SQS bridge is for AWS.
+    assert ran == set(COMPONENTS) - {"bridge"}
+    assert compose["services"]["source"]["profiles"] == ["seaweedfs"]
 
 
 def test_every_setting_named_is_a_real_setting(compose: dict[str, Any]) -> None:
@@ -143,7 +163,7 @@ def test_long_running_services_restart_report_health_and_publish_only_the_uis(
 ) -> None:
     one_shots = {"provision-streams", "provision-storage", "temporal-schema",
                  "temporal-namespace"}
-    no_http = {"worker", "trigger", "reconciler", "jaeger", "temporal-ui"}
+    no_http = {"worker", "trigger", "reconciler", "source", "jaeger", "temporal-ui"}
     for name, svc in compose["services"].items():
         if name in one_shots:
             assert svc["restart"] in ("no", "on-failure:6"), name
@@ -200,3 +220,31 @@ def test_the_metadata_lives_in_the_compose_postgresql(compose: dict[str, Any]) -
     assert url.path.lstrip("/") == postgres["POSTGRES_DB"]
     assert (url.username, url.password) == (postgres["POSTGRES_USER"],
                                             postgres["POSTGRES_PASSWORD"])
+
+
+def test_seaweedfs_is_one_setting_away_and_every_process_of_ours_follows_it(
+    compose: dict[str, Any], seaweedfs_override: dict[str, Any],
+) -> None:
+    import subprocess
+
+    from cli.stack import binary
+
+    over = seaweedfs_override["services"]
+    assert over["minio"]["profiles"] == ["minio"]  # off with this file
+    assert over["source"]["profiles"] == []  # on with this file
+    for name, svc in _ours(compose).items():
+        merged = {**_env(svc), **{k: str(v) for k, v in over[name]["environment"].items()}}
+        settings = Settings.model_validate({k.removeprefix("PICADAILY_").lower(): v
+                                            for k, v in merged.items()
+                                            if k.startswith("PICADAILY_") and "${" not in v})
+        assert settings.event_source == "seaweedfs", name
+        s3 = urlsplit(settings.s3_endpoint)
+        assert (s3.hostname, s3.port) == ("seaweedfs", 8333), name
+        assert settings.seaweedfs_filer_grpc == "seaweedfs:18888", name
+    store = over["seaweedfs"]
+    assert {"-s3.port=8333", "-filer.port.grpc=18888", "-ip.bind=0.0.0.0"} <= set(
+        store["command"])
+    assert list(over["provision-storage"]["depends_on"]) == ["seaweedfs"]
+    local = subprocess.run([binary("weed"), "version"], capture_output=True, text=True,
+                           check=True).stdout
+    assert f" {store['image'].split(':')[1]} " in local, (store["image"], local)
