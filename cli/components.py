@@ -86,7 +86,8 @@ def run_component(name: str, settings: Settings | None = None) -> None:
         main: Callable[[Settings, asyncio.Event], Awaitable[None]] = _load(component.target)
         code = 0
         try:
-            asyncio.run(_run_until_signalled(main, settings))
+            with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+                runner.run(_run_until_signalled(main, settings))
             log.info("%s stopped", name)
         except Exception:
             log.exception("%s failed", name)
@@ -97,6 +98,16 @@ def run_component(name: str, settings: Settings | None = None) -> None:
         logging.shutdown()
         os._exit(code)
     log.info("%s stopped", name)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (as uvicorn picks it for the HTTP components)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 async def _run_until_signalled(
