@@ -1,8 +1,17 @@
-"""Loopback ports: whether one is free, and free ones handed out once each."""
+"""Loopback ports: whether one is free, and free ones handed out once each.
+
+Ports are picked *below* the kernel's ephemeral range: a port the kernel hands out for port 0 is
+one it may also give any outgoing connection a moment later, and a server started on it then
+fails to bind (seen: SeaweedFS's S3 port taken by a client socket of another test's stack).
+"""
 
 from __future__ import annotations
 
+import random
 import socket
+from pathlib import Path
+
+LOWEST = 20000
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -15,27 +24,31 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def _ephemeral_start() -> int:
+    try:
+        start = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        start = 32768  # Linux's default; elsewhere, a range that is rarely ephemeral
+    return start if start > LOWEST + 1000 else 65535
+
+
 _handed_out: set[int] = set()
 
 
 def free_port() -> int:
-    """A free loopback port, never the same one twice in this process."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
+    """A free loopback port outside the ephemeral range, never the same one twice in this
+    process."""
+    return free_port_block(1)
 
 
 def free_port_block(size: int) -> int:
     """The first of ``size`` consecutive free loopback ports (none handed out before)."""
+    top = _ephemeral_start() - size
     while True:
-        base = free_port()
+        base = random.randrange(LOWEST, top)
         block = range(base, base + size)
-        if base + size > 65535 or any(p in _handed_out for p in block[1:]):
+        if any(p in _handed_out for p in block):
             continue
-        if all(port_is_free("127.0.0.1", p) for p in block[1:]):
+        if all(port_is_free("127.0.0.1", p) for p in block):
             _handed_out.update(block)
             return base
