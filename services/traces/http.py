@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -35,6 +36,21 @@ class UnsupportedEncoding(ValueError):
     pass
 
 
+MAX_EXPORT_BYTES = 64 * 1024 * 1024
+
+
+def _gunzip(body: bytes) -> bytes:
+    """An export's bytes, at most MAX_EXPORT_BYTES of them (a gzip bomb is refused)."""
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflate.decompress(body, MAX_EXPORT_BYTES)
+    except zlib.error as exc:
+        raise MalformedSpans(f"the gzip body cannot be read: {exc}") from exc
+    if inflate.unconsumed_tail:
+        raise MalformedSpans(f"the export inflates past {MAX_EXPORT_BYTES // 2**20} MB")
+    return out
+
+
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,6 +69,8 @@ def create_app(settings: Settings) -> FastAPI:
             raise UnsupportedEncoding(f"send OTLP as {PROTOBUF} (OTEL_EXPORTER_OTLP_PROTOCOL="
                                       "http/protobuf); JSON is not read here")
         body = await request.body()
+        if request.headers.get("content-encoding", "").lower() == "gzip":
+            body = _gunzip(body)  # OTEL_EXPORTER_OTLP_COMPRESSION=gzip
         spans = parse_export(body)
         await asyncio.to_thread(store.add, spans)
         if settings.traces_forward_url:

@@ -3,6 +3,7 @@ encoder, read back in tree order."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import httpx
@@ -72,6 +73,13 @@ async def test_the_http_edge_takes_protobuf_and_refuses_json_with_its_reason(
         ok = await client.post("/v1/traces", content=body,
                                headers={"content-type": "application/x-protobuf"})
         assert ok.status_code == 200
+        zipped = await client.post("/v1/traces", content=gzip.compress(body), headers={
+            "content-type": "application/x-protobuf", "content-encoding": "gzip"})
+        assert zipped.status_code == 200
+        bomb = await client.post("/v1/traces", content=gzip.compress(b"\0" * (65 * 2**20)),
+                                 headers={"content-type": "application/x-protobuf",
+                                          "content-encoding": "gzip"})
+        assert bomb.status_code == 400 and "inflates past" in bomb.json()["error"]
         refused = await client.post("/v1/traces", json={"resourceSpans": []})
         assert refused.status_code == 415 and "http/protobuf" in refused.json()["error"]
         [trace] = (await client.get("/pictures/p1/traces")).json()["traces"]
