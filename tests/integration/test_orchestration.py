@@ -84,7 +84,8 @@ async def test_a_step_that_always_fails_ends_failed_with_no_half_made_artefacts(
     assert doc["status"] == "failed"
     assert doc["error"].startswith("update_collage failed after 3 s of retries: injected fault")
     collage_attempts = [t for t in doc["timeline"] if t["step"] == Step.UPDATE_COLLAGE]
-    assert len(collage_attempts) == 4 and all(t["outcome"] == "error" for t in collage_attempts)
+    # retried until the budget ran out: how many attempts fit in it depends on the machine's load
+    assert len(collage_attempts) >= 2 and all(t["outcome"] == "error" for t in collage_attempts)
     # The thumbnail made by the step before was cleaned up, and the metadata says so.
     s3 = s3_client(settings)
     listed = s3.list_objects_v2(Bucket=settings.thumbnails_bucket).get("Contents", [])
