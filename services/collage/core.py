@@ -30,6 +30,10 @@ class CollageMembers(Protocol):
         """(picture id, created ISO time) of the newest pictures with a thumbnail."""
         ...
 
+    def alive(self, picture_ids: list[str]) -> dict[str, str]:
+        """Of these pictures, the ones still processing or done: id -> created ISO time."""
+        ...
+
 
 @dataclass
 class Collage:
@@ -46,13 +50,19 @@ class Collage:
         ``picture_id`` is the picture that asked. With ``created`` it is counted in even if the
         metadata has not recorded its thumbnail yet (choreography: both react to the same event);
         ``excluding`` leaves out a picture being deleted or failed. A member whose thumbnail
-        object is gone is left out too.
+        object is gone is left out too. A current member the metadata does not list yet (its
+        thumbnail not recorded there: it joined through its own ``created``) stays while its
+        picture is alive — a rebuild for another picture's deletion must not drop it.
         """
         count = GRID * GRID
         with self._lock:
             candidates = dict(self.members.newest_with_thumbnail(count + 2))
             if picture_id and created:
                 candidates[picture_id] = created
+            unlisted = [m for m in self.current_members()
+                        if m not in candidates and m not in (excluding, picture_id)]
+            if unlisted:
+                candidates.update(self.members.alive(unlisted))
             if excluding:
                 candidates.pop(excluding, None)
                 self._tiles.pop(excluding, None)

@@ -42,10 +42,14 @@ def test_thumbnail_of_a_broken_picture_is_rejected() -> None:
 class Members:
     def __init__(self) -> None:
         self.ids: list[str] = []
+        self.processing: dict[str, str] = {}  # known, alive, thumbnail not recorded yet
 
     def newest_with_thumbnail(self, count: int) -> list[tuple[str, str]]:
         # ids are listed newest first; make created times that sort the same way
         return [(i, f"2026-01-01T00:00:{59 - n:02d}") for n, i in enumerate(self.ids[:count])]
+
+    def alive(self, picture_ids: list[str]) -> dict[str, str]:
+        return {i: self.processing[i] for i in picture_ids if i in self.processing}
 
 
 def test_collage_rebuilds_only_when_membership_changes() -> None:
@@ -63,6 +67,11 @@ def test_collage_rebuilds_only_when_membership_changes() -> None:
     assert core.update_collage("new", created="2026-01-01T00:01:00").pictures == [
         "new", "p4", "p3", "p2"]
     assert core.update_collage(excluding="p4").pictures == ["p3", "p2", "p1", "p0"]
+    # ...unless the metadata knows it is alive: a deletion's rebuild must not drop the newest
+    members.processing["new"] = "2026-01-01T00:01:00"
+    assert core.update_collage("new", created="2026-01-01T00:01:00").pictures[0] == "new"
+    assert core.update_collage(excluding="p3").pictures == ["new", "p4", "p2", "p1"]
+    members.processing.clear()
     store.delete("thumbs", thumbnail_key("p3"))  # its thumbnail is gone: it cannot be shown
     fresh = Collage(store, "thumbs", members)  # (the running core keeps tiles it has seen)
     assert fresh.update_collage().pictures == ["p4", "p2", "p1", "p0"]
