@@ -56,6 +56,12 @@ def create_app(settings: Settings) -> FastAPI:
         async with AsyncExitStack() as stack:
             metadata = await stack.enter_async_context(
                 httpx.AsyncClient(base_url=settings.metadata_url, timeout=15))
+            # One pooled client each for the trace store and the runner's control endpoint (the
+            # pages' banner asks the latter every 3 s).
+            traces = await stack.enter_async_context(
+                httpx.AsyncClient(base_url=settings.traces_url, timeout=10))
+            control = await stack.enter_async_context(
+                httpx.AsyncClient(base_url=settings.lab_control_url, timeout=3))
             nc = await connect_nats(settings, "frontend")
             stack.push_async_callback(close_nats, nc)
             kv = await open_kv(nc.jetstream(), settings)
@@ -65,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.frontend = Frontend(settings=settings, metadata=metadata, store=store,
                                           modes=ModeSwitch(kv, settings.default_mode), nats=nc,
                                           kv=kv, scenarios=scenarios, admins=Admins(settings, kv),
+                                          traces=traces, control=control,
                                           inspecting=asyncio.Semaphore(
                                               settings.header_checks_at_once))
             yield

@@ -29,6 +29,8 @@ class Frontend:
     nats: Any  # nats.aio.client.Client
     kv: Any  # the shared NATS KV bucket (idempotency keys)
     admins: Admins = None  # type: ignore[assignment]  # set in create_app
+    traces: httpx.AsyncClient | None = None  # the trace store
+    control: httpx.AsyncClient | None = None  # the stack runner's control endpoint
     scenarios: ScenarioRunner | None = None  # the failure lab's (only when the lab is on)
     _temporal: Any = None
     # Image headers are inspected in threads, a few at a time: a crafted file (millions of PNG

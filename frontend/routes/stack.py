@@ -18,11 +18,11 @@ TROUBLE = ("restarting", "failed", "stopped", "stopping", "starting")
 async def stack_state(fe: FrontendDep) -> dict[str, Any]:
     """``supervised`` is false when no stack runner answers (compose, a bare process): then
     only the container engine knows."""
+    assert fe.control is not None
     try:
-        async with httpx.AsyncClient(timeout=3) as client:
-            resp = await client.get(f"{fe.settings.lab_control_url}/processes")
-            resp.raise_for_status()
-            processes = resp.json()
+        resp = await fe.control.get("/processes")
+        resp.raise_for_status()
+        processes = resp.json()
     except (httpx.HTTPError, ValueError):
         return {"supervised": False, "processes": [], "trouble": []}
     trouble = [{"name": p["name"], "state": p["state"], "restarts": p["restarts"],

@@ -7,7 +7,6 @@ import logging
 import statistics
 from typing import Any
 
-import httpx
 from fastapi import APIRouter
 
 from picadaily.events import (
@@ -82,8 +81,7 @@ async def _trace_figures(fe: Any, mode: str) -> dict[str, Any] | None:
     resp = await fe.metadata.get("/pictures", params={"mode": mode, "status": "done",
                                                         "limit": TRACE_SAMPLE})
     ids = [p["id"] for p in resp.json()["pictures"]]
-    async with httpx.AsyncClient(base_url=fe.settings.traces_url, timeout=10) as client:
-        answers = await asyncio.gather(*(client.get(f"/pictures/{i}/traces") for i in ids))
+    answers = await asyncio.gather(*(fe.traces.get(f"/pictures/{i}/traces") for i in ids))
     views = [waterfall(t["trace_id"], t["spans"]) for a in answers if a.is_success
              for t in a.json()["traces"][-1:]]
     if not views:

@@ -27,10 +27,10 @@ async def picture_trace(picture_id: str, fe: FrontendDep) -> dict[str, Any]:
         raise http_error(404, "no such picture")
     if not fe.settings.tracing:
         raise http_error(404, "tracing is off (PICADAILY_TRACING=false)")
+    assert fe.traces is not None
     try:
-        async with httpx.AsyncClient(base_url=fe.settings.traces_url, timeout=10) as client:
-            resp = await client.get(f"/pictures/{picture_id}/traces")
-            resp.raise_for_status()
+        resp = await fe.traces.get(f"/pictures/{picture_id}/traces")
+        resp.raise_for_status()
     except httpx.HTTPError as exc:
         raise http_error(502, f"the trace store did not answer: {exc!r}") from exc
     traces = resp.json()["traces"]

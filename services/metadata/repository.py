@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from picadaily.contracts import Colour, Label, Picture, Safety, Thumbnail, TimelineEntry
+from picadaily.sqlite import open_sqlite
 
 # Columns a core may change with ``update`` (JSON ones are stored as text).
 JSON_FIELDS = frozenset({"labels", "colours", "safety", "thumbnail"})
@@ -242,12 +243,7 @@ class SqlitePictures(SqlPictures):
     handlers in a thread pool); a transaction holds the lock from BEGIN to COMMIT."""
 
     def __init__(self, path: Path | str) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = open_sqlite(path)
         self._db.execute("PRAGMA foreign_keys=ON")
         self._lock = threading.RLock()
         self._migrate()

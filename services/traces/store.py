@@ -17,6 +17,8 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from picadaily.sqlite import open_sqlite
+
 PICTURE_ATTRIBUTE = "picadaily.picture_id"
 KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 
@@ -102,12 +104,7 @@ def parse_export(body: bytes) -> list[Span]:
 
 class TraceStore:
     def __init__(self, path: Path | str, max_spans: int = 200_000) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = open_sqlite(path)
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
         self._max = max_spans
