@@ -34,6 +34,7 @@ from .routes import (
     mode,
     pages,
     pictures,
+    review,
     session,
     stack,
     stats,
@@ -109,7 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": "frontend"}
 
-    for module in (session, traces, where, pictures, collage, mode, dead_letters, lab, live,
+    for module in (session, traces, where, review, pictures, collage, mode, dead_letters, lab, live,
                    stats, stack, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -39,12 +39,14 @@ class Frontend:
     live_connections: int = 0
 
     async def temporal(self) -> Any:
-        """A Temporal client, connected on first use (only the compare page needs one)."""
+        """A Temporal client, connected on first use (the compare page, review decisions)."""
         if self._temporal is None:
             from temporalio.client import Client
+            from temporalio.contrib.pydantic import pydantic_data_converter
 
             self._temporal = await Client.connect(self.settings.temporal_address,
-                                                  namespace=self.settings.temporal_namespace)
+                                                  namespace=self.settings.temporal_namespace,
+                                                  data_converter=pydantic_data_converter)
         return self._temporal
 
 

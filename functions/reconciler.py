@@ -10,6 +10,8 @@ At start and every ``reconcile_every_s`` seconds:
 - a final picture whose original is gone was deleted while its deletion's event was lost (a
   store killed before its event log was flushed): ``picture.deleted`` is published, so garbage
   collection runs as for any deletion;
+- a choreographed picture still ``awaiting_review`` well after its review timeout (its scheduled
+  timeout lost: a stream purged, restored from an old backup) gets the timeout's decision now;
 - an object in the pictures bucket older than ``reconcile_after_s`` that the metadata does not
   know (and did not delete after the object was written) gets a storage event, so it is
   registered and processed.
@@ -31,8 +33,15 @@ from typing import Any
 import httpx
 
 from picadaily.contracts import Picture, utcnow
-from picadaily.events import PICTURE_DELETED, PICTURE_FAILED, Event, EventBus
+from picadaily.events import (
+    PICTURE_DELETED,
+    PICTURE_FAILED,
+    PICTURE_REVIEW_DECIDED,
+    Event,
+    EventBus,
+)
 from picadaily.ids import picture_id_for_key
+from picadaily.moderation import timeout_decision
 from picadaily.runtime import announce_ready
 from picadaily.service_errors import raise_for_service_error
 from picadaily.settings import Settings
@@ -50,6 +59,7 @@ class Report:
     failed: list[str] = field(default_factory=list)
     discovered: list[str] = field(default_factory=list)
     collected: list[str] = field(default_factory=list)  # deleted, their deletion event lost
+    overdue_reviews: list[str] = field(default_factory=list)  # review timeouts decided here
 
 
 class Reconciler:
@@ -70,6 +80,10 @@ class Reconciler:
             if picture.created > cutoff:
                 continue  # young: its own events are probably still on their way
             processing = picture.status == Status.PROCESSING
+            if self._review_overdue(picture):
+                await self._decide_overdue(picture)
+                report.overdue_reviews.append(picture.id)
+                continue
             if picture.object_key in objects and not processing:
                 continue  # the usual case: final, and its original is there
             # stuck, or its original was not listed: one HEAD says which
@@ -88,10 +102,28 @@ class Reconciler:
         for key, head in await self._unknown_objects(candidates):
             await self._replay(key, head, f"unknown:{picture_id_for_key(key)}")
             report.discovered.append(picture_id_for_key(key))
-        if report.replayed or report.failed or report.discovered or report.collected:
-            log.warning("reconciled: replayed %s, failed %s, discovered %s, collected %s",
-                        report.replayed, report.failed, report.discovered, report.collected)
+        if report.replayed or report.failed or report.discovered or report.collected \
+                or report.overdue_reviews:
+            log.warning("reconciled: replayed %s, failed %s, discovered %s, collected %s, "
+                        "overdue reviews %s", report.replayed, report.failed, report.discovered,
+                        report.collected, report.overdue_reviews)
         return report
+
+    def _review_overdue(self, picture: Picture) -> bool:
+        """Choreography only: orchestration's timeout is the workflow's own durable timer."""
+        review = picture.review
+        if picture.status != Status.AWAITING_REVIEW or review is None \
+                or picture.mode != "choreography":
+            return False
+        late = timedelta(seconds=self._settings.review_timeout + self._settings.reconcile_after_s)
+        return review.requested + late < utcnow()
+
+    async def _decide_overdue(self, picture: Picture) -> None:
+        decision = timeout_decision(self._settings.review_timeout)
+        await self._bus.publish(
+            Event(PICTURE_REVIEW_DECIDED, picture.id, picture.mode,
+                  data=decision.model_dump(), version=picture.version),
+            dedupe_key=f"{picture.id}:review-overdue:{picture.version}")
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -149,7 +149,8 @@ class Trigger:
         if picture.mode == "orchestration":
             await start_processing(self.temporal, self.settings, PictureInput(
                 picture_id=picture.id, bucket=event.bucket, key=event.key, mode="orchestration",
-                version=picture.version, retry_budget_s=self.settings.step_retry_budget_s))
+                version=picture.version, retry_budget_s=self.settings.step_retry_budget_s,
+                review_timeout_s=self.settings.review_timeout))
             return
         if picture.timeline:
             log.info("%s is already being processed: duplicate storage event ignored", picture.id)

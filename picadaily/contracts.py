@@ -54,6 +54,10 @@ class Safety(BaseModel):
     def unsafe_categories(self) -> list[str]:
         return [c for c in self.judged if self.likelihoods.get(c) in UNSAFE_LIKELIHOODS]
 
+    def borderline_categories(self) -> list[str]:
+        """Judged categories neither clearly safe nor unsafe: a person decides."""
+        return [c for c in self.judged if self.likelihoods.get(c) == "POSSIBLE"]
+
 
 class Analysis(BaseModel):
     """What ``analyse_image`` found. ``labels`` is None when no label backend computed them."""
@@ -76,6 +80,29 @@ class TimelineEntry(BaseModel):
     error: str | None = None
     mode: Mode | None = None
     version: int | None = None  # the picture version the step worked on (None: unknown)
+
+
+ReviewChoice = Literal["approve", "reject"]
+
+
+class ReviewDecision(BaseModel):
+    """A decision about a picture waiting for review: a person's, or the timeout's."""
+
+    decision: ReviewChoice
+    reason: str | None = Field(default=None, max_length=500)
+    by: Literal["admin", "timeout"] = "admin"
+
+
+class Review(BaseModel):
+    """Why a picture waits for a person, and what was decided (once)."""
+
+    reason: str
+    requested: datetime
+    decision: ReviewChoice | None = None
+    decided: datetime | None = None
+    decided_by: str | None = None
+    note: str | None = None  # the decision's reason
+    decision_id: str | None = None  # which decision message was applied (repeats are no-ops)
 
 
 class Thumbnail(BaseModel):
@@ -119,6 +146,7 @@ class Picture(BaseModel):
     colours: list[Colour] | None = None
     safety: Safety | None = None
     thumbnail: Thumbnail | None = None
+    review: Review | None = None  # set when the safety verdict asked for a person
     collage_updated: bool = False  # choreography: the collage step reported for this picture
     # Each write of a new original (an overwrite, a re-put after deletion) is a new version,
     # processed from scratch; writes about an older version are refused (``StaleVersion``).

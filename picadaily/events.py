@@ -12,6 +12,7 @@ import json
 import secrets
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry.trace import SpanKind
@@ -27,6 +28,12 @@ THUMBNAIL_CREATED = "thumbnail.created"
 COLLAGE_UPDATED = "collage.updated"
 PICTURE_FAILED = "picture.failed"
 PICTURE_DELETED = "picture.deleted"
+# Moderation: metadata asks for a person (review_requested); a decision arrives (review_decided:
+# from a person through the frontend, or from the timeout, a JetStream scheduled message); the
+# metadata applies the first one and announces it (reviewed), which thumbnails acts on.
+PICTURE_REVIEW_REQUESTED = "picture.review_requested"
+PICTURE_REVIEW_DECIDED = "picture.review_decided"
+PICTURE_REVIEWED = "picture.reviewed"
 # Cleaning up after a failure or a deletion must never fail the picture again.
 CLEAN_UP_TYPES = frozenset({PICTURE_FAILED, PICTURE_DELETED})
 
@@ -124,6 +131,11 @@ def subject(settings: Settings, type_: str) -> str:
     return f"{settings.event_prefix}.{type_}"
 
 
+def schedule_subject(settings: Settings, key: str) -> str:
+    """Where a scheduled message waits (one per key: a new one replaces it)."""
+    return f"{settings.event_prefix}.schedules.{key}"
+
+
 def changes_subject(settings: Settings) -> str:
     """Plain NATS (not JetStream): a picture's document changed. Live pages listen to it."""
     return f"{settings.event_prefix}_changes.pictures"
@@ -152,3 +164,21 @@ class EventBus:
             if not event.source:
                 body["source"] = self.source
             await self._js.publish(to, json.dumps(body).encode(), headers=headers or None)
+
+    async def schedule(self, event: Event, at: datetime, key: str) -> None:
+        """Have JetStream publish ``event`` at ``at`` (a scheduled message, nats-server >= 2.12):
+        it waits in the events stream, so it survives any of our processes and the server's own
+        restart. One per ``key``: scheduling again replaces it."""
+        body = event.to_cloudevent(self._settings.event_prefix)
+        body["source"] = event.source or self.source
+        stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        await self._js.publish(
+            schedule_subject(self._settings, key), json.dumps(body).encode(),
+            headers={"Nats-Schedule": f"@at {stamp}",
+                     "Nats-Schedule-Target": subject(self._settings, event.type),
+                     "Nats-Rollup": "sub"})
+
+    async def cancel_schedule(self, key: str) -> None:
+        """Drop a scheduled message that is no longer wanted (none: nothing happens)."""
+        await self._js.purge_stream(self._settings.events_stream,
+                                    subject=schedule_subject(self._settings, key))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Mode = Literal["orchestration", "choreography"]
@@ -131,10 +131,26 @@ class Settings(BaseSettings):
     admin_token: str = ""
     session_hours: float = 12.0
 
+    # Moderation: a borderline safety verdict (any judged category POSSIBLE) waits for a person
+    # at /review; with no decision within review_timeout seconds the picture is rejected. The
+    # local NSFW model calls a score in [low, high) POSSIBLE (safety_review_band).
+    review_timeout: float = Field(default=24 * 3600.0, gt=0, le=6 * 24 * 3600.0,
+                                  description="seconds (at most 6 days: the events stream's "
+                                              "messages, scheduled timeouts too, live 7)")
+    safety_review_band: tuple[float, float] = (0.35, 0.6)
+
     default_mode: Mode = "orchestration"
     fault_injection: bool = Field(
         default=False, description="services accept POST /admin/faults (demos and tests)"
     )
+
+    @field_validator("safety_review_band")
+    @classmethod
+    def _band_in_order(cls, band: tuple[float, float]) -> tuple[float, float]:
+        low, high = band
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(f"safety_review_band {band}: need 0 <= low <= high <= 1")
+        return band
 
     def admin_token_path(self) -> Path:
         """Where the stack runner leaves the admin token it made up (readable by its user only),

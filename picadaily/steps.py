@@ -19,6 +19,9 @@ class Step(StrEnum):
     # artefacts.
     REGISTER = "register"
     CLEAN_UP = "clean_up"
+    # A person deciding a borderline picture (moderation): recorded from the request to the
+    # decision, in both modes.
+    REVIEW = "review"
 
 
 PIPELINE: tuple[Step, ...] = (
@@ -33,6 +36,7 @@ STEP_TITLES: dict[Step, str] = {
     Step.REGISTER: "register",
     Step.ANALYSE_IMAGE: "analyse image",
     Step.CHECK_SAFETY: "check safety",
+    Step.REVIEW: "review",
     Step.STORE_METADATA: "store metadata",
     Step.MAKE_THUMBNAIL: "thumbnail",
     Step.UPDATE_COLLAGE: "collage",
@@ -42,6 +46,7 @@ STEP_TITLES: dict[Step, str] = {
 
 class Status(StrEnum):
     PROCESSING = "processing"
+    AWAITING_REVIEW = "awaiting_review"  # a borderline verdict: a person decides
     DONE = "done"
     REJECTED = "rejected"
     FAILED = "failed"

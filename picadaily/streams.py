@@ -2,7 +2,8 @@
 
 - ``storage_stream``: storage events of the pictures bucket (``storage.events.<bucket>``, MinIO's
   format), published by MinIO itself or by one of our event sources;
-- ``events_stream``: domain events (``<prefix>.>``, CloudEvents);
+- ``events_stream``: domain events (``<prefix>.>``, CloudEvents), and scheduled ones waiting
+  under ``<prefix>.schedules.<key>`` (the review timeout);
 - ``dead_letter_stream``: what a consumer gave up on (``<prefix>_dead.<consumer>``).
 
 ``provision_streams`` creates them or brings them up to date; every process that consumes or
@@ -50,6 +51,8 @@ def stream_configs(settings: Settings) -> list[Any]:
             name=settings.events_stream, subjects=[f"{settings.event_prefix}.>"],
             retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=WEEK_S,
             duplicate_window=DUPLICATE_WINDOW_S,
+            # the review timeout of choreography is a scheduled message (nats-server >= 2.12)
+            allow_msg_schedules=True, allow_rollup_hdrs=True,
         ),
         StreamConfig(
             name=settings.dead_letter_stream, subjects=[f"{settings.event_prefix}_dead.>"],

@@ -22,7 +22,15 @@ from picadaily.settings import Settings
 from picadaily.steps import Step
 from picadaily.timeline import HttpTimeline, timed
 
-from .inputs import AnalysisInput, CleanUpInput, FinishInput, PictureInput, SafetyInput
+from .inputs import (
+    AnalysisInput,
+    CleanUpInput,
+    FinishInput,
+    PictureInput,
+    ReviewInput,
+    ReviewResult,
+    SafetyInput,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,12 +108,34 @@ class PictureActivities:
     @activity.defn(name=Step.STORE_METADATA.value)
     async def store_metadata(self, req: AnalysisInput) -> None:
         async def store() -> None:
-            resp = await self._c.metadata.put(f"/pictures/{req.picture.picture_id}/analysis",
-                                              json=req.analysis.model_dump(mode="json"),
-                                              params=_version(req.picture))
+            pid = req.picture.picture_id
+            if req.review_reason is None:
+                resp = await self._c.metadata.put(f"/pictures/{pid}/analysis",
+                                                  json=req.analysis.model_dump(mode="json"),
+                                                  params=_version(req.picture))
+            else:  # borderline: stored, and the picture waits for a person
+                resp = await self._c.metadata.put(
+                    f"/pictures/{pid}/review-request", params=_version(req.picture),
+                    json={"analysis": req.analysis.model_dump(mode="json"),
+                          "reason": req.review_reason})
             raise_for_service_error(resp)
 
         await self._timed(Step.STORE_METADATA, req.picture, store)
+
+    @activity.defn(name=Step.REVIEW.value)
+    async def review(self, req: ReviewInput) -> ReviewResult:
+        """Record the decision the workflow received (the metadata adds the ``review`` timeline
+        entry, spanning the wait, and sets the status)."""
+        resp = await self._c.metadata.put(
+            f"/pictures/{req.picture.picture_id}/review", params=_version(req.picture),
+            json={"decision": req.decision.model_dump(), "decision_id": req.decision_id})
+        if resp.status_code in (404, 409):
+            gone = "the picture was deleted or replaced while it waited"
+            return ReviewResult(outcome="refused", reason=gone, error=gone)
+        raise_for_service_error(resp)
+        body = resp.json()
+        return ReviewResult(outcome=body["outcome"], status=body["picture"]["status"],
+                            error=body["picture"]["error"], reason=body["reason"])
 
     @activity.defn(name=Step.MAKE_THUMBNAIL.value)
     async def make_thumbnail(self, picture: PictureInput) -> Thumbnail:
@@ -163,5 +193,5 @@ class PictureActivities:
         raise_for_service_error(resp)
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.analyse_image, self.check_safety, self.store_metadata, self.make_thumbnail,
-                self.update_collage, self.clean_up, self.finish_picture]
+        return [self.analyse_image, self.check_safety, self.store_metadata, self.review,
+                self.make_thumbnail, self.update_collage, self.clean_up, self.finish_picture]

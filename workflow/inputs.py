@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from picadaily.contracts import Analysis, Safety
+from picadaily.contracts import Analysis, ReviewDecision, Safety
 from picadaily.settings import Mode
 from picadaily.steps import Status
 
@@ -18,6 +18,8 @@ class PictureInput(BaseModel):
     version: int = 1  # the picture version this run processes (metadata refuses older ones)
     # How long each step retries retryable errors (Settings.step_retry_budget_s at start).
     retry_budget_s: float = 300.0
+    # How long a borderline picture waits for a person (Settings.review_timeout at start).
+    review_timeout_s: float = 24 * 3600.0
 
 
 class SafetyInput(BaseModel):
@@ -28,6 +30,20 @@ class SafetyInput(BaseModel):
 class AnalysisInput(BaseModel):
     picture: PictureInput
     analysis: Analysis
+    review_reason: str | None = None  # borderline: store it and wait for a person
+
+
+class ReviewInput(BaseModel):
+    picture: PictureInput
+    decision: ReviewDecision
+    decision_id: str
+
+
+class ReviewResult(BaseModel):
+    outcome: str  # applied, repeat, refused
+    status: Status | None = None  # the picture's status afterwards (None: it is gone)
+    error: str | None = None  # the picture's error afterwards (a rejection's reason)
+    reason: str = ""  # why the decision was refused
 
 
 class FinishInput(BaseModel):

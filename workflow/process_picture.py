@@ -1,7 +1,12 @@
 """Workflow ``ProcessPicture``: analyse image -> check safety -> store metadata -> thumbnail ->
 collage, each with its own retry policy and timeout. Unsafe pictures end ``rejected``; a step
 that still fails after its retries ends the picture ``failed`` with the reason, after cleaning up
-what earlier steps made."""
+what earlier steps made.
+
+A borderline picture waits for a person: its analysis is stored (``awaiting_review``), then the
+workflow waits on the Update ``review`` (approve/reject; its validator refuses a decision when
+none is awaited or one was made) with a durable timer of ``review_timeout_s``: no decision in
+time rejects it. The waiting state is the workflow's own: a worker restart replays it."""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
+from picadaily.contracts import ReviewDecision
+from picadaily.moderation import REVIEW_UPDATE, timeout_decision
 from picadaily.steps import PIPELINE, Status, Step
 
 from .activities import NOT_RETRYABLE_TYPES, PictureActivities
@@ -21,6 +28,8 @@ from .inputs import (
     FinishInput,
     PictureInput,
     PictureOutcome,
+    ReviewInput,
+    ReviewResult,
     SafetyInput,
 )
 
@@ -70,6 +79,24 @@ def _last_message(error: BaseException) -> str:
 # or threads; it only sequences activities and reads their results.
 @workflow.defn(name="ProcessPicture", sandboxed=False)
 class ProcessPicture:
+    def __init__(self) -> None:
+        self._awaiting_review = False
+        self._decision: ReviewDecision | None = None
+
+    @workflow.update(name=REVIEW_UPDATE)
+    async def review(self, decision: ReviewDecision) -> str:
+        """A person's decision about this borderline picture (accepted once)."""
+        self._decision = decision
+        return decision.decision
+
+    @review.validator
+    def _one_decision_while_waiting(self, decision: ReviewDecision) -> None:
+        if self._decision is not None:
+            raise ValueError(f"already decided: {self._decision.decision} "
+                             f"by {self._decision.by}")
+        if not self._awaiting_review:
+            raise ValueError("this picture is not waiting for review")
+
     @workflow.run
     async def run(self, picture: PictureInput) -> PictureOutcome:
         step = Step.ANALYSE_IMAGE
@@ -79,11 +106,20 @@ class ProcessPicture:
             step = Step.CHECK_SAFETY
             verdict = await self._step(step, PictureActivities.check_safety, picture,
                                        SafetyInput(picture=picture, safety=analysis.safety))
-            if not verdict.safe:
-                return await self._finish(picture, Status.REJECTED, verdict.reason)
             step = Step.STORE_METADATA
-            await self._step(step, PictureActivities.store_metadata, picture,
-                             AnalysisInput(picture=picture, analysis=analysis))
+            if verdict.review:
+                await self._step(step, PictureActivities.store_metadata, picture, AnalysisInput(
+                    picture=picture, analysis=analysis, review_reason=verdict.reason))
+                step = Step.REVIEW
+                reviewed = await self._review(picture)
+                if reviewed.status != Status.PROCESSING:  # rejected (or deleted meanwhile)
+                    return PictureOutcome(picture_id=picture.picture_id,
+                                          status=Status.REJECTED, error=reviewed.error)
+            elif not verdict.safe:
+                return await self._finish(picture, Status.REJECTED, verdict.reason)
+            else:
+                await self._step(step, PictureActivities.store_metadata, picture,
+                                 AnalysisInput(picture=picture, analysis=analysis))
             step = Step.MAKE_THUMBNAIL
             await self._step(step, PictureActivities.make_thumbnail, picture, picture)
             made_thumbnail = True
@@ -98,6 +134,23 @@ class ProcessPicture:
             )
             return await self._finish(picture, Status.FAILED, reason)
         return await self._finish(picture, Status.DONE, None)
+
+    async def _review(self, picture: PictureInput) -> ReviewResult:
+        """Wait for the decision (or the timeout's) and have the metadata apply it."""
+        self._awaiting_review = True
+        timeout = timedelta(seconds=picture.review_timeout_s)
+        try:
+            await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
+        except TimeoutError:
+            self._decision = timeout_decision(picture.review_timeout_s)
+        self._awaiting_review = False
+        assert self._decision is not None
+        result: ReviewResult = await workflow.execute_activity_method(
+            PictureActivities.review,
+            ReviewInput(picture=picture, decision=self._decision,
+                        decision_id=f"{workflow.info().workflow_id}:{self._decision.by}"),
+            start_to_close_timeout=BOOKKEEPING[0], retry_policy=BOOKKEEPING[1])
+        return result
 
     async def _step(self, step: Step, activity: Any, picture: PictureInput, arg: Any) -> Any:
         timeout = STEP_TIMEOUT[step]
@@ -118,3 +171,4 @@ class ProcessPicture:
             start_to_close_timeout=BOOKKEEPING[0], retry_policy=BOOKKEEPING[1],
         )
         return PictureOutcome(picture_id=picture.picture_id, status=status, error=error)
+

@@ -58,6 +58,11 @@ async def compare(request: Request) -> HTMLResponse:
     return _page(request, "compare.html", "compare", "Orchestration and choreography compared")
 
 
+@router.get("/review", response_class=HTMLResponse)
+async def review(request: Request) -> HTMLResponse:
+    return _page(request, "review.html", "review", "Pictures waiting for review")
+
+
 @router.get("/lab", response_class=HTMLResponse)
 async def lab(request: Request) -> HTMLResponse:
     return _page(request, "lab.html", "lab", "Failure lab")

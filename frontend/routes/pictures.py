@@ -25,7 +25,7 @@ from picadaily.steps import Status
 from picadaily.storage import ObjectMissing
 from picadaily.tracing import PICTURE_ATTRIBUTE, current_traceparent, tracer
 
-from ..auth import AdminOnly
+from ..auth import AdminOnly, require_admin
 from ..deps import Frontend, FrontendDep, inspect_image
 from ..errors import http_error, upstream_error
 from ..idempotency import IdempotencyMismatch, UploadKeys, UploadRecord, check_key
@@ -204,7 +204,7 @@ async def list_pictures(
     )
 
 
-async def _picture(fe: Frontend, picture_id: str) -> Picture:
+async def fetch_picture(fe: Frontend, picture_id: str) -> Picture:
     resp = await fe.metadata.get(f"/pictures/{picture_id}")
     if not resp.is_success:
         raise await upstream_error(resp)
@@ -213,7 +213,7 @@ async def _picture(fe: Frontend, picture_id: str) -> Picture:
 
 @router.get("/{picture_id}", response_model=PictureView)
 async def get_picture(picture_id: PictureId, fe: FrontendDep) -> PictureView:
-    return picture_view(await _picture(fe, picture_id), fe.settings)
+    return picture_view(await fetch_picture(fe, picture_id), fe.settings)
 
 
 async def _bytes(fe: Frontend, bucket: str, key: str, what: str) -> Response:
@@ -229,19 +229,22 @@ async def _bytes(fe: Frontend, bucket: str, key: str, what: str) -> Response:
 async def delete_picture(picture_id: PictureId, fe: FrontendDep) -> dict[str, str]:
     """Deletes the original; thumbnail, document and collage place are garbage-collected
     through events (the response comes before they are gone)."""
-    picture = await _picture(fe, picture_id)
+    picture = await fetch_picture(fe, picture_id)
     await asyncio.to_thread(fe.store.delete, fe.settings.pictures_bucket, picture.object_key)
     return {"deleted": picture_id}
 
 
 @router.get("/{picture_id}/image")
-async def get_image(picture_id: PictureId, fe: FrontendDep) -> Response:
-    """The original, only once it was judged and processed (``done``); served with the type its
-    decoded header says, never the type a client claimed when it put the object."""
-    picture = await _picture(fe, picture_id)
-    if picture.status == Status.REJECTED:
+async def get_image(picture_id: PictureId, fe: FrontendDep, request: Request) -> Response:
+    """The original, only once it was judged and processed (``done``), or to an admin while it
+    waits for review; served with the type its decoded header says, never the type a client
+    claimed when it put the object."""
+    picture = await fetch_picture(fe, picture_id)
+    if picture.status == Status.AWAITING_REVIEW:
+        await require_admin(request, fe)  # the reviewer sees it; nobody else yet
+    elif picture.status == Status.REJECTED:
         raise http_error(403, f"this picture was rejected ({picture.error}) and is not shown")
-    if picture.status != Status.DONE:
+    elif picture.status != Status.DONE:
         raise http_error(403, f"this picture is not shown: it is {picture.status}"
                               + (f" ({picture.error})" if picture.error else ""))
     try:
@@ -260,7 +263,7 @@ async def get_image(picture_id: PictureId, fe: FrontendDep) -> Response:
 
 @router.get("/{picture_id}/thumbnail")
 async def get_thumbnail(picture_id: PictureId, fe: FrontendDep) -> Response:
-    picture = await _picture(fe, picture_id)
+    picture = await fetch_picture(fe, picture_id)
     if picture.thumbnail is None:
         raise http_error(404, f"picture {picture_id} has no thumbnail ({picture.status})")
     return await _bytes(fe, fe.settings.thumbnails_bucket, thumbnail_key(picture_id),

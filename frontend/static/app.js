@@ -132,7 +132,7 @@ async function initGallery() {
     if (cursor) q.set("cursor", cursor);
     try {
       const page = await api(`/api/pictures?${q}`);
-      page.pictures.filter(p => p.id !== params.get("deleted") && !document.getElementById(`card-${p.id}`))
+      page.pictures.filter(p => p.id !== params.get("deleted") && shown(p) && !document.getElementById(`card-${p.id}`))
         .forEach(p => grid.append(card(p)));
       cursor = page.next_cursor;
       more.hidden = !cursor;
@@ -140,7 +140,9 @@ async function initGallery() {
     } catch (e) { notice(`Could not load the pictures: ${e.message}`); }
   };
   const deleted = params.get("deleted");  // just deleted here: its clean-up may still be running
-  const matches = (p) => p.id !== deleted && (!params.get("mode") || p.mode === params.get("mode")) &&
+  // A picture waiting for a person is not shown until a decision (unless asked for by status).
+  const shown = (p) => p.status !== "awaiting_review" || params.get("status") === "awaiting_review";
+  const matches = (p) => p.id !== deleted && shown(p) && (!params.get("mode") || p.mode === params.get("mode")) &&
     (!params.get("status") || p.status === params.get("status")) &&
     (!params.get("label") || (p.labels || []).some(l => l.name === params.get("label").toLowerCase()));
   // Listen before loading, so no change between the two is missed. Changes of one picture can
@@ -160,6 +162,20 @@ async function initGallery() {
   });
   more.addEventListener("click", load);
   await load();
+  await countWaiting();
+}
+
+// How many pictures wait for a person (the gallery and the review page say it).
+async function countWaiting() {
+  const box = document.getElementById("waiting");
+  if (!box) return;
+  try {
+    const page = await api("/api/pictures?status=awaiting_review&limit=100");
+    const n = page.pictures.length;
+    box.hidden = n === 0;
+    box.replaceChildren(`${n}${page.next_cursor ? "+" : ""} picture${n === 1 ? "" : "s"} wait${n === 1 ? "s" : ""} for a person to decide (a borderline safety verdict) and ${n === 1 ? "is" : "are"} not shown yet: `,
+      el("a", {href: "/review", text: "review"}));
+  } catch { box.hidden = true; }
 }
 
 // --- upload --------------------------------------------------------------------------------
@@ -240,7 +256,12 @@ function renderPicture(p) {
   const img = document.getElementById("image");
   if (p.image_url) { img.src = p.image_url; img.alt = `${p.original_name || p.id}${p.labels && p.labels.length ? ": " + p.labels.map(l => l.name).join(", ") : ""}`; img.hidden = false; }
   else img.hidden = true;
-  document.getElementById("caption").textContent = p.status === "rejected" ? "This picture was rejected and is not shown." : "";
+  const caption = document.getElementById("caption");
+  caption.textContent = p.status === "rejected" ? "This picture was rejected and is not shown." : "";
+  if (p.status === "awaiting_review" && p.review)
+    caption.replaceChildren(`Not shown yet: it waits for a person to decide (${p.review.reason}). `, el("a", {href: "/review", text: "Review it"}));
+  else if (p.review && p.review.decision)
+    caption.append(` Reviewed: ${p.review.decision === "approve" ? "approved" : "rejected"} by ${p.review.decided_by === "timeout" ? "the timeout" : "an admin"}${p.review.note ? ` (${p.review.note})` : ""}.`);
   const status = document.getElementById("status");
   status.className = `badge ${p.status}`; status.textContent = p.status;
   document.getElementById("mode").textContent = p.mode || "mode not chosen yet";
@@ -323,6 +344,53 @@ async function initPicture() {
     catch (e) { notice(`Could not delete: ${e.message}`); }
   });
   onPictureChange((change) => { if (change.id === id) change.status === "deleted" ? notice("This picture was deleted.") : load(); });
+  await load();
+}
+
+// --- review (moderation) ------------------------------------------------------------------
+function age(iso) {
+  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  return s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
+}
+
+function reviewCard(p) {
+  const reason = el("input", {type: "text", name: "reason", maxlength: "500", placeholder: "reason (optional)", "aria-label": `Reason for ${p.original_name || p.id}`});
+  const decide = (decision) => async () => {
+    try {
+      const a = await api(`/api/pictures/${p.id}/review`, {method: "POST", headers: {"content-type": "application/json"},
+        body: JSON.stringify({decision, reason: reason.value || null})});
+      notice(`${p.original_name || p.id}: ${decision === "approve" ? "approved" : "rejected"} (${a.mode}: applied ${a.applied}).`);
+    } catch (e) { notice(`Could not ${decision} ${p.original_name || p.id}: ${e.message}`); }
+  };
+  const verdict = p.safety ? p.safety.judged.map(c => `${c} ${p.safety.likelihoods[c].toLowerCase().replace("_", " ")}`).join(", ") : "not judged";
+  return el("li", {class: "card review", id: `review-${p.id}`, "data-mode": p.mode || ""},
+    el("a", {class: "thumb", href: `/pictures/${p.id}`}, el("img", {src: `/api/pictures/${p.id}/image`, alt: `${p.original_name || p.id}, waiting for review`})),
+    el("div", {class: "body"},
+      el("div", {class: "name"}, el("a", {href: `/pictures/${p.id}`, text: p.original_name || p.id})),
+      el("div", {class: "meta"}, el("span", {class: "chip", text: p.mode || ""}), ` waiting ${age(p.review.requested)}`),
+      el("div", {class: "verdict", text: `${p.review.reason} — ${verdict}`}),
+      reason,
+      el("div", {class: "actions"},
+        el("button", {type: "button", class: "approve", onclick: decide("approve"), text: "Approve"}),
+        el("button", {type: "button", class: "reject", onclick: decide("reject"), text: "Reject"}))));
+}
+
+async function initReview() {
+  const list = document.getElementById("reviews");
+  await sessionReady;
+  if (!session.admin) {
+    document.getElementById("review-login").hidden = false;
+  }
+  const load = async () => {
+    try {
+      const page = await api("/api/pictures?status=awaiting_review&limit=100");
+      const ids = new Set(page.pictures.map(p => p.id));
+      [...list.children].forEach(c => { if (!ids.has(c.id.slice("review-".length))) c.remove(); });
+      page.pictures.filter(p => p.review && !document.getElementById(`review-${p.id}`)).forEach(p => list.append(reviewCard(p)));
+      document.getElementById("review-empty").hidden = list.children.length > 0;
+    } catch (e) { notice(`Could not load the pictures waiting for review: ${e.message}`); }
+  };
+  onPictureChange(() => load());
   await load();
 }
 
@@ -535,5 +603,5 @@ document.addEventListener("DOMContentLoaded", async () => {
   if (params.get("deleted")) notice("The picture was deleted; its thumbnail, metadata and collage place are being cleaned up.");
   const page = document.body.dataset.page;
   ({gallery: initGallery, upload: initUpload, picture: initPicture, collage: initCollage, compare: initCompare,
-    lab: initLab, login: initLogin}[page] || (() => {}))();
+    lab: initLab, login: initLogin, review: initReview}[page] || (() => {}))();
 });

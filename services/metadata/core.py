@@ -9,6 +9,9 @@ and the queries on it. The SQL lives in a repository (``repository``); the rules
 - a newer original under the same key (an overwrite with other bytes) is a new *version*: the
   picture is processed again from scratch, and every write about an older version is refused
   (``StaleVersion``), so no verdict ever covers bytes it did not judge;
+- a borderline picture waits in ``awaiting_review`` with its analysis stored; the first decision
+  (a person's, or the timeout's) is the one applied, once: a repeat of it is recognised by its id,
+  any other decision afterwards changes nothing;
 - choreography: a picture is ``done`` only when its analysis is stored *and* the collage was
   updated with its thumbnail, whichever comes last.
 """
@@ -25,11 +28,13 @@ from picadaily.contracts import (
     Analysis,
     Picture,
     Registration,
+    Review,
+    ReviewDecision,
     Thumbnail,
     TimelineEntry,
     utcnow,
 )
-from picadaily.steps import FINAL_STATUSES, Status
+from picadaily.steps import FINAL_STATUSES, Status, Step
 
 from .repository import PictureRepository, Query
 
@@ -44,6 +49,16 @@ class PictureDeleted(PictureNotFound):
 
 class StaleVersion(Exception):
     """A write about a version of the picture that a newer original replaced."""
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    """What ``decide_review`` did: ``applied`` (now), ``repeat`` (this same decision had been
+    applied: its follow-ups may be sent again), ``refused`` (with the reason)."""
+
+    outcome: str
+    picture: Picture
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -127,7 +142,8 @@ class Metadata:
             existing.id, version=existing.version + 1, etag=reg.etag, created=reg.created,
             status=Status.PROCESSING.value, error=None, finished=None, updated=now,
             labels=None, colours=None, safety=None, thumbnail=None, collage_updated=False,
-            size=reg.size or existing.size, content_type=reg.content_type or existing.content_type,
+            review=None, size=reg.size or existing.size,
+            content_type=reg.content_type or existing.content_type,
             original_name=reg.original_name or existing.original_name)
         self._repo.clear_timeline(existing.id)
 
@@ -158,6 +174,56 @@ class Metadata:
                               safety=analysis.safety, updated=utcnow())
             self._done_if_complete(picture_id)
         self._changed(picture_id)
+
+    def await_review(self, picture_id: str, analysis: Analysis, reason: str,
+                     version: int | None = None) -> Picture:
+        """A borderline verdict: the analysis is stored and the picture waits for a person
+        (``awaiting_review``). Idempotent: a repeat, or a picture no longer processing, changes
+        nothing."""
+        with self._repo.transaction():
+            picture = self._require(picture_id, version=version)
+            if picture.status == Status.PROCESSING and picture.review is None:
+                now = utcnow()
+                self._repo.update(picture_id, labels=analysis.labels, colours=analysis.colours,
+                                  safety=analysis.safety, status=Status.AWAITING_REVIEW.value,
+                                  review=Review(reason=reason, requested=now), updated=now)
+            picture = self._require(picture_id)
+        self._changed(picture_id, picture.status)
+        return picture
+
+    def decide_review(self, picture_id: str, decision: ReviewDecision, decision_id: str,
+                      version: int | None = None) -> ReviewOutcome:
+        """Apply the first decision about a waiting picture: approved, it goes back to
+        ``processing`` (thumbnail and collage follow); rejected, it ends ``rejected`` with the
+        reason. The ``review`` timeline entry spans the wait."""
+        with self._repo.transaction():
+            picture = self._require(picture_id, version=version)
+            review = picture.review
+            if review is not None and review.decision is not None:
+                if review.decision_id == decision_id:
+                    return ReviewOutcome("repeat", picture)
+                return ReviewOutcome("refused", picture, f"already decided: {review.decision} "
+                                     f"by {review.decided_by}")
+            if review is None or picture.status != Status.AWAITING_REVIEW:
+                return ReviewOutcome("refused", picture,
+                                     f"not waiting for review (status {picture.status})")
+            now = utcnow()
+            decided = review.model_copy(update={
+                "decision": decision.decision, "decided": now, "decided_by": decision.by,
+                "note": decision.reason, "decision_id": decision_id})
+            self._repo.update(picture_id, review=decided, updated=now)
+            approved = decision.decision == "approve"
+            self._repo.add_timeline(picture_id, TimelineEntry(
+                step=Step.REVIEW, started=review.requested, ended=now, mode=picture.mode,
+                outcome="ok" if approved else "rejected", version=picture.version,
+                error=None if approved else review_rejection(decision)))
+            if approved:
+                self._repo.update(picture_id, status=Status.PROCESSING.value)
+            else:
+                self._set_final(picture_id, Status.REJECTED, review_rejection(decision))
+            picture = self._require(picture_id)
+        self._changed(picture_id, picture.status)
+        return ReviewOutcome("applied", picture)
 
     def set_thumbnail(self, picture_id: str, thumbnail: Thumbnail | None,
                       version: int | None = None) -> None:
@@ -303,6 +369,13 @@ class Metadata:
             if row["attempt"] > 1:
                 s.retries += 1
         return out
+
+
+def review_rejection(decision: ReviewDecision) -> str:
+    """The reason a rejected review gives."""
+    if decision.by == "timeout":
+        return decision.reason or "no decision in time"
+    return f"rejected by a reviewer: {decision.reason or 'no reason given'}"
 
 
 def _is_newer_original(existing: Picture, reg: Registration) -> bool:

@@ -1,22 +1,33 @@
-"""Metadata's event edge: stores what the other services found, and the final status."""
+"""Metadata's event edge: stores what the other services found, and the final status.
+
+Moderation in choreography lives here: a borderline ``picture.analyzed`` stores the analysis and
+parks the picture in ``awaiting_review`` (the waiting state is this service's row), schedules the
+timeout as a JetStream scheduled message (``picture.review_decided`` by "timeout", published by
+the server when due: no timer in this process) and announces ``picture.review_requested``. The
+first ``picture.review_decided`` is applied and announced as ``picture.reviewed``; any later one
+changes nothing."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from picadaily.consumer import EventEdge, Subscription
-from picadaily.contracts import Analysis, Thumbnail, TimelineEntry
+from picadaily.contracts import Analysis, Picture, ReviewDecision, Thumbnail, TimelineEntry
 from picadaily.events import (
     COLLAGE_UPDATED,
     PICTURE_ANALYZED,
     PICTURE_DELETED,
     PICTURE_FAILED,
+    PICTURE_REVIEW_DECIDED,
+    PICTURE_REVIEW_REQUESTED,
+    PICTURE_REVIEWED,
     THUMBNAIL_CREATED,
     Event,
 )
+from picadaily.moderation import timeout_decision
 from picadaily.steps import Status, Step
 from picadaily.timeline import timed
 
@@ -48,11 +59,20 @@ def _tolerating_deleted(handler: Handler) -> Handler:
     return wrapped
 
 
+def review_key(picture_id: str) -> str:
+    """The scheduled timeout's key: one per picture (a new version's replaces it)."""
+    return f"review.{picture_id}"
+
+
 def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription[Event]]:
     timeline = LocalTimeline(core)
 
     async def on_analyzed(event: Event, attempt: int) -> None:
         pid, verdict = event.picture_id, event.data["verdict"]
+        if verdict.get("review"):
+            await request_review(event, Analysis.model_validate(event.data["analysis"]),
+                                 verdict["reason"], attempt)
+            return
         if not verdict["safe"]:
             await asyncio.to_thread(core.finish, pid, Status.REJECTED, verdict["reason"],
                                     event.version)
@@ -64,6 +84,44 @@ def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription[Event]]:
 
         await timed(timeline, Step.STORE_METADATA, pid, event.mode, attempt,
                     lambda: asyncio.to_thread(store), event.version)
+
+    async def request_review(event: Event, analysis: Analysis, reason: str,
+                             attempt: int) -> None:
+        pid = event.picture_id
+
+        def park() -> Picture:
+            return core.await_review(pid, analysis, reason, event.version)
+
+        picture = await timed(timeline, Step.STORE_METADATA, pid, event.mode, attempt,
+                              lambda: asyncio.to_thread(park), event.version)
+        review = picture.review
+        if picture.status != Status.AWAITING_REVIEW or review is None:
+            return  # decided (or ended) already: a redelivery
+        # (again on a redelivery: the same time, replacing the same scheduled message)
+        due = review.requested + timedelta(seconds=edge.settings.review_timeout)
+        timeout = timeout_decision(edge.settings.review_timeout)
+        await edge.bus.schedule(
+            event.follow(PICTURE_REVIEW_DECIDED, edge.bus.source, timeout.model_dump()),
+            at=due, key=review_key(pid))
+        await edge.bus.publish(
+            event.follow(PICTURE_REVIEW_REQUESTED, edge.bus.source,
+                         {"reason": reason, "timeout_at": due.isoformat()}),
+            dedupe_key=f"{pid}:review_requested:{picture.version}")
+
+    async def on_review_decided(event: Event, attempt: int) -> None:
+        pid = event.picture_id
+        decision = ReviewDecision.model_validate(event.data)
+        out = await asyncio.to_thread(core.decide_review, pid, decision, event.id, event.version)
+        if out.outcome == "refused":
+            log.info("review decision for %s ignored: %s", pid, out.reason)
+            return
+        if decision.by != "timeout":
+            await edge.bus.cancel_schedule(review_key(pid))
+        picture = out.picture
+        data = {"bucket": edge.settings.pictures_bucket, "key": picture.object_key,
+                **decision.model_dump()}
+        await edge.bus.publish(event.follow(PICTURE_REVIEWED, edge.bus.source, data),
+                               dedupe_key=f"{pid}:reviewed:{picture.version}")
 
     async def on_thumbnail(event: Event, attempt: int) -> None:
         picture = await asyncio.to_thread(core.get, event.picture_id)
@@ -89,6 +147,8 @@ def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription[Event]]:
     return [
         edge.on("analyzed", (PICTURE_ANALYZED,), _tolerating_deleted(on_analyzed),
                 Step.STORE_METADATA),
+        edge.on("review", (PICTURE_REVIEW_DECIDED,), _tolerating_deleted(on_review_decided),
+                Step.REVIEW),
         edge.on("thumbnails", (THUMBNAIL_CREATED,), _tolerating_deleted(on_thumbnail),
                 Step.MAKE_THUMBNAIL),
         edge.on("collage", (COLLAGE_UPDATED,), _tolerating_deleted(on_collage),

@@ -11,7 +11,14 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Request
 from pydantic import BaseModel
 
-from picadaily.contracts import Analysis, Picture, Registration, Thumbnail, TimelineEntry
+from picadaily.contracts import (
+    Analysis,
+    Picture,
+    Registration,
+    ReviewDecision,
+    Thumbnail,
+    TimelineEntry,
+)
 from picadaily.event_runtime import event_edge_running
 from picadaily.events import changes_subject
 from picadaily.http_edge import service_app, watch_event_edge
@@ -35,6 +42,22 @@ class Ids(BaseModel):
 
 class Failure(BaseModel):
     error: str
+
+
+class ReviewRequest(BaseModel):
+    analysis: Analysis
+    reason: str
+
+
+class Decision(BaseModel):
+    decision: ReviewDecision
+    decision_id: str
+
+
+class DecisionOut(BaseModel):
+    outcome: str
+    reason: str
+    picture: Picture
 
 
 class PageOut(BaseModel):
@@ -114,6 +137,18 @@ def create_app(settings: Settings, repo: PictureRepository | None = None) -> Fas
     def store_analysis(picture_id: str, analysis: Analysis, md: MetadataDep,
                        version: VersionDep = None) -> None:
         md.store_analysis(picture_id, analysis, version)
+
+    @app.put("/pictures/{picture_id}/review-request")
+    def await_review(picture_id: str, req: ReviewRequest, md: MetadataDep,
+                     version: VersionDep = None) -> Picture:
+        return md.await_review(picture_id, req.analysis, req.reason, version)
+
+    @app.put("/pictures/{picture_id}/review")
+    def decide_review(picture_id: str, req: Decision, md: MetadataDep,
+                      version: VersionDep = None) -> DecisionOut:
+        """The first decision about a waiting picture is applied; ``refused`` says why not."""
+        out = md.decide_review(picture_id, req.decision, req.decision_id, version)
+        return DecisionOut(outcome=out.outcome, reason=out.reason, picture=out.picture)
 
     @app.put("/pictures/{picture_id}/thumbnail", status_code=204)
     def set_thumbnail(picture_id: str, thumbnail: Thumbnail, md: MetadataDep,

@@ -76,6 +76,8 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (picture_id, step, attempt, started)
     );
     """,
+    # 2: moderation: why a picture waits for a person, and the decision.
+    "ALTER TABLE pictures ADD COLUMN review TEXT;",
 )
 
 

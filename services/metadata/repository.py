@@ -17,11 +17,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from picadaily.contracts import Colour, Label, Picture, Safety, Thumbnail, TimelineEntry
+from picadaily.contracts import (
+    Colour,
+    Label,
+    Picture,
+    Review,
+    Safety,
+    Thumbnail,
+    TimelineEntry,
+)
 from picadaily.sqlite import open_sqlite
 
 # Columns a core may change with ``update`` (JSON ones are stored as text).
-JSON_FIELDS = frozenset({"labels", "colours", "safety", "thumbnail"})
+JSON_FIELDS = frozenset({"labels", "colours", "safety", "thumbnail", "review"})
 FIELDS = frozenset({"original_name", "content_type", "size", "mode", "status", "error",
                     "created", "finished", "updated", "collage_updated", "version",
                     "etag"}) | JSON_FIELDS
@@ -119,6 +127,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE pictures ADD COLUMN etag TEXT;
     ALTER TABLE deleted ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE timeline ADD COLUMN version INTEGER;
+    """,
+    # 4: moderation: why a picture waits for a person, and the decision.
+    """
+    ALTER TABLE pictures ADD COLUMN review TEXT;
+    CREATE INDEX IF NOT EXISTS pictures_status ON pictures (status, created DESC);
     """,
 )
 
@@ -311,7 +324,7 @@ def _row_to_picture(row: Any, timeline: list[Any]) -> Picture:
         return None if value is None else json.loads(value)
 
     labels, colours = load("labels"), load("colours")
-    safety, thumbnail = load("safety"), load("thumbnail")
+    safety, thumbnail, review = load("safety"), load("thumbnail"), load("review")
     return Picture(
         id=row["id"], object_key=row["object_key"], original_name=row["original_name"],
         content_type=row["content_type"], size=row["size"],
@@ -323,6 +336,7 @@ def _row_to_picture(row: Any, timeline: list[Any]) -> Picture:
         colours=[Colour.model_validate(x) for x in colours] if isinstance(colours, list) else None,
         safety=Safety.model_validate(safety) if safety else None,
         thumbnail=Thumbnail.model_validate(thumbnail) if thumbnail else None,
+        review=Review.model_validate(review) if review else None,
         collage_updated=bool(row["collage_updated"]), version=row["version"], etag=row["etag"],
         timeline=[
             TimelineEntry(

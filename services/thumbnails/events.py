@@ -1,4 +1,5 @@
-"""Thumbnails' event edge: a thumbnail for each safe ``picture.analyzed``; garbage collection on
+"""Thumbnails' event edge: a thumbnail for each safe ``picture.analyzed`` and each approved
+``picture.reviewed``; garbage collection on
 ``picture.failed`` and ``picture.deleted``."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from picadaily.events import (
     PICTURE_ANALYZED,
     PICTURE_DELETED,
     PICTURE_FAILED,
+    PICTURE_REVIEWED,
     THUMBNAIL_CREATED,
     Event,
 )
@@ -24,7 +26,14 @@ def subscriptions(edge: EventEdge, core: Thumbnails,
                   timeline: TimelineRecorder) -> list[Subscription[Event]]:
     async def on_analyzed(event: Event, attempt: int) -> None:
         if not event.data["verdict"]["safe"]:
-            return  # rejected pictures get no thumbnail
+            return  # rejected (or waiting for a person) pictures get no thumbnail
+        await make(event, attempt)
+
+    async def on_reviewed(event: Event, attempt: int) -> None:
+        if event.data["decision"] == "approve":  # the metadata applied it: once per version
+            await make(event, attempt)
+
+    async def make(event: Event, attempt: int) -> None:
         pid = event.picture_id
 
         def make() -> Thumbnail:
@@ -32,7 +41,8 @@ def subscriptions(edge: EventEdge, core: Thumbnails,
 
         thumb = await timed(timeline, Step.MAKE_THUMBNAIL, pid, event.mode, attempt,
                             lambda: asyncio.to_thread(make), event.version)
-        data = {k: v for k, v in event.data.items() if k not in {"analysis", "verdict"}}
+        data = {k: v for k, v in event.data.items()
+                if k not in {"analysis", "verdict", "decision", "reason", "by"}}
         await edge.bus.publish(
             event.follow(THUMBNAIL_CREATED, edge.bus.source, {**data, **thumb.model_dump()}),
             dedupe_key=f"{pid}:thumbnail:{event.id}")
@@ -42,5 +52,6 @@ def subscriptions(edge: EventEdge, core: Thumbnails,
 
     return [
         edge.on("analyzed", (PICTURE_ANALYZED,), on_analyzed, Step.MAKE_THUMBNAIL),
+        edge.on("reviewed", (PICTURE_REVIEWED,), on_reviewed, Step.MAKE_THUMBNAIL),
         edge.on("gc", (PICTURE_FAILED, PICTURE_DELETED), on_gone, Step.CLEAN_UP),
     ]

@@ -40,7 +40,8 @@ def build_backend(settings: Settings) -> AnalysisBackend:
     from .labels import OnnxLabeller
     from .safety import OpenNsfwJudge
 
-    return LocalVision(labeller=OnnxLabeller(), safety_judge=OpenNsfwJudge())
+    return LocalVision(labeller=OnnxLabeller(), safety_judge=OpenNsfwJudge(
+        review_band=settings.safety_review_band))
 
 
 def create_app(settings: Settings, vision: Vision | None = None) -> FastAPI:

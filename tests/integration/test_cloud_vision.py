@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from PIL import Image
 
 from picadaily.imaging import ImageRejected
+from picadaily.safety import check_safety
 from picadaily.settings import Settings
 from services.vision.cloud import CloudVision
 from services.vision.core import VisionUnavailable
@@ -105,6 +106,23 @@ def test_likely_in_any_category_is_unsafe(fake: tuple[FakeCloudVision, CloudVisi
     server.safe_search[category] = "LIKELY"
     safety = backend.analyse(photo()).safety
     assert safety.is_unsafe() and safety.unsafe_categories() == [category]
+
+
+def test_possible_in_any_category_waits_for_a_person(
+        fake: tuple[FakeCloudVision, CloudVision]) -> None:
+    """The fake answers racy POSSIBLE: the verdict is borderline, deterministically."""
+    _, backend = fake
+    verdict = check_safety(backend.analyse(photo()).safety)
+    assert (verdict.safe, verdict.review) == (False, True)
+    assert verdict.reason == "borderline: racy POSSIBLE; a person decides"
+
+
+def test_unsafe_wins_over_borderline(fake: tuple[FakeCloudVision, CloudVision]) -> None:
+    server, backend = fake
+    server.safe_search["adult"] = "VERY_LIKELY"
+    verdict = check_safety(backend.analyse(photo()).safety)
+    assert (verdict.safe, verdict.review) == (False, False)
+    assert verdict.reason == "unsafe: adult VERY_LIKELY"
 
 
 @pytest.mark.parametrize("answer", ["quota", "5xx"])

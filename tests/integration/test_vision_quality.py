@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from picadaily.contracts import Analysis
+from picadaily.contracts import SAFETY_CATEGORIES, Analysis, Likelihood, Safety
 from picadaily.imaging import ImageRejected
+from picadaily.safety import check_safety
 from picadaily.storage import InMemoryObjectStore
 from services.vision.core import LocalVision, Vision
 from services.vision.labels import OnnxLabeller
@@ -82,6 +83,29 @@ def test_every_good_photo_is_judged_safe_with_the_judged_category_named(vision: 
 def test_likelihood_bands_follow_the_score() -> None:
     assert [likelihood(s) for s in (0.0, 0.2, 0.5, 0.7, 0.95)] == [
         "VERY_UNLIKELY", "UNLIKELY", "POSSIBLE", "LIKELY", "VERY_LIKELY"]
+
+
+@pytest.mark.parametrize(("band", "expected"), [
+    ((0.0, 0.85), ["POSSIBLE", "POSSIBLE", "POSSIBLE", "POSSIBLE", "VERY_LIKELY"]),
+    ((0.4, 0.45), ["VERY_UNLIKELY", "UNLIKELY", "LIKELY", "LIKELY", "VERY_LIKELY"]),
+    ((0.1, 0.9), ["VERY_UNLIKELY", "POSSIBLE", "POSSIBLE", "POSSIBLE", "VERY_LIKELY"]),
+])
+def test_the_review_band_is_what_the_local_model_calls_possible(
+        band: tuple[float, float], expected: list[str]) -> None:
+    assert [likelihood(s, band) for s in (0.0, 0.2, 0.5, 0.7, 0.95)] == expected
+
+
+def test_a_score_in_the_review_band_makes_the_verdict_wait_for_a_person() -> None:
+    likelihoods: dict[str, Likelihood] = {c: "UNKNOWN" for c in SAFETY_CATEGORIES}
+    likelihoods["adult"] = likelihood(0.5)
+    verdict = check_safety(Safety(judged=["adult"], likelihoods=likelihoods))
+    assert (verdict.safe, verdict.review) == (False, True)
+    assert "adult POSSIBLE" in verdict.reason
+    likelihoods["adult"] = likelihood(0.3)
+    assert check_safety(Safety(judged=["adult"], likelihoods=likelihoods)).safe
+    likelihoods["adult"] = likelihood(0.7)
+    unsafe = check_safety(Safety(judged=["adult"], likelihoods=likelihoods))
+    assert (unsafe.safe, unsafe.review) == (False, False)
 
 
 @pytest.mark.parametrize("path", photos("bad"), ids=lambda p: Path(p).name)

@@ -15,12 +15,13 @@ from picadaily.contracts import (
     Colour,
     Label,
     Registration,
+    ReviewDecision,
     Safety,
     Thumbnail,
     TimelineEntry,
     utcnow,
 )
-from picadaily.steps import Status
+from picadaily.steps import Status, Step
 from services.metadata.core import (
     BadCursor,
     Metadata,
@@ -207,3 +208,78 @@ def test_a_key_put_again_after_deletion_continues_the_version_count(md: Metadata
                                    created=utcnow() + timedelta(minutes=3)))
     assert md.get("p1").version == 2  # the first had no etag to compare: one version before
 
+
+
+BORDERLINE = Safety(judged=["adult"], likelihoods={"adult": "POSSIBLE"})
+
+
+def waiting(md: Metadata, pid: str = "r1", mode: str = "choreography") -> None:
+    md.register(pid, reg(f"{pid}.jpg", mode=mode))
+    md.await_review(pid, Analysis(labels=[Label(name="cat", score=0.9)], safety=BORDERLINE),
+                    "borderline: adult POSSIBLE; a person decides", 1)
+
+
+def test_a_borderline_picture_waits_with_its_analysis_and_is_no_collage_candidate(
+        md: Metadata) -> None:
+    waiting(md)
+    waiting(md)  # a redelivery changes nothing
+    doc = md.get("r1")
+    assert doc.status == Status.AWAITING_REVIEW
+    assert doc.review is not None and doc.review.decision is None
+    assert doc.review.reason.startswith("borderline")
+    assert [x.name for x in doc.labels or []] == ["cat"] and doc.safety == BORDERLINE
+    assert md.list_pictures(status="awaiting_review").pictures[0].id == "r1"
+    assert md.collage_candidates() == []
+    md.finish("r1", Status.DONE)  # only processing pictures end this way
+    assert md.get("r1").status == Status.AWAITING_REVIEW
+
+
+def test_the_first_review_decision_wins_and_its_repeat_is_recognised(md: Metadata) -> None:
+    waiting(md)
+    approve = ReviewDecision(decision="approve", reason="fine")
+    out = md.decide_review("r1", approve, "d1", 1)
+    assert (out.outcome, out.picture.status) == ("applied", Status.PROCESSING)
+    assert md.decide_review("r1", approve, "d1", 1).outcome == "repeat"
+    late = md.decide_review("r1", ReviewDecision(decision="reject", by="timeout"), "t1", 1)
+    assert late.outcome == "refused" and "already decided: approve by admin" in late.reason
+    doc = md.get("r1")
+    assert doc.status == Status.PROCESSING and doc.review and doc.review.note == "fine"
+    [entry] = [t for t in doc.timeline if t.step == Step.REVIEW]
+    assert entry.outcome == "ok" and entry.started == doc.review.requested
+    assert entry.ended == doc.review.decided
+
+
+@pytest.mark.parametrize(("decision", "error"), [
+    (ReviewDecision(decision="reject", reason="a poster of a painting"),
+     "rejected by a reviewer: a poster of a painting"),
+    (ReviewDecision(decision="reject"), "rejected by a reviewer: no reason given"),
+    (ReviewDecision(decision="reject", by="timeout", reason="no decision in 24 h"),
+     "no decision in 24 h"),
+])
+def test_a_rejection_is_final_with_its_reason(md: Metadata, decision: ReviewDecision,
+                                              error: str) -> None:
+    waiting(md)
+    assert md.decide_review("r1", decision, "d1", 1).outcome == "applied"
+    doc = md.get("r1")
+    assert (doc.status, doc.error) == (Status.REJECTED, error)
+    assert doc.finished is not None
+    assert [t.outcome for t in doc.timeline if t.step == Step.REVIEW] == ["rejected"]
+
+
+def test_a_decision_for_a_picture_not_waiting_is_refused(md: Metadata) -> None:
+    md.register("r2", reg("r2.jpg"))
+    out = md.decide_review("r2", ReviewDecision(decision="approve"), "d1", 1)
+    assert out.outcome == "refused" and "not waiting for review (status processing)" in out.reason
+    assert md.get("r2").status == Status.PROCESSING
+    waiting(md)
+    with pytest.raises(StaleVersion):
+        md.decide_review("r1", ReviewDecision(decision="approve"), "d1", 2)
+
+
+def test_a_new_version_forgets_the_review(md: Metadata) -> None:
+    md.register("r3", Registration(object_key="r3", etag="a", created=utcnow()))
+    md.await_review("r3", Analysis(safety=BORDERLINE), "borderline", 1)
+    md.register("r3", Registration(object_key="r3", etag="b",
+                                   created=utcnow() + timedelta(seconds=1)))
+    doc = md.get("r3")
+    assert (doc.version, doc.status, doc.review) == (2, Status.PROCESSING, None)

@@ -4,18 +4,23 @@ task queue. Retries with back-off take no wall-clock time here."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from cli.stack import binary
-from picadaily.contracts import Analysis, CollageResult, Safety, Thumbnail
+from picadaily.contracts import Analysis, CollageResult, ReviewDecision, Safety, Thumbnail
+from picadaily.moderation import REVIEW_UPDATE
 from picadaily.safety import SafetyVerdict, check_safety
 from picadaily.steps import Status, Step
 from workflow.converter import data_converter
@@ -25,6 +30,8 @@ from workflow.inputs import (
     FinishInput,
     PictureInput,
     PictureOutcome,
+    ReviewInput,
+    ReviewResult,
     SafetyInput,
 )
 from workflow.process_picture import ProcessPicture
@@ -50,6 +57,9 @@ class StandIns:
     calls: list[str] = field(default_factory=list)
     finished: list[FinishInput] = field(default_factory=list)
     cleaned: list[CleanUpInput] = field(default_factory=list)
+    reviews: list[ReviewInput] = field(default_factory=list)
+    waiting: asyncio.Event = field(default_factory=asyncio.Event)  # stored for review
+    gate: asyncio.Event | None = None  # storing for review waits for it
 
     def _maybe_fail(self, step: str) -> None:
         self.calls.append(step)
@@ -75,6 +85,20 @@ class StandIns:
         @activity.defn(name=Step.STORE_METADATA.value)
         async def store_metadata(req: AnalysisInput) -> None:
             self._maybe_fail(Step.STORE_METADATA)
+            if req.review_reason is not None:
+                if self.gate is not None:
+                    await self.gate.wait()
+                self.waiting.set()
+
+        @activity.defn(name=Step.REVIEW.value)
+        async def review(req: ReviewInput) -> ReviewResult:
+            """As the metadata service: the first decision applied, a repeat recognised."""
+            self.calls.append(Step.REVIEW)
+            self.reviews.append(req)
+            approved = req.decision.decision == "approve"
+            return ReviewResult(outcome="applied",
+                                status=Status.PROCESSING if approved else Status.REJECTED,
+                                error=None if approved else req.decision.reason)
 
         @activity.defn(name=Step.MAKE_THUMBNAIL.value)
         async def make_thumbnail(picture: PictureInput) -> Thumbnail:
@@ -94,18 +118,24 @@ class StandIns:
         async def finish_picture(req: FinishInput) -> None:
             self.finished.append(req)
 
-        return [analyse_image, check, store_metadata, make_thumbnail, update_collage, clean_up,
-                finish_picture]
+        return [analyse_image, check, store_metadata, review, make_thumbnail, update_collage,
+                clean_up, finish_picture]
 
 
 async def run(env: WorkflowEnvironment, stand_ins: StandIns) -> PictureOutcome:
+    async with started(env, stand_ins) as handle:
+        outcome: PictureOutcome = await handle.result()
+    return outcome
+
+
+@contextlib.asynccontextmanager
+async def started(env: WorkflowEnvironment, stand_ins: StandIns) -> AsyncIterator[Any]:
     queue = f"test-{uuid.uuid4().hex}"
     async with Worker(env.client, task_queue=queue, workflows=[ProcessPicture],
                       activities=stand_ins.activities()):
-        outcome: PictureOutcome = await env.client.execute_workflow(
+        yield await env.client.start_workflow(
             ProcessPicture.run, PictureInput(picture_id="p1", bucket="b", key="p1"),
             id=f"picture-{uuid.uuid4().hex}", task_queue=queue)
-    return outcome
 
 
 PIPELINE_CALLS = [Step.ANALYSE_IMAGE, Step.CHECK_SAFETY, Step.STORE_METADATA,
@@ -167,3 +197,62 @@ async def test_a_not_retryable_error_fails_at_once_without_a_thumbnail_to_undo(
         Status.FAILED, "analyse_image failed: analyse_image cannot work")
     assert stand_ins.calls == [Step.ANALYSE_IMAGE]
     assert [c.had_thumbnail for c in stand_ins.cleaned] == [False]
+
+
+BORDERLINE = Safety(judged=["adult", "racy"], likelihoods={"adult": "UNLIKELY", "racy": "POSSIBLE"})
+
+
+async def test_a_borderline_picture_waits_for_the_update_and_one_decision_only(
+        env: WorkflowEnvironment) -> None:
+    stand_ins = StandIns(safety=BORDERLINE, gate=asyncio.Event())
+    async with started(env, stand_ins) as handle:
+        with pytest.raises(WorkflowUpdateFailedError) as early:  # still storing the analysis
+            await handle.execute_update(REVIEW_UPDATE, ReviewDecision(decision="reject"))
+        assert "not waiting for review" in str(early.value.cause)
+        assert stand_ins.gate is not None
+        stand_ins.gate.set()
+        await asyncio.wait_for(stand_ins.waiting.wait(), 10)
+        await handle.execute_update(REVIEW_UPDATE, ReviewDecision(decision="approve"), id="a")
+        # the same update again (a second press): one update, the same answer
+        assert await handle.execute_update(
+            REVIEW_UPDATE, ReviewDecision(decision="approve"), id="a") == "approve"
+        with pytest.raises(WorkflowUpdateFailedError) as second:
+            await handle.execute_update(REVIEW_UPDATE, ReviewDecision(decision="reject"), id="b")
+        assert "already decided: approve by admin" in str(second.value.cause)
+        outcome: PictureOutcome = await handle.result()
+    assert outcome.status == Status.DONE
+    assert stand_ins.calls == [Step.ANALYSE_IMAGE, Step.CHECK_SAFETY, Step.STORE_METADATA,
+                               Step.REVIEW, Step.MAKE_THUMBNAIL, Step.UPDATE_COLLAGE]
+    assert [r.decision.decision for r in stand_ins.reviews] == ["approve"]
+
+
+async def test_a_rejected_review_ends_rejected_with_no_thumbnail(
+        env: WorkflowEnvironment) -> None:
+    stand_ins = StandIns(safety=BORDERLINE)
+    async with started(env, stand_ins) as handle:
+        await asyncio.wait_for(stand_ins.waiting.wait(), 10)
+        await handle.execute_update(
+            REVIEW_UPDATE, ReviewDecision(decision="reject", reason="a real person's face"))
+        outcome: PictureOutcome = await handle.result()
+    assert (outcome.status, outcome.error) == (Status.REJECTED, "a real person's face")
+    assert Step.MAKE_THUMBNAIL not in stand_ins.calls and not stand_ins.finished
+
+
+async def test_no_decision_in_time_rejects_the_picture(env: WorkflowEnvironment) -> None:
+    """The durable timer of 24 h (skipped by the test server)."""
+    stand_ins = StandIns(safety=BORDERLINE)
+    outcome = await run(env, stand_ins)
+    assert outcome.status == Status.REJECTED
+    [review] = stand_ins.reviews
+    assert (review.decision.decision, review.decision.by, review.decision.reason) == (
+        "reject", "timeout", "no decision in 24 h")
+    assert review.decision_id.endswith(":timeout")
+
+
+async def test_a_safe_picture_refuses_a_review_decision(env: WorkflowEnvironment) -> None:
+    stand_ins = StandIns(failures={Step.MAKE_THUMBNAIL: -1})  # keeps it running a while
+    async with started(env, stand_ins) as handle:
+        with pytest.raises(WorkflowUpdateFailedError) as info:
+            await handle.execute_update(REVIEW_UPDATE, ReviewDecision(decision="approve"))
+        assert "not waiting for review" in str(info.value.cause)
+        await handle.terminate()

@@ -1,0 +1,91 @@
+"""``POST /api/pictures/{id}/review``: an admin decides a picture waiting for review.
+
+The decision goes where the picture's waiting state lives:
+
+- orchestration: a Temporal Update (``review``) on the picture's workflow. Its validator refuses
+  a decision when none is awaited or one was made: the answer is immediate and final (200 or
+  409); the same decision sent twice is one update (same update id).
+- choreography: a ``picture.review_decided`` event. The metadata service applies the first
+  decision it reads and ignores any other, so the answer can only be "accepted" (202): a second,
+  different decision racing the first is dropped there, not here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from picadaily.contracts import Picture, ReviewChoice, ReviewDecision
+from picadaily.events import PICTURE_REVIEW_DECIDED, Event, EventBus
+from picadaily.ids import workflow_id_for
+from picadaily.moderation import REVIEW_UPDATE
+from picadaily.steps import Status
+
+from ..auth import AdminOnly
+from ..deps import Frontend, FrontendDep
+from ..errors import http_error
+from .pictures import PictureId, fetch_picture
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/pictures", tags=["review"])
+
+
+class ReviewBody(BaseModel):
+    decision: ReviewChoice
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class ReviewAnswer(BaseModel):
+    id: str
+    decision: ReviewChoice
+    mode: str | None
+    version: int
+    applied: str
+
+
+@router.post("/{picture_id}/review", dependencies=[AdminOnly], status_code=202)
+async def review(picture_id: PictureId, body: ReviewBody, fe: FrontendDep) -> ReviewAnswer:
+    picture = await fetch_picture(fe, picture_id)
+    if picture.status != Status.AWAITING_REVIEW:
+        raise http_error(409, f"this picture is not waiting for review: it is {picture.status}"
+                              + (f" ({picture.error})" if picture.error else ""))
+    decision = ReviewDecision(decision=body.decision, reason=body.reason or None, by="admin")
+    if picture.mode == "orchestration":
+        await _update_workflow(fe, picture, decision)
+        applied = "now: the workflow accepted it"
+    else:
+        await EventBus(fe.nats.jetstream(), fe.settings, "picadaily/frontend").publish(
+            Event(PICTURE_REVIEW_DECIDED, picture.id, picture.mode, version=picture.version,
+                  data=decision.model_dump()),
+            dedupe_key=f"{picture.id}:review:{picture.version}:{body.decision}")
+        applied = "when the metadata service reads it: the first decision wins"
+    log.info("%s version %d: %s by an admin (%s)", picture.id, picture.version, body.decision,
+             picture.mode)
+    return ReviewAnswer(id=picture.id, decision=body.decision, mode=picture.mode,
+                        version=picture.version, applied=applied)
+
+
+async def _update_workflow(fe: Frontend, picture: Picture, decision: ReviewDecision) -> None:
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.service import RPCError
+
+    handle = (await fe.temporal()).get_workflow_handle(
+        workflow_id_for(picture.id, picture.version))
+    try:
+        # The same decision twice is one update: Temporal answers a repeat with the first result.
+        await handle.execute_update(REVIEW_UPDATE, decision,
+                                    id=f"review-v{picture.version}-{decision.decision}")
+    except WorkflowUpdateFailedError as exc:
+        raise http_error(409, f"the workflow refused the decision: {_cause(exc)}") from exc
+    except RPCError as exc:
+        raise http_error(503, f"Temporal did not take the decision: {exc.message}") from exc
+
+
+def _cause(exc: Any) -> str:
+    cause = exc.cause
+    while getattr(cause, "cause", None) is not None:
+        cause = cause.cause
+    return str(getattr(cause, "message", None) or cause or exc)

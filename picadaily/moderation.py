@@ -1,0 +1,23 @@
+"""Moderation's shared words: the decision a review timeout makes, the same in both modes."""
+
+from __future__ import annotations
+
+from picadaily.contracts import ReviewDecision
+
+# The workflow's Update a person's decision arrives by (orchestration).
+REVIEW_UPDATE = "review"
+
+
+def duration(seconds: float) -> str:
+    """24 h, 90 min, 20 s: how long a review may wait, in the words a rejection gives."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:.0f} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:g} s"
+
+
+def timeout_decision(review_timeout_s: float) -> ReviewDecision:
+    """What happens to a picture nobody decided about in time: rejected, and the reason says so."""
+    return ReviewDecision(decision="reject", by="timeout",
+                          reason=f"no decision in {duration(review_timeout_s)}")
