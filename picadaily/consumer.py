@@ -18,6 +18,7 @@ Every process that consumes (the services' event edges and the trigger) runs on 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -195,18 +196,37 @@ class EventEdge:
         return await self.js.pull_subscribe_bind(durable=durable, stream=s.stream)
 
     async def _loop(self, s: Subscription[Any], sub: Any, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                messages = await sub.fetch(BATCH, timeout=1)
-            except TimeoutError:
-                continue
-            except Exception as exc:  # NATS reconnecting, a server restart: wait and go on
-                if stop.is_set():
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                messages = await self._fetch(s, sub, stopping)
+                if messages is None:
                     break
-                log.warning("%s: fetching failed (%r); trying again", self.durable(s), exc)
-                await asyncio.sleep(FETCH_ERROR_PAUSE_S)
-                continue
-            await asyncio.gather(*(self.handle(s, m) for m in messages))
+                await asyncio.gather(*(self.handle(s, m) for m in messages))
+        finally:
+            stopping.cancel()
+
+    async def _fetch(self, s: Subscription[Any], sub: Any,
+                     stopping: asyncio.Future[Any]) -> list[Any] | None:
+        """The next batch (maybe empty); None once stopping. A stop does not wait for the pull
+        in flight: a message it might still bring is redelivered after the ack wait."""
+        fetching = asyncio.ensure_future(sub.fetch(BATCH, timeout=1))
+        await asyncio.wait({fetching, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not fetching.done():
+            fetching.cancel()
+            with contextlib.suppress(BaseException):
+                await fetching
+            return None
+        try:
+            return list(fetching.result())
+        except TimeoutError:
+            return []
+        except Exception as exc:  # NATS reconnecting, a server restart: wait and go on
+            if stopping.done():
+                return None
+            log.warning("%s: fetching failed (%r); trying again", self.durable(s), exc)
+            await asyncio.sleep(FETCH_ERROR_PAUSE_S)
+            return []
 
     async def handle(self, s: Subscription[Any], msg: InboundMessage) -> None:
         """Handle one message. Never raises: whatever goes wrong is caught for this message.
