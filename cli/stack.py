@@ -13,6 +13,7 @@ and KV in NATS (``nats/``), workflows in Temporal's SQLite, documents in the met
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -115,9 +116,10 @@ class Stack:
 
     def child_env(self) -> dict[str, str]:
         env = dict(os.environ)
-        for name, value in self.settings.model_dump().items():
+        for name, value in self.settings.model_dump(mode="json").items():
+            # (lists and tuples as JSON: what the children's settings parse)
             env[f"PICADAILY_{name.upper()}"] = str(value).lower() if isinstance(value, bool) \
-                else str(value)
+                else json.dumps(value) if isinstance(value, list | dict) else str(value)
         env.setdefault("PYTHONUNBUFFERED", "1")
         if self.settings.tracing:  # a user's own OTLP endpoint wins over the local trace store
             env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", self.settings.traces_url)

@@ -1,0 +1,125 @@
+"""Moderation end to end, on its own stack where the local safety model calls every photo
+borderline (review band [0, 0.85)): the pictures wait, the processes that hold the waiting state
+(metadata, worker) and NATS (which holds choreography's scheduled timeout) are killed -9 during
+the wait, then a person approves in the browser and by the API, and the rest time out. Every
+decision is applied exactly once, whichever arrived twice."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from cli.stack_process import RunningStack, wait_until
+from picadaily.steps import Status, Step
+from tests.conftest import photos
+from tests.e2e.client import upload, wait_final
+from tests.e2e.conftest import TIMEOUT_MS
+from tests.e2e.test_ui import log_in, shot
+
+pytestmark = pytest.mark.e2e
+REVIEW_TIMEOUT_S = 40
+KILLED = ("metadata", "worker", "nats")
+
+
+@pytest.fixture(scope="module")
+def review_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    stack = RunningStack(tmp_path_factory.mktemp("review") / "home", {
+        "PICADAILY_SAFETY_REVIEW_BAND": "[0.0, 0.85]",
+        "PICADAILY_REVIEW_TIMEOUT": str(REVIEW_TIMEOUT_S), "PICADAILY_LAB": "true"}).start()
+    try:
+        yield stack
+    finally:
+        if stack.proc and stack.proc.poll() is None:
+            stack.stop()
+
+
+def statuses(api: httpx.Client, ids: list[str]) -> dict[str, str]:
+    return {i: api.get(f"/api/pictures/{i}").json().get("status", "?") for i in ids}
+
+
+def kill_and_wait_restarted(api: httpx.Client, name: str) -> None:
+    def pid() -> Any:
+        return next(p["pid"] for p in api.get("/api/lab").json()["processes"]
+                    if p["name"] == name)
+
+    def running_again() -> bool:
+        state = next(p for p in api.get("/api/lab").json()["processes"] if p["name"] == name)
+        return state["state"] == "running" and state["pid"] not in (None, before)
+
+    before = pid()
+    assert api.post(f"/api/lab/processes/{name}/kill").status_code == 200
+    wait_until(running_again, timeout=60, what=f"{name} restarted after kill -9",
+               tolerate=(httpx.HTTPError, StopIteration))
+
+
+def test_waiting_pictures_survive_kill_9_and_each_gets_one_decision(
+        review_stack: RunningStack, browser: Any) -> None:
+    started = time.monotonic()
+    with review_stack.client(timeout=60) as api:
+        two = [p for p in photos("good") if p.name in {"coffee.png", "horse.png"}]
+        ids: dict[str, list[str]] = {}
+        for mode in ("orchestration", "choreography"):
+            ids[mode] = [a["id"] for a in upload(api, two, mode=mode).json()["accepted"]]
+        every = ids["orchestration"] + ids["choreography"]
+        wait_until(lambda: set(statuses(api, every).values()) == {Status.AWAITING_REVIEW},
+                   timeout=60, what="every picture waiting for review")
+        assert api.get("/api/collage").headers.get("x-picadaily-collage-pictures", "") == ""
+        waited = api.get("/api/pictures", params={"status": "awaiting_review"}).json()
+        assert {p["id"] for p in waited["pictures"]} == set(every)
+
+        for name in KILLED:  # whatever holds the waiting state dies -9, and comes back
+            kill_and_wait_restarted(api, name)
+
+        # A person approves the choreographed coffee in the browser...
+        approved = {mode: picture_ids[0] for mode, picture_ids in ids.items()}
+        context = browser.new_context(base_url=review_stack.url,
+                                      viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(TIMEOUT_MS)
+        log_in(context, review_stack)
+        page = context.new_page()
+        page.goto("/review")
+        for picture_id in every:
+            page.locator(f"#review-{picture_id}").wait_for()
+        shot(page, "review")
+        card = page.locator(f"#review-{approved['choreography']}")
+        card.locator("input[name=reason]").fill("latte art, nothing else")
+        card.locator("button.approve").click()
+        page.locator(".notice:has-text('approved')").wait_for()
+        # ...and the same button again, from the API: the first decision stands, once
+        again = api.post(f"/api/pictures/{approved['choreography']}/review",
+                         json={"decision": "reject"})
+        assert again.status_code in (202, 409), again.text
+        # the orchestrated one by the API, twice (the second is the same update)
+        for _ in range(2):
+            resp = api.post(f"/api/pictures/{approved['orchestration']}/review",
+                            json={"decision": "approve", "reason": "fine"})
+            assert resp.status_code == 202, resp.text
+        contrary = api.post(f"/api/pictures/{approved['orchestration']}/review",
+                            json={"decision": "reject"})
+        assert contrary.status_code == 409 and "already decided" in contrary.text
+
+        docs = wait_final(api, every, timeout=REVIEW_TIMEOUT_S + 60)
+        for mode, picture_ids in ids.items():
+            yes, timed_out = docs[picture_ids[0]], docs[picture_ids[1]]
+            assert yes["status"] == Status.DONE, (mode, yes)
+            assert yes["review"]["decision"] == "approve" and yes["thumbnail_url"]
+            assert (timed_out["status"], timed_out["error"]) == (
+                Status.REJECTED, f"no decision in {REVIEW_TIMEOUT_S} s"), (mode, timed_out)
+            assert timed_out["review"]["decided_by"] == "timeout"
+            for doc in (yes, timed_out):
+                reviews = [t["outcome"] for t in doc["timeline"] if t["step"] == Step.REVIEW]
+                assert len(reviews) == 1, (mode, doc["timeline"])  # exactly one decision
+                oks = [t["step"] for t in doc["timeline"] if t["outcome"] == "ok"]
+                assert len(oks) == len(set(oks)), (mode, oks)
+        assert docs[approved["choreography"]]["review"]["note"] == "latte art, nothing else"
+        members = set(api.get("/api/collage").headers["x-picadaily-collage-pictures"].split(","))
+        assert members == set(approved.values())
+        # the timeout was not early: it counts from the request, across the kills
+        assert time.monotonic() - started >= REVIEW_TIMEOUT_S
+        page.goto("/review")
+        page.locator("#review-empty").wait_for()
+        context.close()
