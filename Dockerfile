@@ -9,6 +9,7 @@ COPY services services
 COPY workflow workflow
 COPY infra infra
 COPY cli cli
+COPY docs docs
 RUN pip install --no-cache-dir .
 ENV PICADAILY_HOST=0.0.0.0 PICADAILY_HOME=/data
 VOLUME /data

@@ -8,6 +8,12 @@ from picadaily.contracts import ReviewDecision
 REVIEW_UPDATE = "review"
 
 
+def review_key(picture_id: str) -> str:
+    """Choreography's scheduled review timeout for a picture: one per picture (scheduling again,
+    for a new version, replaces it)."""
+    return f"review.{picture_id}"
+
+
 def duration(seconds: float) -> str:
     """24 h, 90 min, 20 s: how long a review may wait, in the words a rejection gives."""
     if seconds >= 3600 and seconds % 3600 == 0:

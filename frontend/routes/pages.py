@@ -63,6 +63,31 @@ async def review(request: Request) -> HTMLResponse:
     return _page(request, "review.html", "review", "Pictures waiting for review")
 
 
+# The docs a page links to, shown as they are written (Markdown is plain text worth reading).
+DOCS = {"adding-a-service": "adding-a-service.md", "architecture": "architecture.md",
+        "scaling": "scaling.md"}
+
+
+def _doc_text(name: str) -> str | None:
+    file = DOCS.get(name)
+    if file is None:
+        return None
+    for folder in (Path(__file__).resolve().parents[2] / "docs", Path.cwd() / "docs"):
+        if (folder / file).is_file():
+            return (folder / file).read_text(encoding="utf-8")
+    return None
+
+
+@router.get("/docs/{name}", response_class=HTMLResponse)
+async def doc(request: Request, name: str) -> HTMLResponse:
+    text = _doc_text(name)
+    if text is None:
+        return HTMLResponse("no such document", status_code=404)
+    return TEMPLATES.TemplateResponse(request, "doc.html", {
+        "page": "doc", "title": DOCS[name], "heading": DOCS[name], "text": text,
+        "lab": request.app.state.frontend.settings.lab, "data": {"steps": STEPS_JSON}})
+
+
 @router.get("/lab", response_class=HTMLResponse)
 async def lab(request: Request) -> HTMLResponse:
     return _page(request, "lab.html", "lab", "Failure lab")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import statistics
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -15,8 +16,10 @@ from picadaily.events import (
     PICTURE_FAILED,
     PICTURE_UPLOADED,
     THUMBNAIL_CREATED,
+    schedule_subject,
 )
 from picadaily.ids import workflow_id_for
+from picadaily.moderation import review_key
 
 from ..deps import FrontendDep
 from ..errors import upstream_error
@@ -64,7 +67,49 @@ async def stats(fe: FrontendDep) -> dict[str, Any]:
                 notes.append(f"traces unavailable for {mode}: {exc!r}")
     for mode, summary in modes.items():
         summary["where_is_a_picture"] = WHERE.get(mode)
+        try:
+            summary["review"] = await _review_figures(fe, mode, summary)
+        except Exception as exc:
+            notes.append(f"review figures unavailable for {mode}: {exc!r}")
     return {"modes": modes, "notes": notes}
+
+
+# Where a picture waiting for a person is kept in each style, and what a kill -9 during the
+# wait leaves (tests/e2e/test_review.py kills metadata, worker and NATS mid-wait).
+REVIEW_STATE = {
+    "orchestration": ("in its workflow: the Update that takes the decision and a durable timer "
+                      "for the timeout, both in Temporal's history"),
+    "choreography": ("in the metadata row (awaiting_review) and, for the timeout, a scheduled "
+                     "message in the events stream (JetStream publishes it when due)"),
+}
+REVIEW_SURVIVES = {
+    "orchestration": "all of it: a new worker replays the workflow and waits on; the timer "
+                     "fires in the server",
+    "choreography": "all of it: the row is in the database, the timeout in NATS's file store; "
+                    "the reconciler decides a review whose timeout was lost",
+}
+REVIEW_SAMPLE = 50
+
+
+async def _review_figures(fe: Any, mode: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """Where the waiting state lives, how many wait, and decision -> final over the last few
+    approved pictures."""
+    figures: dict[str, Any] = {"state": REVIEW_STATE.get(mode),
+                               "survives": REVIEW_SURVIVES.get(mode),
+                               "waiting": summary.get("statuses", {}).get("awaiting_review", 0)}
+    if mode == "choreography":
+        info = await fe.nats.jetstream().stream_info(
+            fe.settings.events_stream,
+            subjects_filter=schedule_subject(fe.settings, review_key("*")))
+        figures["timeouts_scheduled"] = len(info.state.subjects or {})
+    resp = await fe.metadata.get("/pictures", params={"mode": mode, "status": "done",
+                                                        "limit": REVIEW_SAMPLE})
+    after = [(datetime.fromisoformat(p["finished"])
+              - datetime.fromisoformat(p["review"]["decided"])).total_seconds() * 1000
+             for p in resp.json()["pictures"]
+             if p.get("review") and p["review"].get("decided") and p.get("finished")]
+    figures["decision_to_done_ms"] = round(statistics.median(after), 1) if after else None
+    return figures
 
 
 # How "where is picture X now?" is answered in each style (GET /api/pictures/{id}/where does it).

@@ -453,6 +453,15 @@ async function initCompare() {
     ["Time in work / in transit", s => s.observability ? `${ms(s.observability.in_work_ms)} / ${ms(s.observability.in_transit_ms)}` : "–"],
     ["Where is a picture now?", s => s.where_is_a_picture || "–"],
   ];
+  const reviewRows = [
+    ["Where a waiting picture is kept", s => s.review ? s.review.state : "–"],
+    ["Waiting now", s => s.review ? `${s.review.waiting}` + (s.review.timeouts_scheduled !== undefined ? ` (${s.review.timeouts_scheduled} timeouts scheduled in NATS)` : " (one timer each, in Temporal)") : "–"],
+    ["Decision → done (p50)", s => s.review ? ms(s.review.decision_to_done_ms) : "–"],
+    ["What survives a kill -9 during the wait", s => s.review ? s.review.survives : "–"],
+  ];
+  const reviewTable = el("table", {class: "compare-table"},
+    el("thead", {}, el("tr", {}, el("th", {scope: "col", text: ""}), modes.map(x => el("th", {scope: "col", text: x})))),
+    el("tbody", {}, reviewRows.map(([name, f]) => el("tr", {}, el("th", {scope: "row", text: name}), modes.map(x => el("td", {text: cell(x, f)}))))));
   const table = el("table", {class: "compare-table"},
     el("thead", {}, el("tr", {}, el("th", {scope: "col", text: ""}), modes.map(x => el("th", {scope: "col", text: x})))),
     el("tbody", {}, rows.map(([name, f]) => el("tr", {}, el("th", {scope: "row", text: name}), modes.map(x => el("td", {text: cell(x, f)}))))));
@@ -465,6 +474,8 @@ async function initCompare() {
   root.append(el("div", {class: "compare-grid"},
     el("section", {}, el("h2", {text: "Overall"}), table),
     el("section", {}, el("h2", {text: "Per step"}), stepTable),
+    el("section", {class: "wide", id: "review"}, el("h2", {text: "A person in the loop (moderation)"}), reviewTable,
+      el("p", {}, "Adding a step costs differently in each style: ", el("a", {href: "/docs/adding-a-service", text: "adding a service, in each style"}), ".")),
     el("section", {class: "wide"}, el("h2", {text: "End-to-end time"}), legend.cloneNode(true),
       barChart("End-to-end time, p50 and p95", [
         {label: "p50", values: Object.fromEntries(modes.map(x => [x, m(x) ? m(x).e2e_ms.p50 : null]))},

@@ -27,7 +27,7 @@ from picadaily.events import (
     THUMBNAIL_CREATED,
     Event,
 )
-from picadaily.moderation import timeout_decision
+from picadaily.moderation import review_key, timeout_decision
 from picadaily.steps import Status, Step
 from picadaily.timeline import timed
 
@@ -57,11 +57,6 @@ def _tolerating_deleted(handler: Handler) -> Handler:
             log.info("%s ignored: %s", event.type, exc)
 
     return wrapped
-
-
-def review_key(picture_id: str) -> str:
-    """The scheduled timeout's key: one per picture (a new version's replaces it)."""
-    return f"review.{picture_id}"
 
 
 def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription[Event]]:
