@@ -108,6 +108,9 @@ class ProcessPicture:
                                        SafetyInput(picture=picture, safety=analysis.safety))
             step = Step.STORE_METADATA
             if verdict.review:
+                # Waiting from now: the status says awaiting_review as soon as this step stored
+                # it, and a decision sent at once must find the workflow ready to take it.
+                self._awaiting_review = True
                 await self._step(step, PictureActivities.store_metadata, picture, AnalysisInput(
                     picture=picture, analysis=analysis, review_reason=verdict.reason))
                 step = Step.REVIEW
@@ -137,7 +140,6 @@ class ProcessPicture:
 
     async def _review(self, picture: PictureInput) -> ReviewResult:
         """Wait for the decision (or the timeout's) and have the metadata apply it."""
-        self._awaiting_review = True
         timeout = timedelta(seconds=picture.review_timeout_s)
         try:
             await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
