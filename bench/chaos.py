@@ -37,7 +37,7 @@ from picadaily.steps import FINAL_STATUSES
 log = logging.getLogger("bench.chaos")
 RESULTS = Path(__file__).resolve().parent / "results"
 EVERY_PROCESS = ("storage", "nats", "temporal", "metadata", "vision", "thumbnails", "collage",
-                 "worker", "trigger", "reconciler", "source", "frontend")
+                 "exif", "worker", "trigger", "reconciler", "source", "frontend")
 ONE_PER_CLASS = ("storage", "nats", "temporal", "vision", "worker", "trigger", "source",
                  "frontend")
 # Short reconciliation, so that what only the reconciler can repair is repaired within the run.

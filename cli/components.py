@@ -51,6 +51,7 @@ COMPONENTS: dict[str, Component] = {
         Component("vision", "services.vision.http:create_app", "http"),
         Component("thumbnails", "services.thumbnails.http:create_app", "http"),
         Component("collage", "services.collage.http:create_app", "http"),
+        Component("exif", "services.exif.http:create_app", "http"),
         Component("traces", "services.traces.http:create_app", "http"),
         Component("worker", "workflow.worker:main", "async"),
         Component("trigger", "functions.trigger:main", "async"),

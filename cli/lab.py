@@ -8,11 +8,11 @@ import time
 
 import httpx
 
+from picadaily.faults import FAULTY_SERVICES as FAULTY
 from picadaily.faults import FaultPlan
 from picadaily.settings import Settings
 
 log = logging.getLogger("picadaily.lab")
-FAULTY = ("vision", "thumbnails", "collage")
 
 
 def lab(settings: Settings, args: argparse.Namespace) -> int:

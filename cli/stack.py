@@ -44,10 +44,12 @@ from picadaily.settings import Settings
 
 log = logging.getLogger("picadaily.stack")
 # The processes of ours, in start order; the storage-event source depends on the settings.
-SERVICES = ("metadata", "vision", "thumbnails", "collage", "worker", "trigger", "reconciler")
+SERVICES = ("metadata", "vision", "thumbnails", "collage", "exif", "worker", "trigger",
+            "reconciler")
 # What `--replicas N` runs N of: every consumer and HTTP edge that may compete with copies of
 # itself. The event source follows one position and the reconciler scans: one of each.
-REPLICATED = frozenset({"metadata", "vision", "thumbnails", "collage", "worker", "trigger"})
+REPLICATED = frozenset({"metadata", "vision", "thumbnails", "collage", "exif", "worker",
+                        "trigger"})
 EVENT_SOURCES = {"seaweedfs": "source", "sqs": "bridge", "minio": None}
 
 

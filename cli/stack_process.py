@@ -42,7 +42,7 @@ class RunningStack:
         self.url = f"http://127.0.0.1:{self.port}"
         ports = {name: free_port() for name in
                  ("nats", "s3", "temporal", "ui", "vision", "metadata", "thumbnails", "collage",
-                  "traces", "lab")}
+                  "exif", "traces", "lab")}
         storage_base = free_port_block(7)
         self.env = dict(os.environ)
         self.env.update({
@@ -59,7 +59,7 @@ class RunningStack:
             "PICADAILY_ADMIN_PASSWORD": self.admin_password,
             "PICADAILY_ADMIN_TOKEN": self.admin_token,
             **{f"PICADAILY_{n.upper()}_URL": f"http://127.0.0.1:{ports[n]}"
-               for n in ("vision", "metadata", "thumbnails", "collage", "traces")},
+               for n in ("vision", "metadata", "thumbnails", "collage", "exif", "traces")},
             **(extra_env or {}),
         })
         self.proc: subprocess.Popen[bytes] | None = None

@@ -117,6 +117,20 @@ class CollageResult(BaseModel):
     rebuilt: bool
 
 
+class Exif(BaseModel):
+    """What the file says about where and how it was taken (``extract_exif``). Coordinates are
+    rounded to about 100 m; ``place`` is the nearest town in an offline gazetteer."""
+
+    camera: str | None = None  # make and model, as one name: "Canon EOS 5D Mark IV"
+    lens: str | None = None
+    taken: str | None = None  # local time as the camera recorded it, ISO 8601, no zone
+    year: int | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    place: str | None = None  # "Paris, Île-de-France, France"
+    note: str | None = None  # what is missing, in words ("no EXIF in this file", "no GPS")
+
+
 class Registration(BaseModel):
     """A picture as it enters the system (upload, or a storage event for a direct put)."""
 
@@ -147,6 +161,7 @@ class Picture(BaseModel):
     safety: Safety | None = None
     thumbnail: Thumbnail | None = None
     review: Review | None = None  # set when the safety verdict asked for a person
+    exif: Exif | None = None
     collage_updated: bool = False  # choreography: the collage step reported for this picture
     # Each write of a new original (an overwrite, a re-put after deletion) is a new version,
     # processed from scratch; writes about an older version are refused (``StaleVersion``).

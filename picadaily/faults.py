@@ -11,11 +11,15 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast, get_args
 
 from pydantic import BaseModel, Field
 
 T = TypeVar("T")
+# The services that take faults (``POST /admin/faults``): the lab page, `picadaily lab` and the
+# scenarios address these.
+FaultyService = Literal["vision", "thumbnails", "collage", "exif"]
+FAULTY_SERVICES: tuple[str, ...] = get_args(FaultyService)
 
 
 class InjectedFault(Exception):

@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     metadata_url: str = "http://127.0.0.1:8102"
     thumbnails_url: str = "http://127.0.0.1:8103"
     collage_url: str = "http://127.0.0.1:8104"
+    exif_url: str = "http://127.0.0.1:8106"
     # Tracing: every process exports spans (OTLP/HTTP) to the trace store at traces_url, which the
     # picture page reads; the runner sets OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME for
     # its children when tracing is on. traces_forward_url: also pass every export on (Jaeger).

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 class Step(StrEnum):
     ANALYSE_IMAGE = "analyse_image"
+    EXTRACT_EXIF = "extract_exif"
     CHECK_SAFETY = "check_safety"
     STORE_METADATA = "store_metadata"
     MAKE_THUMBNAIL = "make_thumbnail"
@@ -35,6 +36,7 @@ PIPELINE: tuple[Step, ...] = (
 STEP_TITLES: dict[Step, str] = {
     Step.REGISTER: "register",
     Step.ANALYSE_IMAGE: "analyse image",
+    Step.EXTRACT_EXIF: "EXIF and place",
     Step.CHECK_SAFETY: "check safety",
     Step.REVIEW: "review",
     Step.STORE_METADATA: "store metadata",

@@ -114,6 +114,7 @@ def settings(tmp_path: Path, nats_url: str, store: SeaweedStore,
         metadata_url=f"http://127.0.0.1:{free_port()}",
         thumbnails_url=f"http://127.0.0.1:{free_port()}",
         collage_url=f"http://127.0.0.1:{free_port()}",
+        exif_url=f"http://127.0.0.1:{free_port()}",
     )
 
 
@@ -133,9 +134,10 @@ def provisioned(settings_override: Settings) -> Settings:
 
 @pytest.fixture
 def services(provisioned: Settings) -> Iterator[Settings]:
-    """Our four HTTP services, really served on loopback, with fault injection on."""
+    """Our five HTTP services, really served on loopback, with fault injection on."""
     from picadaily.settings import service_port
     from services.collage.http import create_app as collage_app
+    from services.exif.http import create_app as exif_app
     from services.metadata.http import create_app as metadata_app
     from services.thumbnails.http import create_app as thumbnails_app
     from services.vision.http import create_app as vision_app
@@ -143,7 +145,8 @@ def services(provisioned: Settings) -> Iterator[Settings]:
     s = provisioned
     with contextlib.ExitStack() as stack:
         for factory, url in ((metadata_app, s.metadata_url), (vision_app, s.vision_url),
-                             (thumbnails_app, s.thumbnails_url), (collage_app, s.collage_url)):
+                             (thumbnails_app, s.thumbnails_url), (collage_app, s.collage_url),
+                             (exif_app, s.exif_url)):
             stack.enter_context(ThreadedServer(factory(s), port=service_port(url)))
         yield s
 

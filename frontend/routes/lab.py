@@ -12,7 +12,7 @@ import httpx
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from picadaily.faults import FaultPlan
+from picadaily.faults import FAULTY_SERVICES, FaultPlan, FaultyService
 
 from ..auth import AdminOnly
 from ..deps import Frontend, FrontendDep
@@ -20,8 +20,6 @@ from ..errors import http_error
 from ..lab_scenarios import SCENARIOS
 
 router = APIRouter(prefix="/api/lab", tags=["lab"], dependencies=[AdminOnly])
-FAULTY_SERVICES = ("vision", "thumbnails", "collage")
-Service = Literal["vision", "thumbnails", "collage"]
 
 
 def _lab_on(fe: FrontendDep) -> Frontend:
@@ -39,13 +37,13 @@ class ScenarioRequest(BaseModel):
 
 
 class FaultRequest(BaseModel):
-    service: Service
+    service: FaultyService
     plan: FaultPlan = Field(description="step, times (-1: always), probability, delay_s, fail")
 
 
 async def _call(method: str, url: str, **kwargs: Any) -> Any:
     try:
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with httpx.AsyncClient(timeout=30) as client:  # (the lab is rare: no pool)
             resp = await client.request(method, url, **kwargs)
     except httpx.HTTPError as exc:
         raise http_error(502, f"{url} did not answer: {exc!r}") from exc

@@ -189,10 +189,13 @@ async def list_pictures(
     label: str | None = None,
     mode: str | None = None,
     status: Status | None = None,
+    camera: Annotated[str | None, Query(max_length=200)] = None,
+    year: Annotated[int | None, Query(ge=1800, le=2200)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 24,
     cursor: str | None = None,
 ) -> PictureList:
     params = {k: v for k, v in {"label": label, "mode": mode, "status": status,
+                                "camera": camera, "year": year,
                                 "limit": limit, "cursor": cursor}.items() if v is not None}
     resp = await fe.metadata.get("/pictures", params=params)
     if not resp.is_success:

@@ -120,7 +120,7 @@ async function initGallery() {
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const q = new URLSearchParams();
-    for (const name of ["label", "mode", "status"]) if (form.elements[name].value) q.set(name, form.elements[name].value);
+    for (const name of ["label", "mode", "status", "camera", "year"]) if (form.elements[name].value) q.set(name, form.elements[name].value);
     location.search = q.toString();
   });
   const grid = document.getElementById("gallery");
@@ -144,7 +144,9 @@ async function initGallery() {
   const shown = (p) => p.status !== "awaiting_review" || params.get("status") === "awaiting_review";
   const matches = (p) => p.id !== deleted && shown(p) && (!params.get("mode") || p.mode === params.get("mode")) &&
     (!params.get("status") || p.status === params.get("status")) &&
-    (!params.get("label") || (p.labels || []).some(l => l.name === params.get("label").toLowerCase()));
+    (!params.get("label") || (p.labels || []).some(l => l.name === params.get("label").toLowerCase())) &&
+    (!params.get("camera") || (p.exif && p.exif.camera || "").toLowerCase() === params.get("camera").trim().toLowerCase()) &&
+    (!params.get("year") || (p.exif && String(p.exif.year)) === params.get("year"));
   // Listen before loading, so no change between the two is missed. Changes of one picture can
   // come faster than their fetches return: only the newest fetch per picture is applied, and
   // the card is looked up after it (two changes of a new picture must not make two cards).
@@ -285,6 +287,14 @@ function renderPicture(p) {
   if (!p.safety) safety.append(el("tr", {}, el("td", {colspan: "2", text: "not judged yet"})));
   else Object.entries(p.safety.likelihoods).forEach(([cat, v]) => safety.append(el("tr", {},
     el("td", {text: cat}), el("td", {text: p.safety.judged.includes(cat) ? v.toLowerCase().replace("_", " ") : "not judged"}))));
+  const exif = document.getElementById("exif"); exif.textContent = "";
+  const x = p.exif;
+  const facts = x ? [["Camera", x.camera && el("a", {href: `/?camera=${encodeURIComponent(x.camera)}`, text: x.camera})],
+    ["Lens", x.lens], ["Date", x.taken && el("a", {href: `/?year=${x.year}`, text: x.taken.replace("T", " ")})],
+    ["Place", x.place], ["Position", x.latitude !== null ? `${x.latitude}, ${x.longitude}` : null]].filter(([, v]) => v) : [];
+  facts.forEach(([k, v]) => exif.append(el("dt", {text: k}), el("dd", {}, v)));
+  if (!facts.length) exif.append(el("dd", {text: x ? (x.note || "nothing recorded") : "not read yet"}));
+  else if (x.note) exif.append(el("dd", {class: "note", text: x.note}));
   const notes = document.getElementById("notes"); notes.textContent = "";
   (p.notes || []).forEach(n => notes.append(el("li", {text: n})));
   timelineChart(p);

@@ -26,6 +26,7 @@ from datetime import datetime
 
 from picadaily.contracts import (
     Analysis,
+    Exif,
     Picture,
     Registration,
     Review,
@@ -142,7 +143,7 @@ class Metadata:
             existing.id, version=existing.version + 1, etag=reg.etag, created=reg.created,
             status=Status.PROCESSING.value, error=None, finished=None, updated=now,
             labels=None, colours=None, safety=None, thumbnail=None, collage_updated=False,
-            review=None, size=reg.size or existing.size,
+            review=None, exif=None, camera=None, taken_year=None, size=reg.size or existing.size,
             content_type=reg.content_type or existing.content_type,
             original_name=reg.original_name or existing.original_name)
         self._repo.clear_timeline(existing.id)
@@ -224,6 +225,15 @@ class Metadata:
             picture = self._require(picture_id)
         self._changed(picture_id, picture.status)
         return ReviewOutcome("applied", picture)
+
+    def store_exif(self, picture_id: str, exif: Exif, version: int | None = None) -> None:
+        """What the file says about itself; in any status (it decides nothing)."""
+        with self._repo.transaction():
+            self._require(picture_id, version=version)
+            self._repo.update(picture_id, exif=exif, updated=utcnow(),
+                              camera=exif.camera.lower() if exif.camera else None,
+                              taken_year=exif.year)
+        self._changed(picture_id)
 
     def set_thumbnail(self, picture_id: str, thumbnail: Thumbnail | None,
                       version: int | None = None) -> None:
@@ -330,13 +340,15 @@ class Metadata:
         label: str | None = None,
         mode: str | None = None,
         status: str | None = None,
+        camera: str | None = None,
+        year: int | None = None,
         limit: int = 24,
         cursor: str | None = None,
     ) -> Page:
         """Newest first. ``cursor`` is the opaque ``next_cursor`` of the previous page."""
         after = _decode_cursor(cursor) if cursor else None
-        ids = self._repo.query(Query(label=label, mode=mode, status=status, limit=limit + 1,
-                                     after=after))
+        ids = self._repo.query(Query(label=label, mode=mode, status=status, camera=camera,
+                                     year=year, limit=limit + 1, after=after))
         pictures = [p for i in ids[:limit] if (p := self._repo.get(i)) is not None]
         next_cursor = None
         if len(ids) > limit and pictures:

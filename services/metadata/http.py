@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from picadaily.contracts import (
     Analysis,
+    Exif,
     Picture,
     Registration,
     ReviewDecision,
@@ -150,6 +151,11 @@ def create_app(settings: Settings, repo: PictureRepository | None = None) -> Fas
         out = md.decide_review(picture_id, req.decision, req.decision_id, version)
         return DecisionOut(outcome=out.outcome, reason=out.reason, picture=out.picture)
 
+    @app.put("/pictures/{picture_id}/exif", status_code=204)
+    def store_exif(picture_id: str, exif: Exif, md: MetadataDep,
+                   version: VersionDep = None) -> None:
+        md.store_exif(picture_id, exif, version)
+
     @app.put("/pictures/{picture_id}/thumbnail", status_code=204)
     def set_thumbnail(picture_id: str, thumbnail: Thumbnail, md: MetadataDep,
                       version: VersionDep = None) -> None:
@@ -187,10 +193,13 @@ def create_app(settings: Settings, repo: PictureRepository | None = None) -> Fas
         label: str | None = None,
         mode: str | None = None,
         status: str | None = None,
+        camera: str | None = None,
+        year: Annotated[int | None, Query(ge=1800, le=2200)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 24,
         cursor: str | None = None,
     ) -> PageOut:
-        page = md.list_pictures(label=label, mode=mode, status=status, limit=limit, cursor=cursor)
+        page = md.list_pictures(label=label, mode=mode, status=status, camera=camera, year=year,
+                                limit=limit, cursor=cursor)
         return PageOut(pictures=page.pictures, next_cursor=page.next_cursor)
 
     @app.post("/pictures/states")

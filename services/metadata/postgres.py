@@ -78,6 +78,14 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: moderation: why a picture waits for a person, and the decision.
     "ALTER TABLE pictures ADD COLUMN review TEXT;",
+    # 3: EXIF and place; the gallery filters by camera and year.
+    """
+    ALTER TABLE pictures ADD COLUMN exif TEXT;
+    ALTER TABLE pictures ADD COLUMN camera TEXT;
+    ALTER TABLE pictures ADD COLUMN taken_year INTEGER;
+    CREATE INDEX pictures_camera ON pictures (camera, created DESC);
+    CREATE INDEX pictures_year ON pictures (taken_year, created DESC);
+    """,
 )
 
 

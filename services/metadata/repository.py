@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from picadaily.contracts import (
     Colour,
+    Exif,
     Label,
     Picture,
     Review,
@@ -29,10 +30,10 @@ from picadaily.contracts import (
 from picadaily.sqlite import open_sqlite
 
 # Columns a core may change with ``update`` (JSON ones are stored as text).
-JSON_FIELDS = frozenset({"labels", "colours", "safety", "thumbnail", "review"})
+JSON_FIELDS = frozenset({"labels", "colours", "safety", "thumbnail", "review", "exif"})
 FIELDS = frozenset({"original_name", "content_type", "size", "mode", "status", "error",
                     "created", "finished", "updated", "collage_updated", "version",
-                    "etag"}) | JSON_FIELDS
+                    "etag", "camera", "taken_year"}) | JSON_FIELDS
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class Query:
     label: str | None = None
     mode: str | None = None
     status: str | None = None
+    camera: str | None = None
+    year: int | None = None
     limit: int = 24
     after: tuple[str, str] | None = None  # (created ISO time, id) of the last one already seen
 
@@ -133,6 +136,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE pictures ADD COLUMN review TEXT;
     CREATE INDEX IF NOT EXISTS pictures_status ON pictures (status, created DESC);
     """,
+    # 5: EXIF and place; the gallery filters by camera and year.
+    """
+    ALTER TABLE pictures ADD COLUMN exif TEXT;
+    ALTER TABLE pictures ADD COLUMN camera TEXT;
+    ALTER TABLE pictures ADD COLUMN taken_year INTEGER;
+    CREATE INDEX IF NOT EXISTS pictures_camera ON pictures (camera, created DESC);
+    CREATE INDEX IF NOT EXISTS pictures_year ON pictures (taken_year, created DESC);
+    """,
 )
 
 
@@ -223,6 +234,12 @@ class SqlPictures:
         if q.status:
             where.append("status = ?")
             args.append(q.status)
+        if q.camera:
+            where.append("camera = ?")
+            args.append(q.camera.strip().lower())
+        if q.year:
+            where.append("taken_year = ?")
+            args.append(q.year)
         if q.after:
             created, picture_id = q.after
             where.append("(created < ? OR (created = ? AND id < ?))")
@@ -325,6 +342,7 @@ def _row_to_picture(row: Any, timeline: list[Any]) -> Picture:
 
     labels, colours = load("labels"), load("colours")
     safety, thumbnail, review = load("safety"), load("thumbnail"), load("review")
+    exif = load("exif")
     return Picture(
         id=row["id"], object_key=row["object_key"], original_name=row["original_name"],
         content_type=row["content_type"], size=row["size"],
@@ -337,6 +355,7 @@ def _row_to_picture(row: Any, timeline: list[Any]) -> Picture:
         safety=Safety.model_validate(safety) if safety else None,
         thumbnail=Thumbnail.model_validate(thumbnail) if thumbnail else None,
         review=Review.model_validate(review) if review else None,
+        exif=Exif.model_validate(exif) if exif else None,
         collage_updated=bool(row["collage_updated"]), version=row["version"], etag=row["etag"],
         timeline=[
             TimelineEntry(
@@ -394,7 +413,8 @@ class InMemoryPictures:
         picture = self.pictures.get(picture_id)
         if picture is not None:
             for name, value in fields.items():
-                setattr(picture, name, value)
+                if name not in ("camera", "taken_year"):  # (read from ``exif`` here)
+                    setattr(picture, name, value)
 
     def add_timeline(self, picture_id: str, entry: TimelineEntry) -> None:
         picture = self.pictures[picture_id]
@@ -433,6 +453,11 @@ class InMemoryPictures:
             if label and label not in {x.name.lower() for x in p.labels or []}:
                 continue
             if (q.mode and p.mode != q.mode) or (q.status and p.status != q.status):
+                continue
+            camera = p.exif.camera.lower() if p.exif and p.exif.camera else None
+            if q.camera and camera != q.camera.strip().lower():
+                continue
+            if q.year and (p.exif.year if p.exif else None) != q.year:
                 continue
             if q.after and (p.created.isoformat(), p.id) >= q.after:
                 continue

@@ -101,7 +101,8 @@ def test_every_url_a_process_calls_is_where_that_service_really_listens(
         if component is not None and component.kind == "http":
             own = _settings_of(svc)
             listening[name] = component.bind(own)
-    assert set(listening) == {"metadata", "vision", "thumbnails", "collage", "traces", "frontend"}
+    assert set(listening) == {"metadata", "vision", "thumbnails", "collage", "exif", "traces",
+                               "frontend"}
     assert all(host == "0.0.0.0" for host, _ in listening.values()), listening
     for caller, svc in ours.items():
         settings = _settings_of(svc)

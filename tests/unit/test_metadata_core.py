@@ -13,6 +13,7 @@ import pytest
 from picadaily.contracts import (
     Analysis,
     Colour,
+    Exif,
     Label,
     Registration,
     ReviewDecision,
@@ -283,3 +284,18 @@ def test_a_new_version_forgets_the_review(md: Metadata) -> None:
                                    created=utcnow() + timedelta(seconds=1)))
     doc = md.get("r3")
     assert (doc.version, doc.status, doc.review) == (2, Status.PROCESSING, None)
+
+
+def test_exif_is_stored_in_any_status_and_filters_the_list_by_camera_and_year(
+        md: Metadata) -> None:
+    md.register("e1", reg("e1.jpg"))
+    md.register("e2", reg("e2.jpg", minutes=1))
+    md.finish("e2", Status.DONE)
+    md.store_exif("e1", Exif(camera="Canon EOS 5D", year=2019, place="Paris, France"), 1)
+    md.store_exif("e2", Exif(camera="FUJIFILM X-T3", year=2021), 1)
+    assert md.get("e1").exif == Exif(camera="Canon EOS 5D", year=2019, place="Paris, France")
+    assert [p.id for p in md.list_pictures(camera="canon eos 5d ").pictures] == ["e1"]
+    assert [p.id for p in md.list_pictures(year=2021).pictures] == ["e2"]
+    assert md.list_pictures(camera="Canon EOS 5D", year=2021).pictures == []
+    with pytest.raises(StaleVersion):
+        md.store_exif("e1", Exif(), 2)

@@ -1,0 +1,50 @@
+"""EXIF's HTTP edge (the workflow's ``extract_exif`` activity calls it)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from pydantic import BaseModel
+
+from picadaily.contracts import Exif
+from picadaily.faults import Faults, with_faults
+from picadaily.http_edge import service_app
+from picadaily.settings import Settings
+from picadaily.steps import Step
+from picadaily.storage import S3ObjectStore
+
+from .core import ExifReader, OfflineGazetteer
+
+
+class ExifRequest(BaseModel):
+    picture_id: str
+    bucket: str
+    key: str
+
+
+def _reader(request: Request) -> ExifReader:
+    core: ExifReader = request.app.state.exif
+    return core
+
+
+ExifDep = Annotated[ExifReader, Depends(_reader)]
+
+
+def build_reader(settings: Settings) -> ExifReader:
+    return ExifReader(store=S3ObjectStore.from_settings(settings), gazetteer=OfflineGazetteer())
+
+
+def create_app(settings: Settings, reader: ExifReader | None = None) -> FastAPI:
+    core = reader or build_reader(settings)
+    faults = Faults() if settings.fault_injection else None
+    if faults is not None:
+        core = with_faults(core, faults, {"extract_exif": Step.EXTRACT_EXIF})
+    app = service_app("exif", faults=faults)
+    app.state.exif = core
+
+    @app.post("/exif")
+    def extract_exif(req: ExifRequest, core: ExifDep) -> Exif:
+        return core.extract_exif(req.picture_id, req.bucket, req.key)
+
+    return app

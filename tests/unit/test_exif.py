@@ -1,0 +1,92 @@
+"""The EXIF core: camera, lens, date taken and place from a photo's own metadata; every kind of
+file without usable EXIF answers what is missing, never an error."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import ExifTags, Image
+
+from picadaily.storage import InMemoryObjectStore
+from services.exif.core import GPS, TAG, ExifReader, OfflineGazetteer, read_exif
+from tests.conftest import photos
+
+
+def jpeg_with_exif(*, make: str | None = "Canon", model: str | None = "Canon EOS 5D Mark IV",
+                   taken: str | None = "2019:07:14 12:34:56", lens: str | None = "EF24-70mm",
+                   position: tuple[float, float] | None = (48.8566, 2.3522)) -> bytes:
+    """A real JPEG whose EXIF says what a camera would have written."""
+    exif = Image.Exif()
+    if make:
+        exif[TAG["Make"]] = make
+    if model:
+        exif[TAG["Model"]] = model
+    details = exif.get_ifd(ExifTags.IFD.Exif)
+    if taken:
+        details[TAG["DateTimeOriginal"]] = taken
+    if lens:
+        details[TAG["LensModel"]] = lens
+    if position:
+        gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+        for (ref_tag, value_tag), value, signs in (
+                (("GPSLatitudeRef", "GPSLatitude"), position[0], "NS"),
+                (("GPSLongitudeRef", "GPSLongitude"), position[1], "EW")):
+            whole = abs(value)
+            minutes = (whole - int(whole)) * 60
+            gps[GPS[ref_tag]] = signs[0] if value >= 0 else signs[1]
+            gps[GPS[value_tag]] = (float(int(whole)), float(int(minutes)),
+                                   round((minutes - int(minutes)) * 60, 4))
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (120, 80, 40)).save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def gazetteer() -> OfflineGazetteer:
+    return OfflineGazetteer()
+
+
+def test_camera_lens_date_and_place_come_from_the_file(gazetteer: OfflineGazetteer) -> None:
+    exif = read_exif(jpeg_with_exif(), gazetteer)
+    assert exif.camera == "Canon EOS 5D Mark IV"  # not "Canon Canon EOS 5D Mark IV"
+    assert (exif.lens, exif.taken, exif.year) == ("EF24-70mm", "2019-07-14T12:34:56", 2019)
+    assert (exif.latitude, exif.longitude) == (48.857, 2.352)  # about 100 m
+    assert exif.place == "Paris, Île-de-France, France" and exif.note is None
+
+
+def test_southern_and_western_positions_are_negative(gazetteer: OfflineGazetteer) -> None:
+    exif = read_exif(jpeg_with_exif(position=(-33.8688, 151.2093)), gazetteer)
+    assert exif.latitude == -33.869 and exif.place and "Australia" in exif.place
+    exif = read_exif(jpeg_with_exif(position=(40.7128, -74.006)), gazetteer)
+    assert exif.longitude == -74.006 and exif.place and "United States" in exif.place
+
+
+def test_a_camera_without_gps_says_so() -> None:
+    exif = read_exif(jpeg_with_exif(position=None, make="FUJIFILM", model="X-T3"))
+    assert (exif.camera, exif.place, exif.note) == ("FUJIFILM X-T3", None, "no GPS position")
+
+
+@pytest.mark.parametrize("taken", ["not a date", "0000:00:00 00:00:00", "2019-07-14"])
+def test_an_unreadable_date_is_left_out(taken: str) -> None:
+    exif = read_exif(jpeg_with_exif(taken=taken, position=None))
+    assert (exif.taken, exif.year, exif.camera) == (None, None, "Canon EOS 5D Mark IV")
+
+
+@pytest.mark.parametrize("path", photos("bad"), ids=lambda p: Path(p).name)
+def test_every_broken_file_answers_no_exif(path: Path) -> None:
+    exif = read_exif(path.read_bytes())
+    assert exif.camera is None and exif.note and exif.note.startswith("no EXIF")
+
+
+def test_a_photo_without_exif_says_so() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(out, "PNG")
+    assert read_exif(out.getvalue()).note == "no EXIF in this file"
+
+
+def test_the_reader_reads_the_stored_original() -> None:
+    store = InMemoryObjectStore()
+    store.put("pictures", "p1", jpeg_with_exif(position=None), "image/jpeg", {})
+    assert ExifReader(store).extract_exif("p1", "pictures", "p1").year == 2019
