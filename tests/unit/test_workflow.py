@@ -59,6 +59,7 @@ class StandIns:
     cleaned: list[CleanUpInput] = field(default_factory=list)
     reviews: list[ReviewInput] = field(default_factory=list)
     waiting: asyncio.Event = field(default_factory=asyncio.Event)  # stored for review
+    storing: asyncio.Event = field(default_factory=asyncio.Event)  # storing for review began
     gate: asyncio.Event | None = None  # storing for review waits for it
 
     def _maybe_fail(self, step: str) -> None:
@@ -86,6 +87,7 @@ class StandIns:
         async def store_metadata(req: AnalysisInput) -> None:
             self._maybe_fail(Step.STORE_METADATA)
             if req.review_reason is not None:
+                self.storing.set()
                 if self.gate is not None:
                     await self.gate.wait()
                 self.waiting.set()
@@ -206,8 +208,7 @@ async def test_a_borderline_picture_waits_for_the_update_and_one_decision_only(
         env: WorkflowEnvironment) -> None:
     stand_ins = StandIns(safety=BORDERLINE, gate=asyncio.Event())
     async with started(env, stand_ins) as handle:
-        while Step.STORE_METADATA not in stand_ins.calls:  # storing it as waiting, right now
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(stand_ins.storing.wait(), 10)  # storing it as waiting, right now
         # a decision as soon as the status says awaiting_review is taken, not refused
         update = asyncio.ensure_future(handle.execute_update(
             REVIEW_UPDATE, ReviewDecision(decision="approve"), id="a"))
