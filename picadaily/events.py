@@ -24,6 +24,7 @@ from picadaily.tracing import PICTURE_ATTRIBUTE, nats_headers, tracer
 # Event types (subject suffixes). The subject is "<prefix>.<type>".
 PICTURE_UPLOADED = "picture.uploaded"
 PICTURE_ANALYZED = "picture.analyzed"
+PICTURE_EXIF_EXTRACTED = "picture.exif_extracted"
 THUMBNAIL_CREATED = "thumbnail.created"
 COLLAGE_UPDATED = "collage.updated"
 PICTURE_FAILED = "picture.failed"

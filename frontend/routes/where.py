@@ -24,6 +24,7 @@ router = APIRouter(prefix="/api/pictures", tags=["where"])
 # The durable consumer that runs each step in choreography ("<service>-<subscription>").
 CHOREOGRAPHY_CONSUMERS = {
     Step.ANALYSE_IMAGE: "vision-uploaded", Step.CHECK_SAFETY: "vision-uploaded",
+    Step.EXTRACT_EXIF: "exif-uploaded",
     Step.STORE_METADATA: "metadata-analyzed", Step.MAKE_THUMBNAIL: "thumbnails-analyzed",
     Step.UPDATE_COLLAGE: "collage-thumbnails",
 }

@@ -1,19 +1,24 @@
-"""EXIF's HTTP edge (the workflow's ``extract_exif`` activity calls it)."""
+"""EXIF's HTTP edge (the workflow's ``extract_exif`` activity calls it), and its event edge
+running alongside (choreography)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel
 
 from picadaily.contracts import Exif
+from picadaily.event_runtime import event_edge_with_timeline
 from picadaily.faults import Faults, with_faults
-from picadaily.http_edge import service_app
+from picadaily.http_edge import service_app, watch_event_edge
 from picadaily.settings import Settings
 from picadaily.steps import Step
 from picadaily.storage import S3ObjectStore
 
+from . import events
 from .core import ExifReader, OfflineGazetteer
 
 
@@ -40,7 +45,15 @@ def create_app(settings: Settings, reader: ExifReader | None = None) -> FastAPI:
     faults = Faults() if settings.fault_injection else None
     if faults is not None:
         core = with_faults(core, faults, {"extract_exif": Step.EXTRACT_EXIF})
-    app = service_app("exif", faults=faults)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with event_edge_with_timeline(settings, "exif", lambda edge, timeline:
+                                            events.subscriptions(edge, core, timeline)) as edge:
+            watch_event_edge(app, edge)
+            yield
+
+    app = service_app("exif", faults=faults, lifespan=lifespan)
     app.state.exif = core
 
     @app.post("/exif")

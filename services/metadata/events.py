@@ -15,11 +15,19 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from picadaily.consumer import EventEdge, Subscription
-from picadaily.contracts import Analysis, Picture, ReviewDecision, Thumbnail, TimelineEntry
+from picadaily.contracts import (
+    Analysis,
+    Exif,
+    Picture,
+    ReviewDecision,
+    Thumbnail,
+    TimelineEntry,
+)
 from picadaily.events import (
     COLLAGE_UPDATED,
     PICTURE_ANALYZED,
     PICTURE_DELETED,
+    PICTURE_EXIF_EXTRACTED,
     PICTURE_FAILED,
     PICTURE_REVIEW_DECIDED,
     PICTURE_REVIEW_REQUESTED,
@@ -118,6 +126,10 @@ def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription[Event]]:
         await edge.bus.publish(event.follow(PICTURE_REVIEWED, edge.bus.source, data),
                                dedupe_key=f"{pid}:reviewed:{picture.version}")
 
+    async def on_exif(event: Event, attempt: int) -> None:
+        await asyncio.to_thread(core.store_exif, event.picture_id,
+                                Exif.model_validate(event.data), event.version)
+
     async def on_thumbnail(event: Event, attempt: int) -> None:
         picture = await asyncio.to_thread(core.get, event.picture_id)
         if picture.status != Status.PROCESSING:
@@ -144,6 +156,8 @@ def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription[Event]]:
                 Step.STORE_METADATA),
         edge.on("review", (PICTURE_REVIEW_DECIDED,), _tolerating_deleted(on_review_decided),
                 Step.REVIEW),
+        edge.on("exif", (PICTURE_EXIF_EXTRACTED,), _tolerating_deleted(on_exif),
+                Step.EXTRACT_EXIF),
         edge.on("thumbnails", (THUMBNAIL_CREATED,), _tolerating_deleted(on_thumbnail),
                 Step.MAKE_THUMBNAIL),
         edge.on("collage", (COLLAGE_UPDATED,), _tolerating_deleted(on_collage),

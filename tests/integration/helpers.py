@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,20 @@ async def wait_final(settings: Settings, picture_id: str, limit_s: float = 60) -
             await asyncio.sleep(0.1)
     raise TimeoutError(
         f"picture {picture_id} did not reach a final status in {limit_s} s: {resp.text}")
+
+
+async def wait_for(settings: Settings, picture_id: str, check: Callable[[dict[str, Any]], bool],
+                   limit_s: float = 30) -> dict[str, Any]:
+    """The picture's document once ``check`` holds for it."""
+    async with httpx.AsyncClient(base_url=settings.metadata_url) as client:
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            resp = await client.get(f"/pictures/{picture_id}")
+            if resp.status_code == 200 and check(doc := resp.json()):
+                return dict(doc)
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"picture {picture_id}: the condition did not hold in {limit_s} s: "
+                       f"{resp.text}")
 
 
 async def arm_fault(url: str, step: str, times: int, picture_id: str | None = None) -> None:

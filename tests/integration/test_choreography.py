@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import httpx
 import nats
@@ -18,6 +19,7 @@ from picadaily.settings import Settings
 from picadaily.steps import Step
 from picadaily.storage import s3_client
 from tests.conftest import PHOTOS
+from tests.exif_photos import jpeg_with_exif
 
 from .helpers import (
     arm_fault,
@@ -25,6 +27,7 @@ from .helpers import (
     storage_event_bodies,
     upload_and_trigger,
     wait_final,
+    wait_for,
 )
 
 CAT = PHOTOS / "good" / "chelsea_exif_rotated.jpg"
@@ -34,7 +37,9 @@ PIPELINE = [Step.ANALYSE_IMAGE, Step.CHECK_SAFETY, Step.STORE_METADATA, Step.MAK
 
 def assert_choreographed(steps: list[str]) -> None:
     """Every step once; store_metadata and make_thumbnail run side by side (both react to
-    picture.analyzed), so only the real dependencies are ordered."""
+    picture.analyzed), so only the real dependencies are ordered. (``extract_exif`` runs beside
+    them all, from ``picture.uploaded``, and ``done`` does not wait for it.)"""
+    steps = [s for s in steps if s != Step.EXTRACT_EXIF]
     assert sorted(steps) == sorted(PIPELINE)
     assert steps[:2] == [Step.ANALYSE_IMAGE, Step.CHECK_SAFETY]
     assert steps.index(Step.MAKE_THUMBNAIL) < steps.index(Step.UPDATE_COLLAGE)
@@ -56,6 +61,22 @@ async def test_a_picture_goes_through_the_choreography_to_done(pipeline: Trigger
     assert {"cat", "animal"} <= {label["name"] for label in doc["labels"]}
     assert doc["thumbnail"]["width"] > doc["thumbnail"]["height"]
     assert collage_members(pipeline.settings) == [picture_id]
+
+
+async def test_a_new_subscriber_adds_exif_and_place_without_changing_anything_else(
+        pipeline: Trigger, tmp_path: Path) -> None:
+    """The EXIF service joined by subscribing to picture.uploaded; metadata stores what it
+    publishes. The pipeline did not change: done does not wait for it."""
+    photo = tmp_path / "paris.jpg"
+    photo.write_bytes(jpeg_with_exif())
+    picture_id = await upload_and_trigger(pipeline, photo, mode="choreography")
+    assert (await wait_final(pipeline.settings, picture_id))["status"] == "done"
+    doc = await wait_for(pipeline.settings, picture_id, lambda d: d["exif"] is not None)
+    assert doc["exif"]["camera"] == "Canon EOS 5D Mark IV"
+    assert doc["exif"]["place"] == "Paris, Île-de-France, France"
+    exif_steps = [t for t in doc["timeline"] if t["step"] == Step.EXTRACT_EXIF]
+    assert [(t["outcome"], t["mode"]) for t in exif_steps] == [("ok", "choreography")]
+    assert_choreographed([t["step"] for t in doc["timeline"]])
 
 
 async def test_the_same_storage_event_twice_changes_nothing_the_second_time(

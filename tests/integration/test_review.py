@@ -6,8 +6,6 @@ JetStream scheduled message."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -22,7 +20,7 @@ from tests.conftest import PHOTOS
 from tests.integration.test_cloud_vision import FakeCloudVision
 from tests.servers import ThreadedServer
 
-from .helpers import upload_and_trigger, wait_final
+from .helpers import upload_and_trigger, wait_final, wait_for
 
 TOKEN = "review-test-admin-token"
 MODES = ["orchestration", "choreography"]
@@ -54,22 +52,10 @@ async def frontend(pipeline: Trigger) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-async def wait_status(settings: Settings, picture_id: str, status: str,
-                      limit_s: float = 30) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=settings.metadata_url) as client:
-        deadline = time.monotonic() + limit_s
-        while time.monotonic() < deadline:
-            resp = await client.get(f"/pictures/{picture_id}")
-            if resp.status_code == 200 and resp.json()["status"] == status:
-                doc: dict[str, Any] = resp.json()
-                return doc
-            await asyncio.sleep(0.1)
-    raise TimeoutError(f"{picture_id} never reached {status}: {resp.text}")
-
-
 async def waiting_picture(pipeline: Trigger, mode: str) -> str:
     picture_id = await upload_and_trigger(pipeline, PHOTOS / "good" / "coffee.png", mode=mode)
-    doc = await wait_status(pipeline.settings, picture_id, Status.AWAITING_REVIEW)
+    doc = await wait_for(pipeline.settings, picture_id,
+                         lambda d: d["status"] == Status.AWAITING_REVIEW)
     assert doc["review"]["reason"] == "borderline: racy POSSIBLE; a person decides"
     assert doc["labels"] and doc["safety"]["likelihoods"]["racy"] == "POSSIBLE"
     assert doc["thumbnail"] is None
