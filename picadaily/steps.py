@@ -27,6 +27,7 @@ class Step(StrEnum):
 
 PIPELINE: tuple[Step, ...] = (
     Step.ANALYSE_IMAGE,
+    Step.EXTRACT_EXIF,
     Step.CHECK_SAFETY,
     Step.STORE_METADATA,
     Step.MAKE_THUMBNAIL,

@@ -47,9 +47,10 @@ class ServiceClients:
         self.metadata = httpx.AsyncClient(base_url=settings.metadata_url, timeout=timeout)
         self.thumbnails = httpx.AsyncClient(base_url=settings.thumbnails_url, timeout=timeout)
         self.collage = httpx.AsyncClient(base_url=settings.collage_url, timeout=timeout)
+        self.exif = httpx.AsyncClient(base_url=settings.exif_url, timeout=timeout)
 
     async def aclose(self) -> None:
-        for client in (self.vision, self.metadata, self.thumbnails, self.collage):
+        for client in (self.vision, self.metadata, self.thumbnails, self.collage, self.exif):
             await client.aclose()
 
 
@@ -97,6 +98,18 @@ class PictureActivities:
             return Analysis.model_validate(await self._post(self._c.vision, "/analyse", body))
 
         return await self._timed(Step.ANALYSE_IMAGE, picture, analyse)
+
+    @activity.defn(name=Step.EXTRACT_EXIF.value)
+    async def extract_exif(self, picture: PictureInput) -> None:
+        async def extract() -> None:
+            body = {"picture_id": picture.picture_id, "bucket": picture.bucket,
+                    "key": picture.key}
+            exif = await self._post(self._c.exif, "/exif", body)
+            resp = await self._c.metadata.put(f"/pictures/{picture.picture_id}/exif",
+                                              json=exif, params=_version(picture))
+            raise_for_service_error(resp)
+
+        await self._timed(Step.EXTRACT_EXIF, picture, extract)
 
     @activity.defn(name=Step.CHECK_SAFETY.value)
     async def check_safety(self, req: SafetyInput) -> SafetyVerdict:
@@ -193,5 +206,6 @@ class PictureActivities:
         raise_for_service_error(resp)
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.analyse_image, self.check_safety, self.store_metadata, self.review,
-                self.make_thumbnail, self.update_collage, self.clean_up, self.finish_picture]
+        return [self.analyse_image, self.extract_exif, self.check_safety, self.store_metadata,
+                self.review, self.make_thumbnail, self.update_collage, self.clean_up,
+                self.finish_picture]

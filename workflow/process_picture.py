@@ -45,12 +45,15 @@ RETRY = RetryPolicy(
 # Per step: how long one attempt may take.
 STEP_TIMEOUT: dict[Step, timedelta] = {
     Step.ANALYSE_IMAGE: timedelta(seconds=30),
+    Step.EXTRACT_EXIF: timedelta(seconds=30),
     Step.CHECK_SAFETY: timedelta(seconds=10),
     Step.STORE_METADATA: timedelta(seconds=10),
     Step.MAKE_THUMBNAIL: timedelta(seconds=30),
     Step.UPDATE_COLLAGE: timedelta(seconds=30),
 }
 assert tuple(STEP_TIMEOUT) == PIPELINE, "every pipeline step has a timeout, in pipeline order"
+# Versioned changes of this workflow (workflow.patched), oldest first.
+EXIF_PATCH = "extract-exif"
 # Tiny steps run as local activities, in the worker that runs the workflow: no task-queue round
 # trip through the server, one marker in the history instead of three events.
 LOCAL_STEPS = frozenset({Step.CHECK_SAFETY})
@@ -103,6 +106,11 @@ class ProcessPicture:
         made_thumbnail = False
         try:
             analysis = await self._step(step, PictureActivities.analyse_image, picture, picture)
+            # Added after pictures were already in flight: a run that started before this step
+            # existed replays without its marker and finishes on the old path.
+            if workflow.patched(EXIF_PATCH):
+                step = Step.EXTRACT_EXIF
+                await self._step(step, PictureActivities.extract_exif, picture, picture)
             step = Step.CHECK_SAFETY
             verdict = await self._step(step, PictureActivities.check_safety, picture,
                                        SafetyInput(picture=picture, safety=analysis.safety))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
@@ -9,9 +10,10 @@ from temporalio.client import Client
 from functions.trigger import Trigger
 from picadaily.ids import new_picture_id, workflow_id_for
 from picadaily.layout import COLLAGE_KEY, COLLAGE_MEMBERS_METADATA, thumbnail_key
-from picadaily.steps import Step
+from picadaily.steps import PIPELINE, Step
 from picadaily.storage import s3_client
 from tests.conftest import PHOTOS
+from tests.exif_photos import jpeg_with_exif
 
 from .helpers import (
     arm_fault,
@@ -52,8 +54,7 @@ async def test_a_duplicated_storage_event_yields_one_workflow_run(
     assert len(started) == 1
     steps = [t["step"] for t in (await wait_final(settings, picture_id))["timeline"]]
     assert steps.count(Step.ANALYSE_IMAGE) == 1
-    assert steps == [Step.ANALYSE_IMAGE, Step.CHECK_SAFETY, Step.STORE_METADATA,
-                     Step.MAKE_THUMBNAIL, Step.UPDATE_COLLAGE]
+    assert steps == list(PIPELINE)  # each step once, in the workflow's order
 
 
 async def test_a_step_that_fails_once_is_retried_and_the_picture_ends_done(
@@ -117,3 +118,17 @@ async def test_the_collage_holds_the_newest_four(pipeline: Trigger) -> None:
         assert (await wait_final(settings, picture_id))["status"] == "done"
     head = s3_client(settings).head_object(Bucket=settings.thumbnails_bucket, Key=COLLAGE_KEY)
     assert head["Metadata"][COLLAGE_MEMBERS_METADATA].split(",") == list(reversed(ids))[:4]
+
+
+async def test_the_workflow_extracts_exif_and_place_as_a_versioned_step(
+        pipeline: Trigger, tmp_path: Path) -> None:
+    photo = tmp_path / "sydney.jpg"
+    photo.write_bytes(jpeg_with_exif(position=(-33.8688, 151.2093), make="FUJIFILM",
+                                     model="X-T3", lens=None))
+    picture_id = await upload_and_trigger(pipeline, photo, mode="orchestration")
+    doc = await wait_final(pipeline.settings, picture_id)
+    assert doc["status"] == "done", doc["error"]
+    exif = doc["exif"]
+    assert (exif["camera"], exif["year"], exif["lens"]) == ("FUJIFILM X-T3", 2019, None)
+    assert exif["place"] and exif["place"].endswith("Australia")
+    assert [t["step"] for t in doc["timeline"]][:2] == [Step.ANALYSE_IMAGE, Step.EXTRACT_EXIF]

@@ -40,7 +40,8 @@ async def test_an_unsafe_picture_is_rejected_and_nothing_is_made_of_it(pipeline:
     doc = await wait_final(settings, picture_id)
     assert doc["status"] == "rejected"
     assert doc["error"] == "unsafe: adult VERY_LIKELY"
-    assert [t["step"] for t in doc["timeline"]] == [Step.ANALYSE_IMAGE, Step.CHECK_SAFETY]
+    assert [t["step"] for t in doc["timeline"]] == [
+        Step.ANALYSE_IMAGE, Step.EXTRACT_EXIF, Step.CHECK_SAFETY]
     assert doc["thumbnail"] is None and doc["labels"] is None
     listed = s3_client(settings).list_objects_v2(Bucket=settings.thumbnails_bucket)
     assert not listed.get("Contents")

@@ -23,6 +23,7 @@ from picadaily.contracts import Analysis, CollageResult, ReviewDecision, Safety,
 from picadaily.moderation import REVIEW_UPDATE
 from picadaily.safety import SafetyVerdict, check_safety
 from picadaily.steps import Status, Step
+from tests.unit.process_picture_before_exif import ProcessPicture as ProcessPictureBeforeExif
 from workflow.converter import data_converter
 from workflow.inputs import (
     AnalysisInput,
@@ -78,6 +79,10 @@ class StandIns:
             self._maybe_fail(Step.ANALYSE_IMAGE)
             return Analysis(safety=self.safety)
 
+        @activity.defn(name=Step.EXTRACT_EXIF.value)
+        async def extract_exif(picture: PictureInput) -> None:
+            self._maybe_fail(Step.EXTRACT_EXIF)
+
         @activity.defn(name=Step.CHECK_SAFETY.value)
         async def check(req: SafetyInput) -> SafetyVerdict:
             self._maybe_fail(Step.CHECK_SAFETY)
@@ -105,6 +110,7 @@ class StandIns:
         @activity.defn(name=Step.MAKE_THUMBNAIL.value)
         async def make_thumbnail(picture: PictureInput) -> Thumbnail:
             self._maybe_fail(Step.MAKE_THUMBNAIL)
+
             return Thumbnail(width=400, height=300)
 
         @activity.defn(name=Step.UPDATE_COLLAGE.value)
@@ -120,8 +126,8 @@ class StandIns:
         async def finish_picture(req: FinishInput) -> None:
             self.finished.append(req)
 
-        return [analyse_image, check, store_metadata, review, make_thumbnail, update_collage,
-                clean_up, finish_picture]
+        return [analyse_image, extract_exif, check, store_metadata, review, make_thumbnail,
+                update_collage, clean_up, finish_picture]
 
 
 async def run(env: WorkflowEnvironment, stand_ins: StandIns) -> PictureOutcome:
@@ -140,7 +146,7 @@ async def started(env: WorkflowEnvironment, stand_ins: StandIns) -> AsyncIterato
             id=f"picture-{uuid.uuid4().hex}", task_queue=queue)
 
 
-PIPELINE_CALLS = [Step.ANALYSE_IMAGE, Step.CHECK_SAFETY, Step.STORE_METADATA,
+PIPELINE_CALLS = [Step.ANALYSE_IMAGE, Step.EXTRACT_EXIF, Step.CHECK_SAFETY, Step.STORE_METADATA,
                   Step.MAKE_THUMBNAIL, Step.UPDATE_COLLAGE]
 
 
@@ -158,7 +164,7 @@ async def test_an_unsafe_picture_is_rejected_after_the_safety_check(
     stand_ins = StandIns(safety=Safety(judged=["adult"], likelihoods={"adult": "VERY_LIKELY"}))
     outcome = await run(env, stand_ins)
     assert (outcome.status, outcome.error) == (Status.REJECTED, "unsafe: adult VERY_LIKELY")
-    assert stand_ins.calls == [Step.ANALYSE_IMAGE, Step.CHECK_SAFETY]
+    assert stand_ins.calls == [Step.ANALYSE_IMAGE, Step.EXTRACT_EXIF, Step.CHECK_SAFETY]
     assert not stand_ins.cleaned
 
 
@@ -224,8 +230,9 @@ async def test_a_borderline_picture_waits_for_the_update_and_one_decision_only(
         assert "already decided: approve by admin" in str(second.value.cause)
         outcome: PictureOutcome = await handle.result()
     assert outcome.status == Status.DONE
-    assert stand_ins.calls == [Step.ANALYSE_IMAGE, Step.CHECK_SAFETY, Step.STORE_METADATA,
-                               Step.REVIEW, Step.MAKE_THUMBNAIL, Step.UPDATE_COLLAGE]
+    assert stand_ins.calls == [Step.ANALYSE_IMAGE, Step.EXTRACT_EXIF, Step.CHECK_SAFETY,
+                               Step.STORE_METADATA, Step.REVIEW, Step.MAKE_THUMBNAIL,
+                               Step.UPDATE_COLLAGE]
     assert [r.decision.decision for r in stand_ins.reviews] == ["approve"]
 
 
@@ -259,3 +266,33 @@ async def test_a_safe_picture_refuses_a_review_decision(env: WorkflowEnvironment
             await handle.execute_update(REVIEW_UPDATE, ReviewDecision(decision="approve"))
         assert "not waiting for review" in str(info.value.cause)
         await handle.terminate()
+
+
+async def test_a_workflow_started_before_the_exif_step_finishes_on_the_old_path(
+        env: WorkflowEnvironment) -> None:
+    """Pictures in flight during an upgrade: a borderline picture, started by a worker running
+    the workflow as it was before ``extract_exif`` (a frozen copy), waits for review while the
+    worker is replaced by one running today's code. The old run replays without the patch
+    marker and never calls the new step; a new run does."""
+    queue = f"test-{uuid.uuid4().hex}"
+    before = StandIns(safety=BORDERLINE)
+    # (no workflow cache: a cached run's next task would go to this worker's sticky queue and
+    # wait there for its timeout before reaching the new worker)
+    async with Worker(env.client, task_queue=queue, workflows=[ProcessPictureBeforeExif],
+                      activities=before.activities(), max_cached_workflows=0):
+        handle = await env.client.start_workflow(
+            ProcessPictureBeforeExif.run, PictureInput(picture_id="old", bucket="b", key="old"),
+            id=f"picture-{uuid.uuid4().hex}", task_queue=queue)
+        await asyncio.wait_for(before.waiting.wait(), 10)  # in flight, past analyse
+    async with Worker(env.client, task_queue=queue, workflows=[ProcessPicture],
+                      activities=before.activities()):  # the upgraded worker
+        await handle.execute_update(REVIEW_UPDATE, ReviewDecision(decision="approve"))
+        outcome: PictureOutcome = await handle.result()
+    assert outcome.status == Status.DONE
+    assert Step.EXTRACT_EXIF not in before.calls
+    assert before.calls.count(Step.ANALYSE_IMAGE) == 1  # not run again after the upgrade
+    assert before.calls[-2:] == [Step.MAKE_THUMBNAIL, Step.UPDATE_COLLAGE]
+
+    after = StandIns()
+    assert (await run(env, after)).status == Status.DONE
+    assert after.calls == PIPELINE_CALLS  # a new run takes the new step
