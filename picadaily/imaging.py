@@ -144,7 +144,11 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
 def sample_jpeg(n: int) -> bytes:
-    """A small JPEG of its own colour for each ``n``: pictures for drills (the lab, chaos)."""
+    """A small JPEG of its own colour for each ``n``: pictures for drills (the lab, chaos).
+
+    Cool colours only (red below 128, blue above): the safety model calls a few warm ones
+    borderline, and a drill picture must not wait for a person."""
+    colour = ((n * 37) % 128, (n * 91) % 256, 128 + (n * 53) % 128)
     out = io.BytesIO()
-    Image.new("RGB", (96, 72), ((n * 37) % 256, (n * 91) % 256, (n * 53) % 256)).save(out, "JPEG")
+    Image.new("RGB", (96, 72), colour).save(out, "JPEG")
     return out.getvalue()

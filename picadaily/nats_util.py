@@ -12,6 +12,9 @@ log = logging.getLogger(__name__)
 RECONNECT_WAIT_S = 2
 
 
+EXAMPLE_PASSWORD = ":change-me-"  # .env.example's NATS passwords all start so
+
+
 async def connect_nats(settings: Settings, name: str) -> Any:
     """A connection that never gives up: NATS restarting costs a pause, not the process.
 
@@ -20,6 +23,9 @@ async def connect_nats(settings: Settings, name: str) -> Any:
     not there; the stack runner starts NATS first and restarts what fails)."""
     import nats
 
+    if EXAMPLE_PASSWORD in settings.nats_url:
+        raise ValueError("PICADAILY_NATS_URL carries an example password from .env.example: "
+                         "choose your own NATS_*_PASSWORD values")
     client: list[Any] = []
 
     async def on_disconnected() -> None:

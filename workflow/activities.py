@@ -83,7 +83,10 @@ class PictureActivities:
             return await timed(self._timeline, step, picture.picture_id, picture.mode,
                                activity.info().attempt, work, picture.version)
         except httpx.HTTPError as exc:
-            raise ApplicationError(f"{step}: {exc!r}", type="ServiceUnreachable") from exc
+            # Not chained: the server keeps a failure only while it is small (the dev server
+            # replaced httpx's chain and stack with "Failure exceeds size limit."), and the
+            # message already names the error.
+            raise ApplicationError(f"{step}: {exc!r}", type="ServiceUnreachable") from None
 
     async def _post(self, client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> Any:
         resp = await client.post(path, json=body)

@@ -180,10 +180,14 @@ def test_where_is_a_picture_now_is_answered_by_the_workflow_or_pieced_together(
                            for a in orch.get("running", [])) and \
                     choreo.get("next_step") == "make_thumbnail" and \
                     choreo["next_consumer"].get("waiting", 0) >= 1
-            wait_until(stuck_at_thumbnails, timeout=60, what=f"both stuck at thumbnails: {answers}")
+            try:
+                wait_until(stuck_at_thumbnails, timeout=60, what="both stuck at thumbnails")
+            except TimeoutError as exc:
+                raise AssertionError(f"{exc}; the last answers: {answers}") from None
             orch = answers["orchestration"]
             assert "workflow" in orch["answered_by"] and orch["workflow_status"] == "RUNNING"
-            assert orch["running"][0]["last_failure"]  # why it is stuck, from the history
+            why = orch["running"][0]["last_failure"]  # why it is stuck, from the history
+            assert "make_thumbnail" in why and "ConnectError" in why, why
             choreo = answers["choreography"]
             assert "pieced together" in choreo["answered_by"]
             assert choreo["last_recorded"]["step"] == "store_metadata"
