@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     lab.add_argument("--slow-only", action="store_true", help="fault: slow down, do not fail")
     lab.add_argument("--uploads", type=int, help="scenario: instead of the canned number")
     lab.add_argument("--outage", type=float, help="scenario: seconds, instead of the canned")
+    moderation = sub.add_parser("review", help="pictures waiting for a person: list, approve, "
+                                               "reject")
+    moderation.add_argument("action", choices=["list", "approve", "reject"])
+    moderation.add_argument("picture_id", nargs="?", help="approve/reject: the picture")
+    moderation.add_argument("--reason", help="approve/reject: why (shown with the picture)")
     dead = sub.add_parser("dead-letters", help="list dead letters, or redrive one")
     dead.add_argument("action", choices=["list", "redrive"])
     dead.add_argument("seq", nargs="?", type=int, help="the dead letter to redrive")
@@ -82,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         from bench.chaos import main as chaos_main
 
         return chaos_main()
+    if args.command == "review":
+        from cli.review import review
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+        if args.action != "list" and not args.picture_id:
+            parser.error(f"review {args.action} needs the picture's id (see: review list)")
+        return review(Settings(), args)
     if args.command == "dead-letters":
         import asyncio
 

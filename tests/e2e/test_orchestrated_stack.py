@@ -13,6 +13,7 @@ from PIL import Image
 
 from cli.stack_process import RunningStack
 from picadaily.settings import Settings
+from picadaily.steps import PIPELINE
 from picadaily.storage import s3_client
 from tests.conftest import photos
 from tests.e2e.client import upload, wait_final
@@ -52,8 +53,7 @@ def test_every_good_photo_ends_done_with_an_upright_thumbnail_and_a_colour(
         assert api.get(doc["image_url"]).content == (next(
             p for p in good if p.name == item["name"])).read_bytes()
         steps = [t["step"] for t in doc["timeline"] if t["outcome"] == "ok"]
-        assert steps == ["analyse_image", "check_safety", "store_metadata", "make_thumbnail",
-                         "update_collage"]
+        assert steps == list(PIPELINE)
 
     coffee = next(docs[a["id"]] for a in accepted if a["name"] == "coffee.png")
     assert {"coffee", "drink"} <= {label["name"] for label in coffee["labels"]}

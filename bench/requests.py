@@ -1,0 +1,115 @@
+"""Requests per picture, per mode, counted from the pictures' own traces (what issue 14 asks to
+cut: every S3 call, HTTP request, NATS message and Temporal task one picture costs).
+
+``python -m bench.requests`` starts a stack with tracing on, sends the same photos through each
+mode one at a time, and counts the spans of each picture's trace by kind: HTTP requests served
+(per service and route), S3 calls (per operation), NATS publishes and deliveries (per event
+type), Temporal workflow and activity tasks. Saves ``bench/results/requests-<time>.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cli.stack_process import RunningStack
+from picadaily.steps import FINAL_STATUSES
+
+from .run import photo_sets
+
+log = logging.getLogger("bench.requests")
+RESULTS = Path(__file__).resolve().parent / "results"
+MODES = ("choreography", "orchestration")
+
+
+def category(span: dict[str, Any]) -> str | None:
+    """What one span counts as, or None (a client span mirrors a server span counted already;
+    internal spans are work, not requests)."""
+    name, kind, service = span["name"], span["kind"], span["service"].removeprefix("picadaily-")
+    if kind == "server":
+        return f"HTTP {service}: {span['attributes'].get('http.route') or name}"
+    if kind == "client" and name.startswith("S3."):
+        return f"S3 {name.removeprefix('S3.')}"
+    if kind == "producer":
+        return f"NATS publish: {name.removeprefix('publish ')}"
+    if kind == "consumer":
+        return f"NATS delivery to {service}: {name}"
+    if name.startswith(("StartWorkflow:", "StartActivity:", "RunActivity:")):
+        return f"Temporal {name.split(':')[0]}"
+    return None
+
+
+def count(traces_url: str, picture_ids: list[str]) -> dict[str, float]:
+    """Mean count per picture of each category, over the pictures' newest traces."""
+    totals: Counter[str] = Counter()
+    with httpx.Client(base_url=traces_url, timeout=30) as traces:
+        for picture_id in picture_ids:
+            answer = traces.get(f"/pictures/{picture_id}/traces").json()
+            for span in answer["traces"][-1]["spans"]:
+                if (what := category(span)) is not None:
+                    totals[what] += 1
+    return {k: round(v / len(picture_ids), 2) for k, v in sorted(totals.items())}
+
+
+def summary(counts: dict[str, float]) -> dict[str, float]:
+    groups: dict[str, float] = {}
+    for what, n in counts.items():
+        group = " ".join(what.split(" ")[:2]).rstrip(":") if what.startswith("NATS") \
+            else what.split(" ")[0]
+        groups[group] = groups.get(group, 0.0) + n
+    return {k: round(v, 2) for k, v in sorted(groups.items())}
+
+
+def _wait_final(api: httpx.Client, picture_id: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while api.get(f"/api/pictures/{picture_id}").json().get("status") not in FINAL_STATUSES:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{picture_id} not final after {timeout} s")
+        time.sleep(0.2)
+
+
+def main(photos: int = 6) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    latency, _ = photo_sets(quick=True)  # four shared photos and two phone-sized ones
+    chosen = latency[:photos]
+    results: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                               "photos": [name for name, _ in chosen], "modes": {}}
+    with tempfile.TemporaryDirectory(prefix="picadaily-requests-") as home:
+        stack = RunningStack(Path(home) / "home", {"PICADAILY_TRACING": "true"}).start()
+        try:
+            with stack.client(timeout=60) as api:
+                for mode in MODES:
+                    ids = []
+                    for name, data in chosen:  # one at a time: each trace on its own
+                        resp = api.post("/api/pictures", data={"mode": mode},
+                                        files=[("pictures", (name, data, "image/jpeg"))])
+                        ids.append(resp.json()["accepted"][0]["id"])
+                        _wait_final(api, ids[-1])
+                    time.sleep(3)  # the last spans are exported in batches
+                    counts = count(stack.env["PICADAILY_TRACES_URL"], ids)
+                    results["modes"][mode] = {"by_kind": summary(counts), "detail": counts}
+        finally:
+            stack.stop()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"requests-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    for mode, m in results["modes"].items():
+        log.info("%s: %s", mode, ", ".join(f"{k} {v:g}" for k, v in m["by_kind"].items()))
+        for what, n in m["detail"].items():
+            log.info("    %-70s %5.2f", what, n)
+    log.info("saved %s", path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""How long a person's decision takes to become a final status, per mode (moderation).
+
+``python -m bench.review`` starts a stack whose local safety model calls every photo borderline
+(review band [0, 0.85)), sends the same photos through each mode, waits until each waits for
+review, approves or rejects it through the API, and measures: upload -> awaiting_review, and
+decision -> final (done after the thumbnail and collage; rejected at once). Saves
+``bench/results/review-<time>.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cli.stack_process import RunningStack
+from picadaily.steps import FINAL_STATUSES, Status
+
+from .run import photo_sets
+
+log = logging.getLogger("bench.review")
+RESULTS = Path(__file__).resolve().parent / "results"
+MODES = ("choreography", "orchestration")
+
+
+def _wait(api: httpx.Client, picture_id: str, done: Any, timeout: float = 120) -> float:
+    """Seconds until ``done(status)`` holds."""
+    start = time.monotonic()
+    while not done(api.get(f"/api/pictures/{picture_id}").json().get("status")):
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"{picture_id}: not there after {timeout} s")
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+def measure(api: httpx.Client, mode: str, photos: list[tuple[str, bytes]]) -> dict[str, Any]:
+    to_wait: list[float] = []
+    to_done: list[float] = []
+    to_rejected: list[float] = []
+    for n, (name, data) in enumerate(photos):
+        resp = api.post("/api/pictures", data={"mode": mode},
+                        files=[("pictures", (name, data, "image/jpeg"))])
+        picture_id = resp.json()["accepted"][0]["id"]
+        to_wait.append(_wait(api, picture_id, lambda s: s == Status.AWAITING_REVIEW))
+        decision = "approve" if n % 2 == 0 else "reject"
+        started = time.monotonic()
+        answer = api.post(f"/api/pictures/{picture_id}/review", json={"decision": decision})
+        answered = time.monotonic() - started
+        assert answer.status_code == 202, answer.text
+        final = answered + _wait(api, picture_id, lambda s: s in FINAL_STATUSES)
+        (to_done if decision == "approve" else to_rejected).append(final)
+
+    def ms(values: list[float]) -> float | None:
+        return round(1000 * statistics.median(values), 1) if values else None
+
+    return {"upload_to_awaiting_review_ms": ms(to_wait), "approve_to_done_ms": ms(to_done),
+            "reject_to_rejected_ms": ms(to_rejected), "pictures": len(photos)}
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    latency, _ = photo_sets(quick=True)
+    results: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                               "photos": [n for n, _ in latency], "modes": {}}
+    with tempfile.TemporaryDirectory(prefix="picadaily-review-") as home:
+        stack = RunningStack(Path(home) / "home",
+                             {"PICADAILY_SAFETY_REVIEW_BAND": "[0.0, 0.85]"}).start()
+        try:
+            with stack.client(timeout=60) as api:
+                for mode in MODES:
+                    results["modes"][mode] = measure(api, mode, latency)
+        finally:
+            stack.stop()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"review-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    for mode, m in results["modes"].items():
+        log.info("%s: upload -> awaiting_review %s ms, approve -> done %s ms, reject -> "
+                 "rejected %s ms (median of %d)", mode, m["upload_to_awaiting_review_ms"],
+                 m["approve_to_done_ms"], m["reject_to_rejected_ms"], m["pictures"])
+    log.info("saved %s", path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
