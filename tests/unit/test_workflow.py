@@ -268,6 +268,18 @@ async def test_a_safe_picture_refuses_a_review_decision(env: WorkflowEnvironment
         await handle.terminate()
 
 
+async def _waiting_on_its_timer(handle: Any) -> None:
+    """Until the workflow started the review's timer: its worker finished the task that got it
+    there (a worker shut down holding a task would delay the next one by its timeout)."""
+    from temporalio.api.enums.v1 import EventType
+
+    while True:
+        events = (await handle.fetch_history()).events
+        if any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in events):
+            return
+        await asyncio.sleep(0.05)
+
+
 async def test_a_workflow_started_before_the_exif_step_finishes_on_the_old_path(
         env: WorkflowEnvironment) -> None:
     """Pictures in flight during an upgrade: a borderline picture, started by a worker running
@@ -284,6 +296,7 @@ async def test_a_workflow_started_before_the_exif_step_finishes_on_the_old_path(
             ProcessPictureBeforeExif.run, PictureInput(picture_id="old", bucket="b", key="old"),
             id=f"picture-{uuid.uuid4().hex}", task_queue=queue)
         await asyncio.wait_for(before.waiting.wait(), 10)  # in flight, past analyse
+        await asyncio.wait_for(_waiting_on_its_timer(handle), 10)
     async with Worker(env.client, task_queue=queue, workflows=[ProcessPicture],
                       activities=before.activities()):  # the upgraded worker
         await handle.execute_update(REVIEW_UPDATE, ReviewDecision(decision="approve"))
