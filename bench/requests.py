@@ -34,6 +34,10 @@ def category(span: dict[str, Any]) -> str | None:
     """What one span counts as, or None (a client span mirrors a server span counted already;
     internal spans are work, not requests)."""
     name, kind, service = span["name"], span["kind"], span["service"].removeprefix("picadaily-")
+    if name.startswith(("RunWorkflow:", "RunActivity:")):
+        return None  # the worker's side of a task its StartWorkflow/StartActivity counted
+    if name.startswith(("StartWorkflow:", "StartActivity:")):
+        return f"Temporal {name.split(':')[0]}"
     if kind == "server":
         return f"HTTP {service}: {span['attributes'].get('http.route') or name}"
     if kind == "client" and name.startswith("S3."):
@@ -42,8 +46,6 @@ def category(span: dict[str, Any]) -> str | None:
         return f"NATS publish: {name.removeprefix('publish ')}"
     if kind == "consumer":
         return f"NATS delivery to {service}: {name}"
-    if name.startswith(("StartWorkflow:", "StartActivity:", "RunActivity:")):
-        return f"Temporal {name.split(':')[0]}"
     return None
 
 
