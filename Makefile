@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench chaos scenarios proto clean
+.PHONY: install demo test test-fast lint bench chaos scenarios requests review-timings proto clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("PicaDaily needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -36,6 +36,14 @@ chaos: install
 
 scenarios: install
 	$(BIN)/picadaily scenarios
+
+# Requests per picture per mode (S3, HTTP, NATS, Temporal), counted from the pictures' traces.
+requests: install
+	$(BIN)/python -m bench.requests
+
+# Moderation: a decision's way to the final status, per mode.
+review-timings: install
+	$(BIN)/python -m bench.review
 
 # The SeaweedFS filer API subset the storage-event source speaks (functions/seaweedfs/filer.proto).
 proto: install
