@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -33,6 +33,39 @@ class HttpTimeline:
             resp.raise_for_status()
         except httpx.HTTPError:
             log.exception("could not record %s of %s", entry.step, picture_id)
+
+
+# Choreography: a step's own timeline entries travel in the event it publishes, under this key of
+# the event's data; the metadata service records them when it reads the event. No request of
+# their own (measured with bench.requests: 5 per choreographed picture before).
+TIMELINE_FIELD = "timeline"
+
+
+class CarriedTimeline:
+    """A recorder for one handled event: entries of work that succeeded wait to travel with the
+    event the handler publishes (``as_data``); an error has no event to travel with and is
+    recorded at once, through ``fallback``."""
+
+    def __init__(self, fallback: TimelineRecorder) -> None:
+        self._fallback = fallback
+        self.entries: list[TimelineEntry] = []
+
+    async def record(self, picture_id: str, entry: TimelineEntry) -> None:
+        if entry.outcome == "ok":
+            self.entries.append(entry)
+        else:
+            await self._fallback.record(picture_id, entry)
+
+    def as_data(self) -> dict[str, Any]:
+        return {TIMELINE_FIELD: [e.model_dump(mode="json") for e in self.entries]}
+
+
+def carried_entries(data: dict[str, Any]) -> list[TimelineEntry]:
+    """The timeline entries an event carries (none: an empty list)."""
+    raw = data.get(TIMELINE_FIELD) or []
+    if not isinstance(raw, list):
+        raise ValueError(f"the event's {TIMELINE_FIELD!r} is not a list")
+    return [TimelineEntry.model_validate(e) for e in raw]
 
 
 def error_text(exc: BaseException) -> str:

@@ -44,12 +44,10 @@ def process(argv: list[str], port: int, log: Path, ready: Callable[[], bool] | N
                        what=f"{name} on port {port} (log: {log})", tolerate=(Exception,))
             yield proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            # Throwaway servers with throwaway data: no need to wait for a graceful stop
+            # (SeaweedFS and Temporal took seconds each at the end of every run).
+            proc.kill()
+            proc.wait()
 
 
 def nats_server(tmp: Path) -> contextlib.AbstractContextManager[Any]:

@@ -15,7 +15,7 @@ from picadaily.events import (
     Event,
 )
 from picadaily.steps import Step
-from picadaily.timeline import TimelineRecorder, timed
+from picadaily.timeline import CarriedTimeline, TimelineRecorder, timed
 
 from .core import Collage
 
@@ -24,17 +24,18 @@ def subscriptions(edge: EventEdge, core: Collage,
                   timeline: TimelineRecorder) -> list[Subscription[Event]]:
     async def on_thumbnail(event: Event, attempt: int) -> None:
         pid = event.picture_id
+        carried = CarriedTimeline(timeline)
 
         def update() -> CollageResult:
             return core.update_collage(pid, created=event.data.get("created"))
 
-        result = await timed(timeline, Step.UPDATE_COLLAGE, pid, event.mode, attempt,
+        result = await timed(carried, Step.UPDATE_COLLAGE, pid, event.mode, attempt,
                              lambda: asyncio.to_thread(update), event.version)
         await edge.bus.publish(
             event.follow(COLLAGE_UPDATED, edge.bus.source,
                          {"pictures": result.pictures, "rebuilt": result.rebuilt,
                           "cause": "thumbnail", "width": event.data.get("width"),
-                          "height": event.data.get("height")}),
+                          "height": event.data.get("height"), **carried.as_data()}),
             dedupe_key=f"{pid}:collage:{event.id}")
 
     async def on_gone(event: Event, attempt: int) -> None:

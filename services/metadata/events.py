@@ -37,7 +37,7 @@ from picadaily.events import (
 )
 from picadaily.moderation import review_key, timeout_decision
 from picadaily.steps import Status, Step
-from picadaily.timeline import timed
+from picadaily.timeline import carried_entries, timed
 
 from .core import Metadata, PictureNotFound, StaleVersion
 
@@ -63,6 +63,22 @@ def _tolerating_deleted(handler: Handler) -> Handler:
             log.info("%s for %s ignored: the picture was deleted", event.type, event.picture_id)
         except StaleVersion as exc:
             log.info("%s ignored: %s", event.type, exc)
+
+    return wrapped
+
+
+def _recording_carried(core: Metadata, handler: Handler) -> Handler:
+    """The timeline entries the event carries (the publishing step's own) are recorded here,
+    before the event is handled: no step of another service sends a request of its own."""
+    async def wrapped(event: Event, attempt: int) -> None:
+        entries = carried_entries(event.data)
+        if entries:
+            def record() -> None:
+                for entry in entries:
+                    core.record_step(event.picture_id, entry)
+
+            await asyncio.to_thread(record)
+        await handler(event, attempt)
 
     return wrapped
 
@@ -152,15 +168,19 @@ def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription[Event]]:
                                 datetime.fromisoformat(at) if at else None)
 
     return [
-        edge.on("analyzed", (PICTURE_ANALYZED,), _tolerating_deleted(on_analyzed),
+        edge.on("analyzed", (PICTURE_ANALYZED,),
+                _tolerating_deleted(_recording_carried(core, on_analyzed)),
                 Step.STORE_METADATA),
         edge.on("review", (PICTURE_REVIEW_DECIDED,), _tolerating_deleted(on_review_decided),
                 Step.REVIEW),
-        edge.on("exif", (PICTURE_EXIF_EXTRACTED,), _tolerating_deleted(on_exif),
+        edge.on("exif", (PICTURE_EXIF_EXTRACTED,),
+                _tolerating_deleted(_recording_carried(core, on_exif)),
                 Step.EXTRACT_EXIF),
-        edge.on("thumbnails", (THUMBNAIL_CREATED,), _tolerating_deleted(on_thumbnail),
+        edge.on("thumbnails", (THUMBNAIL_CREATED,),
+                _tolerating_deleted(_recording_carried(core, on_thumbnail)),
                 Step.MAKE_THUMBNAIL),
-        edge.on("collage", (COLLAGE_UPDATED,), _tolerating_deleted(on_collage),
+        edge.on("collage", (COLLAGE_UPDATED,),
+                _tolerating_deleted(_recording_carried(core, on_collage)),
                 Step.UPDATE_COLLAGE),
         edge.on("failed", (PICTURE_FAILED,), _tolerating_deleted(on_failed), Step.CLEAN_UP),
         edge.on("deleted", (PICTURE_DELETED,), on_deleted, Step.CLEAN_UP),

@@ -17,7 +17,7 @@ from picadaily.events import (
     Event,
 )
 from picadaily.steps import Step
-from picadaily.timeline import TimelineRecorder, timed
+from picadaily.timeline import TIMELINE_FIELD, CarriedTimeline, TimelineRecorder, timed
 
 from .core import Thumbnails
 
@@ -35,16 +35,18 @@ def subscriptions(edge: EventEdge, core: Thumbnails,
 
     async def make(event: Event, attempt: int) -> None:
         pid = event.picture_id
+        carried = CarriedTimeline(timeline)
 
         def make() -> Thumbnail:
             return core.make_thumbnail(pid, event.data["bucket"], event.data["key"])
 
-        thumb = await timed(timeline, Step.MAKE_THUMBNAIL, pid, event.mode, attempt,
+        thumb = await timed(carried, Step.MAKE_THUMBNAIL, pid, event.mode, attempt,
                             lambda: asyncio.to_thread(make), event.version)
         data = {k: v for k, v in event.data.items()
-                if k not in {"analysis", "verdict", "decision", "reason", "by"}}
+                if k not in {"analysis", "verdict", "decision", "reason", "by", TIMELINE_FIELD}}
         await edge.bus.publish(
-            event.follow(THUMBNAIL_CREATED, edge.bus.source, {**data, **thumb.model_dump()}),
+            event.follow(THUMBNAIL_CREATED, edge.bus.source,
+                         {**data, **thumb.model_dump(), **carried.as_data()}),
             dedupe_key=f"{pid}:thumbnail:{event.id}")
 
     async def on_gone(event: Event, attempt: int) -> None:

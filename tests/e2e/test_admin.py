@@ -20,6 +20,7 @@ STATE_CHANGING = [
     ("POST", "/api/lab/processes/vision/kill", None),
     ("POST", "/api/lab/faults", {"service": "vision", "plan": {"step": "analyse_image"}}),
     ("POST", "/api/lab/scenarios/poison", None),
+    ("POST", "/api/pictures/01m8a7cgfvx0bk5zsyatj4h9bh/review", {"decision": "approve"}),
 ]
 
 

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from picadaily.consumer import EventEdge, Subscription
+from picadaily.contracts import TimelineEntry, utcnow
 from picadaily.events import PICTURE_UPLOADED, Event
 from picadaily.imaging import ImageRejected
 from picadaily.settings import Settings
 from picadaily.streams import dead_letter_subject
+from picadaily.timeline import CarriedTimeline, carried_entries, timed
 from tests.fakes import FakeJetStream
 
 
@@ -153,3 +155,31 @@ def test_a_redriven_event_is_a_new_event_for_the_consumer_that_gave_up_only() ->
         fresh_copy("not an event", 3)
     edge, sub, _ = edge_and_subscription(failing)
     assert edge.redrive_subject(sub) == "pd.redrive.vision-uploaded"
+
+
+async def test_a_step_s_entries_travel_with_its_event_and_an_error_is_recorded_at_once() -> None:
+    recorded: list[TimelineEntry] = []
+
+    class Fallback:
+        async def record(self, picture_id: str, entry: TimelineEntry) -> None:
+            recorded.append(entry)
+
+    carried = CarriedTimeline(Fallback())
+
+    async def works() -> int:
+        return 1
+
+    async def fails() -> int:
+        raise RuntimeError("down")
+
+    assert await timed(carried, "make_thumbnail", "p1", "choreography", 1, works, 2) == 1
+    with pytest.raises(RuntimeError):
+        await timed(carried, "update_collage", "p1", "choreography", 1, fails, 2)
+    assert [e.step for e in recorded] == ["update_collage"]  # no event to travel with
+    [entry] = carried_entries(carried.as_data())
+    assert (entry.step, entry.outcome, entry.version) == ("make_thumbnail", "ok", 2)
+    assert carried_entries({}) == []
+    with pytest.raises(ValueError):
+        carried_entries({"timeline": "not a list"})
+    with pytest.raises(ValueError):
+        carried_entries({"timeline": [{"step": "x", "started": utcnow().isoformat()}]})
