@@ -114,9 +114,25 @@ def measure_stack(env: dict[str, str], latency_set: list[tuple[str, bytes]],
         try:
             for mode in ("choreography", "orchestration"):
                 modes[mode] = measure_mode(stack, mode, latency_set, burst_set)
+                # What only the reconciler repaired (a lost storage event, a stuck picture)
+                # makes a burst minutes long: say so where the numbers are.
+                for line in _reconciled(stack):
+                    modes[mode].failures.append(f"the reconciler had to repair: {line}")
         finally:
             stack.stop()
     return modes
+
+
+_seen: dict[Path, int] = {}
+
+
+def _reconciled(stack: RunningStack) -> list[str]:
+    """The reconciler's repair lines logged since the last call (its log lives in the stack's
+    temporary home, gone after the run)."""
+    path = stack.home / "logs" / "reconciler.log"
+    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    start, _seen[path] = _seen.get(path, 0), len(lines)
+    return [line.split("reconciled: ", 1)[1] for line in lines[start:] if "reconciled: " in line]
 
 
 def measure_replicas(latency_set: list[tuple[str, bytes]],
