@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench chaos scenarios requests review-timings proto clean
+.PHONY: install demo test test-fast lint bench chaos scenarios requests review-timings profile proto clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("PicaDaily needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -40,6 +40,10 @@ scenarios: install
 # Requests per picture per mode (S3, HTTP, NATS, Temporal), counted from the pictures' traces.
 requests: install
 	$(BIN)/python -m bench.requests
+
+# Every Python process of the stack sampled by py-spy during a burst: its top frames, per mode.
+profile: install
+	$(BIN)/python -m bench.profile
 
 # Moderation: a decision's way to the final status, per mode.
 review-timings: install

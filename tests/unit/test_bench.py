@@ -49,3 +49,17 @@ def test_phone_sized_photos_are_12_megapixel_jpegs_made_the_same_way_each_time()
 
     with Image.open(io.BytesIO(first)) as image:
         assert image.format == "JPEG" and image.width * image.height >= 12_000_000
+
+
+def test_the_profile_counts_own_time_by_leaf_frame() -> None:
+    from bench.profile import top_frames
+
+    raw = ("main (a.py:1);decode (pil.py:9) 30\n"
+           "main (a.py:1);infer (onnx.py:4) 60\n"
+           "main (a.py:1);decode (pil.py:9) 10\n"
+           "garbage line\n")
+    report = top_frames(raw, top=2)
+    assert report["samples"] == 100
+    assert report["top"] == [{"frame": "infer (onnx.py:4)", "share": 0.6},
+                             {"frame": "decode (pil.py:9)", "share": 0.4}]
+    assert top_frames("") == {"samples": 0, "top": []}
