@@ -2,10 +2,10 @@
 
 ``python -m bench.profile`` (``make profile``) starts a stack, and for each mode samples every
 Python process of it with py-spy (100 Hz, without pausing it) while a burst of 50 photos goes
-through, then reports each process's top frames by own time (the leaf of the sampled stacks of threads
-that are not idle: native work such as the ONNX models and Pillow's decoders counts, and so
-does a thread-pool worker waiting on a condition, and the event loop's own C code shows as
-``Runner.run``). Saves ``bench/results/profile-<time>.json``. Needs py-spy (PyPI) and the
+through, then reports each process's top frames by own time (the leaf of the sampled stacks
+of threads that are not idle: native work such as the ONNX models and Pillow's decoders
+counts, and so does a thread-pool worker waiting on a condition; the event loop's own C code
+shows as ``Runner.run``). Saves ``bench/results/profile-<time>.json``. Needs py-spy (PyPI) and the
 right to trace the processes (root, or ptrace allowed).
 """
 
