@@ -24,14 +24,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from cli.stack_process import RunningStack
-from picadaily.steps import FINAL_STATUSES
 
 from .chaos import children
 from .run import photo_sets
-from .stack_modes import _upload_concurrently
+from .stack_modes import _upload_concurrently, is_final, wait_status
 
 log = logging.getLogger("bench.profile")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -55,15 +52,6 @@ def top_frames(raw: str, top: int = TOP) -> dict[str, Any]:
                     for frame, n in own.most_common(top)] if total else []}
 
 
-def _wait_final(api: httpx.Client, ids: list[str], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        statuses = [api.get(f"/api/pictures/{i}").json().get("status") for i in ids]
-        if all(s in FINAL_STATUSES for s in statuses) or time.monotonic() > deadline:
-            return
-        time.sleep(0.5)
-
-
 def profile_burst(stack: RunningStack, mode: str, burst: list[tuple[str, bytes]],
                   spy: str, out: Path) -> dict[str, Any]:
     assert stack.proc is not None
@@ -76,7 +64,8 @@ def profile_burst(stack: RunningStack, mode: str, burst: list[tuple[str, bytes]]
     time.sleep(1.0)  # every recorder attached
     ids = _upload_concurrently(stack.url, burst, mode)
     with stack.client(timeout=60) as api:
-        _wait_final(api, ids)
+        for picture_id in ids:
+            wait_status(api, picture_id, is_final, timeout=300)
     for recorder in recorders.values():
         recorder.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
     for recorder in recorders.values():
@@ -124,7 +113,8 @@ def _wait_final_warm_up(stack: RunningStack, mode: str, photos: list[tuple[str, 
     """First connections and caches of this mode's path, not profiled."""
     ids = _upload_concurrently(stack.url, photos, mode)
     with stack.client(timeout=60) as api:
-        _wait_final(api, ids)
+        for picture_id in ids:
+            wait_status(api, picture_id, is_final)
 
 
 if __name__ == "__main__":

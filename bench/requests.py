@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 
 from cli.stack_process import RunningStack
-from picadaily.steps import FINAL_STATUSES
 
 from .run import photo_sets
+from .stack_modes import is_final, wait_status
 
 log = logging.getLogger("bench.requests")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -70,14 +70,6 @@ def summary(counts: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 2) for k, v in sorted(groups.items())}
 
 
-def _wait_final(api: httpx.Client, picture_id: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while api.get(f"/api/pictures/{picture_id}").json().get("status") not in FINAL_STATUSES:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{picture_id} not final after {timeout} s")
-        time.sleep(0.2)
-
-
 def main(photos: int = 6) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("httpx", "httpcore"):
@@ -96,7 +88,7 @@ def main(photos: int = 6) -> int:
                         resp = api.post("/api/pictures", data={"mode": mode},
                                         files=[("pictures", (name, data, "image/jpeg"))])
                         ids.append(resp.json()["accepted"][0]["id"])
-                        _wait_final(api, ids[-1])
+                        wait_status(api, ids[-1], is_final)
                     time.sleep(3)  # the last spans are exported in batches
                     counts = count(stack.env["PICADAILY_TRACES_URL"], ids)
                     results["modes"][mode] = {"by_kind": summary(counts), "detail": counts}

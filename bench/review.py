@@ -21,23 +21,14 @@ from typing import Any
 import httpx
 
 from cli.stack_process import RunningStack
-from picadaily.steps import FINAL_STATUSES, Status
+from picadaily.steps import Status
 
 from .run import photo_sets
+from .stack_modes import is_final, wait_status
 
 log = logging.getLogger("bench.review")
 RESULTS = Path(__file__).resolve().parent / "results"
 MODES = ("choreography", "orchestration")
-
-
-def _wait(api: httpx.Client, picture_id: str, done: Any, timeout: float = 120) -> float:
-    """Seconds until ``done(status)`` holds."""
-    start = time.monotonic()
-    while not done(api.get(f"/api/pictures/{picture_id}").json().get("status")):
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"{picture_id}: not there after {timeout} s")
-        time.sleep(0.02)
-    return time.monotonic() - start
 
 
 def measure(api: httpx.Client, mode: str, photos: list[tuple[str, bytes]]) -> dict[str, Any]:
@@ -48,13 +39,13 @@ def measure(api: httpx.Client, mode: str, photos: list[tuple[str, bytes]]) -> di
         resp = api.post("/api/pictures", data={"mode": mode},
                         files=[("pictures", (name, data, "image/jpeg"))])
         picture_id = resp.json()["accepted"][0]["id"]
-        to_wait.append(_wait(api, picture_id, lambda s: s == Status.AWAITING_REVIEW))
+        to_wait.append(wait_status(api, picture_id, lambda s: s == Status.AWAITING_REVIEW))
         decision = "approve" if n % 2 == 0 else "reject"
         started = time.monotonic()
         answer = api.post(f"/api/pictures/{picture_id}/review", json={"decision": decision})
         answered = time.monotonic() - started
         assert answer.status_code == 202, answer.text
-        final = answered + _wait(api, picture_id, lambda s: s in FINAL_STATUSES)
+        final = answered + wait_status(api, picture_id, is_final)
         (to_done if decision == "approve" else to_rejected).append(final)
 
     def ms(values: list[float]) -> float | None:

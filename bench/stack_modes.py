@@ -6,6 +6,7 @@ import asyncio
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,6 +191,21 @@ def measure_mode(stack: RunningStack, mode: str, latency_set: list[tuple[str, by
         if wall_s > result.burst_s * 1.5:
             result.failures.append(f"burst wall time {wall_s:.1f} s vs {result.burst_s:.1f} s")
     return result
+
+
+def wait_status(api: httpx.Client, picture_id: str, done: Callable[[str | None], bool],
+                timeout: float = 120) -> float:
+    """Seconds until the picture's status satisfies ``done`` (polling the public API)."""
+    start = time.monotonic()
+    while not done(api.get(f"/api/pictures/{picture_id}").json().get("status")):
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"{picture_id}: not there after {timeout} s")
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+def is_final(status: str | None) -> bool:
+    return status in FINAL_STATUSES
 
 
 def _upload_concurrently(url: str, items: list[tuple[str, bytes]], mode: str) -> list[str]:
