@@ -51,6 +51,8 @@ SERVICES = ("metadata", "vision", "thumbnails", "collage", "exif", "worker", "tr
 REPLICATED = frozenset({"metadata", "vision", "thumbnails", "collage", "exif", "worker",
                         "trigger"})
 EVENT_SOURCES = {"seaweedfs": "source", "sqs": "bridge", "minio": None}
+SERVER_PROCESSES = frozenset({"nats", "storage", "temporal"})
+FIRST_TO_STOP = frozenset({"frontend", "source", "bridge"})
 
 
 class StackError(RuntimeError):
@@ -362,7 +364,17 @@ class Stack:
         self.stopping.set()
         if self.lab_server is not None:
             self.lab_server.shutdown()
-        for proc in reversed(self.procs):
+        # The frontend (no new uploads) and the event source (before the store it follows)
+        # first; then the rest of ours together (each stops in well under a second, one after
+        # the other they added seconds to every stop); then the servers, in reverse order.
+        ordered = list(reversed(self.procs))
+        servers = [p for p in ordered if p.name in SERVER_PROCESSES]
+        ours = [p for p in ordered if p.name not in SERVER_PROCESSES]
+        first = [p for p in ours if p.name in FIRST_TO_STOP]
+        for proc in first:
+            self._terminate(proc)
+        self._terminate_together([p for p in ours if p not in first])
+        for proc in servers:
             self._terminate(proc)
         self.procs.clear()
         for proxy in self.proxies:
@@ -370,14 +382,22 @@ class Stack:
         self.proxies.clear()
         log.info("PicaDaily stopped")
 
-    def _terminate(self, proc: Proc) -> None:
+    def _terminate_together(self, procs: list[Proc]) -> None:
+        for proc in procs:
+            if proc.popen is not None and proc.popen.poll() is None:
+                proc.popen.send_signal(signal.SIGTERM)
+        for proc in procs:
+            self._terminate(proc, signalled=True)  # waits for it; kills it if it lingers
+
+    def _terminate(self, proc: Proc, signalled: bool = False) -> None:
         popen = proc.popen
         grace = proc.stop_grace_s
         proc.state = "stopped"
         if popen is None:
             return
         if popen.poll() is None:
-            popen.send_signal(signal.SIGTERM)
+            if not signalled:
+                popen.send_signal(signal.SIGTERM)
             try:
                 popen.wait(grace)
             except subprocess.TimeoutExpired:
