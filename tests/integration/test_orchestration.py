@@ -114,10 +114,14 @@ async def test_the_collage_holds_the_newest_four(pipeline: Trigger) -> None:
         ids.append(put_picture(settings, PHOTOS / "good" / name))
     for body in await storage_event_bodies(settings, len(ids)):
         await pipeline.handle(body)
-    for picture_id in ids:
-        assert (await wait_final(settings, picture_id))["status"] == "done"
+    docs = [await wait_final(settings, picture_id) for picture_id in ids]
+    assert [d["status"] for d in docs] == ["done"] * len(ids)
     head = s3_client(settings).head_object(Bucket=settings.thumbnails_bucket, Key=COLLAGE_KEY)
-    assert head["Metadata"][COLLAGE_MEMBERS_METADATA].split(",") == list(reversed(ids))[:4]
+    members = head["Metadata"][COLLAGE_MEMBERS_METADATA].split(",")
+    # (said in full when it fails: which pictures, created when, in the collage or not)
+    assert members == list(reversed(ids))[:4], [
+        (d["id"], d["created"], d["id"] in members, [t["step"] for t in d["timeline"]])
+        for d in docs]
 
 
 async def test_the_workflow_extracts_exif_and_place_as_a_versioned_step(
