@@ -12,13 +12,11 @@ right to trace the processes (root, or ptrace allowed).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -27,11 +25,11 @@ from typing import Any
 from cli.stack_process import RunningStack
 
 from .chaos import children
+from .common import quiet_logging, save_results, temporary_stack
 from .run import photo_sets
 from .stack_modes import _upload_concurrently, is_final, wait_status
 
 log = logging.getLogger("bench.profile")
-RESULTS = Path(__file__).resolve().parent / "results"
 NOT_PYTHON = frozenset({"nats", "storage", "temporal"})
 TOP = 5
 
@@ -78,9 +76,7 @@ def profile_burst(stack: RunningStack, mode: str, burst: list[tuple[str, bytes]]
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_logging()
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         log.error("py-spy is not installed: pip install py-spy")
@@ -88,17 +84,11 @@ def main() -> int:
     _, burst = photo_sets(quick=False)
     results: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                                "burst": len(burst), "modes": {}}
-    with tempfile.TemporaryDirectory(prefix="picadaily-profile-") as home:
-        stack = RunningStack(Path(home) / "home", {}).start()
-        try:
-            for mode in ("choreography", "orchestration"):
-                _wait_final_warm_up(stack, mode, burst[:2])
-                results["modes"][mode] = profile_burst(stack, mode, burst, spy, Path(home))
-        finally:
-            stack.stop()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"profile-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    with temporary_stack({}, "profile") as stack:
+        for mode in ("choreography", "orchestration"):
+            _wait_final_warm_up(stack, mode, burst[:2])
+            results["modes"][mode] = profile_burst(stack, mode, burst, spy, stack.home.parent)
+    path = save_results("profile", results)
     for mode, processes in results["modes"].items():
         log.info("%s (burst of %d):", mode, len(burst))
         for name, report in sorted(processes.items(), key=lambda kv: -kv[1]["samples"]):

@@ -10,23 +10,18 @@ type), Temporal workflow and activity tasks. Saves ``bench/results/requests-<tim
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from cli.stack_process import RunningStack
-
+from .common import quiet_logging, save_results, temporary_stack, upload
 from .run import photo_sets
 from .stack_modes import is_final, wait_status
 
 log = logging.getLogger("bench.requests")
-RESULTS = Path(__file__).resolve().parent / "results"
 MODES = ("choreography", "orchestration")
 
 
@@ -71,32 +66,22 @@ def summary(counts: dict[str, float]) -> dict[str, float]:
 
 
 def main(photos: int = 6) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_logging()
     latency, _ = photo_sets(quick=True)  # four shared photos and two phone-sized ones
     chosen = latency[:photos]
     results: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                                "photos": [name for name, _ in chosen], "modes": {}}
-    with tempfile.TemporaryDirectory(prefix="picadaily-requests-") as home:
-        stack = RunningStack(Path(home) / "home", {"PICADAILY_TRACING": "true"}).start()
-        try:
-            with stack.client(timeout=60) as api:
-                for mode in MODES:
-                    ids = []
-                    for name, data in chosen:  # one at a time: each trace on its own
-                        resp = api.post("/api/pictures", data={"mode": mode},
-                                        files=[("pictures", (name, data, "image/jpeg"))])
-                        ids.append(resp.json()["accepted"][0]["id"])
-                        wait_status(api, ids[-1], is_final)
-                    time.sleep(3)  # the last spans are exported in batches
-                    counts = count(stack.env["PICADAILY_TRACES_URL"], ids)
-                    results["modes"][mode] = {"by_kind": summary(counts), "detail": counts}
-        finally:
-            stack.stop()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"requests-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    with temporary_stack({"PICADAILY_TRACING": "true"}, "requests") as stack, \
+            stack.client(timeout=60) as api:
+        for mode in MODES:
+            ids = []
+            for name, data in chosen:  # one at a time: each trace on its own
+                ids.append(upload(api, name, data, mode))
+                wait_status(api, ids[-1], is_final)
+            time.sleep(3)  # the last spans are exported in batches
+            counts = count(stack.env["PICADAILY_TRACES_URL"], ids)
+            results["modes"][mode] = {"by_kind": summary(counts), "detail": counts}
+    path = save_results("requests", results)
     for mode, m in results["modes"].items():
         log.info("%s: %s", mode, ", ".join(f"{k} {v:g}" for k, v in m["by_kind"].items()))
         for what, n in m["detail"].items():

@@ -10,24 +10,20 @@ decision -> final (done after the thumbnail and collage; rejected at once). Save
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from cli.stack_process import RunningStack
 from picadaily.steps import Status
 
+from .common import quiet_logging, save_results, temporary_stack, upload
 from .run import photo_sets
 from .stack_modes import is_final, wait_status
 
 log = logging.getLogger("bench.review")
-RESULTS = Path(__file__).resolve().parent / "results"
 MODES = ("choreography", "orchestration")
 
 
@@ -36,9 +32,7 @@ def measure(api: httpx.Client, mode: str, photos: list[tuple[str, bytes]]) -> di
     to_done: list[float] = []
     to_rejected: list[float] = []
     for n, (name, data) in enumerate(photos):
-        resp = api.post("/api/pictures", data={"mode": mode},
-                        files=[("pictures", (name, data, "image/jpeg"))])
-        picture_id = resp.json()["accepted"][0]["id"]
+        picture_id = upload(api, name, data, mode)
         to_wait.append(wait_status(api, picture_id, lambda s: s == Status.AWAITING_REVIEW))
         decision = "approve" if n % 2 == 0 else "reject"
         started = time.monotonic()
@@ -56,24 +50,15 @@ def measure(api: httpx.Client, mode: str, photos: list[tuple[str, bytes]]) -> di
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_logging()
     latency, _ = photo_sets(quick=True)
     results: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                                "photos": [n for n, _ in latency], "modes": {}}
-    with tempfile.TemporaryDirectory(prefix="picadaily-review-") as home:
-        stack = RunningStack(Path(home) / "home",
-                             {"PICADAILY_SAFETY_REVIEW_BAND": "[0.0, 0.85]"}).start()
-        try:
-            with stack.client(timeout=60) as api:
-                for mode in MODES:
-                    results["modes"][mode] = measure(api, mode, latency)
-        finally:
-            stack.stop()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"review-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    with temporary_stack({"PICADAILY_SAFETY_REVIEW_BAND": "[0.0, 0.85]"}, "review") as stack, \
+            stack.client(timeout=60) as api:
+        for mode in MODES:
+            results["modes"][mode] = measure(api, mode, latency)
+    path = save_results("review", results)
     for mode, m in results["modes"].items():
         log.info("%s: upload -> awaiting_review %s ms, approve -> done %s ms, reject -> "
                  "rejected %s ms (median of %d)", mode, m["upload_to_awaiting_review_ms"],

@@ -13,11 +13,11 @@ import os
 import platform
 import re
 import statistics
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.chart import draw_chart
+from bench.common import RESULTS, quiet_logging, temporary_stack
 from bench.photos import phone_sized
 from bench.progress import Progress
 from bench.raw import local_vision, run_raw
@@ -26,7 +26,6 @@ from cli.stack_process import RunningStack
 
 log = logging.getLogger("bench")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "photos" / "good"
-RESULTS = Path(__file__).resolve().parent / "results"
 PHONE_SOURCES = ("coffee.png", "chelsea.png", "rocket.jpg", "astronaut.png")
 
 
@@ -108,18 +107,14 @@ def table(modes: dict[str, Any]) -> list[str]:
 def measure_stack(env: dict[str, str], latency_set: list[tuple[str, bytes]],
                   burst_set: list[tuple[str, bytes]]) -> dict[str, ModeResult]:
     modes: dict[str, ModeResult] = {}
-    with tempfile.TemporaryDirectory(prefix="picadaily-bench-") as home:
-        stack = RunningStack(Path(home) / "home", env).start()
+    with temporary_stack(env, "bench") as stack:
         log.info("stack %s started in %.1f s", env or "(as shipped)", stack.start_seconds)
-        try:
-            for mode in ("choreography", "orchestration"):
-                modes[mode] = measure_mode(stack, mode, latency_set, burst_set)
-                # What only the reconciler repaired (a lost storage event, a stuck picture)
-                # makes a burst minutes long: say so where the numbers are.
-                for line in _reconciled(stack):
-                    modes[mode].failures.append(f"the reconciler had to repair: {line}")
-        finally:
-            stack.stop()
+        for mode in ("choreography", "orchestration"):
+            modes[mode] = measure_mode(stack, mode, latency_set, burst_set)
+            # What only the reconciler repaired (a lost storage event, a stuck picture)
+            # makes a burst minutes long: say so where the numbers are.
+            for line in _reconciled(stack):
+                modes[mode].failures.append(f"the reconciler had to repair: {line}")
     return modes
 
 
@@ -172,9 +167,7 @@ def tracing_cost(traced: dict[str, Any], untraced: dict[str, Any]) -> dict[str, 
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_logging()
     quick = os.environ.get("BENCH_QUICK") == "1"
     cores = os.cpu_count() or 1
     latency_set, burst_set = photo_sets(quick)

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from bench.common import upload
 from bench.procs import cpu_by_process, usage
 from bench.progress import Progress
 from cli.stack_process import RunningStack
@@ -57,11 +58,7 @@ class MemorySampler:
 
 def _upload(api: httpx.Client, name: str, data: bytes, mode: str) -> tuple[str, float]:
     t0 = time.monotonic()
-    resp = api.post("/api/pictures", files=[("pictures", (name, data, "image/jpeg"))],
-                    data={"mode": mode})
-    resp.raise_for_status()
-    picture_id: str = resp.json()["accepted"][0]["id"]
-    return picture_id, t0
+    return upload(api, name, data, mode), t0
 
 
 class FinalWatcher:

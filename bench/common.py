@@ -1,0 +1,52 @@
+"""What every bench script does the same way: logging, a stack of its own in a temporary home,
+one upload, and saving its results."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cli.stack_process import RunningStack
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def quiet_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def temporary_stack(env: dict[str, str], prefix: str) -> Iterator[RunningStack]:
+    """A freshly started stack whose whole home goes away with it."""
+    with tempfile.TemporaryDirectory(prefix=f"picadaily-{prefix}-") as home:
+        stack = RunningStack(Path(home) / "home", env).start()
+        try:
+            yield stack
+        finally:
+            stack.stop()
+
+
+def upload(api: httpx.Client, name: str, data: bytes, mode: str) -> str:
+    """One photo through the public API; its picture id."""
+    resp = api.post("/api/pictures", files=[("pictures", (name, data, "image/jpeg"))],
+                    data={"mode": mode})
+    resp.raise_for_status()
+    picture_id: str = resp.json()["accepted"][0]["id"]
+    return picture_id
+
+
+def save_results(prefix: str, results: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{prefix}-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return path
