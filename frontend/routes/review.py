@@ -3,7 +3,7 @@
 The decision goes where the picture's waiting state lives:
 
 - orchestration: a Temporal Update (``review``) on the picture's workflow. Its validator refuses
-  a decision when none is awaited or one was made: the answer is immediate and final (200 or
+  a decision when none is awaited or one was made: the answer is immediate and final (202 or
   409); the same decision sent twice is one update (same update id).
 - choreography: a ``picture.review_decided`` event. The metadata service applies the first
   decision it reads and ignores any other, so the answer can only be "accepted" (202): a second,
