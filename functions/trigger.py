@@ -150,7 +150,8 @@ class Trigger:
             await start_processing(self.temporal, self.settings, PictureInput(
                 picture_id=picture.id, bucket=event.bucket, key=event.key, mode="orchestration",
                 version=picture.version, retry_budget_s=self.settings.step_retry_budget_s,
-                review_timeout_s=self.settings.review_timeout))
+                review_timeout_s=self.settings.review_timeout,
+                local_first=self.settings.local_first_steps))
             return
         if picture.timeline:
             log.info("%s is already being processed: duplicate storage event ignored", picture.id)

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
         description="redelivery delays after each failure (the last one repeats): ~3.6 min")
     step_retry_budget_s: float = Field(
         default=300.0, description="orchestration: how long a step's retryable errors are retried")
+    local_first_steps: bool = Field(
+        default=True, description="orchestration: each step's first attempts run as a local "
+        "activity (no task-queue round trip); a step still failing becomes an ordinary activity")
     event_edges: bool = Field(default=True, description="services consume domain events")
 
     # Upload and decoding limits.

@@ -81,7 +81,8 @@ class PictureActivities:
                      work: Callable[[], Awaitable[T]]) -> T:
         try:
             return await timed(self._timeline, step, picture.picture_id, picture.mode,
-                               activity.info().attempt, work, picture.version)
+                               picture.attempts_before + activity.info().attempt, work,
+                               picture.version)
         except httpx.HTTPError as exc:
             # Not chained: the server keeps a failure only while it is small (the dev server
             # replaced httpx's chain and stack with "Failure exceeds size limit."), and the

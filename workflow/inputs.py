@@ -20,6 +20,11 @@ class PictureInput(BaseModel):
     retry_budget_s: float = 300.0
     # How long a borderline picture waits for a person (Settings.review_timeout at start).
     review_timeout_s: float = 24 * 3600.0
+    # Settings.local_first_steps at start: the sunny path runs each step as a local activity.
+    local_first: bool = False
+    # Attempts a step already made before this activity (its local attempts): the timeline
+    # numbers a step's attempts on from them.
+    attempts_before: int = 0
 
 
 class SafetyInput(BaseModel):

@@ -70,7 +70,7 @@ async def review(picture_id: PictureId, body: ReviewBody, fe: FrontendDep) -> Re
 
 async def _update_workflow(fe: Frontend, picture: Picture, decision: ReviewDecision) -> None:
     from temporalio.client import WorkflowUpdateFailedError
-    from temporalio.service import RPCError
+    from temporalio.service import RPCError, RPCStatusCode
 
     handle = (await fe.temporal()).get_workflow_handle(
         workflow_id_for(picture.id, picture.version))
@@ -81,6 +81,9 @@ async def _update_workflow(fe: Frontend, picture: Picture, decision: ReviewDecis
     except WorkflowUpdateFailedError as exc:
         raise http_error(409, f"the workflow refused the decision: {_cause(exc)}") from exc
     except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:  # "update aborted by closing workflow"
+            raise http_error(409, "the workflow has finished meanwhile: the decision is moot "
+                             f"({exc.message})") from exc
         raise http_error(503, f"Temporal did not take the decision: {exc.message}") from exc
 
 
