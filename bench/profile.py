@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -84,10 +85,15 @@ def main() -> int:
     _, burst = photo_sets(quick=False)
     results: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                                "burst": len(burst), "modes": {}}
+    # BENCH_PROFILE_KEEP=dir keeps py-spy's raw stacks there (for flame graphs, inclusive times).
+    keep = os.environ.get("BENCH_PROFILE_KEEP")
+    modes = os.environ.get("BENCH_PROFILE_MODES", "choreography,orchestration").split(",")
     with temporary_stack({}, "profile") as stack:
-        for mode in ("choreography", "orchestration"):
+        out = Path(keep) if keep else stack.home.parent
+        out.mkdir(parents=True, exist_ok=True)
+        for mode in modes:
             _wait_final_warm_up(stack, mode, burst[:2])
-            results["modes"][mode] = profile_burst(stack, mode, burst, spy, stack.home.parent)
+            results["modes"][mode] = profile_burst(stack, mode, burst, spy, out)
     path = save_results("profile", results)
     for mode, processes in results["modes"].items():
         log.info("%s (burst of %d):", mode, len(burst))

@@ -27,12 +27,17 @@ class HttpTimeline:
         self._metadata = metadata
 
     async def record(self, picture_id: str, entry: TimelineEntry) -> None:
+        await self.record_many(picture_id, [entry])
+
+    async def record_many(self, picture_id: str, entries: list[TimelineEntry]) -> None:
+        """One request for them all."""
+        body: Any = [e.model_dump(mode="json") for e in entries]
         try:
             resp = await self._metadata.post(f"/pictures/{picture_id}/timeline",
-                                             json=entry.model_dump(mode="json"))
+                                             json=body[0] if len(body) == 1 else body)
             resp.raise_for_status()
         except httpx.HTTPError:
-            log.exception("could not record %s of %s", entry.step, picture_id)
+            log.exception("could not record %s of %s", [e.step for e in entries], picture_id)
 
 
 # Choreography: a step's own timeline entries travel in the event it publishes, under this key of

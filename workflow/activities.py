@@ -22,6 +22,7 @@ from picadaily.settings import Settings
 from picadaily.steps import Step
 from picadaily.timeline import HttpTimeline, timed
 
+from .held_timeline import HeldTimeline
 from .inputs import (
     AnalysisInput,
     CleanUpInput,
@@ -75,12 +76,16 @@ def _version(picture: PictureInput) -> dict[str, int]:
 class PictureActivities:
     def __init__(self, clients: ServiceClients) -> None:
         self._c = clients
-        self._timeline = HttpTimeline(clients.metadata)
+        self._timeline = HeldTimeline(HttpTimeline(clients.metadata))
 
     async def _timed(self, step: Step, picture: PictureInput,
-                     work: Callable[[], Awaitable[T]]) -> T:
+                     work: Callable[[], Awaitable[T]], *, send_now: bool = False) -> T:
+        """Run one attempt of a step and record its timeline entry: held until the final
+        status when it is a local attempt that succeeded (``held_timeline``), else sent now."""
+        hold = activity.info().is_local and not send_now
         try:
-            return await timed(self._timeline, step, picture.picture_id, picture.mode,
+            return await timed(self._timeline.recorder(picture, hold=hold), step,
+                               picture.picture_id, picture.mode,
                                picture.attempts_before + activity.info().attempt, work,
                                picture.version)
         except httpx.HTTPError as exc:
@@ -137,7 +142,9 @@ class PictureActivities:
                           "reason": req.review_reason})
             raise_for_service_error(resp)
 
-        await self._timed(Step.STORE_METADATA, req.picture, store)
+        # a picture starting to wait for a person shows its steps so far at once
+        await self._timed(Step.STORE_METADATA, req.picture, store,
+                          send_now=req.review_reason is not None)
 
     @activity.defn(name=Step.REVIEW.value)
     async def review(self, req: ReviewInput) -> ReviewResult:
@@ -197,17 +204,19 @@ class PictureActivities:
 
     @activity.defn(name="finish_picture")
     async def finish_picture(self, req: FinishInput) -> None:
-        resp = await self._c.metadata.put(f"/pictures/{req.picture.picture_id}/status",
-                                          json={"status": req.status, "error": req.error},
-                                          params=_version(req.picture))
+        """The final status, with the timeline entries held for it (sent again if this fails)."""
+        held = [e.model_dump(mode="json") for e in self._timeline.held(req.picture)]
+        resp = await self._c.metadata.put(
+            f"/pictures/{req.picture.picture_id}/status", params=_version(req.picture),
+            json={"status": req.status, "error": req.error, "timeline": held})
         if resp.status_code == 404:
             log.info("%s was deleted while it was processed", req.picture.picture_id)
-            return
-        if resp.status_code == 409:
+        elif resp.status_code == 409:
             log.info("%s version %d was replaced while it was processed: its outcome is moot",
                      req.picture.picture_id, req.picture.version)
-            return
-        raise_for_service_error(resp)
+        else:
+            raise_for_service_error(resp)
+        self._timeline.forget(req.picture)
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.analyse_image, self.extract_exif, self.check_safety, self.store_metadata,

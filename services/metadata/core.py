@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -149,23 +149,34 @@ class Metadata:
         self._repo.clear_timeline(existing.id)
 
     def record_step(self, picture_id: str, entry: TimelineEntry) -> None:
-        """Add a timeline entry. A picture first seen here (put straight into the bucket) gets a
-        document. A deleted picture's late entries are dropped: they must not bring it back;
-        so are an older version's."""
+        self.record_steps(picture_id, [entry])
+
+    def record_steps(self, picture_id: str, entries: list[TimelineEntry]) -> None:
+        """Add timeline entries, in one transaction. A picture first seen here (put straight into
+        the bucket) gets a document. A deleted picture's late entries are dropped: they must not
+        bring it back; so are an older version's."""
+        if not entries:
+            return
+        recorded = False
         with self._repo.transaction():
             if self._repo.tombstone(picture_id) is not None:
                 return
             existing = self._repo.get(picture_id, timeline=False)
-            if existing is not None and entry.version not in (None, existing.version):
-                return
-            if existing is None:
-                self._repo.add(Picture(
-                    id=picture_id, object_key=picture_id, created=entry.started,
-                    updated=utcnow(), mode=entry.mode, status=Status.PROCESSING.value))
-            elif existing.mode is None and entry.mode is not None:
-                self._repo.update(picture_id, mode=entry.mode)
-            self._repo.add_timeline(picture_id, entry)
-        self._changed(picture_id)
+            for entry in entries:
+                if existing is not None and entry.version not in (None, existing.version):
+                    continue
+                if existing is None:
+                    existing = Picture(
+                        id=picture_id, object_key=picture_id, created=entry.started,
+                        updated=utcnow(), mode=entry.mode, status=Status.PROCESSING.value)
+                    self._repo.add(existing)
+                elif existing.mode is None and entry.mode is not None:
+                    self._repo.update(picture_id, mode=entry.mode)
+                    existing = existing.model_copy(update={"mode": entry.mode})
+                self._repo.add_timeline(picture_id, entry)
+                recorded = True
+        if recorded:
+            self._changed(picture_id)
 
     def store_analysis(self, picture_id: str, analysis: Analysis,
                        version: int | None = None) -> None:
@@ -268,14 +279,17 @@ class Metadata:
                           updated=now)
 
     def finish(self, picture_id: str, status: Status, error: str | None = None,
-               version: int | None = None) -> None:
-        """Set the final status. The first final status wins; a repeat is a no-op."""
+               version: int | None = None, timeline: Sequence[TimelineEntry] = ()) -> None:
+        """Set the final status. The first final status wins; a repeat is a no-op (and so are
+        the timeline entries that travel with it: recorded with the status, once)."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"{status} is not a final status")
         with self._repo.transaction():
             picture = self._require(picture_id, version=version)
             if picture.status != Status.PROCESSING:
                 return
+            for entry in timeline:
+                self._repo.add_timeline(picture_id, entry)
             self._set_final(picture_id, status, error)
         self._changed(picture_id, status.value)
 

@@ -73,11 +73,7 @@ def _recording_carried(core: Metadata, handler: Handler) -> Handler:
     async def wrapped(event: Event, attempt: int) -> None:
         entries = carried_entries(event.data)
         if entries:
-            def record() -> None:
-                for entry in entries:
-                    core.record_step(event.picture_id, entry)
-
-            await asyncio.to_thread(record)
+            await asyncio.to_thread(core.record_steps, event.picture_id, entries)
         await handler(event, attempt)
 
     return wrapped

@@ -35,6 +35,8 @@ from .repository import PictureRepository, SqlitePictures
 class FinalStatus(BaseModel):
     status: Status
     error: str | None = None
+    # Timeline entries that travel with the status (orchestration's local steps): recorded first.
+    timeline: list[TimelineEntry] = []
 
 
 class Ids(BaseModel):
@@ -131,8 +133,9 @@ def create_app(settings: Settings, repo: PictureRepository | None = None) -> Fas
         return md.register(picture_id, reg)
 
     @app.post("/pictures/{picture_id}/timeline", status_code=204)
-    def record_step(picture_id: str, entry: TimelineEntry, md: MetadataDep) -> None:
-        md.record_step(picture_id, entry)
+    def record_step(picture_id: str, entry: TimelineEntry | list[TimelineEntry],
+                    md: MetadataDep) -> None:
+        md.record_steps(picture_id, entry if isinstance(entry, list) else [entry])
 
     @app.put("/pictures/{picture_id}/analysis", status_code=204)
     def store_analysis(picture_id: str, analysis: Analysis, md: MetadataDep,
@@ -168,7 +171,7 @@ def create_app(settings: Settings, repo: PictureRepository | None = None) -> Fas
     @app.put("/pictures/{picture_id}/status", status_code=204)
     def finish(picture_id: str, final: FinalStatus, md: MetadataDep,
                version: VersionDep = None) -> None:
-        md.finish(picture_id, final.status, final.error, version)
+        md.finish(picture_id, final.status, final.error, version, final.timeline)
 
     @app.post("/pictures/{picture_id}/reopen")
     def reopen(picture_id: str, md: MetadataDep) -> Picture:

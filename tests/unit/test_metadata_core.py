@@ -81,6 +81,37 @@ def test_a_timeline_entry_for_an_unknown_picture_creates_it(md: Metadata) -> Non
     assert doc.status == "processing" and len(doc.timeline) == 1
 
 
+def test_entries_that_travel_with_the_final_status_are_recorded_with_it_once(
+        md: Metadata) -> None:
+    """Orchestration's local steps: their entries come with the final status, in its
+    transaction; a repeated status (a retried request) records nothing again, and a status
+    refused (another version's) records nothing either."""
+    md.register("p1", reg("1.jpg"))
+    now = utcnow()
+    entries = [TimelineEntry(step=step, started=now + timedelta(milliseconds=i),
+                             ended=now + timedelta(milliseconds=i), outcome="ok",
+                             mode="orchestration", version=1)
+               for i, step in enumerate(("analyse_image", "extract_exif", "check_safety"))]
+    with pytest.raises(StaleVersion):
+        md.finish("p1", Status.REJECTED, "unsafe", version=0, timeline=entries)
+    assert md.get("p1").timeline == []
+    md.finish("p1", Status.REJECTED, "unsafe", version=1, timeline=entries)
+    md.finish("p1", Status.REJECTED, "unsafe", version=1, timeline=entries[:1])
+    doc = md.get("p1")
+    assert doc.status == "rejected"
+    assert [e.step for e in doc.timeline] == ["analyse_image", "extract_exif", "check_safety"]
+
+
+def test_entries_recorded_together_are_one_write_of_each(md: Metadata) -> None:
+    md.register("p1", reg("1.jpg"))
+    now = utcnow()
+    md.record_steps("p1", [
+        TimelineEntry(step="analyse_image", started=now, ended=now, outcome="ok", version=1),
+        TimelineEntry(step="extract_exif", started=now, ended=now, outcome="error", version=1),
+        TimelineEntry(step="make_thumbnail", started=now, ended=now, outcome="ok", version=7)])
+    assert [e.step for e in md.get("p1").timeline] == ["analyse_image", "extract_exif"]
+
+
 def test_labels_filter_and_paging(md: Metadata) -> None:
     for i in range(5):
         md.register(f"p{i}", reg(f"{i}.jpg", minutes=i))
