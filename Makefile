@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench chaos scenarios requests review-timings profile proto clean
+.PHONY: install demo test test-fast lint bench chaos scenarios requests review-timings profile scale proto clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("PicaDaily needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -44,6 +44,11 @@ requests: install
 # Every Python process of the stack sampled by py-spy during a burst: its top frames, per mode.
 profile: install
 	$(BIN)/python -m bench.profile
+
+# The cost curve: the same measurements with 10, 1,000 and 10,000 pictures in the library, and a
+# burst of 500 per mode (about 15 minutes).
+scale: install
+	$(BIN)/python -m bench.scale
 
 # Moderation: a decision's way to the final status, per mode.
 review-timings: install

@@ -31,6 +31,7 @@ class ModeResult:
     workflow_events_per_picture: float | None = None
     failures: list[str] = field(default_factory=list)
     cpu_ms_per_picture_by_process: dict[str, float] = field(default_factory=dict)
+    burst_ids: list[str] = field(default_factory=list)
 
 
 class MemorySampler:
@@ -175,6 +176,7 @@ def measure_mode(stack: RunningStack, mode: str, latency_set: list[tuple[str, by
             ((name, round((cpu - by_process_before.get(name, 0.0)) * 1000 / len(ids), 1))
              for name, cpu in by_process.items()), key=lambda kv: -kv[1]))
         docs = _docs(api, ids)
+        result.burst_ids = ids
         result.burst_s = _span_s(docs.values())
         result.burst_size = len(ids)
         result.pictures_measured = len(docs)

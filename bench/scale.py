@@ -1,0 +1,209 @@
+"""``make scale``: the cost curve. Does a picture cost more when the library is large?
+
+One stack; its library is filled to 10, 1,000 and 10,000 pictures (``BENCH_SCALE_SIZES``), and
+at each size, in both modes, the bench's usual measurement runs (18 photos one at a time for the
+p50, a burst of 50 for throughput and CPU per picture) plus: the gallery's first page and a
+label search (p50 of 30 requests through the public API), and the p50 durations of the two
+steps that read or write the whole library — ``store_metadata`` (a metadata write) and
+``update_collage`` (the collage asks the metadata for the newest four) — from the pictures'
+timelines. Each figure is compared with the smallest library's: within 10 % is flat.
+
+Then a long burst (``BENCH_LONG_BURST``, 500) per mode on the largest library: throughput in
+the first and the last 100 completions (it must not decay).
+
+The library is filled straight into the metadata's database (done pictures with labels, a
+thumbnail record and a six-step timeline each, created before any measured picture): seeding
+10,000 through the pipeline would take an hour and measure nothing new. Saves
+``bench/results/scale-<time>.json`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cli.stack_process import RunningStack
+from picadaily.contracts import Label, Picture, Safety, Thumbnail, TimelineEntry
+from picadaily.ids import new_picture_id
+from picadaily.settings import Mode
+from picadaily.steps import PIPELINE
+from services.metadata.repository import SqlitePictures
+
+from .common import quiet_logging, save_results, temporary_stack
+from .run import percentile, photo_sets
+from .stack_modes import FinalWatcher, ModeResult, _docs, _upload_concurrently, measure_mode
+
+log = logging.getLogger("bench.scale")
+MODES: tuple[Mode, Mode] = ("choreography", "orchestration")
+LABELS = ("cat", "coffee", "rocket", "astronaut", "brick", "coin", "camera", "moon")
+FLAT = 0.10  # within 10 % of the smallest library's figure
+
+
+def seed(db: Path, count: int, before: dt.datetime) -> None:
+    """``count`` more done pictures, older than ``before``, written 500 to a transaction."""
+    repo = SqlitePictures(db)
+    try:
+        for start in range(0, count, 500):
+            with repo.transaction():
+                for i in range(start, min(start + 500, count)):
+                    _seed_one(repo, i, before - dt.timedelta(seconds=count - i))
+    finally:
+        repo.close()
+
+
+def _seed_one(repo: SqlitePictures, i: int, created: dt.datetime) -> None:
+    picture_id = new_picture_id()
+    mode = MODES[i % 2]
+    repo.add(Picture(id=picture_id, object_key=picture_id, original_name=f"seed-{i}.jpg",
+                     content_type="image/jpeg", size=200_000, created=created, updated=created,
+                     mode=mode, status="processing"))
+    for n, step in enumerate(PIPELINE):
+        at = created + dt.timedelta(milliseconds=20 * n)
+        repo.add_timeline(picture_id, TimelineEntry(
+            step=step, started=at, ended=at + dt.timedelta(milliseconds=15), outcome="ok",
+            mode=mode, version=1))
+    repo.update(picture_id, labels=[Label(name=LABELS[i % len(LABELS)], score=0.9)],
+                safety=Safety(judged=["adult"], likelihoods={"adult": "VERY_UNLIKELY"}),
+                thumbnail=Thumbnail(width=400, height=300), collage_updated=True,
+                status="done", finished=created + dt.timedelta(milliseconds=150),
+                updated=created)
+
+
+def api_p50_ms(api: httpx.Client, path: str, times: int = 30) -> float:
+    took = []
+    for _ in range(times):
+        t0 = time.perf_counter()
+        api.get(path).raise_for_status()
+        took.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(took), 1)
+
+
+def step_p50_ms(docs: list[dict[str, Any]], step: str) -> float | None:
+    took = [(dt.datetime.fromisoformat(e["ended"]) - dt.datetime.fromisoformat(e["started"]))
+            .total_seconds() * 1000
+            for d in docs for e in d["timeline"] if e["step"] == step and e["outcome"] == "ok"]
+    return round(statistics.median(took), 1) if took else None
+
+
+def measure_size(stack: RunningStack, latency_set: list[tuple[str, bytes]],
+                 burst_set: list[tuple[str, bytes]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with stack.client(timeout=120) as api:
+        out["gallery_page_ms"] = api_p50_ms(api, "/api/pictures")
+        out["label_search_ms"] = api_p50_ms(api, "/api/pictures?label=coffee")
+        for mode in MODES:
+            result: ModeResult = measure_mode(stack, mode, latency_set, burst_set)
+            docs = list(_docs(api, result.burst_ids).values())
+            out[mode] = {
+                "p50_ms": round(percentile(result.latency_ms, 0.5) or 0, 1),
+                "throughput_per_s": round(result.burst_size / max(result.burst_s, 1e-3), 2),
+                "cpu_s_per_picture": round(result.cpu_s / max(result.burst_size, 1), 4),
+                "store_metadata_ms": step_p50_ms(docs, "store_metadata"),
+                "update_collage_ms": step_p50_ms(docs, "update_collage"),
+                "failures": result.failures,
+            }
+    return out
+
+
+def long_burst(stack: RunningStack, photos: list[tuple[str, bytes]], size: int,
+               mode: str) -> dict[str, Any]:
+    """``size`` pictures at once: throughput of the first and the last 100 completions."""
+    items = [photos[i % len(photos)] for i in range(size)]
+    with FinalWatcher(stack.url) as watcher, stack.client(timeout=120) as api:
+        time.sleep(0.5)
+        ids = _upload_concurrently(stack.url, items, mode)
+        watcher.wait(ids, lambda: None, timeout_s=1800)
+        docs = list(_docs(api, ids).values())
+    finished = sorted(dt.datetime.fromisoformat(d["finished"]) for d in docs)
+    created = min(dt.datetime.fromisoformat(d["created"]) for d in docs)
+    window = min(100, len(finished) // 2)
+
+    def rate(first: dt.datetime, last: dt.datetime, n: int) -> float:
+        return round(n / max((last - first).total_seconds(), 1e-3), 2)
+
+    head = rate(created, finished[window - 1], window)
+    tail = rate(finished[-window - 1], finished[-1], window)
+    return {"pictures": size, "throughput_per_s": rate(created, finished[-1], len(docs)),
+            f"first_{window}_per_s": head, f"last_{window}_per_s": tail,
+            "last_vs_first": round(tail / head, 2) if head else None,
+            "not_done": sum(d["status"] != "done" for d in docs)}
+
+
+def flatness(by_size: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Each figure at each size as a ratio of the smallest library's."""
+    sizes = sorted(by_size)
+    base = by_size[sizes[0]]
+    out: dict[str, Any] = {}
+    for key in ("gallery_page_ms", "label_search_ms"):
+        out[key] = {n: round(by_size[n][key] / base[key], 2) for n in sizes}
+    for mode in MODES:
+        for key in ("p50_ms", "cpu_s_per_picture", "store_metadata_ms", "update_collage_ms"):
+            if base[mode][key]:
+                out[f"{mode} {key}"] = {n: round((by_size[n][mode][key] or 0) / base[mode][key],
+                                                 2) for n in sizes}
+    return out
+
+
+def table(results: dict[str, Any]) -> list[str]:
+    sizes = list(results["by_size"])
+    lines = [f"{'library size':<38}" + "".join(f"{s:>10}" for s in sizes),
+             "-" * (38 + 10 * len(sizes))]
+    rows: list[tuple[str, tuple[str, ...]]] = [("gallery page p50 ms", ("gallery_page_ms",)),
+                                               ("label search p50 ms", ("label_search_ms",))]
+    for mode in MODES:
+        rows += [(f"{mode} p50 ms", (mode, "p50_ms")),
+                 (f"{mode} pics/s (burst of 50)", (mode, "throughput_per_s")),
+                 (f"{mode} CPU s/pic", (mode, "cpu_s_per_picture")),
+                 (f"{mode} store_metadata p50 ms", (mode, "store_metadata_ms")),
+                 (f"{mode} update_collage p50 ms", (mode, "update_collage_ms"))]
+    for label, path in rows:
+        values = []
+        for s in sizes:
+            value: Any = results["by_size"][s]
+            for key in path:
+                value = value[key]
+            values.append(f"{value:>10}")
+        lines.append(f"{label:<38}" + "".join(values))
+    return lines
+
+
+def main() -> int:
+    quiet_logging()
+    sizes = [int(s) for s in os.environ.get("BENCH_SCALE_SIZES", "10,1000,10000").split(",")]
+    long_size = int(os.environ.get("BENCH_LONG_BURST", "500"))
+    latency_set, burst_set = photo_sets(quick=False)
+    results: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                               "sizes": sizes, "by_size": {}, "long_burst": {}}
+    with temporary_stack({}, "scale") as stack:
+        db = stack.home / "metadata.sqlite3"
+        seeded = 0
+        for size in sizes:
+            # (the measured pictures of the smaller sizes count as library too)
+            seed(db, max(size - seeded, 0), dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+            seeded = max(size, seeded)
+            log.info("library of %d pictures seeded; measuring", size)
+            results["by_size"][size] = measure_size(stack, latency_set, burst_set)
+        for mode in MODES:
+            log.info("long burst of %d, %s", long_size, mode)
+            results["long_burst"][mode] = long_burst(stack, burst_set, long_size, mode)
+    results["vs_smallest"] = flatness(results["by_size"])
+    path = save_results("scale", results)
+    for line in table(results):
+        log.info("%s", line)
+    for key, ratios in results["vs_smallest"].items():
+        log.info("%-40s %s", key, "  ".join(f"{n}: {r:.2f}x" for n, r in ratios.items()))
+    for mode, burst in results["long_burst"].items():
+        log.info("long burst %s: %s", mode, burst)
+    log.info("saved %s", path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
