@@ -1,4 +1,8 @@
-"""Raw: the same image work in one process, sequentially, no storage and no network: the floor."""
+"""Raw: the same image work in one process, sequentially, no storage and no network: the floor.
+
+The same work as the pipeline's steps: analyse, extract EXIF (added to the pipeline with issue
+13, to raw with issue 14: before, the stack's EXIF step counted as overhead), check safety,
+thumbnail, collage."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from dataclasses import dataclass
 
 from picadaily.safety import check_safety
 from services.collage.core import compose
+from services.exif.core import OfflineGazetteer, read_exif
 from services.thumbnails.core import render_thumbnail
 from services.vision.core import LocalVision, Vision
 
@@ -23,10 +28,12 @@ class RawResult:
 
 def run_raw(vision: Vision, photos: list[bytes], progress: object = None) -> RawResult:
     thumbs: list[bytes] = []
+    gazetteer = OfflineGazetteer()
     wall, cpu = [], []
     for data in photos:
         t0, c0 = time.perf_counter(), time.process_time()
         analysis = vision.analyse_bytes(data)
+        read_exif(data, gazetteer)
         check_safety(analysis.safety)
         thumb, _ = render_thumbnail(data, size=400, max_pixels=MAX_PIXELS)
         thumbs = [thumb, *thumbs][:4]

@@ -31,7 +31,7 @@ def read_exif(data: bytes, gazetteer: Gazetteer | None = None) -> Exif:
     """Everything the file's EXIF says that we show; never raises on a bad file."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            exif = image.getexif()
+            exif = _headers_only_exif(image, data)
             base = dict(exif)
             details = dict(exif.get_ifd(ExifTags.IFD.Exif))
             gps = dict(exif.get_ifd(ExifTags.IFD.GPSInfo))
@@ -51,6 +51,33 @@ def read_exif(data: bytes, gazetteer: Gazetteer | None = None) -> Exif:
     if gazetteer is not None:
         out.place = gazetteer(*position)
     return out
+
+
+def _headers_only_exif(image: Image.Image, data: bytes) -> Image.Exif:
+    """The image's EXIF without its pixels. Pillow's PNG reader decodes the whole image to reach
+    an eXIf chunk placed after the image data (measured: a third of this service's CPU); its
+    chunks are walked here instead."""
+    if image.format != "PNG" or "exif" in image.info:
+        return image.getexif()
+    exif = Image.Exif()
+    raw = _png_chunk(data, b"eXIf")
+    if raw:
+        exif.load(raw)
+    return exif
+
+
+def _png_chunk(data: bytes, kind: bytes) -> bytes | None:
+    """The first chunk of this kind in a PNG (length, type, data, CRC each), or None."""
+    pos = 8  # the signature
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        found = data[pos + 4:pos + 8]
+        if found == kind:
+            return data[pos + 8:pos + 8 + length]
+        if found == b"IEND":
+            return None
+        pos += 12 + length
+    return None
 
 
 def _text(value: Any) -> str | None:

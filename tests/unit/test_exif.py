@@ -62,3 +62,38 @@ def test_the_reader_reads_the_stored_original() -> None:
     store = InMemoryObjectStore()
     store.put("pictures", "p1", jpeg_with_exif(position=None), "image/jpeg", {})
     assert ExifReader(store).extract_exif("p1", "pictures", "p1").year == 2019
+
+
+def _png_chunks(data: bytes) -> list[bytes]:
+    chunks, pos = [], 8
+    while pos < len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        chunks.append(data[pos:pos + 12 + length])
+        pos += 12 + length
+    return chunks
+
+
+@pytest.mark.parametrize("where", ["before the image data", "after the image data"])
+def test_a_png_s_exif_is_read_without_decoding_its_pixels(
+        where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import PngImagePlugin
+
+    with Image.open(io.BytesIO(jpeg_with_exif(position=None))) as jpeg:
+        exif_bytes = jpeg.getexif().tobytes()
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(out, "PNG", exif=exif_bytes)
+    chunks = _png_chunks(out.getvalue())
+    assert [c[4:8] for c in chunks].count(b"eXIf") == 1
+    if where == "after the image data":  # as some cameras and editors write it
+        exif_chunk = next(c for c in chunks if c[4:8] == b"eXIf")
+        chunks.remove(exif_chunk)
+        chunks.insert(len(chunks) - 1, exif_chunk)  # just before IEND
+    png = out.getvalue()[:8] + b"".join(chunks)
+
+    def no_decoding(self: object) -> None:
+        raise AssertionError("the pixels were decoded")
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_decoding)
+    exif = read_exif(png)
+    assert (exif.camera, exif.year, exif.note) == ("Canon EOS 5D Mark IV", 2019,
+                                                   "no GPS position")
