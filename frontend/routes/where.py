@@ -1,8 +1,9 @@
 """``/api/pictures/{id}/where``: where is this picture now? The question each style answers very
 differently, answered the way each one can.
 
-- orchestration: one query to Temporal. The workflow's history knows the step running, its
-  attempt and its last failure.
+- orchestration: one query to Temporal. The workflow's history knows the step that is stuck,
+  its attempt and its last failure (a step's first, local attempts are not in it until they are
+  done: see ``workflow.process_picture``, local first).
 - choreography: no one knows. The timeline's last entry says what finished; the next step is the
   one after it; the consumer that would run it can only say how many messages wait for it (not
   whether this picture's is among them).
@@ -55,9 +56,16 @@ async def _from_workflow(fe: Frontend, picture_id: str, version: int) -> dict[st
                 "state": _activity_state(a.state),
                 "last_failure": a.last_failure.message or None}
                for a in desc.raw_description.pending_activities]
-    return {"answered_by": f"the history of workflow {run} (one query to Temporal)",
-            "workflow_status": desc.status.name if desc.status else None,
-            "running": pending}
+    out: dict[str, Any] = {
+        "answered_by": f"the history of workflow {run} (one query to Temporal)",
+        "workflow_status": desc.status.name if desc.status else None, "running": pending}
+    if not pending and desc.status is not None and desc.status.name == "RUNNING":
+        # Local first: a step's first attempts are local activities the history shows only
+        # once they are done; a step that keeps failing becomes an ordinary one (listed above).
+        out["note"] = ("no step is waiting in the history: the worker is running this "
+                       "picture's steps as local activities (or it waits for a review), and a "
+                       "step shows here once its local attempts have failed")
+    return out
 
 
 def _activity_state(state: Any) -> str:
