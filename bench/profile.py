@@ -28,7 +28,7 @@ from cli.stack_process import RunningStack
 from .chaos import children
 from .common import quiet_logging, save_results, temporary_stack
 from .run import photo_sets
-from .stack_modes import _upload_concurrently, is_final, wait_status
+from .stack_modes import FinalWatcher, _upload_concurrently, is_final, wait_status
 
 log = logging.getLogger("bench.profile")
 NOT_PYTHON = frozenset({"nats", "storage", "temporal"})
@@ -61,10 +61,11 @@ def profile_burst(stack: RunningStack, mode: str, burst: list[tuple[str, bytes]]
          "-o", str(out / f"{mode}-{name}.txt")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in targets.items()}
     time.sleep(1.0)  # every recorder attached
-    ids = _upload_concurrently(stack.url, burst, mode)
-    with stack.client(timeout=60) as api:
-        for picture_id in ids:
-            wait_status(api, picture_id, is_final, timeout=300)
+    # (waiting on the live-updates stream as the bench does: polling would be profiled too)
+    with FinalWatcher(stack.url) as watcher:
+        time.sleep(0.5)
+        ids = _upload_concurrently(stack.url, burst, mode)
+        watcher.wait(ids, lambda: None, timeout_s=300)
     for recorder in recorders.values():
         recorder.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
     for recorder in recorders.values():

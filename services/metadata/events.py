@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from picadaily.consumer import EventEdge, Subscription
 from picadaily.contracts import (
@@ -45,12 +46,22 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Event, int], Awaitable[None]]
 
 
+# How the handlers call the core: on the event loop for the embedded SQLite (a thread hop costs
+# more than its queries), in a thread for PostgreSQL (``http.create_app`` chooses).
+DbCall = Callable[..., Awaitable[Any]]
+
+
+async def on_the_loop(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
 class LocalTimeline:
-    def __init__(self, core: Metadata) -> None:
+    def __init__(self, core: Metadata, run: DbCall) -> None:
         self._core = core
+        self._run = run
 
     async def record(self, picture_id: str, entry: TimelineEntry) -> None:
-        await asyncio.to_thread(self._core.record_step, picture_id, entry)
+        await self._run(self._core.record_step, picture_id, entry)
 
 
 def _tolerating_deleted(handler: Handler) -> Handler:
@@ -67,20 +78,21 @@ def _tolerating_deleted(handler: Handler) -> Handler:
     return wrapped
 
 
-def _recording_carried(core: Metadata, handler: Handler) -> Handler:
+def _recording_carried(core: Metadata, run: DbCall, handler: Handler) -> Handler:
     """The timeline entries the event carries (the publishing step's own) are recorded here,
     before the event is handled: no step of another service sends a request of its own."""
     async def wrapped(event: Event, attempt: int) -> None:
         entries = carried_entries(event.data)
         if entries:
-            await asyncio.to_thread(core.record_steps, event.picture_id, entries)
+            await run(core.record_steps, event.picture_id, entries)
         await handler(event, attempt)
 
     return wrapped
 
 
-def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription[Event]]:
-    timeline = LocalTimeline(core)
+def subscriptions(edge: EventEdge, core: Metadata,
+                  run: DbCall = asyncio.to_thread) -> list[Subscription[Event]]:
+    timeline = LocalTimeline(core, run)
 
     async def on_analyzed(event: Event, attempt: int) -> None:
         pid, verdict = event.picture_id, event.data["verdict"]
@@ -89,7 +101,7 @@ def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription[Event]]:
                                  verdict["reason"], attempt)
             return
         if not verdict["safe"]:
-            await asyncio.to_thread(core.finish, pid, Status.REJECTED, verdict["reason"],
+            await run(core.finish, pid, Status.REJECTED, verdict["reason"],
                                     event.version)
             return
         analysis = Analysis.model_validate(event.data["analysis"])
@@ -98,7 +110,7 @@ def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription[Event]]:
             core.store_analysis(pid, analysis, event.version)
 
         await timed(timeline, Step.STORE_METADATA, pid, event.mode, attempt,
-                    lambda: asyncio.to_thread(store), event.version)
+                    lambda: run(store), event.version)
 
     async def request_review(event: Event, analysis: Analysis, reason: str,
                              attempt: int) -> None:
@@ -108,7 +120,7 @@ def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription[Event]]:
             return core.await_review(pid, analysis, reason, event.version)
 
         picture = await timed(timeline, Step.STORE_METADATA, pid, event.mode, attempt,
-                              lambda: asyncio.to_thread(park), event.version)
+                              lambda: run(park), event.version)
         review = picture.review
         if picture.status != Status.AWAITING_REVIEW or review is None:
             return  # decided (or ended) already: a redelivery
@@ -126,7 +138,7 @@ def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription[Event]]:
     async def on_review_decided(event: Event, attempt: int) -> None:
         pid = event.picture_id
         decision = ReviewDecision.model_validate(event.data)
-        out = await asyncio.to_thread(core.decide_review, pid, decision, event.id, event.version)
+        out = await run(core.decide_review, pid, decision, event.id, event.version)
         if out.outcome == "refused":
             log.info("review decision for %s ignored: %s", pid, out.reason)
             return
@@ -139,44 +151,44 @@ def subscriptions(edge: EventEdge, core: Metadata) -> list[Subscription[Event]]:
                                dedupe_key=f"{pid}:reviewed:{picture.version}")
 
     async def on_exif(event: Event, attempt: int) -> None:
-        await asyncio.to_thread(core.store_exif, event.picture_id,
+        await run(core.store_exif, event.picture_id,
                                 Exif.model_validate(event.data), event.version)
 
     async def on_thumbnail(event: Event, attempt: int) -> None:
-        picture = await asyncio.to_thread(core.get, event.picture_id)
+        picture = await run(core.get, event.picture_id)
         if picture.status != Status.PROCESSING:
             return  # a late message about a picture that failed meanwhile
         thumb = Thumbnail(width=event.data["width"], height=event.data["height"])
-        await asyncio.to_thread(core.set_thumbnail, event.picture_id, thumb, event.version)
+        await run(core.set_thumbnail, event.picture_id, thumb, event.version)
 
     async def on_collage(event: Event, attempt: int) -> None:
         if event.data.get("cause") != "thumbnail":
             return
         thumb = Thumbnail(width=event.data["width"], height=event.data["height"])
-        await asyncio.to_thread(core.collage_updated, event.picture_id, thumb, event.version)
+        await run(core.collage_updated, event.picture_id, thumb, event.version)
 
     async def on_failed(event: Event, attempt: int) -> None:
-        await asyncio.to_thread(core.fail, event.picture_id, event.data["reason"], event.version)
+        await run(core.fail, event.picture_id, event.data["reason"], event.version)
 
     async def on_deleted(event: Event, attempt: int) -> None:
         at = event.data.get("deleted_at")
-        await asyncio.to_thread(core.delete, event.picture_id,
+        await run(core.delete, event.picture_id,
                                 datetime.fromisoformat(at) if at else None)
 
     return [
         edge.on("analyzed", (PICTURE_ANALYZED,),
-                _tolerating_deleted(_recording_carried(core, on_analyzed)),
+                _tolerating_deleted(_recording_carried(core, run, on_analyzed)),
                 Step.STORE_METADATA),
         edge.on("review", (PICTURE_REVIEW_DECIDED,), _tolerating_deleted(on_review_decided),
                 Step.REVIEW),
         edge.on("exif", (PICTURE_EXIF_EXTRACTED,),
-                _tolerating_deleted(_recording_carried(core, on_exif)),
+                _tolerating_deleted(_recording_carried(core, run, on_exif)),
                 Step.EXTRACT_EXIF),
         edge.on("thumbnails", (THUMBNAIL_CREATED,),
-                _tolerating_deleted(_recording_carried(core, on_thumbnail)),
+                _tolerating_deleted(_recording_carried(core, run, on_thumbnail)),
                 Step.MAKE_THUMBNAIL),
         edge.on("collage", (COLLAGE_UPDATED,),
-                _tolerating_deleted(_recording_carried(core, on_collage)),
+                _tolerating_deleted(_recording_carried(core, run, on_collage)),
                 Step.UPDATE_COLLAGE),
         edge.on("failed", (PICTURE_FAILED,), _tolerating_deleted(on_failed), Step.CLEAN_UP),
         edge.on("deleted", (PICTURE_DELETED,), on_deleted, Step.CLEAN_UP),

@@ -136,7 +136,9 @@ def create_app(settings: Settings, repo: PictureRepository | None = None) -> Fas
         core = Metadata(store)
         app.state.metadata = core
         async with event_edge_running(settings, "metadata",
-                                      lambda edge: events.subscriptions(edge, core)) as edge:
+                                      lambda edge: events.subscriptions(
+                                          edge, core, events.on_the_loop if embedded
+                                          else asyncio.to_thread)) as edge:
             watch_event_edge(app, edge)
             if edge is not None:
                 core.add_listener(change_publisher(edge.nc, changes_subject(settings)))
