@@ -31,3 +31,40 @@ def draw_chart(results: dict[str, Any], path: Path) -> None:
             label = "n/a" if value is None else f"{value:.3g}"
             draw.text((160 + length, y + 8), label, fill="black")
     image.save(path)
+
+
+SCALE_PANELS = [("throughput_per_s", "pictures / s (burst of 50)"),
+                ("cpu_s_per_picture", "CPU s / picture"), ("p50_ms", "p50 ms (one at a time)"),
+                ("store_metadata_ms", "store_metadata p50 ms"),
+                ("update_collage_ms", "update_collage p50 ms")]
+
+
+def draw_scale_chart(results: dict[str, Any], path: Path) -> None:
+    """The cost curve: each figure per library size, both modes side by side."""
+    sizes = list(results["by_size"])
+    modes = ("choreography", "orchestration")
+    rows = len(sizes) * len(modes)
+    width, row_h = 900, 22
+    panel_h = 30 + rows * row_h
+    panels = [("gallery_page_ms", "gallery page p50 ms"), *SCALE_PANELS]
+    image = Image.new("RGB", (width, 60 + panel_h * len(panels)), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((20, 15), f"PicaDaily cost curve - library of {', '.join(map(str, sizes))} "
+                        f"pictures - {results['date']}", fill="black")
+    for i, (key, title) in enumerate(panels):
+        top = 50 + i * panel_h
+        draw.text((20, top), title, fill="black")
+        bars = [(f"{size} {mode[:5]}", mode,
+                 results["by_size"][size].get(key) if key == "gallery_page_ms"
+                 else results["by_size"][size][mode].get(key))
+                for size in sizes for mode in modes]
+        peak = max((v for _, _, v in bars if v), default=1) or 1
+        for j, (label, mode, value) in enumerate(bars):
+            y = top + 20 + j * row_h
+            draw.text((20, y + 4), label, fill="black")
+            length = int((width - 320) * (value or 0) / peak)
+            draw.rectangle((170, y, 170 + max(length, 1), y + row_h - 4),
+                           fill=COLOURS[mode])
+            draw.text((180 + length, y + 4), "n/a" if value is None else f"{value:.3g}",
+                      fill="black")
+    image.save(path)

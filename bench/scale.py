@@ -36,6 +36,7 @@ from picadaily.settings import Mode
 from picadaily.steps import PIPELINE
 from services.metadata.repository import SqlitePictures
 
+from .chart import draw_scale_chart
 from .common import quiet_logging, save_results, temporary_stack
 from .run import percentile, photo_sets
 from .stack_modes import FinalWatcher, ModeResult, _docs, _upload_concurrently, measure_mode
@@ -98,6 +99,7 @@ def measure_size(stack: RunningStack, latency_set: list[tuple[str, bytes]],
     with stack.client(timeout=120) as api:
         out["gallery_page_ms"] = api_p50_ms(api, "/api/pictures")
         out["label_search_ms"] = api_p50_ms(api, "/api/pictures?label=coffee")
+        out["stats_ms"] = api_p50_ms(api, "/api/stats", times=5)  # the compare page's figures
         for mode in MODES:
             result: ModeResult = measure_mode(stack, mode, latency_set, burst_set)
             docs = list(_docs(api, result.burst_ids).values())
@@ -141,7 +143,7 @@ def flatness(by_size: dict[int, dict[str, Any]]) -> dict[str, Any]:
     sizes = sorted(by_size)
     base = by_size[sizes[0]]
     out: dict[str, Any] = {}
-    for key in ("gallery_page_ms", "label_search_ms"):
+    for key in ("gallery_page_ms", "label_search_ms", "stats_ms"):
         out[key] = {n: round(by_size[n][key] / base[key], 2) for n in sizes}
     for mode in MODES:
         for key in ("p50_ms", "cpu_s_per_picture", "store_metadata_ms", "update_collage_ms"):
@@ -156,7 +158,8 @@ def table(results: dict[str, Any]) -> list[str]:
     lines = [f"{'library size':<38}" + "".join(f"{s:>10}" for s in sizes),
              "-" * (38 + 10 * len(sizes))]
     rows: list[tuple[str, tuple[str, ...]]] = [("gallery page p50 ms", ("gallery_page_ms",)),
-                                               ("label search p50 ms", ("label_search_ms",))]
+                                               ("label search p50 ms", ("label_search_ms",)),
+                                               ("compare page stats ms", ("stats_ms",))]
     for mode in MODES:
         rows += [(f"{mode} p50 ms", (mode, "p50_ms")),
                  (f"{mode} pics/s (burst of 50)", (mode, "throughput_per_s")),
@@ -195,6 +198,7 @@ def main() -> int:
             results["long_burst"][mode] = long_burst(stack, burst_set, long_size, mode)
     results["vs_smallest"] = flatness(results["by_size"])
     path = save_results("scale", results)
+    draw_scale_chart(results, path.with_suffix(".png"))
     for line in table(results):
         log.info("%s", line)
     for key, ratios in results["vs_smallest"].items():
