@@ -24,6 +24,7 @@ import logging
 import os
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,10 @@ import httpx
 from cli.stack_process import RunningStack
 from picadaily.contracts import Label, Picture, Safety, Thumbnail, TimelineEntry
 from picadaily.ids import new_picture_id
-from picadaily.settings import Mode
+from picadaily.layout import original_key
+from picadaily.settings import Mode, Settings
 from picadaily.steps import PIPELINE
+from picadaily.storage import ObjectStore, S3ObjectStore
 from services.metadata.repository import SqlitePictures
 
 from .chart import draw_scale_chart
@@ -47,24 +50,43 @@ LABELS = ("cat", "coffee", "rocket", "astronaut", "brick", "coin", "camera", "mo
 FLAT = 0.10  # within 10 % of the smallest library's figure
 
 
-def seed(db: Path, count: int, before: dt.datetime) -> None:
-    """``count`` more done pictures, older than ``before``, written 500 to a transaction."""
+def seed(db: Path, store: ObjectStore | None, bucket: str, count: int,
+         before: dt.datetime) -> None:
+    """``count`` more done pictures, older than ``before``, written 500 to a transaction, each
+    with a (small) original in the bucket: the reconciler, which compares the two, must find a
+    consistent library (a document without its original is a deletion whose event was lost)."""
     repo = SqlitePictures(db)
+    original = _small_jpeg()
     try:
         for start in range(0, count, 500):
+            ids = [new_picture_id() for _ in range(start, min(start + 500, count))]
+            if store is not None:
+                with ThreadPoolExecutor(8) as pool:
+                    list(pool.map(lambda i: store.put(bucket, original_key(i), original,
+                                                      "image/jpeg", {}), ids))
             with repo.transaction():
-                for i in range(start, min(start + 500, count)):
-                    _seed_one(repo, i, before - dt.timedelta(seconds=count - i))
+                for n, picture_id in enumerate(ids, start=start):
+                    at = before - dt.timedelta(seconds=count - n)
+                    _seed_one(repo, picture_id, n, at)
     finally:
         repo.close()
 
 
-def _seed_one(repo: SqlitePictures, i: int, created: dt.datetime) -> None:
-    picture_id = new_picture_id()
+def _small_jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def _seed_one(repo: SqlitePictures, picture_id: str, i: int, created: dt.datetime) -> None:
     mode = MODES[i % 2]
-    repo.add(Picture(id=picture_id, object_key=picture_id, original_name=f"seed-{i}.jpg",
-                     content_type="image/jpeg", size=200_000, created=created, updated=created,
-                     mode=mode, status="processing"))
+    repo.add(Picture(id=picture_id, object_key=original_key(picture_id),
+                     original_name=f"seed-{i}.jpg", content_type="image/jpeg", size=200_000,
+                     created=created, updated=created, mode=mode, status="processing"))
     for n, step in enumerate(PIPELINE):
         at = created + dt.timedelta(milliseconds=20 * n)
         repo.add_timeline(picture_id, TimelineEntry(
@@ -186,10 +208,13 @@ def main() -> int:
                                "sizes": sizes, "by_size": {}, "long_burst": {}}
     with temporary_stack({}, "scale") as stack:
         db = stack.home / "metadata.sqlite3"
+        settings = Settings(s3_endpoint=stack.env["PICADAILY_S3_ENDPOINT"])
+        store = S3ObjectStore.from_settings(settings)
         seeded = 0
         for size in sizes:
             # (the measured pictures of the smaller sizes count as library too)
-            seed(db, max(size - seeded, 0), dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+            seed(db, store, settings.pictures_bucket, max(size - seeded, 0),
+                 dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
             seeded = max(size, seeded)
             log.info("library of %d pictures seeded; measuring", size)
             results["by_size"][size] = measure_size(stack, latency_set, burst_set)

@@ -140,7 +140,8 @@ class Reconciler:
         documents: list[Picture] = []
         cursor: str | None = None
         while True:
-            params: dict[str, Any] = {"limit": 200}
+            # (the fields only: a library's timelines are most of its bytes)
+            params: dict[str, Any] = {"limit": 200, "timeline": "false"}
             if cursor:
                 params["cursor"] = cursor
             resp = await self._metadata.get("/pictures", params=params)

@@ -358,12 +358,15 @@ class Metadata:
         year: int | None = None,
         limit: int = 24,
         cursor: str | None = None,
+        timeline: bool = True,
     ) -> Page:
-        """Newest first. ``cursor`` is the opaque ``next_cursor`` of the previous page."""
+        """Newest first. ``cursor`` is the opaque ``next_cursor`` of the previous page;
+        ``timeline=False`` leaves the timelines out (a reader that only needs the fields)."""
         after = _decode_cursor(cursor) if cursor else None
         ids = self._repo.query(Query(label=label, mode=mode, status=status, camera=camera,
                                      year=year, limit=limit + 1, after=after))
-        pictures = [p for i in ids[:limit] if (p := self._repo.get(i)) is not None]
+        pictures = [p for i in ids[:limit]
+                    if (p := self._repo.get(i, timeline=timeline)) is not None]
         next_cursor = None
         if len(ids) > limit and pictures:
             last = pictures[-1]
@@ -372,22 +375,25 @@ class Metadata:
 
     def collage_candidates(self, count: int = 4) -> list[Picture]:
         """The newest pictures that have a thumbnail and are not rejected or failed."""
-        ids = self._repo.collage_candidates((Status.DONE.value, Status.PROCESSING.value), count)
+        ids = self._repo.collage_candidates(count)
         # (the collage reads only ids and times: no timelines)
         return [p for i in ids if (p := self._repo.get(i, timeline=False)) is not None]
 
     def stats(self) -> dict[str, ModeStats]:
-        """Per mode: counts, end-to-end seconds, per-step durations, retries and failures."""
+        """Per mode: counts (the whole library), and over its newest pictures (the repository's
+        window) end-to-end seconds, per-step durations, retries and failures."""
         out: dict[str, ModeStats] = {}
         rows = self._repo.stats_rows()
+        for row in rows.counts:
+            s = out.setdefault(row["mode"], ModeStats(window=rows.window))
+            s.count += row["n"]
+            s.statuses[row["status"]] = s.statuses.get(row["status"], 0) + row["n"]
         for row in rows.pictures:
-            s = out.setdefault(row["mode"], ModeStats())
-            s.count += 1
-            s.statuses[row["status"]] = s.statuses.get(row["status"], 0) + 1
+            s = out.setdefault(row["mode"], ModeStats(window=rows.window))
             if row["status"] == Status.DONE and row["finished"]:
                 s.e2e_ms.append(_ms(row["created"], row["finished"]))
         for row in rows.steps:
-            s = out.setdefault(row["mode"], ModeStats())
+            s = out.setdefault(row["mode"], ModeStats(window=rows.window))
             if row["outcome"] == "ok":
                 s.step_ms.setdefault(row["step"], []).append(_ms(row["started"], row["ended"]))
             elif row["outcome"] == "error":
@@ -412,6 +418,7 @@ def _is_newer_original(existing: Picture, reg: Registration) -> bool:
 
 @dataclass
 class ModeStats:
+    window: int = 0  # the timings cover this mode's newest pictures, this many at most
     count: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     e2e_ms: list[float] = field(default_factory=list)
@@ -423,6 +430,7 @@ class ModeStats:
         return {
             "pictures": self.count,
             "statuses": self.statuses,
+            "timings_cover_newest": self.window,
             "e2e_ms": _percentiles(self.e2e_ms),
             "steps": {step: {**_percentiles(v), "errors": self.step_errors.get(step, 0)}
                       for step, v in self.step_ms.items()},

@@ -239,9 +239,10 @@ def create_app(settings: Settings, repo: PictureRepository | None = None) -> Fas
         year: Annotated[int | None, Query(ge=1800, le=2200)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 24,
         cursor: str | None = None,
+        timeline: bool = True,
     ) -> PageOut:
         page = md.list_pictures(label=label, mode=mode, status=status, camera=camera, year=year,
-                                limit=limit, cursor=cursor)
+                                limit=limit, cursor=cursor, timeline=timeline)
         return PageOut(pictures=page.pictures, next_cursor=page.next_cursor)
 
     @app.post("/pictures/states")

@@ -23,7 +23,7 @@ from typing import Any
 
 from picadaily.contracts import Picture
 
-from .repository import SqlPictures, _row_to_picture
+from .repository import COLLAGE_WHERE, SqlPictures, _row_to_picture
 
 WRITE_LOCK = 7_001  # the advisory lock every transaction takes
 
@@ -85,6 +85,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE pictures ADD COLUMN taken_year INTEGER;
     CREATE INDEX pictures_camera ON pictures (camera, created DESC);
     CREATE INDEX pictures_year ON pictures (taken_year, created DESC);
+    """,
+    # 4: the cost curve: the same indexes as the SQLite migration 6.
+    f"""
+    CREATE INDEX pictures_collage ON pictures (created DESC, id DESC) WHERE {COLLAGE_WHERE};
+    CREATE INDEX pictures_mode ON pictures (mode, created DESC);
+    CREATE INDEX pictures_mode_status ON pictures (mode, status);
+    ALTER TABLE labels ADD COLUMN created TEXT;
+    UPDATE labels
+        SET created = (SELECT created FROM pictures WHERE pictures.id = labels.picture_id);
+    CREATE INDEX labels_newest ON labels (name, created DESC, picture_id DESC);
     """,
 )
 

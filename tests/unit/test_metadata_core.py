@@ -330,3 +330,23 @@ def test_exif_is_stored_in_any_status_and_filters_the_list_by_camera_and_year(
     assert md.list_pictures(camera="Canon EOS 5D", year=2021).pictures == []
     with pytest.raises(StaleVersion):
         md.store_exif("e1", Exif(), 2)
+
+
+def test_stats_count_the_whole_library_and_time_its_newest_pictures(md: Metadata) -> None:
+    """The compare page's figures stay an index walk as the library grows: counts cover every
+    picture, timings the newest of each mode (the repository's window)."""
+    for i in range(3):
+        md.register(f"c{i}", reg(f"c{i}.jpg", minutes=i, mode="choreography"))
+        at = utcnow() + timedelta(minutes=i)
+        md.record_step(f"c{i}", TimelineEntry(step="analyse_image", started=at,
+                                              ended=at + timedelta(milliseconds=10 * (i + 1)),
+                                              outcome="ok", mode="choreography"))
+        md.finish(f"c{i}", Status.FAILED, "stopped")
+    md.register("o0", reg("o0.jpg", mode="orchestration"))
+    rows = md._repo.stats_rows(window=2)
+    assert sorted((r["mode"], r["status"], r["n"]) for r in rows.counts) == [
+        ("choreography", "failed", 3), ("orchestration", "processing", 1)]
+    assert sorted(r["id"] for r in rows.pictures) == ["c1", "c2", "o0"]
+    assert sorted(r["started"] < r["ended"] for r in rows.steps) == [True, True]
+    summary = md.stats()["choreography"].summary()
+    assert (summary["pictures"], summary["statuses"]) == (3, {"failed": 3})
