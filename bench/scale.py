@@ -147,12 +147,14 @@ def long_burst(stack: RunningStack, photos: list[tuple[str, bytes]], size: int,
         docs = list(_docs(api, ids).values())
     finished = sorted(dt.datetime.fromisoformat(d["finished"]) for d in docs)
     created = min(dt.datetime.fromisoformat(d["created"]) for d in docs)
-    window = min(100, len(finished) // 2)
+    window = min(100, len(finished) // 3)
 
     def rate(first: dt.datetime, last: dt.datetime, n: int) -> float:
         return round(n / max((last - first).total_seconds(), 1e-3), 2)
 
-    head = rate(created, finished[window - 1], window)
+    # Completion to completion: the first window starts at the first picture done (before it
+    # the pipeline fills while the uploads are still being accepted).
+    head = rate(finished[0], finished[window], window)
     tail = rate(finished[-window - 1], finished[-1], window)
     return {"pictures": size, "throughput_per_s": rate(created, finished[-1], len(docs)),
             f"first_{window}_per_s": head, f"last_{window}_per_s": tail,
