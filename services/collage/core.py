@@ -26,12 +26,9 @@ TILE_CACHE = 32
 
 
 class CollageMembers(Protocol):
-    def newest_with_thumbnail(self, count: int) -> list[tuple[str, str]]:
-        """(picture id, created ISO time) of the newest pictures with a thumbnail."""
-        ...
-
-    def alive(self, picture_ids: list[str]) -> dict[str, str]:
-        """Of these pictures, the ones still processing or done: id -> created ISO time."""
+    def candidates(self, count: int, also: list[str]) -> dict[str, str]:
+        """Picture id -> created ISO time of the newest ``count`` pictures with a thumbnail,
+        and of those of ``also`` still processing or done (one question to the metadata)."""
         ...
 
 
@@ -56,19 +53,16 @@ class Collage:
         """
         count = GRID * GRID
         with self._lock:
-            candidates = dict(self.members.newest_with_thumbnail(count + 2))
+            current = self.current_members()
+            candidates = self.members.candidates(
+                count + 2, [m for m in current if m not in (excluding, picture_id)])
             if picture_id and created:
                 candidates[picture_id] = created
-            unlisted = [m for m in self.current_members()
-                        if m not in candidates and m not in (excluding, picture_id)]
-            if unlisted:
-                candidates.update(self.members.alive(unlisted))
             if excluding:
                 candidates.pop(excluding, None)
                 self._tiles.pop(excluding, None)
             ranked = [m for m, _ in sorted(candidates.items(), key=lambda kv: (kv[1], kv[0]),
                                            reverse=True)]
-            current = self.current_members()
             while True:
                 wanted = ranked[:count]
                 if wanted == current:

@@ -15,7 +15,7 @@ from picadaily.event_runtime import event_edge_with_timeline
 from picadaily.faults import Faults, with_faults
 from picadaily.http_edge import service_app, watch_event_edge
 from picadaily.settings import Settings
-from picadaily.steps import Status, Step
+from picadaily.steps import Step
 from picadaily.storage import S3ObjectStore
 
 from . import events
@@ -26,22 +26,10 @@ class MetadataMembers:
     def __init__(self, client: httpx.Client) -> None:
         self._client = client
 
-    def newest_with_thumbnail(self, count: int) -> list[tuple[str, str]]:
-        resp = self._client.get("/collage-candidates", params={"count": count})
+    def candidates(self, count: int, also: list[str]) -> dict[str, str]:
+        resp = self._client.get("/collage-candidates", params={"count": count, "also": also})
         resp.raise_for_status()
-        return [(p["id"], p["created"]) for p in resp.json()]
-
-    def alive(self, picture_ids: list[str]) -> dict[str, str]:
-        out = {}
-        for picture_id in picture_ids:
-            resp = self._client.get(f"/pictures/{picture_id}")
-            if resp.status_code == 404:
-                continue
-            resp.raise_for_status()
-            doc = resp.json()
-            if doc["status"] in (Status.PROCESSING, Status.DONE):
-                out[picture_id] = doc["created"]
-        return out
+        return {p["id"]: p["created"] for p in resp.json()}
 
 
 class CollageRequest(BaseModel):

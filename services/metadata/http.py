@@ -285,7 +285,9 @@ def create_app(settings: Settings, repo: PictureRepository | None = None) -> Fas
 
     @app.get("/collage-candidates")
     @db
-    def collage_candidates(md: MetadataDep, count: int = 4) -> list[Picture]:
-        return md.collage_candidates(count)
+    def collage_candidates(md: MetadataDep, count: int = 4,
+                           also: Annotated[list[str] | None, Query(max_length=50)] = None,
+                           ) -> list[Picture]:
+        return md.collage_candidates(count, also or [])
 
     return app

@@ -44,12 +44,10 @@ class Members:
         self.ids: list[str] = []
         self.processing: dict[str, str] = {}  # known, alive, thumbnail not recorded yet
 
-    def newest_with_thumbnail(self, count: int) -> list[tuple[str, str]]:
+    def candidates(self, count: int, also: list[str]) -> dict[str, str]:
         # ids are listed newest first; make created times that sort the same way
-        return [(i, f"2026-01-01T00:00:{59 - n:02d}") for n, i in enumerate(self.ids[:count])]
-
-    def alive(self, picture_ids: list[str]) -> dict[str, str]:
-        return {i: self.processing[i] for i in picture_ids if i in self.processing}
+        out = {i: f"2026-01-01T00:00:{59 - n:02d}" for n, i in enumerate(self.ids[:count])}
+        return out | {i: self.processing[i] for i in also if i in self.processing}
 
 
 def test_collage_rebuilds_only_when_membership_changes() -> None:

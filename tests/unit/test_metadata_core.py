@@ -137,6 +137,9 @@ def test_collage_candidates_are_the_newest_with_a_thumbnail_not_failed(md: Metad
     md.finish("p4", Status.REJECTED, "unsafe")
     md.set_thumbnail("p3", None)
     assert [p.id for p in md.collage_candidates(4)] == ["p2", "p1", "p0"]
+    # the collage's current members are answered for too, thumbnail or not, if still alive
+    also = ["p3", "p5", "p1", "never-seen"]
+    assert [p.id for p in md.collage_candidates(2, also)] == ["p2", "p1", "p3"]
 
 
 def test_missing_pictures_are_reported(md: Metadata) -> None:
