@@ -41,7 +41,8 @@ EVERY_PROCESS = ("storage", "nats", "temporal", "metadata", "vision", "thumbnail
 ONE_PER_CLASS = ("storage", "nats", "temporal", "vision", "worker", "trigger", "source",
                  "frontend")
 # Short reconciliation, so that what only the reconciler can repair is repaired within the run.
-CHAOS_ENV = {"PICADAILY_RECONCILE_AFTER_S": "8", "PICADAILY_RECONCILE_EVERY_S": "4"}
+CHAOS_ENV = {"PICADAILY_RECONCILE_AFTER_S": "8", "PICADAILY_RECONCILE_EVERY_S": "4",
+             "PICADAILY_RECONCILE_FULL_EVERY_S": "4"}
 SERVER_NAMES = {"nats-server": "nats", "storage (seaweedfs)": "storage"}
 
 

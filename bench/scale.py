@@ -60,14 +60,15 @@ def seed(db: Path, store: ObjectStore | None, bucket: str, count: int,
     try:
         for start in range(0, count, 500):
             ids = [new_picture_id() for _ in range(start, min(start + 500, count))]
-            if store is not None:
-                with ThreadPoolExecutor(8) as pool:
-                    list(pool.map(lambda i: store.put(bucket, original_key(i), original,
-                                                      "image/jpeg", {}), ids))
+            # the documents first: the originals' storage events then find them done
             with repo.transaction():
                 for n, picture_id in enumerate(ids, start=start):
                     at = before - dt.timedelta(seconds=count - n)
                     _seed_one(repo, picture_id, n, at)
+            if store is not None:
+                with ThreadPoolExecutor(8) as pool:
+                    list(pool.map(lambda i: store.put(bucket, original_key(i), original,
+                                                      "image/jpeg", {}), ids))
     finally:
         repo.close()
 
@@ -97,6 +98,34 @@ def _seed_one(repo: SqlitePictures, picture_id: str, i: int, created: dt.datetim
                 thumbnail=Thumbnail(width=400, height=300), collage_updated=True,
                 status="done", finished=created + dt.timedelta(milliseconds=150),
                 updated=created)
+
+
+def wait_drained(stack: RunningStack, stream: str, durable: str, limit_s: float = 900) -> None:
+    """Until the seeded originals' storage events are all handled (each one finds its document
+    done and changes nothing): the measurement must not share the machine with them."""
+    import asyncio
+
+    import nats
+
+    async def backlog() -> tuple[int, int]:
+        nc = await nats.connect(stack.env["PICADAILY_NATS_URL"])
+        try:
+            js = nc.jetstream()
+            info = await js.consumer_info(stream, durable)
+            stored = (await js.stream_info(stream)).state.messages
+            return stored, info.num_pending + info.num_ack_pending
+        finally:
+            await nc.close()
+
+    deadline = time.monotonic() + limit_s
+    last = (-1, -1)
+    while time.monotonic() < deadline:
+        now = asyncio.run(backlog())
+        if now[1] == 0 and now[0] == last[0]:
+            return
+        last = now
+        time.sleep(2)
+    raise TimeoutError(f"storage events still pending after {limit_s:.0f} s: {last}")
 
 
 def api_p50_ms(api: httpx.Client, path: str, times: int = 30) -> float:
@@ -218,6 +247,7 @@ def main() -> int:
             seed(db, store, settings.pictures_bucket, max(size - seeded, 0),
                  dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
             seeded = max(size, seeded)
+            wait_drained(stack, settings.storage_stream, "trigger-storage")
             log.info("library of %d pictures seeded; measuring", size)
             results["by_size"][size] = measure_size(stack, latency_set, burst_set)
         for mode in MODES:

@@ -1,6 +1,9 @@
 """The reconciler: repairs what no event can, by looking.
 
-At start and every ``reconcile_every_s`` seconds:
+At start and every ``reconcile_every_s`` seconds, the pictures still processing or waiting for a
+review (through the status index); at start and every ``reconcile_full_every_s`` seconds, the
+whole bucket against the whole metadata (S3 can only list: that comparison grows with the
+library, so it runs less often):
 
 - a picture still ``processing`` after ``reconcile_after_s`` whose original exists gets its
   storage event replayed (the trigger and the workflow id make a replay of a picture that is
@@ -26,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -71,11 +75,19 @@ class Reconciler:
         self._js = js
         self._bus = bus
 
-    async def run_once(self) -> Report:
+    async def run_once(self, full: bool = True) -> Report:
+        """One round. ``full``: the whole bucket against the whole metadata (lost deletions,
+        objects nobody registered); otherwise only the pictures still processing or waiting for
+        a review, read through the status index (the library's size does not matter)."""
         report = Report()
         cutoff = utcnow() - timedelta(seconds=self._settings.reconcile_after_s)
-        objects = dict(await asyncio.to_thread(self._list))
-        documents = await self._documents()
+        objects: dict[str, datetime] | None = None
+        if full:
+            objects = dict(await asyncio.to_thread(self._list))
+            documents = await self._documents()
+        else:
+            documents = [*await self._documents(Status.PROCESSING),
+                         *await self._documents(Status.AWAITING_REVIEW)]
         for picture in documents:
             if picture.created > cutoff:
                 continue  # young: its own events are probably still on their way
@@ -84,8 +96,8 @@ class Reconciler:
                 await self._decide_overdue(picture)
                 report.overdue_reviews.append(picture.id)
                 continue
-            if picture.object_key in objects and not processing:
-                continue  # the usual case: final, and its original is there
+            if not processing and (objects is None or picture.object_key in objects):
+                continue  # the usual case: final, and its original is there (or not looked)
             # stuck, or its original was not listed: one HEAD says which
             head = await asyncio.to_thread(self._head, picture.object_key)
             if head is not None and processing:
@@ -98,7 +110,8 @@ class Reconciler:
                 await self._collect(picture)  # deleted, and its deletion's event was lost
                 report.collected.append(picture.id)
         known = {p.object_key for p in documents}
-        candidates = [(k, m) for k, m in objects.items() if k not in known and m <= cutoff]
+        candidates = [(k, m) for k, m in (objects or {}).items()
+                      if k not in known and m <= cutoff]
         for key, head in await self._unknown_objects(candidates):
             await self._replay(key, head, f"unknown:{picture_id_for_key(key)}")
             report.discovered.append(picture_id_for_key(key))
@@ -126,9 +139,13 @@ class Reconciler:
             dedupe_key=f"{picture.id}:review-overdue:{picture.version}")
 
     async def run(self, stop: asyncio.Event) -> None:
+        last_full = float("-inf")
         while not stop.is_set():
+            full = time.monotonic() - last_full >= self._settings.reconcile_full_every_s
             try:
-                await self.run_once()
+                await self.run_once(full=full)
+                if full:
+                    last_full = time.monotonic()
             except Exception:
                 log.exception("a reconciliation round failed; the next one will try again")
             with contextlib.suppress(TimeoutError):
@@ -136,12 +153,14 @@ class Reconciler:
 
     # --- looking ------------------------------------------------------------------------------
 
-    async def _documents(self) -> list[Picture]:
+    async def _documents(self, status: Status | None = None) -> list[Picture]:
         documents: list[Picture] = []
         cursor: str | None = None
         while True:
             # (the fields only: a library's timelines are most of its bytes)
             params: dict[str, Any] = {"limit": 200, "timeline": "false"}
+            if status is not None:
+                params["status"] = status.value
             if cursor:
                 params["cursor"] = cursor
             resp = await self._metadata.get("/pictures", params=params)

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     # has been waiting longer than reconcile_after_s.
     reconcile_every_s: float = 60.0
     reconcile_after_s: float = 120.0
+    # The whole bucket against the whole metadata (a deletion whose event was lost, an object
+    # nobody registered): it reads the whole library, so less often.
+    reconcile_full_every_s: float = 600.0
 
     # The failure lab: people stop, start and kill processes and inject faults from /lab or
     # `picadaily lab`. Off unless asked for (`make demo` asks for it on loopback). The stack

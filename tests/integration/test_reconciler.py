@@ -100,3 +100,28 @@ async def test_a_deletion_whose_event_was_lost_is_still_garbage_collected(
         assert (await metadata.get(f"/pictures/{gone}")).status_code == 404
     report, _ = await reconcile(settings)
     assert report.collected == []
+
+
+async def test_a_light_round_repairs_stuck_pictures_and_leaves_the_library_alone(
+        pipeline: Trigger) -> None:
+    """Between full rounds the reconciler reads only what is still processing (the status
+    index): a stuck upload is replayed, an object nobody registered waits for the full round."""
+    settings = pipeline.settings
+    unknown = put_picture(settings, photos("good")[0], mode="choreography")
+    stuck = put_picture(settings, photos("good")[1], mode="orchestration")
+    async with httpx.AsyncClient(base_url=settings.metadata_url) as metadata:
+        resp = await metadata.put(f"/pictures/{stuck}", json=Registration(
+            object_key=stuck, mode="orchestration").model_dump(mode="json"))
+        resp.raise_for_status()
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        async with httpx.AsyncClient(base_url=settings.metadata_url) as metadata:
+            reconciler = Reconciler(settings, s3_client(settings), metadata, js,
+                                    EventBus(js, settings, "test"))
+            light = await reconciler.run_once(full=False)
+            assert (light.replayed, light.discovered) == ([stuck], [])
+            full = await reconciler.run_once(full=True)
+            assert full.discovered == [unknown]
+    finally:
+        await close_nats(nc)
