@@ -27,7 +27,7 @@ def settings_override(settings: Settings) -> Settings:
     return settings.model_copy(update={"reconcile_after_s": 0.0})
 
 
-async def reconcile(settings: Settings) -> tuple[Report, list[bytes]]:
+async def reconcile(settings: Settings, full: bool = True) -> tuple[Report, list[bytes]]:
     """One reconciliation round; returns its report and the storage events it published."""
     nc = await nats.connect(settings.nats_url)
     try:
@@ -35,7 +35,7 @@ async def reconcile(settings: Settings) -> tuple[Report, list[bytes]]:
         sub = await new_storage_events(js, settings)
         async with httpx.AsyncClient(base_url=settings.metadata_url) as metadata:
             report = await Reconciler(settings, s3_client(settings), metadata, js,
-                                      EventBus(js, settings, "test")).run_once()
+                                      EventBus(js, settings, "test")).run_once(full)
         bodies = []
         while True:
             try:
@@ -113,15 +113,7 @@ async def test_a_light_round_repairs_stuck_pictures_and_leaves_the_library_alone
         resp = await metadata.put(f"/pictures/{stuck}", json=Registration(
             object_key=stuck, mode="orchestration").model_dump(mode="json"))
         resp.raise_for_status()
-    nc = await nats.connect(settings.nats_url)
-    try:
-        js = nc.jetstream()
-        async with httpx.AsyncClient(base_url=settings.metadata_url) as metadata:
-            reconciler = Reconciler(settings, s3_client(settings), metadata, js,
-                                    EventBus(js, settings, "test"))
-            light = await reconciler.run_once(full=False)
-            assert (light.replayed, light.discovered) == ([stuck], [])
-            full = await reconciler.run_once(full=True)
-            assert full.discovered == [unknown]
-    finally:
-        await close_nats(nc)
+    light, _ = await reconcile(settings, full=False)
+    assert (light.replayed, light.discovered) == ([stuck], [])
+    full, _ = await reconcile(settings)
+    assert full.discovered == [unknown]
