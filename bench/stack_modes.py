@@ -32,6 +32,7 @@ class ModeResult:
     failures: list[str] = field(default_factory=list)
     cpu_ms_per_picture_by_process: dict[str, float] = field(default_factory=dict)
     burst_ids: list[str] = field(default_factory=list)
+    latency_ids: list[str] = field(default_factory=list)  # the one-at-a-time pictures
 
 
 class MemorySampler:
@@ -154,6 +155,7 @@ def measure_mode(stack: RunningStack, mode: str, latency_set: list[tuple[str, by
         progress = Progress(len(latency_set), f"{mode}: one at a time")
         for name, data in latency_set:
             picture_id, _ = _upload(api, name, data, mode)
+            result.latency_ids.append(picture_id)
             watcher.wait([picture_id], lambda: None)
             doc = _docs(api, [picture_id])[picture_id]
             if doc["status"] != "done":
