@@ -5,7 +5,8 @@ review (through the status index); at start and every ``reconcile_full_every_s``
 whole bucket against the whole metadata (S3 can only list: that comparison grows with the
 library, so it runs less often):
 
-- a picture still ``processing`` after ``reconcile_after_s`` whose original exists gets its
+- a picture still ``processing`` after ``reconcile_after_s`` (``reconcile_unseen_after_s`` when
+  the trigger never registered it: its storage event was lost) whose original exists gets its
   storage event replayed (the trigger and the workflow id make a replay of a picture that is
   merely slow a no-op; one whose event was lost is processed now);
 - one whose original is gone is failed (``picture.failed``: "original missing"), so its
@@ -80,7 +81,12 @@ class Reconciler:
         objects nobody registered); otherwise only the pictures still processing or waiting for
         a review, read through the status index (the library's size does not matter)."""
         report = Report()
-        cutoff = utcnow() - timedelta(seconds=self._settings.reconcile_after_s)
+        now = utcnow()
+        cutoff = now - timedelta(seconds=self._settings.reconcile_after_s)
+        # Registered by the frontend but never by the trigger (no etag: its storage event has
+        # not arrived): the store's event log lost it (SeaweedFS's filer log has dropped 3 of
+        # 500 in a burst here). No queue holds such a picture back, so it is replayed sooner.
+        unseen_cutoff = now - timedelta(seconds=self._settings.reconcile_unseen_after_s)
         objects: dict[str, datetime] | None = None
         if full:
             objects = dict(await asyncio.to_thread(self._list))
@@ -89,7 +95,8 @@ class Reconciler:
             documents = [*await self._documents(Status.PROCESSING),
                          *await self._documents(Status.AWAITING_REVIEW)]
         for picture in documents:
-            if picture.created > cutoff:
+            unseen = picture.status == Status.PROCESSING and picture.etag is None
+            if picture.created > (unseen_cutoff if unseen else cutoff):
                 continue  # young: its own events are probably still on their way
             processing = picture.status == Status.PROCESSING
             if self._review_overdue(picture):

@@ -109,8 +109,11 @@ class Settings(BaseSettings):
     # The reconciler: what no event can fix (an event lost with a store that died, a process
     # killed between two writes) is found by looking, every reconcile_every_s seconds, at what
     # has been waiting longer than reconcile_after_s.
-    reconcile_every_s: float = 60.0
+    reconcile_every_s: float = 15.0
     reconcile_after_s: float = 120.0
+    # An upload the frontend registered whose storage event never reached the trigger (no queue
+    # holds it back): replayed after this long.
+    reconcile_unseen_after_s: float = 15.0
     # The whole bucket against the whole metadata (a deletion whose event was lost, an object
     # nobody registered): it reads the whole library, so less often.
     reconcile_full_every_s: float = 600.0

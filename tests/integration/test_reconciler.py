@@ -24,7 +24,8 @@ from .helpers import new_storage_events, put_picture, upload_and_trigger, wait_f
 
 @pytest.fixture
 def settings_override(settings: Settings) -> Settings:
-    return settings.model_copy(update={"reconcile_after_s": 0.0})
+    return settings.model_copy(update={"reconcile_after_s": 0.0,
+                                       "reconcile_unseen_after_s": 0.0})
 
 
 async def reconcile(settings: Settings, full: bool = True) -> tuple[Report, list[bytes]]:
@@ -117,3 +118,24 @@ async def test_a_light_round_repairs_stuck_pictures_and_leaves_the_library_alone
     assert (light.replayed, light.discovered) == ([stuck], [])
     full, _ = await reconcile(settings)
     assert full.discovered == [unknown]
+
+
+async def test_an_upload_whose_storage_event_never_came_is_replayed_sooner(
+        pipeline: Trigger) -> None:
+    """A picture the frontend registered (no etag yet) that the trigger never saw is replayed
+    after ``reconcile_unseen_after_s``; one the trigger registered waits in some queue and gets
+    the longer ``reconcile_after_s``."""
+    settings = pipeline.settings.model_copy(update={"reconcile_after_s": 3600.0,
+                                                    "reconcile_unseen_after_s": 0.0})
+    unseen = put_picture(settings, photos("good")[0], mode="choreography")
+    seen = put_picture(settings, photos("good")[1], mode="choreography")
+    async with httpx.AsyncClient(base_url=settings.metadata_url) as metadata:
+        for picture_id, etag in ((unseen, None), (seen, "an-etag-from-its-event")):
+            resp = await metadata.put(f"/pictures/{picture_id}", json=Registration(
+                object_key=picture_id, mode="choreography", etag=etag).model_dump(mode="json"))
+            resp.raise_for_status()
+    light, bodies = await reconcile(settings, full=False)
+    assert light.replayed == [unseen]
+    for body in bodies:
+        await pipeline.handle(body)
+    assert (await wait_final(settings, unseen))["status"] == "done"
