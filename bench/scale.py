@@ -41,7 +41,7 @@ from services.metadata.repository import SqlitePictures
 
 from .chart import draw_scale_chart
 from .common import quiet_logging, save_results, temporary_stack
-from .run import percentile, photo_sets
+from .run import _reconciled, percentile, photo_sets
 from .stack_modes import FinalWatcher, ModeResult, _docs, _upload_concurrently, measure_mode
 
 log = logging.getLogger("bench.scale")
@@ -158,7 +158,8 @@ def measure_size(stack: RunningStack, latency_set: list[tuple[str, bytes]],
                 "cpu_s_per_picture": round(result.cpu_s / max(result.burst_size, 1), 4),
                 "store_metadata_ms": step_p50_ms(docs, "store_metadata"),
                 "update_collage_ms": step_p50_ms(docs, "update_collage"),
-                "failures": result.failures,
+                "failures": result.failures + [f"the reconciler had to repair: {line}"
+                                               for line in _reconciled(stack)],
             }
         # (after the modes: every library then has more than a page of pictures)
         out["gallery_page_ms"] = api_p50_ms(api, "/api/pictures")
@@ -193,7 +194,8 @@ def long_burst(stack: RunningStack, photos: list[tuple[str, bytes]], size: int,
     return {"pictures": size, "throughput_per_s": rate(created, finished[-1], len(docs)),
             f"first_{window}_per_s": head, f"last_{window}_per_s": tail,
             "last_vs_first": round(tail / head, 2) if head else None,
-            "not_done": sum(d["status"] != "done" for d in docs)}
+            "not_done": sum(d["status"] != "done" for d in docs),
+            "reconciler_repairs": _reconciled(stack)}
 
 
 def flatness(by_size: dict[int, dict[str, Any]]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from functions.trigger import Trigger
 from picadaily.contracts import Registration, utcnow
 from picadaily.events import EventBus
 from picadaily.nats_util import close_nats
-from picadaily.settings import Settings
+from picadaily.settings import Mode, Settings
 from picadaily.storage import s3_client
 from tests.conftest import photos
 
@@ -47,16 +47,22 @@ async def reconcile(settings: Settings, full: bool = True) -> tuple[Report, list
         await close_nats(nc)
 
 
+async def register(settings: Settings, picture_id: str, mode: Mode,
+                   etag: str | None = None) -> None:
+    """As the frontend registers an upload (no etag), or as the trigger does (its event's)."""
+    async with httpx.AsyncClient(base_url=settings.metadata_url) as metadata:
+        resp = await metadata.put(f"/pictures/{picture_id}", json=Registration(
+            object_key=picture_id, mode=mode, etag=etag).model_dump(mode="json"))
+        resp.raise_for_status()
+
+
 async def test_a_picture_whose_event_was_lost_still_ends_final(pipeline: Trigger) -> None:
     settings = pipeline.settings
     # An object in the bucket whose storage event never arrived (we do not run the source),
     # and an upload registered by the frontend whose event was lost the same way.
     unknown = put_picture(settings, photos("good")[0], mode="choreography")
     registered = put_picture(settings, photos("good")[1], mode="orchestration")
-    async with httpx.AsyncClient(base_url=settings.metadata_url) as metadata:
-        resp = await metadata.put(f"/pictures/{registered}", json=Registration(
-            object_key=registered, mode="orchestration").model_dump(mode="json"))
-        resp.raise_for_status()
+    await register(settings, registered, "orchestration")
     report, bodies = await reconcile(settings)
     assert sorted(report.discovered) == [unknown]
     assert report.replayed == [registered]
@@ -110,10 +116,7 @@ async def test_a_light_round_repairs_stuck_pictures_and_leaves_the_library_alone
     settings = pipeline.settings
     unknown = put_picture(settings, photos("good")[0], mode="choreography")
     stuck = put_picture(settings, photos("good")[1], mode="orchestration")
-    async with httpx.AsyncClient(base_url=settings.metadata_url) as metadata:
-        resp = await metadata.put(f"/pictures/{stuck}", json=Registration(
-            object_key=stuck, mode="orchestration").model_dump(mode="json"))
-        resp.raise_for_status()
+    await register(settings, stuck, "orchestration")
     light, _ = await reconcile(settings, full=False)
     assert (light.replayed, light.discovered) == ([stuck], [])
     full, _ = await reconcile(settings)
@@ -129,11 +132,8 @@ async def test_an_upload_whose_storage_event_never_came_is_replayed_sooner(
                                                     "reconcile_unseen_after_s": 0.0})
     unseen = put_picture(settings, photos("good")[0], mode="choreography")
     seen = put_picture(settings, photos("good")[1], mode="choreography")
-    async with httpx.AsyncClient(base_url=settings.metadata_url) as metadata:
-        for picture_id, etag in ((unseen, None), (seen, "an-etag-from-its-event")):
-            resp = await metadata.put(f"/pictures/{picture_id}", json=Registration(
-                object_key=picture_id, mode="choreography", etag=etag).model_dump(mode="json"))
-            resp.raise_for_status()
+    await register(settings, unseen, "choreography")
+    await register(settings, seen, "choreography", etag="an-etag-from-its-event")
     light, bodies = await reconcile(settings, full=False)
     assert light.replayed == [unseen]
     for body in bodies:
