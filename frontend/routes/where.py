@@ -65,6 +65,9 @@ async def _from_workflow(fe: Frontend, picture_id: str, version: int) -> dict[st
         out["note"] = ("no step is waiting in the history: the worker is running this "
                        "picture's steps as local activities (or it waits for a review), and a "
                        "step shows here once its local attempts have failed")
+    elif pending:
+        out["note"] = ("run local first (the default), a step listed here failed two local "
+                       "attempts before: its attempts here count from the ordinary activity's")
     return out
 
 

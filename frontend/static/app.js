@@ -328,6 +328,7 @@ async function renderWhere(id) {
   try { w = await api(`/api/pictures/${id}/where`); } catch (e) { box.textContent = `Unknown: ${e.message}`; return; }
   const parts = [`Answered by ${w.answered_by}.`];
   (w.running || []).forEach(a => parts.push(`Running ${a.step}, attempt ${a.attempt} (${a.state})${a.last_failure ? `; last failure: ${a.last_failure}` : ""}.`));
+  if (w.note) parts.push(`${w.note[0].toUpperCase()}${w.note.slice(1)}.`);
   if (w.last_recorded) parts.push(`Last recorded: ${w.last_recorded.step} ${w.last_recorded.outcome}.`);
   if (w.next_step) parts.push(`Next: ${w.next_step}` + (w.next_consumer && w.next_consumer.error === undefined
     ? `; its consumer ${w.next_consumer.name} has ${w.next_consumer.waiting} waiting, ${w.next_consumer.being_handled} being handled.` : "."));
