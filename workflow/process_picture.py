@@ -223,7 +223,6 @@ class ProcessPicture:
         return PictureOutcome(picture_id=picture.picture_id, status=status, error=error)
 
 
-
 def _after(arg: Any, attempts: int) -> Any:
     """The activity's argument, its picture saying how many attempts came before."""
     if isinstance(arg, PictureInput):
