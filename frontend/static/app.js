@@ -89,9 +89,11 @@ async function initModeSwitch() {
 }
 
 // --- live updates -------------------------------------------------------------------------
-function onPictureChange(handler) {
+// onOpen runs each time the stream (re)connects: a change made before that was not heard.
+function onPictureChange(handler, onOpen) {
   const source = new EventSource("/api/events");
   source.addEventListener("picture", (e) => handler(JSON.parse(e.data)));
+  if (onOpen) source.addEventListener("open", onOpen);
   return source;
 }
 
@@ -354,7 +356,9 @@ async function initPicture() {
     try { await api(`/api/pictures/${id}`, {method: "DELETE"}); location.href = "/?deleted=" + encodeURIComponent(id); }
     catch (e) { notice(`Could not delete: ${e.message}`); }
   });
-  onPictureChange((change) => { if (change.id === id) change.status === "deleted" ? notice("This picture was deleted.") : load(); });
+  // (loaded again once the live stream is open: a picture that finished in between is shown)
+  onPictureChange((change) => { if (change.id === id) change.status === "deleted" ? notice("This picture was deleted.") : load(); },
+                  () => load());
   await load();
 }
 
