@@ -99,7 +99,7 @@ class S3Objects:
 
         parts = urlsplit(endpoint)
         self._host = parts.netloc
-        self._base = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+        self._origin = f"{parts.scheme}://{parts.netloc}"
         self._prefix = parts.path.rstrip("/")
         self._signer = signer
         self._pool = urllib3.PoolManager(
@@ -116,7 +116,7 @@ class S3Objects:
                 f"S3.{operation}", kind=SpanKind.CLIENT,
                 attributes={"rpc.system": "aws-api", "rpc.service": "S3",
                             "rpc.method": operation, "aws.s3.bucket": bucket}):
-            resp = self._pool.request(method, self._base + path[len(self._prefix):],
+            resp = self._pool.request(method, self._origin + path,
                                       body=body, headers=signed, preload_content=True,
                                       redirect=False)
         return Response(resp.status, resp.headers, resp.data)

@@ -71,13 +71,17 @@ def queue_url(settings: Settings) -> str:
 
 class S3ObjectStore:
     """The picture calls (get, put, head, delete) go through ``s3_objects`` (signed plain HTTP:
-    a third of boto3's CPU); listings through boto3."""
+    a third of boto3's CPU); listings through boto3, made on the first listing (a service that
+    never lists never builds a boto3 client)."""
 
-    def __init__(self, client: Any, objects: S3Objects) -> None:
-        self._s3 = client
+    def __init__(self, settings: Settings, objects: S3Objects) -> None:
+        self._settings = settings
         self._objects = objects
+        self._s3: Any = None
 
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        if self._s3 is None:
+            self._s3 = s3_client(self._settings)
         keys: list[str] = []
         for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket,
                                                                        Prefix=prefix):
@@ -89,7 +93,7 @@ class S3ObjectStore:
         from picadaily.s3_objects import S3Objects, SigV4
 
         signer = SigV4(settings.s3_access_key, settings.s3_secret_key, settings.s3_region)
-        return cls(s3_client(settings), S3Objects(settings.s3_endpoint, signer))
+        return cls(settings, S3Objects(settings.s3_endpoint, signer))
 
     def get(self, bucket: str, key: str) -> StoredObject:
         resp = self._objects.request("GetObject", "GET", bucket, key)
