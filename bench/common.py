@@ -50,3 +50,15 @@ def save_results(prefix: str, results: dict[str, Any]) -> Path:
     path = RESULTS / f"{prefix}-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     return path
+
+
+_SEEN: dict[Path, int] = {}
+
+
+def reconciled(stack: RunningStack) -> list[str]:
+    """The reconciler's repair lines logged since the last call (its log lives in the stack's
+    temporary home, gone after the run)."""
+    path = stack.home / "logs" / "reconciler.log"
+    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    start, _SEEN[path] = _SEEN.get(path, 0), len(lines)
+    return [line.split("reconciled: ", 1)[1] for line in lines[start:] if "reconciled: " in line]

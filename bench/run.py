@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.chart import draw_chart
-from bench.common import RESULTS, quiet_logging, temporary_stack
+from bench.common import RESULTS, quiet_logging, reconciled, temporary_stack
 from bench.photos import phone_sized
 from bench.progress import Progress
 from bench.raw import RawResult, local_vision, run_raw
 from bench.stack_modes import ModeResult, measure_mode
-from cli.stack_process import RunningStack
 
 log = logging.getLogger("bench")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "photos" / "good"
@@ -113,21 +112,11 @@ def measure_stack(env: dict[str, str], latency_set: list[tuple[str, bytes]],
             modes[mode] = measure_mode(stack, mode, latency_set, burst_set)
             # What only the reconciler repaired (a lost storage event, a stuck picture)
             # makes a burst minutes long: say so where the numbers are.
-            for line in _reconciled(stack):
+            for line in reconciled(stack):
                 modes[mode].failures.append(f"the reconciler had to repair: {line}")
     return modes
 
 
-_seen: dict[Path, int] = {}
-
-
-def _reconciled(stack: RunningStack) -> list[str]:
-    """The reconciler's repair lines logged since the last call (its log lives in the stack's
-    temporary home, gone after the run)."""
-    path = stack.home / "logs" / "reconciler.log"
-    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
-    start, _seen[path] = _seen.get(path, 0), len(lines)
-    return [line.split("reconciled: ", 1)[1] for line in lines[start:] if "reconciled: " in line]
 
 
 def measure_replicas(latency_set: list[tuple[str, bytes]],

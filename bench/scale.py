@@ -40,8 +40,8 @@ from picadaily.storage import ObjectStore, S3ObjectStore
 from services.metadata.repository import SqlitePictures
 
 from .chart import draw_scale_chart
-from .common import quiet_logging, save_results, temporary_stack
-from .run import _reconciled, percentile, photo_sets
+from .common import quiet_logging, reconciled, save_results, temporary_stack
+from .run import percentile, photo_sets
 from .stack_modes import FinalWatcher, ModeResult, _docs, _upload_concurrently, measure_mode
 
 log = logging.getLogger("bench.scale")
@@ -159,7 +159,7 @@ def measure_size(stack: RunningStack, latency_set: list[tuple[str, bytes]],
                 "store_metadata_ms": step_p50_ms(docs, "store_metadata"),
                 "update_collage_ms": step_p50_ms(docs, "update_collage"),
                 "failures": result.failures + [f"the reconciler had to repair: {line}"
-                                               for line in _reconciled(stack)],
+                                               for line in reconciled(stack)],
             }
         # (after the modes: every library then has more than a page of pictures)
         out["gallery_page_ms"] = api_p50_ms(api, "/api/pictures")
@@ -195,7 +195,7 @@ def long_burst(stack: RunningStack, photos: list[tuple[str, bytes]], size: int,
             f"first_{window}_per_s": head, f"last_{window}_per_s": tail,
             "last_vs_first": round(tail / head, 2) if head else None,
             "not_done": sum(d["status"] != "done" for d in docs),
-            "reconciler_repairs": _reconciled(stack)}
+            "reconciler_repairs": reconciled(stack)}
 
 
 def flatness(by_size: dict[int, dict[str, Any]]) -> dict[str, Any]:
