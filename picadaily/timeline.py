@@ -31,10 +31,9 @@ class HttpTimeline:
 
     async def record_many(self, picture_id: str, entries: list[TimelineEntry]) -> None:
         """One request for them all."""
-        body: Any = [e.model_dump(mode="json") for e in entries]
         try:
             resp = await self._metadata.post(f"/pictures/{picture_id}/timeline",
-                                             json=body[0] if len(body) == 1 else body)
+                                             json=[e.model_dump(mode="json") for e in entries])
             resp.raise_for_status()
         except httpx.HTTPError:
             log.exception("could not record %s of %s", [e.step for e in entries], picture_id)
