@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from picadaily.http_client import service_client
 from picadaily.mode import ModeSwitch
 from picadaily.nats_util import close_nats, connect_nats
 from picadaily.settings import Settings
@@ -56,7 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             metadata = await stack.enter_async_context(
-                httpx.AsyncClient(base_url=settings.metadata_url, timeout=15))
+                service_client(settings.metadata_url, timeout=15))
             # One pooled client each for the trace store and the runner's control endpoint (the
             # pages' banner asks the latter every 3 s).
             traces = await stack.enter_async_context(

@@ -45,6 +45,7 @@ from picadaily.events import (
     Event,
     EventBus,
 )
+from picadaily.http_client import service_client
 from picadaily.ids import picture_id_for_key
 from picadaily.moderation import timeout_decision
 from picadaily.runtime import announce_ready
@@ -260,7 +261,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     try:
         js = nc.jetstream()
         await provision_streams(js, settings)
-        async with httpx.AsyncClient(base_url=settings.metadata_url, timeout=30) as metadata:
+        async with service_client(settings.metadata_url, timeout=30) as metadata:
             reconciler = Reconciler(settings, s3_client(settings), metadata, js,
                                     EventBus(js, settings, "picadaily/reconciler"))
             announce_ready(f"reconciler: every {settings.reconcile_every_s:.0f} s, pictures "

@@ -9,9 +9,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-import httpx
-
 from picadaily.consumer import EventEdge, Subscription
+from picadaily.http_client import service_client
 from picadaily.nats_util import close_nats, connect_nats
 from picadaily.settings import Settings
 from picadaily.streams import provision_streams
@@ -76,7 +75,7 @@ async def event_edge_with_timeline(
 ) -> AsyncIterator[EventEdge | None]:
     """``event_edge_running`` for a service whose steps record timeline entries in the metadata
     service over HTTP."""
-    async with httpx.AsyncClient(base_url=settings.metadata_url, timeout=15) as metadata, \
+    async with service_client(settings.metadata_url, timeout=15) as metadata, \
             event_edge_running(settings, service, lambda edge: subscriptions(
                 edge, HttpTimeline(metadata))) as edge:
         yield edge

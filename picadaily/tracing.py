@@ -58,6 +58,16 @@ def setup_tracing(name: str) -> bool:
     return True
 
 
+def instrument_client(client: Any) -> None:
+    """Trace an httpx client whose transport is not httpx's own (``http_client``): the global
+    instrumentation only wraps httpx's transports."""
+    if _provider is None:
+        return
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    HTTPXClientInstrumentor.instrument_client(client)
+
+
 def shutdown_tracing() -> None:
     """Export what is buffered (before a process exits)."""
     if _provider is not None:

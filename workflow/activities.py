@@ -16,6 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from picadaily.contracts import Analysis, CollageResult, Thumbnail
+from picadaily.http_client import service_client
 from picadaily.safety import SafetyVerdict, check_safety
 from picadaily.service_errors import ServiceError, read_service_error
 from picadaily.settings import Settings
@@ -44,11 +45,11 @@ class ServiceClients:
 
     def __init__(self, settings: Settings) -> None:
         timeout = httpx.Timeout(30.0, connect=5.0)
-        self.vision = httpx.AsyncClient(base_url=settings.vision_url, timeout=timeout)
-        self.metadata = httpx.AsyncClient(base_url=settings.metadata_url, timeout=timeout)
-        self.thumbnails = httpx.AsyncClient(base_url=settings.thumbnails_url, timeout=timeout)
-        self.collage = httpx.AsyncClient(base_url=settings.collage_url, timeout=timeout)
-        self.exif = httpx.AsyncClient(base_url=settings.exif_url, timeout=timeout)
+        self.vision = service_client(settings.vision_url, timeout)
+        self.metadata = service_client(settings.metadata_url, timeout)
+        self.thumbnails = service_client(settings.thumbnails_url, timeout)
+        self.collage = service_client(settings.collage_url, timeout)
+        self.exif = service_client(settings.exif_url, timeout)
 
     async def aclose(self) -> None:
         for client in (self.vision, self.metadata, self.thumbnails, self.collage, self.exif):
