@@ -18,7 +18,6 @@ Every process that consumes (the services' event edges and the trigger) runs on 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -38,6 +37,7 @@ from picadaily.events import (
     subject,
 )
 from picadaily.imaging import ImageRejected
+from picadaily.pull import ContinuousPull
 from picadaily.settings import Mode, Settings
 from picadaily.storage import ObjectMissing
 from picadaily.streams import dead_letter_subject, redrive_subject
@@ -46,13 +46,13 @@ from picadaily.tracing import PICTURE_ATTRIBUTE, extracted, tracer
 
 log = logging.getLogger(__name__)
 NOT_RETRYABLE: tuple[type[Exception], ...] = (ImageRejected, ObjectMissing)
+# Messages one consumer of one process handles at once.
 BATCH = 8
 # How long a delivered message may go unacknowledged before the server hands it out again. Short,
 # because a consumer killed while it held messages delays them by this much (measured: 60 s made
 # choreography's last picture final 63 s after a kill -9 of vision, orchestration's after 8 s);
 # live handlers keep theirs by reporting progress every ACK_WAIT_S / 3.
 ACK_WAIT_S = 6.0
-FETCH_ERROR_PAUSE_S = 1.0
 
 
 class Handled(Protocol):
@@ -161,16 +161,17 @@ class EventEdge:
     # --- running ------------------------------------------------------------------------------
 
     async def run(self, subscriptions: Sequence[Subscription[Any]], stop: asyncio.Event) -> None:
-        subs = [await self._subscribe(s) for s in subscriptions]
-        try:
-            await asyncio.gather(*(self._loop(s, sub, stop)
-                                   for s, sub in zip(subscriptions, subs, strict=True)))
-        finally:
-            for sub in subs:
-                try:
-                    await sub.unsubscribe()
-                except Exception as exc:
-                    log.warning("unsubscribing failed: %r", exc)
+        if self.nc is None:
+            raise RuntimeError("an event edge needs its NATS connection to consume")
+        for s in subscriptions:
+            await self._create_consumer(s)
+        await asyncio.gather(*(self._puller(s).run(stop) for s in subscriptions))
+
+    def _puller(self, s: Subscription[Any]) -> ContinuousPull:
+        async def handle(msg: Any) -> None:
+            await self.handle(s, msg)
+
+        return ContinuousPull(self.nc, s.stream, self.durable(s), handle, slots=BATCH)
 
     def durable(self, s: Subscription[Any]) -> str:
         return f"{self.service}-{s.name}"
@@ -179,12 +180,11 @@ class EventEdge:
         """Where a redriven dead letter of ``s`` goes: only this consumer listens there."""
         return redrive_subject(self.settings, s.stream, self.durable(s))
 
-    async def _subscribe(self, s: Subscription[Any]) -> Any:
+    async def _create_consumer(self, s: Subscription[Any]) -> None:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-        durable = self.durable(s)
         config = ConsumerConfig(
-            durable_name=durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S,
+            durable_name=self.durable(s), ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S,
             # One more than ours: we dead-letter on the last delivery ourselves.
             max_deliver=s.max_deliver + 1,
             deliver_policy=DeliverPolicy.ALL,
@@ -193,40 +193,6 @@ class EventEdge:
         )
         # Creates the durable, or updates an existing one in place (the server's create-or-update).
         await self.js.add_consumer(s.stream, config)
-        return await self.js.pull_subscribe_bind(durable=durable, stream=s.stream)
-
-    async def _loop(self, s: Subscription[Any], sub: Any, stop: asyncio.Event) -> None:
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            while not stop.is_set():
-                messages = await self._fetch(s, sub, stopping)
-                if messages is None:
-                    break
-                await asyncio.gather(*(self.handle(s, m) for m in messages))
-        finally:
-            stopping.cancel()
-
-    async def _fetch(self, s: Subscription[Any], sub: Any,
-                     stopping: asyncio.Future[Any]) -> list[Any] | None:
-        """The next batch (maybe empty); None once stopping. A stop does not wait for the pull
-        in flight: a message it might still bring is redelivered after the ack wait."""
-        fetching = asyncio.ensure_future(sub.fetch(BATCH, timeout=1))
-        await asyncio.wait({fetching, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if not fetching.done():
-            fetching.cancel()
-            with contextlib.suppress(BaseException):
-                await fetching
-            return None
-        try:
-            return list(fetching.result())
-        except TimeoutError:
-            return []
-        except Exception as exc:  # NATS reconnecting, a server restart: wait and go on
-            if stopping.done():
-                return None
-            log.warning("%s: fetching failed (%r); trying again", self.durable(s), exc)
-            await asyncio.sleep(FETCH_ERROR_PAUSE_S)
-            return []
 
     async def handle(self, s: Subscription[Any], msg: InboundMessage) -> None:
         """Handle one message. Never raises: whatever goes wrong is caught for this message.

@@ -1,0 +1,176 @@
+"""The continuous pull (picadaily/pull.py) against a real NATS server: a stream and a durable
+consumer per test."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import nats
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+
+from picadaily.pull import ContinuousPull
+
+WAIT_S = 20.0  # an upper bound for "eventually", never a measurement
+
+
+class Consumer:
+    """A stream with one subject and one durable pull consumer of it."""
+
+    def __init__(self, nc: Any, js: Any) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.nc, self.js = nc, js
+        self.stream, self.subject, self.durable = f"PULL_{tag}", f"pull.{tag}", f"d-{tag}"
+
+    async def create(self) -> None:
+        await self.js.add_stream(StreamConfig(name=self.stream, subjects=[self.subject]))
+        await self.js.add_consumer(self.stream, ConsumerConfig(
+            durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=30))
+
+    async def publish(self, *numbers: int) -> None:
+        for n in numbers:
+            await self.js.publish(self.subject, json.dumps(n).encode())
+
+
+@pytest.fixture
+async def consumer(nats_url: str) -> AsyncIterator[Consumer]:
+    nc = await nats.connect(nats_url)
+    c = Consumer(nc, nc.jetstream())
+    await c.create()
+    try:
+        yield c
+    finally:
+        await c.js.delete_stream(c.stream)
+        await nc.close()
+
+
+async def _until(condition: Any) -> None:
+    async with asyncio.timeout(WAIT_S):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_one_message_is_handled_without_waiting_for_a_full_batch(
+        consumer: Consumer) -> None:
+    seen: list[int] = []
+
+    async def handle(msg: Any) -> None:
+        seen.append(json.loads(msg.data))
+        await msg.ack()
+
+    stop = asyncio.Event()
+    # a long request: only "each message when it comes" can pass the waits below
+    pull = ContinuousPull(consumer.nc, consumer.stream, consumer.durable, handle, slots=8,
+                          expires_s=60)
+    running = asyncio.create_task(pull.run(stop))
+    await consumer.publish(1)
+    await _until(lambda: seen == [1])
+    await consumer.publish(2)
+    await _until(lambda: seen == [1, 2])
+    stop.set()
+    await running
+    info = await consumer.js.consumer_info(consumer.stream, consumer.durable)
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_never_more_in_hand_than_its_slots_and_each_message_once(
+        consumer: Consumer) -> None:
+    in_hand, most, seen = 0, 0, []
+    release = asyncio.Event()
+
+    async def handle(msg: Any) -> None:
+        nonlocal in_hand, most
+        in_hand += 1
+        most = max(most, in_hand)
+        await release.wait()
+        seen.append(json.loads(msg.data))
+        await msg.ack()
+        in_hand -= 1
+
+    stop = asyncio.Event()
+    pull = ContinuousPull(consumer.nc, consumer.stream, consumer.durable, handle, slots=3,
+                          expires_s=1)
+    running = asyncio.create_task(pull.run(stop))
+    await consumer.publish(*range(20))
+    await _until(lambda: in_hand == 3)
+    await asyncio.sleep(0.3)  # more would have arrived by now if it asked for more
+    assert in_hand == 3
+    release.set()
+    await _until(lambda: len(seen) == 20)
+    stop.set()
+    await running
+    assert most == 3 and sorted(seen) == list(range(20))
+
+
+async def test_it_asks_again_after_each_request_expires(consumer: Consumer) -> None:
+    requests: list[dict[str, Any]] = []
+
+    async def count(msg: Any) -> None:
+        requests.append(json.loads(msg.data))
+
+    watch = await consumer.nc.subscribe(
+        f"$JS.API.CONSUMER.MSG.NEXT.{consumer.stream}.{consumer.durable}", cb=count)
+    seen: list[int] = []
+
+    async def handle(msg: Any) -> None:
+        seen.append(json.loads(msg.data))
+        await msg.ack()
+
+    stop = asyncio.Event()
+    pull = ContinuousPull(consumer.nc, consumer.stream, consumer.durable, handle, slots=4,
+                          expires_s=0.2)
+    running = asyncio.create_task(pull.run(stop))
+    await _until(lambda: len(requests) >= 4)  # three expired, and asked again each time
+    await consumer.publish(7)
+    await _until(lambda: seen == [7])
+    stop.set()
+    await running
+    await watch.unsubscribe()
+    assert all(r["batch"] == 4 and r["expires"] == 200_000_000 for r in requests)
+
+
+async def test_stopping_waits_for_the_messages_in_hand(consumer: Consumer) -> None:
+    started, finished = asyncio.Event(), []
+
+    async def handle(msg: Any) -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+        await msg.ack()
+        finished.append(json.loads(msg.data))
+
+    stop = asyncio.Event()
+    pull = ContinuousPull(consumer.nc, consumer.stream, consumer.durable, handle, slots=2)
+    running = asyncio.create_task(pull.run(stop))
+    await consumer.publish(5)
+    await asyncio.wait_for(started.wait(), WAIT_S)
+    stop.set()
+    await running
+    assert finished == [5]
+
+
+async def test_a_deleted_consumer_is_pulled_from_again_once_it_is_back(
+        consumer: Consumer) -> None:
+    seen: list[int] = []
+
+    async def handle(msg: Any) -> None:
+        seen.append(json.loads(msg.data))
+        await msg.ack()
+
+    stop = asyncio.Event()
+    pull = ContinuousPull(consumer.nc, consumer.stream, consumer.durable, handle, slots=4,
+                          expires_s=0.5)
+    running = asyncio.create_task(pull.run(stop))
+    await consumer.publish(1)
+    await _until(lambda: seen == [1])
+    await consumer.js.delete_consumer(consumer.stream, consumer.durable)
+    await asyncio.sleep(1.0)  # the open request is cut short (409) or lost: it goes on asking
+    assert not running.done()
+    await consumer.create()  # deliver-all again: 1 comes back, then 2
+    await consumer.publish(2)
+    await _until(lambda: seen == [1, 1, 2])
+    stop.set()
+    await running
