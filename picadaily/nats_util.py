@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from picadaily.settings import Settings
@@ -13,6 +15,22 @@ RECONNECT_WAIT_S = 2
 
 
 EXAMPLE_PASSWORD = ":change-me-"  # .env.example's NATS passwords all start so
+# What to call after a connection of ``connect_nats`` has reconnected (``when_reconnected``).
+_reconnect_listeners: weakref.WeakKeyDictionary[Any, list[Callable[[], None]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def when_reconnected(nc: Any, listener: Callable[[], None]) -> Callable[[], None]:
+    """Have ``listener`` called after each reconnection of ``nc`` (a connection made by
+    ``connect_nats``; others never call it). Returns the function that stops it."""
+    listeners = _reconnect_listeners.setdefault(nc, [])
+    listeners.append(listener)
+
+    def forget() -> None:
+        if listener in listeners:
+            listeners.remove(listener)
+
+    return forget
 
 
 async def connect_nats(settings: Settings, name: str) -> Any:
@@ -35,6 +53,8 @@ async def connect_nats(settings: Settings, name: str) -> Any:
 
     async def on_reconnected() -> None:
         log.info("%s: reconnected to NATS", name)
+        for listener in list(_reconnect_listeners.get(client[0], [])) if client else []:
+            listener()
 
     async def on_error(exc: Exception) -> None:
         log.warning("%s: NATS: %r", name, exc)

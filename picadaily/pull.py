@@ -10,8 +10,9 @@ arrives, and the next request goes out when the open one has brought all it aske
 or was refused. Idle, a consumer sends one request every ``expires_s`` (the server answers 408
 when it runs out).
 
-A request can be lost without an answer (the server restarted, the connection dropped): one
-that has not ended ``expires_s`` + ``LOST_AFTER_S`` after it was sent is given up and replaced.
+A request can be lost without an answer (the server restarted, the connection dropped): it is
+replaced as soon as the connection is back (on a connection of ``connect_nats``), and in any case
+once it has not ended ``expires_s`` + ``LOST_AFTER_S`` after it was sent.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
+
+from picadaily.nats_util import when_reconnected
 
 log = logging.getLogger(__name__)
 # The stack's JetStream has no domain: its API lives under the default prefix.
@@ -64,6 +67,7 @@ class ContinuousPull:
         inbox = self._nc.new_inbox()
         sub = await self._nc.subscribe(inbox, cb=self._on_message)
         stopping = asyncio.ensure_future(stop.wait())
+        forget = when_reconnected(self._nc, self._request_ended.set)  # ask again at once
         try:
             while not stop.is_set():
                 free = self._slots - len(self._in_hand)
@@ -81,6 +85,7 @@ class ContinuousPull:
                 if self._refused:  # 409: the server turned the request down; do not hammer it
                     await _first(stopping, asyncio.sleep(ERROR_PAUSE_S))
         finally:
+            forget()
             stopping.cancel()
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()

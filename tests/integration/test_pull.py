@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import nats
@@ -50,7 +51,7 @@ async def consumer(nats_url: str) -> AsyncIterator[Consumer]:
 
 async def _until(condition: Any) -> None:
     async with asyncio.timeout(WAIT_S):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 (the handlers run in the same loop)
             await asyncio.sleep(0.01)
 
 
@@ -174,3 +175,46 @@ async def test_a_deleted_consumer_is_pulled_from_again_once_it_is_back(
     await _until(lambda: seen == [1, 1, 2])
     stop.set()
     await running
+
+
+async def test_after_a_server_restart_it_asks_again_without_waiting_for_expiry(
+        tmp_path: Path) -> None:
+    from cli.ports import free_port
+    from cli.stack import binary
+    from picadaily.nats_util import connect_nats
+    from picadaily.settings import Settings
+    from tests.servers import process
+
+    port = free_port()
+    argv = [binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd",
+            str(tmp_path / "nats")]
+    seen: list[int] = []
+
+    async def handle(msg: Any) -> None:
+        seen.append(json.loads(msg.data))
+        await msg.ack()
+
+    with process(argv, port, tmp_path / "nats-1.log", name="nats-server"):
+        nc = await connect_nats(Settings(nats_url=f"nats://127.0.0.1:{port}"), "pull-test")
+        consumer = Consumer(nc, nc.jetstream())
+        await consumer.create()
+        stop = asyncio.Event()
+        # a request that outlives the test: only asking again on reconnection can bring 2
+        pull = ContinuousPull(nc, consumer.stream, consumer.durable, handle, slots=4,
+                              expires_s=600)
+        running = asyncio.create_task(pull.run(stop))
+        await consumer.publish(1)
+        await _until(lambda: seen == [1])
+    with process(argv, port, tmp_path / "nats-2.log", name="nats-server"):
+        async with asyncio.timeout(WAIT_S):  # JetStream takes a moment to be back
+            while True:
+                try:
+                    await consumer.js.publish(consumer.subject, b"2", timeout=1,
+                                              headers={"Nats-Msg-Id": "two"})
+                    break
+                except Exception:  # not back yet
+                    await asyncio.sleep(0.2)
+        await _until(lambda: seen == [1, 2])
+        stop.set()
+        await running
+        await nc.close()
