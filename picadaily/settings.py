@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     header_checks_at_once: int = Field(
         default=2, description="uploads whose headers are inspected at the same time (threads)")
     thumbnail_size: int = 400
+    analyses_at_once: int = Field(
+        default=2, ge=1, description="pictures one vision process decodes and judges at the "
+                                     "same time; the others wait their turn")
 
     vision_backend: Literal["local", "google"] = Field(
         default="local", description="local: offline models; google: Google Cloud Vision")

@@ -46,7 +46,8 @@ def build_backend(settings: Settings) -> AnalysisBackend:
 
 def create_app(settings: Settings, vision: Vision | None = None) -> FastAPI:
     core = vision or Vision(store=S3ObjectStore.from_settings(settings),
-                            max_pixels=settings.max_pixels, backend=build_backend(settings))
+                            max_pixels=settings.max_pixels, backend=build_backend(settings),
+                            at_once=settings.analyses_at_once)
     faults = Faults() if settings.fault_injection else None
     if faults is not None:
         core = with_faults(core, faults, {"analyse_image": Step.ANALYSE_IMAGE})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -140,3 +141,26 @@ def test_a_fault_can_slow_a_step_or_fail_a_share_of_calls() -> None:
     faults.arm(FaultPlan(step="make_thumbnail", times=2, delay_s=0.01, fail=False))
     faults.check("make_thumbnail", "p")  # slowed, not failed
     assert faults.armed()[0]["remaining"] == 1
+
+
+def test_vision_analyses_at_most_at_once_pictures_at_the_same_time() -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    busy, most, lock, both_in = 0, 0, threading.Lock(), threading.Barrier(2, timeout=10)
+
+    class Slow(LocalVision):
+        def analyse(self, image: Image.Image) -> Any:
+            nonlocal busy, most
+            with lock:
+                busy += 1
+                most = max(most, busy)
+            both_in.wait()  # two can be in at once: the third waits for a turn
+            with lock:
+                busy -= 1
+            return super().analyse(image)
+
+    vision = Vision(InMemoryObjectStore(), 50_000_000, backend=Slow(), at_once=2)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(vision.analyse_bytes, [jpeg((10, 20, 200))] * 8))
+    assert len(results) == 8 and most == 2
