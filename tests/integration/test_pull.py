@@ -49,6 +49,25 @@ async def consumer(nats_url: str) -> AsyncIterator[Consumer]:
         await nc.close()
 
 
+class Seen:
+    """A handler that acknowledges each message and keeps the numbers it carried."""
+
+    def __init__(self) -> None:
+        self.numbers: list[int] = []
+
+    async def __call__(self, msg: Any) -> None:
+        self.numbers.append(json.loads(msg.data))
+        await msg.ack()
+
+
+def _start(nc: Any, consumer: Consumer, handle: Any, slots: int,
+           expires_s: float) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    stop = asyncio.Event()
+    pull = ContinuousPull(nc, consumer.stream, consumer.durable, handle, slots=slots,
+                          expires_s=expires_s)
+    return stop, asyncio.create_task(pull.run(stop))
+
+
 async def _until(condition: Any) -> None:
     async with asyncio.timeout(WAIT_S):
         while not condition():  # noqa: ASYNC110 (the handlers run in the same loop)
@@ -57,21 +76,13 @@ async def _until(condition: Any) -> None:
 
 async def test_one_message_is_handled_without_waiting_for_a_full_batch(
         consumer: Consumer) -> None:
-    seen: list[int] = []
-
-    async def handle(msg: Any) -> None:
-        seen.append(json.loads(msg.data))
-        await msg.ack()
-
-    stop = asyncio.Event()
+    seen = Seen()
     # a long request: only "each message when it comes" can pass the waits below
-    pull = ContinuousPull(consumer.nc, consumer.stream, consumer.durable, handle, slots=8,
-                          expires_s=60)
-    running = asyncio.create_task(pull.run(stop))
+    stop, running = _start(consumer.nc, consumer, seen, slots=8, expires_s=60)
     await consumer.publish(1)
-    await _until(lambda: seen == [1])
+    await _until(lambda: seen.numbers == [1])
     await consumer.publish(2)
-    await _until(lambda: seen == [1, 2])
+    await _until(lambda: seen.numbers == [1, 2])
     stop.set()
     await running
     info = await consumer.js.consumer_info(consumer.stream, consumer.durable)
@@ -92,10 +103,7 @@ async def test_never_more_in_hand_than_its_slots_and_each_message_once(
         await msg.ack()
         in_hand -= 1
 
-    stop = asyncio.Event()
-    pull = ContinuousPull(consumer.nc, consumer.stream, consumer.durable, handle, slots=3,
-                          expires_s=1)
-    running = asyncio.create_task(pull.run(stop))
+    stop, running = _start(consumer.nc, consumer, handle, slots=3, expires_s=1)
     await consumer.publish(*range(20))
     await _until(lambda: in_hand == 3)
     await asyncio.sleep(0.3)  # more would have arrived by now if it asked for more
@@ -115,19 +123,11 @@ async def test_it_asks_again_after_each_request_expires(consumer: Consumer) -> N
 
     watch = await consumer.nc.subscribe(
         f"$JS.API.CONSUMER.MSG.NEXT.{consumer.stream}.{consumer.durable}", cb=count)
-    seen: list[int] = []
-
-    async def handle(msg: Any) -> None:
-        seen.append(json.loads(msg.data))
-        await msg.ack()
-
-    stop = asyncio.Event()
-    pull = ContinuousPull(consumer.nc, consumer.stream, consumer.durable, handle, slots=4,
-                          expires_s=0.2)
-    running = asyncio.create_task(pull.run(stop))
+    seen = Seen()
+    stop, running = _start(consumer.nc, consumer, seen, slots=4, expires_s=0.2)
     await _until(lambda: len(requests) >= 4)  # three expired, and asked again each time
     await consumer.publish(7)
-    await _until(lambda: seen == [7])
+    await _until(lambda: seen.numbers == [7])
     stop.set()
     await running
     await watch.unsubscribe()
@@ -143,9 +143,7 @@ async def test_stopping_waits_for_the_messages_in_hand(consumer: Consumer) -> No
         await msg.ack()
         finished.append(json.loads(msg.data))
 
-    stop = asyncio.Event()
-    pull = ContinuousPull(consumer.nc, consumer.stream, consumer.durable, handle, slots=2)
-    running = asyncio.create_task(pull.run(stop))
+    stop, running = _start(consumer.nc, consumer, handle, slots=2, expires_s=5)
     await consumer.publish(5)
     await asyncio.wait_for(started.wait(), WAIT_S)
     stop.set()
@@ -155,24 +153,16 @@ async def test_stopping_waits_for_the_messages_in_hand(consumer: Consumer) -> No
 
 async def test_a_deleted_consumer_is_pulled_from_again_once_it_is_back(
         consumer: Consumer) -> None:
-    seen: list[int] = []
-
-    async def handle(msg: Any) -> None:
-        seen.append(json.loads(msg.data))
-        await msg.ack()
-
-    stop = asyncio.Event()
-    pull = ContinuousPull(consumer.nc, consumer.stream, consumer.durable, handle, slots=4,
-                          expires_s=0.5)
-    running = asyncio.create_task(pull.run(stop))
+    seen = Seen()
+    stop, running = _start(consumer.nc, consumer, seen, slots=4, expires_s=0.5)
     await consumer.publish(1)
-    await _until(lambda: seen == [1])
+    await _until(lambda: seen.numbers == [1])
     await consumer.js.delete_consumer(consumer.stream, consumer.durable)
     await asyncio.sleep(1.0)  # the open request is cut short (409) or lost: it goes on asking
     assert not running.done()
     await consumer.create()  # deliver-all again: 1 comes back, then 2
     await consumer.publish(2)
-    await _until(lambda: seen == [1, 1, 2])
+    await _until(lambda: seen.numbers == [1, 1, 2])
     stop.set()
     await running
 
@@ -188,23 +178,15 @@ async def test_after_a_server_restart_it_asks_again_without_waiting_for_expiry(
     port = free_port()
     argv = [binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd",
             str(tmp_path / "nats")]
-    seen: list[int] = []
-
-    async def handle(msg: Any) -> None:
-        seen.append(json.loads(msg.data))
-        await msg.ack()
-
+    seen = Seen()
     with process(argv, port, tmp_path / "nats-1.log", name="nats-server"):
         nc = await connect_nats(Settings(nats_url=f"nats://127.0.0.1:{port}"), "pull-test")
         consumer = Consumer(nc, nc.jetstream())
         await consumer.create()
-        stop = asyncio.Event()
         # a request that outlives the test: only asking again on reconnection can bring 2
-        pull = ContinuousPull(nc, consumer.stream, consumer.durable, handle, slots=4,
-                              expires_s=600)
-        running = asyncio.create_task(pull.run(stop))
+        stop, running = _start(nc, consumer, seen, slots=4, expires_s=600)
         await consumer.publish(1)
-        await _until(lambda: seen == [1])
+        await _until(lambda: seen.numbers == [1])
     with process(argv, port, tmp_path / "nats-2.log", name="nats-server"):
         async with asyncio.timeout(WAIT_S):  # JetStream takes a moment to be back
             while True:
@@ -214,7 +196,7 @@ async def test_after_a_server_restart_it_asks_again_without_waiting_for_expiry(
                     break
                 except Exception:  # not back yet
                     await asyncio.sleep(0.2)
-        await _until(lambda: seen == [1, 2])
+        await _until(lambda: seen.numbers == [1, 2])
         stop.set()
         await running
         await nc.close()
