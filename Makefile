@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench chaos scenarios requests review-timings profile scale proto clean
+.PHONY: install demo test test-fast lint bench ab chaos scenarios requests review-timings profile scale proto clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("PicaDaily needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -30,6 +30,11 @@ lint: install
 
 bench: install
 	$(BIN)/picadaily bench
+
+# What a change did to the CPU per picture: two git revisions measured in turns, on fresh stacks
+# (make ab A=<rev> B=<rev> [PAIRS=3]; one bench run is one sample, and this machine drifts).
+ab: install
+	$(BIN)/python -m bench.ab $(A) $(or $(B),HEAD) $(or $(PAIRS),3)
 
 chaos: install
 	$(BIN)/picadaily chaos
