@@ -19,7 +19,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +59,9 @@ def measure() -> None:
     json.dump(out, sys.stdout)
 
 
-def _worktree(rev: str, into: Path) -> Path:
-    path = into / rev.replace("/", "_")
+def _worktree(rev: str) -> Path:
+    # Beside this checkout: the bench finds the photos at ../shared from the repository.
+    path = ROOT.parent / f".picadaily-ab-{os.getpid()}-{rev.replace('/', '_')}"
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", str(path), rev],
                    check=True, capture_output=True)
     return path
@@ -80,7 +80,7 @@ def summary(turns: dict[str, list[dict[str, Any]]], a: str, b: str) -> dict[str,
     """Per mode: each revision's mean CPU per picture, B minus A, and the same per process."""
     out: dict[str, Any] = {}
     for mode in MODES:
-        def mean(rev: str, pick: Any) -> float:
+        def mean(rev: str, pick: Any, mode: str = mode) -> float:
             return statistics.fmean(pick(t[mode]) for t in turns[rev])
 
         names = {n for rev in (a, b) for t in turns[rev] for n in t[mode]["by_process"]}
@@ -110,21 +110,21 @@ def main(argv: list[str]) -> int:
     a, b = argv[0], argv[1]
     pairs = int(argv[2]) if len(argv) > 2 else 3
     turns: dict[str, list[dict[str, Any]]] = {a: [], b: []}
-    with tempfile.TemporaryDirectory(prefix="picadaily-ab-") as tmp:
-        trees = {rev: _worktree(rev, Path(tmp)) for rev in (a, b)}
-        try:
-            for pair in range(pairs):
-                for rev in (a, b):
-                    turns[rev].append(_turn(trees[rev]))
-                    log.info("turn %d, %s: %s", pair + 1, rev, ", ".join(
-                        f"{mode} {turns[rev][-1][mode]['cpu_ms_per_picture']:.1f} ms"
-                        for mode in MODES))
-        finally:
-            for tree in trees.values():
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "-f", str(tree)],
-                               capture_output=True)
-    result = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "a": a, "b": b,
-              "pairs": pairs, "modes": summary(turns, a, b), "turns": turns}
+    trees = {rev: _worktree(rev) for rev in (a, b)}
+    try:
+        for pair in range(pairs):
+            for rev in (a, b):
+                turns[rev].append(_turn(trees[rev]))
+                log.info("turn %d, %s: %s", pair + 1, rev, ", ".join(
+                    f"{mode} {turns[rev][-1][mode]['cpu_ms_per_picture']:.1f} ms"
+                    for mode in MODES))
+    finally:
+        for tree in trees.values():
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "-f", str(tree)],
+                           capture_output=True)
+    result: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "a": a, "b": b,
+        "pairs": pairs, "modes": summary(turns, a, b), "turns": turns}
     for mode, s in result["modes"].items():
         log.info("%s: %s %.1f -> %s %.1f ms CPU per picture (%+.1f ms, %+.1f %%; pairs %s)",
                  mode, a, s["a_ms"], b, s["b_ms"], s["b_minus_a_ms"], s["b_minus_a_pct"],
