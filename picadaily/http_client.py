@@ -30,7 +30,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     """An httpx transport on one pooled ``aiohttp`` session (made on first use, in the loop
     that uses it)."""
 
-    def __init__(self, max_connections: int = 100, keepalive_s: float = 5.0) -> None:
+    # An idle connection is not used again after this long: well before uvicorn closes its side
+    # (5 s), so a request never races the server's close (aiohttp sends an idempotent request
+    # again on a connection found closed, but not a POST).
+    KEEPALIVE_S = 2.0
+
+    def __init__(self, max_connections: int = 100, keepalive_s: float = KEEPALIVE_S) -> None:
         self._max_connections = max_connections
         self._keepalive_s = keepalive_s
         self._session: aiohttp.ClientSession | None = None
