@@ -3,10 +3,12 @@ one upload, and saving its results."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import json
 import logging
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,4 +63,32 @@ def reconciled(stack: RunningStack) -> list[str]:
     path = stack.home / "logs" / "reconciler.log"
     lines = path.read_text(errors="replace").splitlines() if path.exists() else []
     start, _SEEN[path] = _SEEN.get(path, 0), len(lines)
-    return [line.split("reconciled: ", 1)[1] for line in lines[start:] if "reconciled: " in line]
+    repairs = [line.split("reconciled: ", 1)[1] for line in lines[start:]
+               if "reconciled: " in line]
+    replayed = [pid for line in repairs
+                for pid in re.findall(r"'([0-9a-z]{26})'", line.split("failed", 1)[0])]
+    if replayed:  # whose loss was it: did the upload's storage event reach NATS at all?
+        found = asyncio.run(_storage_events_naming(stack, replayed))
+        repairs.append("storage events in NATS for the replayed uploads: " + ", ".join(
+            f"{pid} {n}" for pid, n in found.items()))
+    return repairs
+
+
+async def _storage_events_naming(stack: RunningStack, picture_ids: list[str]) -> dict[str, int]:
+    """How many messages of the storage-event stream name each picture (its object key does)."""
+    import nats
+
+    nc = await nats.connect(stack.env["PICADAILY_NATS_URL"])
+    try:
+        js = nc.jetstream()
+        stream = stack.env.get("PICADAILY_STORAGE_STREAM", "STORAGE_EVENTS")
+        info = await js.stream_info(stream)
+        counts = dict.fromkeys(picture_ids, 0)
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            with contextlib.suppress(Exception):  # a gap in the sequence
+                data = (await js.get_msg(stream, seq)).data or b""
+                for pid in picture_ids:
+                    counts[pid] += pid.encode() in data
+        return counts
+    finally:
+        await nc.close()
