@@ -67,15 +67,18 @@ def reconciled(stack: RunningStack) -> list[str]:
                if "reconciled: " in line]
     replayed = [pid for line in repairs
                 for pid in re.findall(r"'([0-9a-z]{26})'", line.split("failed", 1)[0])]
-    if replayed:  # whose loss was it: did the upload's storage event reach NATS at all?
+    if replayed:  # whose loss was it: did the upload's storage event reach NATS, and when?
         found = asyncio.run(_storage_events_naming(stack, replayed))
-        repairs.append("storage events in NATS for the replayed uploads: " + ", ".join(
-            f"{pid} {n}" for pid, n in found.items()))
+        repairs.append("storage events in NATS for the replayed uploads (seconds from the "
+                       "object's creation to the event in NATS): " + ", ".join(
+                           f"{pid} {delays}" for pid, delays in found.items()))
     return repairs
 
 
-async def _storage_events_naming(stack: RunningStack, picture_ids: list[str]) -> dict[str, int]:
-    """How many messages of the storage-event stream name each picture (its object key does)."""
+async def _storage_events_naming(stack: RunningStack,
+                                 picture_ids: list[str]) -> dict[str, list[float]]:
+    """For each picture, the messages of the storage-event stream that name it (its object key
+    does): seconds from the object's creation (the event's own time) to the message in NATS."""
     import nats
 
     nc = await nats.connect(stack.env["PICADAILY_NATS_URL"])
@@ -83,12 +86,16 @@ async def _storage_events_naming(stack: RunningStack, picture_ids: list[str]) ->
         js = nc.jetstream()
         stream = stack.env.get("PICADAILY_STORAGE_STREAM", "STORAGE_EVENTS")
         info = await js.stream_info(stream)
-        counts = dict.fromkeys(picture_ids, 0)
+        found: dict[str, list[float]] = {pid: [] for pid in picture_ids}
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             with contextlib.suppress(Exception):  # a gap in the sequence
-                data = (await js.get_msg(stream, seq)).data or b""
-                for pid in picture_ids:
-                    counts[pid] += pid.encode() in data
-        return counts
+                msg = await js.get_msg(stream, seq)
+                data = msg.data or b""
+                for pid in (p for p in picture_ids if p.encode() in data):
+                    created = dt.datetime.fromisoformat(
+                        json.loads(data)["Records"][0]["eventTime"].replace("Z", "+00:00"))
+                    stored = msg.time or created
+                    found[pid].append(round((stored - created).total_seconds(), 2))
+        return found
     finally:
         await nc.close()
