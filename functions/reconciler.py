@@ -85,8 +85,9 @@ class Reconciler:
         now = utcnow()
         cutoff = now - timedelta(seconds=self._settings.reconcile_after_s)
         # Registered by the frontend but never by the trigger (no etag: its storage event has
-        # not arrived): the store's event log lost it (SeaweedFS's filer log has dropped 3 of
-        # 500 in a burst here). No queue holds such a picture back, so it is replayed sooner.
+        # not arrived): the store's event log is late with it or lost it (SeaweedFS's filer log
+        # has handed one over 21.7 s late in a burst here). None of our queues holds such a
+        # picture back, so it is replayed sooner.
         unseen_cutoff = now - timedelta(seconds=self._settings.reconcile_unseen_after_s)
         objects: dict[str, datetime] | None = None
         if full:
