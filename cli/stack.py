@@ -34,7 +34,7 @@ import httpx
 from cli.components import COMPONENTS
 from cli.ports import free_port, port_is_free
 from cli.proxy import RoundRobinProxy
-from cli.supervisor import Proc
+from cli.supervisor import Proc, die_with_parent
 from infra.seaweedfs import SERVER_ENV, seaweedfs_ready, server_argv
 from infra.seaweedfs import STOP_GRACE_S as STORAGE_STOP_GRACE_S
 from infra.seaweedfs import ports as seaweedfs_ports
@@ -236,14 +236,23 @@ class Stack:
         self.env = self.child_env()
         for name, port, backends in self.proxy_plan:
             self.proxies.append(RoundRobinProxy(name, self.host, port, backends).start())
-        for proc in procs:
-            if self.stopping.is_set():
-                raise StackError("stopped while starting")
-            proc.spawn(self.env)
-            self.procs.append(proc)
-            self._wait_ready(proc)
-            if proc.name == "temporal":
-                self._provision()
+        provisioning: subprocess.Popen[str] | None = None
+        try:
+            for proc in procs:
+                if self.stopping.is_set():
+                    raise StackError("stopped while starting")
+                if proc.name == "temporal":
+                    # NATS and the object store are ready: provision them while Temporal starts
+                    provisioning = self._start_provisioning()
+                proc.spawn(self.env)
+                self.procs.append(proc)
+                self._wait_ready(proc)
+                if provisioning is not None and proc.name == "temporal":
+                    self._provisioned(provisioning)
+        finally:
+            if provisioning is not None and provisioning.poll() is None:
+                provisioning.kill()  # the start failed meanwhile
+                provisioning.wait()
         from cli.lab_control import serve
 
         # Always answers what each process is doing (the web UI shows failed ones); it takes
@@ -282,13 +291,22 @@ class Stack:
             raise StackError(f"{proc.name} was not ready within {timeout:.0f} s; the end of "
                              f"{proc.log_path}:\n{proc.log_tail()}")
 
-    def _provision(self) -> None:
-        """In a process of its own: boto3 and the NATS client would otherwise stay in the runner's
-        memory for as long as the stack runs (+25 MB for boto3's S3 client alone)."""
-        done = subprocess.run([sys.executable, "-m", "cli", "provision", "--streams", "--storage"],
-                              env=self.env, capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            raise StackError(f"provisioning failed:\n{(done.stdout + done.stderr)[-2000:]}")
+    def _start_provisioning(self) -> subprocess.Popen[str]:
+        """Buckets and streams, in a process of its own: boto3 and the NATS client would
+        otherwise stay in the runner's memory for as long as the stack runs (+25 MB for boto3's
+        S3 client alone)."""
+        argv = [sys.executable, "-m", "cli", "provision", "--streams", "--storage"]
+        return subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE, text=True,
+                                stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+
+    def _provisioned(self, provisioning: subprocess.Popen[str]) -> None:
+        try:
+            output, _ = provisioning.communicate(timeout=120)
+        except subprocess.TimeoutExpired as exc:
+            provisioning.kill()
+            raise StackError("provisioning did not finish within 120 s") from exc
+        if provisioning.returncode != 0:
+            raise StackError(f"provisioning failed:\n{output[-2000:]}")
         log.info("  %-10s buckets and streams ready", "provision")
 
     def watch(self) -> int:
