@@ -1,10 +1,11 @@
 """The local stack runner (``picadaily up``): every server and process of PicaDaily on loopback.
 
-Order: NATS (JetStream) -> object store (SeaweedFS) -> Temporal dev server -> provisioning
-(buckets, streams) -> services -> worker -> trigger -> storage-event source -> frontend. Each is
-health-checked before the next starts; each logs to ``PICADAILY_HOME/logs/<name>.log``. Once up,
-the runner supervises (``supervisor``): whatever dies is restarted with back-off, and children die
-with the runner. Ctrl-C (or SIGTERM) stops everything in reverse order.
+Order: NATS (JetStream) -> object store (SeaweedFS) -> Temporal dev server, with provisioning
+(buckets, streams; a child process) meanwhile -> services -> worker -> trigger -> storage-event
+source -> frontend. Each is health-checked before the next starts; each logs to
+``PICADAILY_HOME/logs/<name>.log``. Once up, the runner supervises (``supervisor``): whatever
+dies is restarted with back-off, and children die with the runner. Ctrl-C (or SIGTERM) stops
+everything in reverse order.
 
 All state is durable where it lives: objects in SeaweedFS (``PICADAILY_HOME/storage``), streams
 and KV in NATS (``nats/``), workflows in Temporal's SQLite, documents in the metadata's SQLite.
