@@ -10,13 +10,14 @@ import json
 import logging
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from cli.stack_process import RunningStack
+from picadaily.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -54,6 +55,18 @@ def save_results(prefix: str, results: dict[str, Any]) -> Path:
     return path
 
 
+@contextlib.asynccontextmanager
+async def stack_jetstream(stack: RunningStack) -> AsyncIterator[Any]:
+    """JetStream of the stack's NATS, for as long as the block runs."""
+    import nats
+
+    nc = await nats.connect(stack.env["PICADAILY_NATS_URL"])
+    try:
+        yield nc.jetstream()
+    finally:
+        await nc.close()
+
+
 _SEEN: dict[Path, int] = {}
 
 
@@ -79,14 +92,10 @@ async def _storage_events_naming(stack: RunningStack,
                                  picture_ids: list[str]) -> dict[str, list[float]]:
     """For each picture, the messages of the storage-event stream that name it (its object key
     does): seconds from the object's creation (the event's own time) to the message in NATS."""
-    import nats
-
-    nc = await nats.connect(stack.env["PICADAILY_NATS_URL"])
-    try:
-        js = nc.jetstream()
-        stream = stack.env.get("PICADAILY_STORAGE_STREAM", "STORAGE_EVENTS")
+    stream = Settings().storage_stream  # (the stack's settings come from the same environment)
+    found: dict[str, list[float]] = {pid: [] for pid in picture_ids}
+    async with stack_jetstream(stack) as js:
         info = await js.stream_info(stream)
-        found: dict[str, list[float]] = {pid: [] for pid in picture_ids}
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             with contextlib.suppress(Exception):  # a gap in the sequence
                 msg = await js.get_msg(stream, seq)
@@ -96,6 +105,4 @@ async def _storage_events_naming(stack: RunningStack,
                         json.loads(data)["Records"][0]["eventTime"].replace("Z", "+00:00"))
                     stored = msg.time or created
                     found[pid].append(round((stored - created).total_seconds(), 2))
-        return found
-    finally:
-        await nc.close()
+    return found

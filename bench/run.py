@@ -119,8 +119,6 @@ def measure_stack(env: dict[str, str], latency_set: list[tuple[str, bytes]],
     return modes
 
 
-
-
 def measure_replicas(latency_set: list[tuple[str, bytes]],
                      burst_set: list[tuple[str, bytes]]) -> dict[str, dict[str, ModeResult]]:
     """The metadata on a throwaway PostgreSQL, with one and with two replicas of every

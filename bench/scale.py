@@ -40,7 +40,7 @@ from picadaily.storage import ObjectStore, S3ObjectStore
 from services.metadata.repository import SqlitePictures
 
 from .chart import draw_scale_chart
-from .common import quiet_logging, reconciled, save_results, temporary_stack
+from .common import quiet_logging, reconciled, save_results, stack_jetstream, temporary_stack
 from .run import percentile, photo_sets
 from .stack_modes import FinalWatcher, ModeResult, _docs, _upload_concurrently, measure_mode
 
@@ -105,17 +105,11 @@ def wait_drained(stack: RunningStack, stream: str, durable: str, limit_s: float 
     done and changes nothing): the measurement must not share the machine with them."""
     import asyncio
 
-    import nats
-
     async def backlog() -> tuple[int, int]:
-        nc = await nats.connect(stack.env["PICADAILY_NATS_URL"])
-        try:
-            js = nc.jetstream()
+        async with stack_jetstream(stack) as js:
             info = await js.consumer_info(stream, durable)
             stored = (await js.stream_info(stream)).state.messages
             return stored, info.num_pending + info.num_ack_pending
-        finally:
-            await nc.close()
 
     deadline = time.monotonic() + limit_s
     last = (-1, -1)

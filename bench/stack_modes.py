@@ -12,10 +12,11 @@ from typing import Any
 
 import httpx
 
-from bench.common import upload
+from bench.common import stack_jetstream, upload
 from bench.procs import cpu_by_process, usage
 from bench.progress import Progress
 from cli.stack_process import RunningStack
+from picadaily.settings import Settings
 from picadaily.steps import FINAL_STATUSES
 
 
@@ -230,18 +231,13 @@ def _stream_messages(stack: RunningStack) -> int:
     """Messages stored in the storage-event and domain-event streams (all of NATS's work here
     that is not a reply or a live-page notification)."""
     async def count() -> int:
-        import nats
-
-        nc = await nats.connect(stack.env["PICADAILY_NATS_URL"])
-        try:
-            js = nc.jetstream()
+        settings = Settings()  # (the stack's settings come from the same environment)
+        async with stack_jetstream(stack) as js:
             total = 0
-            for name in ("STORAGE_EVENTS", "PICADAILY_EVENTS"):
+            for name in (settings.storage_stream, settings.events_stream):
                 info = await js.stream_info(name)
                 total += info.state.messages
             return total
-        finally:
-            await nc.close()
 
     return asyncio.run(count())
 

@@ -6,7 +6,7 @@ whole bucket against the whole metadata (S3 can only list: that comparison grows
 library, so it runs less often):
 
 - a picture still ``processing`` after ``reconcile_after_s`` (``reconcile_unseen_after_s`` when
-  the trigger never registered it: its storage event was lost) whose original exists gets its
+  the trigger never registered it: its storage event is late or lost) whose original exists gets its
   storage event replayed (the trigger and the workflow id make a replay of a picture that is
   merely slow a no-op; one whose event was lost is processed now);
 - one whose original is gone is failed (``picture.failed``: "original missing"), so its

@@ -15,6 +15,8 @@ import aiohttp
 import httpx
 from yarl import URL
 
+from picadaily.tracing import instrument_client
+
 # aiohttp's connection errors, as the httpx errors callers catch (a subclass before its base).
 _ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
     (aiohttp.ClientConnectorError, httpx.ConnectError),
@@ -84,8 +86,6 @@ def _as_httpx(exc: aiohttp.ClientError, request: httpx.Request) -> httpx.Transpo
 def service_client(base_url: str, timeout: float | httpx.Timeout, **kwargs: Any,
                    ) -> httpx.AsyncClient:
     """An async client of one of our services (traced when tracing is on)."""
-    from picadaily.tracing import instrument_client
-
     client = httpx.AsyncClient(base_url=base_url, timeout=timeout,
                                transport=AiohttpTransport(), **kwargs)
     instrument_client(client)

@@ -114,8 +114,8 @@ class Settings(BaseSettings):
     # has been waiting longer than reconcile_after_s.
     reconcile_every_s: float = 15.0
     reconcile_after_s: float = 120.0
-    # An upload the frontend registered whose storage event never reached the trigger (no queue
-    # holds it back): replayed after this long.
+    # An upload the frontend registered whose storage event has not reached the trigger (late or
+    # lost in the store's event log; none of our queues holds it back): replayed after this long.
     reconcile_unseen_after_s: float = 15.0
     # The whole bucket against the whole metadata (a deletion whose event was lost, an object
     # nobody registered): it reads the whole library, so less often.
