@@ -24,12 +24,26 @@ class StoredObject:
     metadata: dict[str, str]
 
 
+@dataclass(frozen=True)
+class ObjectStart:
+    data: bytes
+    size: int  # the whole object's
+
+    @property
+    def complete(self) -> bool:
+        return len(self.data) >= self.size
+
+
 class ObjectStore(Protocol):
     def get(self, bucket: str, key: str) -> StoredObject: ...
     def put(
         self, bucket: str, key: str, data: bytes, content_type: str,
         metadata: dict[str, str] | None = None,
     ) -> None: ...
+    def get_start(self, bucket: str, key: str, length: int) -> ObjectStart:
+        """The object's first ``length`` bytes (all of it when it is shorter)."""
+        ...
+
     def delete(self, bucket: str, key: str) -> None: ...
     def head_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
         """The object's user metadata without its bytes; None when it does not exist."""
@@ -106,6 +120,19 @@ class S3ObjectStore:
             metadata=resp.user_metadata(),
         )
 
+    def get_start(self, bucket: str, key: str, length: int) -> ObjectStart:
+        resp = self._objects.request("GetObject", "GET", bucket, key,
+                                     headers={"Range": f"bytes=0-{length - 1}"})
+        if resp.status == 404:
+            raise ObjectMissing(f"{bucket}/{key} does not exist")
+        if resp.status == 416:  # an empty object has no byte 0
+            return ObjectStart(b"", 0)
+        _raise_for_status("GetObject", resp)
+        if resp.status == 206:  # "Content-Range: bytes 0-65535/2534123"
+            total = resp.headers.get("Content-Range", "").rpartition("/")[2]
+            return ObjectStart(resp.data, int(total) if total.isdigit() else len(resp.data) + 1)
+        return ObjectStart(resp.data, len(resp.data))  # a store that ignores Range: all of it
+
     def put(
         self, bucket: str, key: str, data: bytes, content_type: str,
         metadata: dict[str, str] | None = None,
@@ -144,6 +171,10 @@ class InMemoryObjectStore:
             return self.objects[(bucket, key)]
         except KeyError as exc:
             raise ObjectMissing(f"{bucket}/{key} does not exist") from exc
+
+    def get_start(self, bucket: str, key: str, length: int) -> ObjectStart:
+        data = self.get(bucket, key).data
+        return ObjectStart(data[:length], len(data))
 
     def put(
         self, bucket: str, key: str, data: bytes, content_type: str,

@@ -8,7 +8,7 @@ import pytest
 
 from cli.ports import free_port
 from picadaily.settings import Settings
-from picadaily.storage import ObjectMissing, S3ObjectStore, s3_client
+from picadaily.storage import ObjectMissing, ObjectStart, S3ObjectStore, s3_client
 
 KEYS = ["originals/01JABCDEFGH", "a key with spaces/and+plus&amp=equals", "é/ü/日本.jpg",
         "tilde~and%percent"]
@@ -47,3 +47,19 @@ def test_a_store_that_is_not_there_raises_a_connection_error(provisioned: Settin
     with pytest.raises(Exception, match=r"(?i)connect") as info:
         store.get(provisioned.pictures_bucket, "anything")
     assert not isinstance(info.value, ObjectMissing)  # retryable, not "missing"
+
+
+def test_the_start_of_an_object_is_read_without_the_rest(provisioned: Settings) -> None:
+    store = S3ObjectStore.from_settings(provisioned)
+    bucket = provisioned.pictures_bucket
+    data = bytes(range(256)) * 1000
+    store.put(bucket, "start/long", data, "image/jpeg")
+    store.put(bucket, "start/short", data[:100], "image/jpeg")
+    store.put(bucket, "start/empty", b"", "image/jpeg")
+    assert store.get_start(bucket, "start/long", 1000) == ObjectStart(data[:1000], len(data))
+    assert not store.get_start(bucket, "start/long", 1000).complete
+    assert store.get_start(bucket, "start/short", 1000) == ObjectStart(data[:100], 100)
+    assert store.get_start(bucket, "start/short", 1000).complete
+    assert store.get_start(bucket, "start/empty", 1000).complete
+    with pytest.raises(ObjectMissing, match="does not exist"):
+        store.get_start(bucket, "start/missing", 1000)
