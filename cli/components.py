@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from picadaily.runtime import configure_logging
+from picadaily.runtime import configure_logging, release_free_memory
 from picadaily.settings import Settings, service_port
 from picadaily.tracing import instrument_app, setup_tracing, shutdown_tracing
 
@@ -75,13 +75,13 @@ def run_component(name: str, settings: Settings | None = None) -> None:
     configure_logging(name)
     setup_tracing(name)
     if component.kind == "http":
-        import uvicorn
+        from cli.http_server import serve
 
         app = _load(component.target)(settings)
         instrument_app(app)
+        release_free_memory()  # what building the app (vision: its models) left free
         host, port = component.bind(settings)
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
-                    timeout_graceful_shutdown=10)
+        serve(app, host, port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
         shutdown_tracing()
     else:
         main: Callable[[Settings, asyncio.Event], Awaitable[None]] = _load(component.target)
