@@ -62,6 +62,23 @@ def rss_by_process(root: int) -> dict[str, float]:
     return _by_process(root, lambda fields: int(fields[21]) * PAGE / 2**20)
 
 
+def pss_by_process(root: int) -> dict[str, float]:
+    """Proportional memory in MB per process name: a page shared by n processes (the Python
+    binary, the libraries) counts 1/n in each, so the sum is what the tree holds. RSS counts it
+    in each."""
+    out: dict[str, float] = {}
+    for pid in descendants(root):
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        pss = next((int(line.split()[1]) / 1024 for line in rollup.splitlines()
+                    if line.startswith("Pss:")), 0.0)
+        name = process_name(pid)
+        out[name] = out.get(name, 0.0) + pss
+    return out
+
+
 def _by_process(root: int, measure: Callable[[list[str]], float]) -> dict[str, float]:
     out: dict[str, float] = {}
     for pid in descendants(root):
