@@ -32,9 +32,9 @@ bench: install
 	$(BIN)/picadaily bench
 
 # What a change did to the CPU per picture: two git revisions measured in turns, on fresh stacks
-# (make ab A=<rev> B=<rev> [PAIRS=3]; one bench run is one sample, and this machine drifts).
+# (make ab A=<rev> B=<rev> [PAIRS=4]; one bench run is one sample, and this machine drifts).
 ab: install
-	$(BIN)/python -m bench.ab $(A) $(or $(B),HEAD) $(or $(PAIRS),3)
+	$(BIN)/python -m bench.ab $(A) $(or $(B),HEAD) $(or $(PAIRS),4)
 
 chaos: install
 	$(BIN)/picadaily chaos

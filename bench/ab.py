@@ -4,8 +4,10 @@ stack's CPU per picture, measured so that the machine's drift cancels out.
 One bench run is one sample: here the same code measured 0.119 and 0.124 s of CPU per
 choreographed picture in two runs, 0.149 and 0.188 orchestrated (every process's share moved,
 vision's fixed work included). So each revision is checked out in a worktree of its own and both
-are measured in turns, A B A B …: per turn one fresh stack and one burst of 50 per mode, after a
-warm-up. Prints each turn and the mean difference per mode and process; saves
+are measured in turns, A B B A A B …: per turn one fresh stack and one burst of 50 per mode,
+after a warm-up. (A B A B … put B later in every pair: a machine slowing down through the run
+counted against B every time; in A B B A order a steady drift cancels over two pairs, so give
+an even number of pairs.) Prints each turn and the mean difference per mode and process; saves
 ``bench/results/ab-<time>.json``. Both revisions must have the bench's stack helpers
 (``bench.common``, ``bench.stack_modes``, ``bench.procs``).
 """
@@ -108,12 +110,12 @@ def main(argv: list[str]) -> int:
         log.error("usage: python -m bench.ab REV_A REV_B [PAIRS]")
         return 2
     a, b = argv[0], argv[1]
-    pairs = int(argv[2]) if len(argv) > 2 else 3
+    pairs = int(argv[2]) if len(argv) > 2 else 4
     turns: dict[str, list[dict[str, Any]]] = {a: [], b: []}
     trees = {rev: _worktree(rev) for rev in (a, b)}
     try:
         for pair in range(pairs):
-            for rev in (a, b):
+            for rev in ((a, b) if pair % 2 == 0 else (b, a)):
                 turns[rev].append(_turn(trees[rev]))
                 log.info("turn %d, %s: %s", pair + 1, rev, ", ".join(
                     f"{mode} {turns[rev][-1][mode]['cpu_ms_per_picture']:.1f} ms"

@@ -18,7 +18,7 @@ from typing import Any
 from PIL import ExifTags, Image
 
 from picadaily.contracts import Exif
-from picadaily.storage import ObjectStore
+from picadaily.storage import ObjectChanged, ObjectStore
 
 log = logging.getLogger(__name__)
 Gazetteer = Callable[[float, float], str | None]  # (latitude, longitude) -> place name
@@ -173,13 +173,18 @@ class ExifReader:
 
     def extract_exif(self, picture_id: str, bucket: str, key: str) -> Exif:
         """Idempotent: the same file always gives the same answer. A JPEG's headers are read
-        without its pixels (one ranged GET); any other file, or one whose headers the first
-        bytes do not hold or do not parse, is read whole."""
-        start = self.store.get_start(bucket, key, HEAD_BYTES)
+        without its pixels (its first bytes only); any other file, or one whose headers those
+        bytes do not hold or do not parse, is read whole (the rest of the same version)."""
+        start = self.store.get_part(bucket, key, 0, HEAD_BYTES)
         if start.complete:
             return read_exif(start.data, self.gazetteer)
         if jpeg_headers_within(start.data):
             found = read_exif(start.data, self.gazetteer)
             if not (found.note or "").startswith(NO_EXIF_READ):
                 return found
-        return read_exif(self.store.get(bucket, key).data, self.gazetteer)
+        try:
+            rest = self.store.get_part(bucket, key, len(start.data), if_match=start.etag)
+            data = start.data + rest.data
+        except ObjectChanged:  # replaced in between: the new version, read whole
+            data = self.store.get(bucket, key).data
+        return read_exif(data, self.gazetteer)

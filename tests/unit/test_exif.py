@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from picadaily.storage import InMemoryObjectStore, ObjectStart
+from picadaily.storage import InMemoryObjectStore, ObjectPart, StoredObject
 from services.exif.core import (
     HEAD_BYTES,
     ExifReader,
@@ -106,18 +106,24 @@ def test_a_png_s_exif_is_read_without_decoding_its_pixels(
 
 
 class CountingStore(InMemoryObjectStore):
-    """Which of the store's reads the reader made."""
+    """Which of the store's reads the reader made; ``replace_after_first_part`` stores another
+    version of the object right after the reader's first read."""
 
-    def __init__(self) -> None:
+    def __init__(self, replace_after_first_part: bytes | None = None) -> None:
         super().__init__()
         self.reads: list[str] = []
+        self.replacement = replace_after_first_part
 
-    def get_start(self, bucket: str, key: str, length: int) -> ObjectStart:
-        self.reads.append("start")
-        data = self.objects[(bucket, key)].data
-        return ObjectStart(data[:length], len(data))
+    def get_part(self, bucket: str, key: str, offset: int = 0, length: int | None = None,
+                 if_match: str | None = None) -> ObjectPart:
+        self.reads.append("start" if offset == 0 else "rest")
+        part = super().get_part(bucket, key, offset, length, if_match)
+        if self.replacement is not None:
+            self.objects[(bucket, key)] = StoredObject(self.replacement, "image/png", {})
+            self.replacement = None
+        return part
 
-    def get(self, bucket: str, key: str):  # type: ignore[no-untyped-def]
+    def get(self, bucket: str, key: str) -> StoredObject:
         self.reads.append("whole")
         return super().get(bucket, key)
 
@@ -147,8 +153,19 @@ def test_other_large_files_are_read_whole(image_format: str, gazetteer: OfflineG
     data = _large(image_format, **({"lossless": True} if image_format == "WEBP" else {}))
     store.put("pictures", "p1", data, "image/png", {})
     exif = ExifReader(store, gazetteer).extract_exif("p1", "pictures", "p1")
-    assert store.reads == ["start", "whole"] and exif == read_exif(data, gazetteer)
+    assert store.reads == ["start", "rest"] and exif == read_exif(data, gazetteer)
     assert exif.year == 2019
+
+
+def test_an_original_replaced_between_two_reads_is_read_whole_again(
+        gazetteer: OfflineGazetteer) -> None:
+    """Never the start of one version glued to the rest of another."""
+    replacement = _large("PNG")
+    store = CountingStore(replace_after_first_part=replacement)
+    store.put("pictures", "p1", _large("PNG", compress_level=1), "image/png", {})
+    exif = ExifReader(store, gazetteer).extract_exif("p1", "pictures", "p1")
+    assert store.reads == ["start", "rest", "whole"]
+    assert exif == read_exif(replacement, gazetteer) and exif.year == 2019
 
 
 @pytest.mark.parametrize("path", photos("bad") + photos("good"), ids=lambda p: Path(p).name)
