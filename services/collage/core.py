@@ -4,13 +4,6 @@ Membership comes from the metadata (pictures whose thumbnail is stored), never f
 thumbnails bucket: Pic-a-Daily's race (a collage built before the newest thumbnail existed) cannot
 happen. Rebuilds are serialised and skipped when the membership has not changed, so duplicated
 events cannot start a rebuild storm.
-
-A rebuild also counts in the pictures whose own update is waiting for it (their thumbnails exist:
-they asked with their ``created``), so their turns then find the collage current. Orchestration
-got this from its order (each workflow records its thumbnail before it asks for the collage, so
-one rebuild counted in every thumbnail recorded meanwhile: 22 rebuilds for a burst of 50);
-choreography's collage and metadata react to the same event, so it rebuilt for almost every
-picture (46 of 50) until it counted in its waiting ones too.
 """
 
 from __future__ import annotations
@@ -45,8 +38,6 @@ class Collage:
     bucket: str
     members: CollageMembers
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    # picture id -> created, of the updates asking for a picture of theirs, until they are done
-    _waiting: dict[str, str] = field(default_factory=dict)
     _tiles: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
 
     def update_collage(self, picture_id: str | None = None, *, created: str | None = None,
@@ -60,22 +51,11 @@ class Collage:
         thumbnail not recorded there: it joined through its own ``created``) stays while its
         picture is alive — a rebuild for another picture's deletion must not drop it.
         """
-        if not (picture_id and created):
-            return self._update(picture_id, created, excluding)
-        self._waiting[picture_id] = created
-        try:
-            return self._update(picture_id, created, excluding)
-        finally:
-            self._waiting.pop(picture_id, None)
-
-    def _update(self, picture_id: str | None, created: str | None,
-                excluding: str | None) -> CollageResult:
         count = GRID * GRID
         with self._lock:
             current = self.current_members()
             candidates = self.members.candidates(
                 count + 2, [m for m in current if m not in (excluding, picture_id)])
-            candidates.update(self._waiting.copy())  # (a copy: one C call, others may add)
             if picture_id and created:
                 candidates[picture_id] = created
             if excluding:
