@@ -32,7 +32,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -52,6 +52,7 @@ from picadaily.runtime import announce_ready
 from picadaily.service_errors import raise_for_service_error
 from picadaily.settings import Settings
 from picadaily.steps import Status
+from picadaily.storage import ObjectInfo, S3ObjectStore
 from picadaily.storage_events import escape_key, minio_notification, subject_for
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,10 @@ class Report:
 
 
 class Reconciler:
-    def __init__(self, settings: Settings, s3: Any, metadata: httpx.AsyncClient, js: Any,
-                 bus: EventBus) -> None:
+    def __init__(self, settings: Settings, store: S3ObjectStore, metadata: httpx.AsyncClient,
+                 js: Any, bus: EventBus) -> None:
         self._settings = settings
-        self._s3 = s3
+        self._store = store
         self._metadata = metadata
         self._js = js
         self._bus = bus
@@ -180,31 +181,17 @@ class Reconciler:
             if not cursor:
                 return documents
 
-    def _head(self, key: str) -> dict[str, Any] | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            resp: dict[str, Any] = self._s3.head_object(Bucket=self._settings.pictures_bucket,
-                                                        Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
-                return None
-            raise
-        return resp
+    def _head(self, key: str) -> ObjectInfo | None:
+        return self._store.head(self._settings.pictures_bucket, key)
 
     def _list(self) -> list[tuple[str, datetime]]:
         """Every object of the pictures bucket, with when it was last written."""
-        found = []
-        pages = self._s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self._settings.pictures_bucket)
-        for page in pages:
-            found += [(item["Key"], item["LastModified"].astimezone(UTC))
-                      for item in page.get("Contents", [])]
-        return found
+        return [(o.key, o.modified) for o in
+                self._store.list_objects(self._settings.pictures_bucket)]
 
     async def _unknown_objects(self, objects: list[tuple[str, datetime]]
-                               ) -> list[tuple[str, dict[str, Any]]]:
-        unknown: list[tuple[str, dict[str, Any]]] = []
+                               ) -> list[tuple[str, ObjectInfo]]:
+        unknown: list[tuple[str, ObjectInfo]] = []
         for start in range(0, len(objects), STATES_CHUNK):
             chunk = objects[start:start + STATES_CHUNK]
             resp = await self._metadata.post("/pictures/states", json={
@@ -223,22 +210,20 @@ class Reconciler:
 
     # --- repairing ----------------------------------------------------------------------------
 
-    async def _replay(self, key: str, head: dict[str, Any], why: str) -> None:
+    async def _replay(self, key: str, head: ObjectInfo, why: str) -> None:
         bucket = self._settings.pictures_bucket
-        modified: datetime = head["LastModified"].astimezone(UTC)
-        etag = str(head.get("ETag", "")).strip('"')
+        modified = head.modified
         body = minio_notification(
             event_name="s3:ObjectCreated:Put", bucket=bucket, escaped_key=escape_key(key),
             time=modified.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            size=head.get("ContentLength", 0), etag=etag,
-            content_type=head.get("ContentType", "application/octet-stream"),
-            user_metadata=dict(head.get("Metadata", {})),
+            size=head.size, etag=head.etag, content_type=head.content_type,
+            user_metadata=dict(head.metadata),
             sequencer=f"reconcile-{int(modified.timestamp() * 1e9):X}",
             deployment_id="picadaily-reconciler", endpoint=self._settings.s3_endpoint)
         # One replay per object version per reconciliation round (JetStream drops repeats).
         round_id = int(utcnow().timestamp() // max(self._settings.reconcile_every_s, 1))
         await self._js.publish(subject_for(bucket), json.dumps(body).encode(),
-                               headers={"Nats-Msg-Id": f"reconcile:{why}:{etag}:{round_id}"})
+                               headers={"Nats-Msg-Id": f"reconcile:{why}:{head.etag}:{round_id}"})
 
     async def _collect(self, picture: Picture) -> None:
         deleted = Event(type=PICTURE_DELETED, picture_id=picture.id, mode=None,
@@ -255,7 +240,6 @@ class Reconciler:
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
     from picadaily.nats_util import close_nats, connect_nats
-    from picadaily.storage import s3_client
     from picadaily.streams import provision_streams
 
     nc = await connect_nats(settings, "reconciler")
@@ -263,7 +247,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         js = nc.jetstream()
         await provision_streams(js, settings)
         async with service_client(settings.metadata_url, timeout=30) as metadata:
-            reconciler = Reconciler(settings, s3_client(settings), metadata, js,
+            reconciler = Reconciler(settings, S3ObjectStore.from_settings(settings), metadata, js,
                                     EventBus(js, settings, "picadaily/reconciler"))
             announce_ready(f"reconciler: every {settings.reconcile_every_s:.0f} s, pictures "
                            f"waiting over {settings.reconcile_after_s:.0f} s")

@@ -1,11 +1,12 @@
-"""The four object calls every picture makes (GET, PUT, HEAD, DELETE), as plain signed HTTP.
+"""The object calls (GET, PUT, HEAD, DELETE, and listings), as plain signed HTTP.
 
 boto3 costs 1.4-5.5 ms of CPU a call (measured against the local SeaweedFS: HEAD 1.4, PUT of
 60 KB 1.9, GET of 2 MB 3.1, PUT of 2 MB 5.5, most of it its request pipeline and the payload's
 SHA-256), and a picture makes about nine: the largest cost the stack added to the image work
 after the conductor. These are signed with AWS Signature Version 4 (the payload left unsigned,
 ``UNSIGNED-PAYLOAD``, as S3 allows) and sent on one pooled, thread-safe ``urllib3`` pool per
-process. Everything else S3 (buckets, listings, notifications, SQS) stays with boto3.
+process. Listings came here too (the reconciler's boto3 client held ~10 MB while idle); what is
+left for boto3 (buckets, notifications, SQS) runs only when provisioning or on AWS.
 """
 
 from __future__ import annotations
@@ -109,15 +110,21 @@ class S3Objects:
                                   allowed_methods=None, raise_on_status=False))
 
     def request(self, operation: str, method: str, bucket: str, key: str,
-                body: bytes | None = None, headers: dict[str, str] | None = None) -> Response:
-        path = f"{self._prefix}/{quote(bucket, safe='')}/{quote(key, safe='/~')}"
-        signed = self._signer.sign(method, self._host, path, "", headers or {})
+                body: bytes | None = None, headers: dict[str, str] | None = None,
+                query: dict[str, str] | None = None) -> Response:
+        """``key`` "" addresses the bucket itself (a listing)."""
+        path = f"{self._prefix}/{quote(bucket, safe='')}" + \
+            (f"/{quote(key, safe='/~')}" if key else "")
+        # the canonical query: names sorted, names and values encoded (a "/" too)
+        canonical = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
+                             for k, v in sorted((query or {}).items()))
+        signed = self._signer.sign(method, self._host, path, canonical, headers or {})
+        url = self._origin + path + (f"?{canonical}" if canonical else "")
         with tracer.start_as_current_span(
                 f"S3.{operation}", kind=SpanKind.CLIENT,
                 attributes={"rpc.system": "aws-api", "rpc.service": "S3",
                             "rpc.method": operation, "aws.s3.bucket": bucket}):
-            resp = self._pool.request(method, self._origin + path,
-                                      body=body, headers=signed, preload_content=True,
+            resp = self._pool.request(method, url, body=body, headers=signed, preload_content=True,
                                       redirect=False)
         return Response(resp.status, resp.headers, resp.data)
 

@@ -16,7 +16,7 @@ from picadaily.contracts import Registration, utcnow
 from picadaily.events import EventBus
 from picadaily.nats_util import close_nats
 from picadaily.settings import Mode, Settings
-from picadaily.storage import s3_client
+from picadaily.storage import S3ObjectStore, s3_client
 from tests.conftest import photos
 
 from .helpers import new_storage_events, put_picture, upload_and_trigger, wait_final
@@ -35,7 +35,7 @@ async def reconcile(settings: Settings, full: bool = True) -> tuple[Report, list
         js = nc.jetstream()
         sub = await new_storage_events(js, settings)
         async with httpx.AsyncClient(base_url=settings.metadata_url) as metadata:
-            report = await Reconciler(settings, s3_client(settings), metadata, js,
+            report = await Reconciler(settings, S3ObjectStore.from_settings(settings), metadata, js,
                                       EventBus(js, settings, "test")).run_once(full)
         bodies = []
         while True:

@@ -26,6 +26,12 @@ def test_what_is_put_is_got_back_with_its_metadata_by_either_client(
     got = store.get(bucket, key)
     assert (got.data, got.content_type, got.metadata) == (data, "image/png", metadata)
     assert store.head_metadata(bucket, key) == metadata
+    head = store.head(bucket, key)
+    assert head is not None and (head.key, head.size, head.content_type, head.metadata) == (
+        key, len(data), "image/png", metadata)
+    listed = {o.key: o for o in store.list_objects(bucket, key.split("/")[0])}
+    assert (listed[key].size, listed[key].etag, listed[key].modified) == (
+        head.size, head.etag, head.modified)
     by_boto = boto.get_object(Bucket=bucket, Key=key)
     assert by_boto["Body"].read() == data and by_boto["Metadata"] == metadata
     assert key in store.list_keys(bucket, key.split("/")[0])
@@ -36,7 +42,7 @@ def test_what_is_put_is_got_back_with_its_metadata_by_either_client(
 
     store.delete(bucket, key)
     store.delete(bucket, key)  # deleting what is gone is fine
-    assert store.head_metadata(bucket, key) is None
+    assert store.head_metadata(bucket, key) is None and store.head(bucket, key) is None
     with pytest.raises(ObjectMissing, match="does not exist"):
         store.get(bucket, key)
 
@@ -70,3 +76,14 @@ def test_parts_of_an_object_are_read_from_one_version(provisioned: Settings) -> 
         store.get_part(bucket, "part/long", 1000, if_match=start.etag)
     with pytest.raises(ObjectMissing, match="does not exist"):
         store.get_part(bucket, "part/missing", 0, 1000)
+
+
+def test_a_listing_goes_on_page_after_page(provisioned: Settings) -> None:
+    store = S3ObjectStore.from_settings(provisioned)
+    bucket = provisioned.pictures_bucket
+    keys = [f"listing/{n:02d} é+~" for n in range(7)]
+    for key in keys:
+        store.put(bucket, key, b"x", "image/jpeg")
+    store.put(bucket, "listing-other/not this", b"x", "image/jpeg")
+    assert [o.key for o in store.list_objects(bucket, "listing/", page_size=3)] == keys
+    assert store.list_keys(bucket, "nothing/") == []
