@@ -157,7 +157,8 @@ class S3ObjectStore:
         return ObjectInfo(
             key=key, size=int(resp.headers.get("Content-Length", "0")),
             etag=resp.headers.get("ETag", "").strip('"'),
-            modified=parsedate_to_datetime(resp.headers["Last-Modified"]).astimezone(UTC),
+            modified=parsedate_to_datetime(resp.headers.get("Last-Modified", "")
+                                           or "Thu, 01 Jan 1970 00:00:00 GMT").astimezone(UTC),
             content_type=resp.headers.get("Content-Type", "application/octet-stream"),
             metadata=resp.user_metadata())
 
@@ -209,11 +210,8 @@ class S3ObjectStore:
             _raise_for_status("DeleteObject", resp)
 
     def head_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
-        resp = self._objects.request("HeadObject", "HEAD", bucket, key)
-        if resp.status == 404:
-            return None
-        _raise_for_status("HeadObject", resp)
-        return resp.user_metadata()
+        head = self.head(bucket, key)
+        return None if head is None else head.metadata
 
 
 def _raise_for_status(operation: str, resp: Response) -> None:
