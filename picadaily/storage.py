@@ -3,7 +3,6 @@ process uses, and an in-memory fake for unit tests."""
 
 from __future__ import annotations
 
-import hashlib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,21 +28,6 @@ class StoredObject:
 
 
 @dataclass(frozen=True)
-class ObjectPart:
-    """Some of an object's bytes, from ``offset``."""
-
-    data: bytes
-    offset: int
-    size: int  # the whole object's
-    etag: str
-
-    @property
-    def complete(self) -> bool:
-        """Whether these bytes reach the object's end."""
-        return self.offset + len(self.data) >= self.size
-
-
-@dataclass(frozen=True)
 class ObjectInfo:
     """What a listing or a HEAD says about an object (a listing: no type, no metadata)."""
 
@@ -55,22 +39,12 @@ class ObjectInfo:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-class ObjectChanged(Exception):
-    """The object is no longer the version a part was read from (it was replaced)."""
-
-
 class ObjectStore(Protocol):
     def get(self, bucket: str, key: str) -> StoredObject: ...
     def put(
         self, bucket: str, key: str, data: bytes, content_type: str,
         metadata: dict[str, str] | None = None,
     ) -> None: ...
-    def get_part(self, bucket: str, key: str, offset: int = 0, length: int | None = None,
-                 if_match: str | None = None) -> ObjectPart:
-        """``length`` bytes from ``offset`` (to the end without a length; fewer at the end);
-        with ``if_match``, only of the version with that etag (else ``ObjectChanged``)."""
-        ...
-
     def delete(self, bucket: str, key: str) -> None: ...
     def head_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
         """The object's user metadata without its bytes; None when it does not exist."""
@@ -173,28 +147,6 @@ class S3ObjectStore:
             metadata=resp.user_metadata(),
         )
 
-    def get_part(self, bucket: str, key: str, offset: int = 0, length: int | None = None,
-                 if_match: str | None = None) -> ObjectPart:
-        last = "" if length is None else str(offset + length - 1)
-        headers = {"Range": f"bytes={offset}-{last}"}
-        if if_match:
-            headers["If-Match"] = f'"{if_match}"'
-        resp = self._objects.request("GetObject", "GET", bucket, key, headers=headers)
-        if resp.status == 404:
-            raise ObjectMissing(f"{bucket}/{key} does not exist")
-        if resp.status == 412:
-            raise ObjectChanged(f"{bucket}/{key} is no longer version {if_match}")
-        etag = resp.headers.get("ETag", "").strip('"')
-        # "Content-Range: bytes 0-65535/2534123", or "bytes */100" for a range past the end
-        total = resp.headers.get("Content-Range", "").rpartition("/")[2]
-        if resp.status == 416:
-            return ObjectPart(b"", offset, int(total) if total.isdigit() else offset, etag)
-        _raise_for_status("GetObject", resp)
-        if resp.status == 206 and total.isdigit():
-            return ObjectPart(resp.data, offset, int(total), etag)
-        # a store that ignores Range answers with all of it
-        return ObjectPart(resp.data[offset:][:length], offset, len(resp.data), etag)
-
     def put(
         self, bucket: str, key: str, data: bytes, content_type: str,
         metadata: dict[str, str] | None = None,
@@ -230,17 +182,6 @@ class InMemoryObjectStore:
             return self.objects[(bucket, key)]
         except KeyError as exc:
             raise ObjectMissing(f"{bucket}/{key} does not exist") from exc
-
-    def get_part(self, bucket: str, key: str, offset: int = 0, length: int | None = None,
-                 if_match: str | None = None) -> ObjectPart:
-        if (bucket, key) not in self.objects:
-            raise ObjectMissing(f"{bucket}/{key} does not exist")
-        data = self.objects[(bucket, key)].data
-        etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        if if_match and if_match != etag:
-            raise ObjectChanged(f"{bucket}/{key} is no longer version {if_match}")
-        end = None if length is None else offset + length
-        return ObjectPart(data[offset:end], offset, len(data), etag)
 
     def put(
         self, bucket: str, key: str, data: bytes, content_type: str,

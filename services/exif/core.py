@@ -18,17 +18,13 @@ from typing import Any
 from PIL import ExifTags, Image
 
 from picadaily.contracts import Exif
-from picadaily.storage import ObjectChanged, ObjectStore
+from picadaily.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 Gazetteer = Callable[[float, float], str | None]  # (latitude, longitude) -> place name
 TAG = {name: number for number, name in ExifTags.TAGS.items()}
 GPS = {name: number for number, name in ExifTags.GPSTAGS.items()}
 COORDINATE_DIGITS = 3  # about 100 m: a place, not a doorstep
-# A JPEG's EXIF is in its header segments (APP1 holds at most 64 KiB), before the pixels: the
-# object's first bytes are all this service reads when they reach the start of the scan.
-HEAD_BYTES = 128 * 1024
-NO_EXIF_READ = "no EXIF read"
 
 
 def read_exif(data: bytes, gazetteer: Gazetteer | None = None) -> Exif:
@@ -40,7 +36,7 @@ def read_exif(data: bytes, gazetteer: Gazetteer | None = None) -> Exif:
             details = dict(exif.get_ifd(ExifTags.IFD.Exif))
             gps = dict(exif.get_ifd(ExifTags.IFD.GPSInfo))
     except Exception as exc:  # not an image, truncated, a bomb: vision says why; we say none
-        return Exif(note=f"{NO_EXIF_READ}: {type(exc).__name__}")
+        return Exif(note=f"no EXIF read: {type(exc).__name__}")
     if not base and not details and not gps:
         return Exif(note="no EXIF in this file")
     taken = _taken(details.get(TAG["DateTimeOriginal"]) or base.get(TAG["DateTime"]))
@@ -68,27 +64,6 @@ def _headers_only_exif(image: Image.Image, data: bytes) -> Image.Exif:
     if raw:
         exif.load(raw)
     return exif
-
-
-def jpeg_headers_within(data: bytes) -> bool:
-    """Whether ``data`` holds all of a JPEG's header segments, through its start of scan."""
-    if not data.startswith(b"\xff\xd8"):
-        return False
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return False  # no marker where one must be: let the whole file decide
-        marker = data[pos + 1]
-        if marker == 0xFF:  # a fill byte
-            pos += 1
-        elif marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
-            pos += 2
-        else:
-            end = pos + 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
-            if marker == 0xDA:  # start of scan: every header before it is here
-                return end <= len(data)
-            pos = end
-    return False
 
 
 def _png_chunk(data: bytes, kind: bytes) -> bytes | None:
@@ -172,19 +147,6 @@ class ExifReader:
     gazetteer: Gazetteer | None = field(default=None)
 
     def extract_exif(self, picture_id: str, bucket: str, key: str) -> Exif:
-        """Idempotent: the same file always gives the same answer. A JPEG's headers are read
-        without its pixels (its first bytes only); any other file, or one whose headers those
-        bytes do not hold or do not parse, is read whole (the rest of the same version)."""
-        start = self.store.get_part(bucket, key, 0, HEAD_BYTES)
-        if start.complete:
-            return read_exif(start.data, self.gazetteer)
-        if jpeg_headers_within(start.data):
-            found = read_exif(start.data, self.gazetteer)
-            if not (found.note or "").startswith(NO_EXIF_READ):
-                return found
-        try:
-            rest = self.store.get_part(bucket, key, len(start.data), if_match=start.etag)
-            data = start.data + rest.data
-        except ObjectChanged:  # replaced in between: the new version, read whole
-            data = self.store.get(bucket, key).data
-        return read_exif(data, self.gazetteer)
+        """Idempotent: the same file always gives the same answer."""
+        original = self.store.get(bucket, key)
+        return read_exif(original.data, self.gazetteer)

@@ -8,7 +8,7 @@ import pytest
 
 from cli.ports import free_port
 from picadaily.settings import Settings
-from picadaily.storage import ObjectChanged, ObjectMissing, S3ObjectStore, s3_client
+from picadaily.storage import ObjectMissing, S3ObjectStore, s3_client
 
 KEYS = ["originals/01JABCDEFGH", "a key with spaces/and+plus&amp=equals", "é/ü/日本.jpg",
         "tilde~and%percent"]
@@ -53,29 +53,6 @@ def test_a_store_that_is_not_there_raises_a_connection_error(provisioned: Settin
     with pytest.raises(Exception, match=r"(?i)connect") as info:
         store.get(provisioned.pictures_bucket, "anything")
     assert not isinstance(info.value, ObjectMissing)  # retryable, not "missing"
-
-
-def test_parts_of_an_object_are_read_from_one_version(provisioned: Settings) -> None:
-    store = S3ObjectStore.from_settings(provisioned)
-    bucket = provisioned.pictures_bucket
-    data = bytes(range(256)) * 1000
-    store.put(bucket, "part/long", data, "image/jpeg")
-    store.put(bucket, "part/short", data[:100], "image/jpeg")
-    store.put(bucket, "part/empty", b"", "image/jpeg")
-
-    start = store.get_part(bucket, "part/long", 0, 1000)
-    assert (start.data, start.size, start.complete) == (data[:1000], len(data), False)
-    rest = store.get_part(bucket, "part/long", 1000, if_match=start.etag)
-    assert (rest.data, rest.complete) == (data[1000:], True)
-    short = store.get_part(bucket, "part/short", 0, 1000)
-    assert (short.data, short.size, short.complete) == (data[:100], 100, True)
-    assert store.get_part(bucket, "part/empty", 0, 1000).complete
-
-    store.put(bucket, "part/long", data[::-1], "image/jpeg")  # replaced
-    with pytest.raises(ObjectChanged):
-        store.get_part(bucket, "part/long", 1000, if_match=start.etag)
-    with pytest.raises(ObjectMissing, match="does not exist"):
-        store.get_part(bucket, "part/missing", 0, 1000)
 
 
 def test_a_listing_goes_on_page_after_page(provisioned: Settings) -> None:

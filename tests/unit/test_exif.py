@@ -9,14 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from picadaily.storage import InMemoryObjectStore, ObjectPart, StoredObject
-from services.exif.core import (
-    HEAD_BYTES,
-    ExifReader,
-    OfflineGazetteer,
-    jpeg_headers_within,
-    read_exif,
-)
+from picadaily.storage import InMemoryObjectStore
+from services.exif.core import ExifReader, OfflineGazetteer, read_exif
 from tests.conftest import photos
 from tests.exif_photos import jpeg_with_exif
 
@@ -103,86 +97,3 @@ def test_a_png_s_exif_is_read_without_decoding_its_pixels(
     exif = read_exif(png)
     assert (exif.camera, exif.year, exif.note) == ("Canon EOS 5D Mark IV", 2019,
                                                    "no GPS position")
-
-
-class CountingStore(InMemoryObjectStore):
-    """Which of the store's reads the reader made; ``replace_after_first_part`` stores another
-    version of the object right after the reader's first read."""
-
-    def __init__(self, replace_after_first_part: bytes | None = None) -> None:
-        super().__init__()
-        self.reads: list[str] = []
-        self.replacement = replace_after_first_part
-
-    def get_part(self, bucket: str, key: str, offset: int = 0, length: int | None = None,
-                 if_match: str | None = None) -> ObjectPart:
-        self.reads.append("start" if offset == 0 else "rest")
-        part = super().get_part(bucket, key, offset, length, if_match)
-        if self.replacement is not None:
-            self.objects[(bucket, key)] = StoredObject(self.replacement, "image/png", {})
-            self.replacement = None
-        return part
-
-    def get(self, bucket: str, key: str) -> StoredObject:
-        self.reads.append("whole")
-        return super().get(bucket, key)
-
-
-def _large(image_format: str, **params: object) -> bytes:
-    """A photo far larger than the head the reader asks for, with EXIF (noise compresses badly)."""
-    out = io.BytesIO()
-    exif = Image.open(io.BytesIO(jpeg_with_exif())).getexif()
-    Image.effect_noise((900, 700), 90).convert("RGB").save(out, image_format, exif=exif, **params)
-    assert len(out.getvalue()) > 2 * HEAD_BYTES
-    return out.getvalue()
-
-
-def test_a_large_jpeg_s_exif_is_read_from_its_first_bytes_only(
-        gazetteer: OfflineGazetteer) -> None:
-    store = CountingStore()
-    data = _large("JPEG", quality=95)
-    store.put("pictures", "p1", data, "image/jpeg", {})
-    exif = ExifReader(store, gazetteer).extract_exif("p1", "pictures", "p1")
-    assert store.reads == ["start"]
-    assert exif == read_exif(data, gazetteer) and exif.year == 2019 and exif.place
-
-
-@pytest.mark.parametrize("image_format", ["PNG", "WEBP"])
-def test_other_large_files_are_read_whole(image_format: str, gazetteer: OfflineGazetteer) -> None:
-    store = CountingStore()
-    data = _large(image_format, **({"lossless": True} if image_format == "WEBP" else {}))
-    store.put("pictures", "p1", data, "image/png", {})
-    exif = ExifReader(store, gazetteer).extract_exif("p1", "pictures", "p1")
-    assert store.reads == ["start", "rest"] and exif == read_exif(data, gazetteer)
-    assert exif.year == 2019
-
-
-def test_an_original_replaced_between_two_reads_is_read_whole_again(
-        gazetteer: OfflineGazetteer) -> None:
-    """Never the start of one version glued to the rest of another."""
-    replacement = _large("PNG")
-    store = CountingStore(replace_after_first_part=replacement)
-    store.put("pictures", "p1", _large("PNG", compress_level=1), "image/png", {})
-    exif = ExifReader(store, gazetteer).extract_exif("p1", "pictures", "p1")
-    assert store.reads == ["start", "rest", "whole"]
-    assert exif == read_exif(replacement, gazetteer) and exif.year == 2019
-
-
-@pytest.mark.parametrize("path", photos("bad") + photos("good"), ids=lambda p: Path(p).name)
-def test_the_reader_answers_what_the_whole_file_says(path: Path) -> None:
-    """For every sample, good or broken, the answer from the object's start is the whole file's."""
-    store = CountingStore()
-    data = path.read_bytes()
-    store.put("pictures", "p1", data, "image/jpeg", {})
-    assert ExifReader(store).extract_exif("p1", "pictures", "p1") == read_exif(data)
-
-
-def test_a_jpeg_s_headers_are_within_only_once_its_start_of_scan_is() -> None:
-    data = _large("JPEG", quality=95)
-    sos = data.index(b"\xff\xda")
-    sos_end = sos + 2 + int.from_bytes(data[sos + 2:sos + 4], "big")
-    for cut in (0, 2, 3, 20, sos, sos + 3, sos_end - 1):
-        assert not jpeg_headers_within(data[:cut]), cut
-    assert jpeg_headers_within(data[:sos_end]) and jpeg_headers_within(data)
-    assert not jpeg_headers_within(b"\xff\xd8garbage" + data[2:])  # no marker where one must be
-    assert not jpeg_headers_within(b"\x89PNG\r\n\x1a\n" + data[8:])
