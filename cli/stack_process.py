@@ -95,6 +95,15 @@ class RunningStack:
         return "PicaDaily is up" in self.output.read_text()[self._offset:] and \
             httpx.get(f"{self.url}/healthz").status_code == 200
 
+    def discard(self) -> None:
+        """kill -9 the runner; every child of it dies with it (``die_with_parent``). For a stack
+        whose home is thrown away: a stop waits 5 s for the store to flush its event log
+        (``infra.seaweedfs.STOP_GRACE_S``), which a discarded home does not need."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
     def stop(self) -> int:
         """Ctrl-C, as a person would; returns the runner's exit code."""
         assert self.proc is not None
