@@ -66,6 +66,8 @@ def summarise(raw: Any, modes: dict[str, ModeResult], cores: int) -> dict[str, A
         "sequential_throughput_per_s": round(1000 / statistics.fmean(raw.wall_ms), 2),
         "cpu_s_per_picture": round(raw_cpu, 4),
         "peak_rss_mb": round(raw.peak_rss_mb, 1),
+        "analyse_cpu_ms_per_picture": round(1000 * statistics.fmean(raw.analyse_cpu_s), 1)
+        if raw.analyse_cpu_s else None,
         "note": "throughput = cores / CPU seconds per picture: the machine's limit",
     }}
     for mode, r in modes.items():
@@ -86,9 +88,20 @@ def summarise(raw: Any, modes: dict[str, ModeResult], cores: int) -> dict[str, A
             "p50_minus_raw_p50_ms": round((p50 or 0) - out["raw"]["p50_ms"], 1),
             "burst_size": r.burst_size,
             "cpu_ms_per_picture_by_process": r.cpu_ms_per_picture_by_process,
+            "same_analysis_vs_raw": _same_analysis_vs_raw(out["raw"], r),
             "failures": r.failures,
         }
     return out
+
+
+def _same_analysis_vs_raw(raw: dict[str, Any], r: ModeResult) -> float | None:
+    """The stack's vision CPU per picture over raw's analysis of the same pictures: the same
+    work (plus vision's own event or HTTP edge, ~1 ms), so above 1 by more than that it is the
+    host running slower under the stack's load in this run — a part of this run's ratio to raw
+    that no change of ours made."""
+    vision_ms = (r.cpu_ms_per_picture_by_process or {}).get("vision")
+    analyse_ms = raw.get("analyse_cpu_ms_per_picture")
+    return round(vision_ms / analyse_ms, 2) if vision_ms and analyse_ms else None
 
 
 def table(modes: dict[str, Any]) -> list[str]:
@@ -173,7 +186,8 @@ def main() -> int:
     again = run_raw(vision, [d for _, d in burst_set],
                     Progress(len(burst_set), "raw again, after the stack"))
     raw = RawResult(wall_ms=raw.wall_ms + again.wall_ms, cpu_s=raw.cpu_s + again.cpu_s,
-                    peak_rss_mb=max(raw.peak_rss_mb, again.peak_rss_mb))
+                    peak_rss_mb=max(raw.peak_rss_mb, again.peak_rss_mb),
+                    analyse_cpu_s=raw.analyse_cpu_s + again.analyse_cpu_s)
     # The same again with tracing on (make demo's choice): what one trace per picture costs.
     traced = measure_stack({"PICADAILY_TRACING": "true"}, latency_set, burst_set) \
         if os.environ.get("BENCH_TRACING_COST", "1") == "1" else {}
@@ -205,6 +219,13 @@ def main() -> int:
     draw_chart(results, path.with_suffix(".png"))
     for line in table(results["modes"]):
         log.info("%s", line)
+    same = {mode: m.get("same_analysis_vs_raw") for mode, m in results["modes"].items()
+            if m.get("same_analysis_vs_raw")}
+    if same:
+        log.info("the same analysis (labels, colour, safety) in the stack's vision: %s x raw's "
+                 "%.1f ms (vision's edge included; the rest is the host slower under load)",
+                 " / ".join(f"{mode} {ratio:.2f}" for mode, ratio in same.items()),
+                 results["modes"]["raw"]["analyse_cpu_ms_per_picture"])
     for mode, m in results["modes"].items():
         spent = m.get("cpu_ms_per_picture_by_process")
         if spent:

@@ -63,3 +63,17 @@ def test_the_profile_counts_own_time_by_leaf_frame() -> None:
     assert report["top"] == [{"frame": "infer (onnx.py:4)", "share": 0.6},
                              {"frame": "decode (pil.py:9)", "share": 0.4}]
     assert top_frames("") == {"samples": 0, "top": []}
+
+
+def test_the_stack_s_vision_is_compared_with_raw_s_analysis_of_the_same_pictures() -> None:
+    raw = RawResult(wall_ms=[50.0], cpu_s=[0.07, 0.07], peak_rss_mb=200,
+                    analyse_cpu_s=[0.048, 0.052])
+    chor = ModeResult(latency_ms=[100.0], burst_size=10, burst_s=2.5, cpu_s=1.2,
+                      pictures_measured=10, peak_rss_mb=900, messages_per_picture=5.0,
+                      cpu_ms_per_picture_by_process={"vision": 55.0, "metadata": 7.0})
+    orch = ModeResult(latency_ms=[100.0], burst_size=10, burst_s=2.5, cpu_s=1.5,
+                      pictures_measured=10, peak_rss_mb=900, messages_per_picture=1.0)
+    modes = summarise(raw, {"choreography": chor, "orchestration": orch}, cores=2)
+    assert modes["raw"]["analyse_cpu_ms_per_picture"] == 50.0
+    assert modes["choreography"]["same_analysis_vs_raw"] == 1.1  # 55 / 50
+    assert modes["orchestration"]["same_analysis_vs_raw"] is None  # no vision figure
