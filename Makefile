@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench ab chaos scenarios requests review-timings profile scale proto clean
+.PHONY: install demo test test-fast lint bench ab chaos scenarios requests review-timings profile scale footprint proto clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("PicaDaily needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -45,6 +45,10 @@ scenarios: install
 # Requests per picture per mode (S3, HTTP, NATS, Temporal), counted from the pictures' traces.
 requests: install
 	$(BIN)/python -m bench.requests
+
+# What the idle stack holds (RSS and PSS per process), its start time and idle CPU.
+footprint: install
+	$(BIN)/python -m bench.footprint
 
 # Every Python process of the stack sampled by py-spy during a burst: its top frames, per mode.
 profile: install
