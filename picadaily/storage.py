@@ -124,17 +124,25 @@ class S3ObjectStore:
 
     def head(self, bucket: str, key: str) -> ObjectInfo | None:
         """What the store says of the object (None when it does not exist)."""
+        resp = self._head(bucket, key)
+        if resp is None:
+            return None
+        modified = resp.headers.get("Last-Modified")
+        if not modified:  # every S3 store sends it; the reconciler's ages depend on it
+            raise S3Error("HeadObject", resp.status, b"no Last-Modified header")
+        return ObjectInfo(
+            key=key, size=int(resp.headers.get("Content-Length", "0")),
+            etag=resp.headers.get("ETag", "").strip('"'),
+            modified=parsedate_to_datetime(modified).astimezone(UTC),
+            content_type=resp.headers.get("Content-Type", "application/octet-stream"),
+            metadata=resp.user_metadata())
+
+    def _head(self, bucket: str, key: str) -> Response | None:
         resp = self._objects.request("HeadObject", "HEAD", bucket, key)
         if resp.status == 404:
             return None
         _raise_for_status("HeadObject", resp)
-        return ObjectInfo(
-            key=key, size=int(resp.headers.get("Content-Length", "0")),
-            etag=resp.headers.get("ETag", "").strip('"'),
-            modified=parsedate_to_datetime(resp.headers.get("Last-Modified", "")
-                                           or "Thu, 01 Jan 1970 00:00:00 GMT").astimezone(UTC),
-            content_type=resp.headers.get("Content-Type", "application/octet-stream"),
-            metadata=resp.user_metadata())
+        return resp
 
     def get(self, bucket: str, key: str) -> StoredObject:
         resp = self._objects.request("GetObject", "GET", bucket, key)
@@ -162,8 +170,9 @@ class S3ObjectStore:
             _raise_for_status("DeleteObject", resp)
 
     def head_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
-        head = self.head(bucket, key)
-        return None if head is None else head.metadata
+        # (the collage asks on every rebuild: its metadata only, no date parsed)
+        resp = self._head(bucket, key)
+        return None if resp is None else resp.user_metadata()
 
 
 def _raise_for_status(operation: str, resp: Response) -> None:
