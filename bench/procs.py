@@ -54,38 +54,45 @@ def process_name(pid: int) -> str:
 
 def cpu_by_process(root: int) -> dict[str, float]:
     """CPU seconds (user + system, with reaped children's) per process name."""
-    return _by_process(root, lambda fields: sum(int(x) for x in fields[11:15]) / TICKS)
+    return _by_process(root, lambda pid: _from_stat(
+        pid, lambda fields: sum(int(x) for x in fields[11:15]) / TICKS))
 
 
 def rss_by_process(root: int) -> dict[str, float]:
     """Resident memory in MB per process name."""
-    return _by_process(root, lambda fields: int(fields[21]) * PAGE / 2**20)
+    return _by_process(root, lambda pid: _from_stat(
+        pid, lambda fields: int(fields[21]) * PAGE / 2**20))
 
 
 def pss_by_process(root: int) -> dict[str, float]:
     """Proportional memory in MB per process name: a page shared by n processes (the Python
     binary, the libraries) counts 1/n in each, so the sum is what the tree holds. RSS counts it
     in each."""
-    out: dict[str, float] = {}
-    for pid in descendants(root):
-        try:
-            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        pss = next((int(line.split()[1]) / 1024 for line in rollup.splitlines()
-                    if line.startswith("Pss:")), 0.0)
-        name = process_name(pid)
-        out[name] = out.get(name, 0.0) + pss
-    return out
+    return _by_process(root, _pss_mb)
 
 
-def _by_process(root: int, measure: Callable[[list[str]], float]) -> dict[str, float]:
+def _from_stat(pid: int, read: Callable[[list[str]], float]) -> float | None:
+    fields = _stat(pid)
+    return read(fields) if fields else None
+
+
+def _pss_mb(pid: int) -> float | None:
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    return next((int(line.split()[1]) / 1024 for line in rollup.splitlines()
+                 if line.startswith("Pss:")), 0.0)
+
+
+def _by_process(root: int, measure: Callable[[int], float | None]) -> dict[str, float]:
+    """``measure(pid)`` summed per process name (a process gone meanwhile: None, left out)."""
     out: dict[str, float] = {}
     for pid in descendants(root):
-        fields = _stat(pid)
-        if fields:
+        value = measure(pid)
+        if value is not None:
             name = process_name(pid)
-            out[name] = out.get(name, 0.0) + measure(fields)
+            out[name] = out.get(name, 0.0) + value
     return out
 
 

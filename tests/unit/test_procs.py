@@ -1,0 +1,28 @@
+"""The bench's per-process readings of a process tree (/proc, Linux)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.procs import cpu_by_process, pss_by_process, rss_by_process
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(),
+                    reason="reads /proc (Linux only)")
+def test_each_reading_is_per_process_name_and_pss_never_exceeds_rss() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        cpu, rss, pss = (f(os.getpid()) for f in (cpu_by_process, rss_by_process,
+                                                   pss_by_process))
+        name = Path(sys.executable).name
+        assert set(cpu) == set(rss) == set(pss) and name in rss
+        assert all(0 < pss[n] <= rss[n] for n in rss)  # a shared page counts a share in PSS
+        assert cpu[name] > 0  # this test's own interpreter has worked
+    finally:
+        child.kill()
+        child.wait()
