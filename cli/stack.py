@@ -52,6 +52,10 @@ REPLICATED = frozenset({"metadata", "vision", "thumbnails", "collage", "exif", "
                         "trigger"})
 EVENT_SOURCES = {"seaweedfs": "source", "sqs": "bridge", "minio": None}
 SERVER_PROCESSES = frozenset({"nats", "storage", "temporal"})
+# The Go servers (NATS, SeaweedFS, Temporal) run their goroutines on one thread each: with a
+# processor per core, each of the many small network events woke a second thread to look for
+# work, a thread switch the VM charges for (measured per picture: see docs/architecture.md).
+GO_SERVER_ENV = {"GOMAXPROCS": "1"}
 FIRST_TO_STOP = frozenset({"frontend", "source", "bridge"})
 
 
@@ -141,7 +145,7 @@ class Stack:
             Proc("nats", [binary("nats-server"), "-a", self.host, "-p", str(self.nats_port),
                           "-js", "-sd", str(home / "nats"), "-n", "picadaily"],
                  self.nats_port, lambda p: p.log_contains("Server is ready"),
-                 self.logs / "nats.log"),
+                 self.logs / "nats.log", env=GO_SERVER_ENV),
         ]
         if self.settings.event_source == "seaweedfs":
             storage = self.settings.storage_dir()
@@ -149,7 +153,8 @@ class Stack:
             store_ready = seaweedfs_ready(self.settings)
             procs.append(Proc("storage", server_argv(binary("weed"), self.settings, storage),
                               self.s3_port, lambda _p: store_ready(), self.logs / "storage.log",
-                              env=SERVER_ENV, stop_grace_s=STORAGE_STOP_GRACE_S))
+                              env={**SERVER_ENV, **GO_SERVER_ENV},
+                              stop_grace_s=STORAGE_STOP_GRACE_S))
         procs.append(Proc(
             "temporal", [binary("temporal"), "server", "start-dev",
                          "--ip", self.host, "--port", str(self.temporal_port),
@@ -158,7 +163,8 @@ class Stack:
                          "--sqlite-pragma", "journal_mode=wal",
                          "--sqlite-pragma", "synchronous=normal",
                          "--ui-disable-news-fetch", "--log-level", "warn"],
-            self.temporal_port, lambda p: self._temporal_ready(), self.logs / "temporal.log"))
+            self.temporal_port, lambda p: self._temporal_ready(), self.logs / "temporal.log",
+            env=GO_SERVER_ENV))
         source = EVENT_SOURCES[self.settings.event_source]
         traces = ("traces",) if self.settings.tracing else ()
         for name in (*traces, *SERVICES, *([source] if source else []), "frontend"):
