@@ -4,12 +4,14 @@ publishes each change to ``storage.events.<bucket>`` in MinIO's format.
 
 Nothing is lost and nothing is skipped, whatever is killed:
 
-- the position (the filer's ``ts_ns`` of the last event handled) lives in NATS KV and is written
-  only after JetStream acknowledged every event of that filer entry;
+- the position (the filer's ``ts_ns`` of the last event handled) lives in NATS KV and never
+  moves past an event JetStream has not acknowledged; it is written at most once a second while
+  events flow (a burst of uploads costs one KV write a second, not one each) and on stop;
 - on start, and after any break (SeaweedFS, NATS, or this process restarting), it subscribes
-  again from the stored position; the events after it are published again, each with a
-  ``Nats-Msg-Id`` derived from the filer event, so JetStream drops the repeats within its
-  duplicate window (and the trigger is idempotent beyond it);
+  again from the stored position; the events after it (after a kill -9, up to a second's worth
+  more than were published) are published again, each with a ``Nats-Msg-Id`` derived from the
+  filer event, so JetStream drops the repeats within its duplicate window (two minutes; the
+  trigger is idempotent beyond it);
 - a publish that fails is retried until it succeeds: the position never moves past an event
   that did not reach JetStream;
 - a filer entry that cannot be converted is set aside as a dead letter, and the rest goes on.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import secrets
@@ -43,6 +46,8 @@ CLIENT_NAME = "picadaily-storage-events"
 RETRY_S = (0.5, 1.0, 2.0, 5.0)
 CONSUMER = "seaweedfs-source"
 STOP_GRACE_S = 5.0
+# How often a moving position is written (each write is a JetStream write and a round trip).
+POSITION_EVERY_S = 1.0
 
 
 def position_key(bucket: str) -> str:
@@ -58,7 +63,9 @@ class SeaweedfsSource:
         self._subscribe = channel.unary_stream(
             SUBSCRIBE, request_serializer=filer_pb2.SubscribeMetadataRequest.SerializeToString,
             response_deserializer=filer_pb2.SubscribeMetadataResponse.FromString)
-        self.position = 0
+        self.position = 0  # every event up to here was published
+        self._stored = 0  # the position NATS KV holds
+        self._moved = asyncio.Event()
         self.connected = asyncio.Event()
         # The filer keeps a stream open only for a client with an id (with id 0 it sends what
         # it has and ends); a new epoch replaces this client's earlier stream.
@@ -76,7 +83,17 @@ class SeaweedfsSource:
         return int(bytes(entry.value or b"0").decode() or 0)
 
     async def run(self, stop: asyncio.Event) -> None:
-        self.position = await self.load_position()
+        self.position = self._stored = await self.load_position()
+        keeper = asyncio.create_task(self._keep_position())
+        try:
+            await self._follow_until(stop)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            await self._store_last_position()
+
+    async def _follow_until(self, stop: asyncio.Event) -> None:
         failures = 0
         while not stop.is_set():
             follow = asyncio.create_task(self._follow())
@@ -135,7 +152,8 @@ class SeaweedfsSource:
             notifications = []
         for notification in notifications:
             await self._publish(notification, resp.ts_ns)
-        await self._until_stored(resp.ts_ns)
+        self.position = resp.ts_ns
+        self._moved.set()
 
     async def _publish(self, notification: Notification, ts_ns: int) -> None:
         """One storage event, in a span that starts when the filer wrote the entry: the trace
@@ -160,10 +178,29 @@ class SeaweedfsSource:
         await _forever(f"publishing to {subject}", lambda: self._js.publish(
             subject, body, headers=headers))
 
-    async def _until_stored(self, ts_ns: int) -> None:
-        await _forever("storing the position", lambda: self._kv.put(
-            position_key(self._bucket), str(ts_ns).encode()))
-        self.position = ts_ns
+    async def _keep_position(self) -> None:
+        """Store the position a second after it first moved (and so on while it moves)."""
+        while True:
+            await self._moved.wait()
+            await asyncio.sleep(POSITION_EVERY_S)
+            self._moved.clear()
+            position = self.position
+            await _forever("storing the position", functools.partial(self._store, position))
+
+    async def _store(self, position: int) -> None:
+        await self._kv.put(position_key(self._bucket), str(position).encode())
+        self._stored = position
+
+    async def _store_last_position(self) -> None:
+        """On stop: one try, bounded (NATS may be what is going away)."""
+        if self.position == self._stored:
+            return
+        try:
+            await asyncio.wait_for(self._store(self.position), STOP_GRACE_S)
+        except Exception as exc:
+            log.warning("the position %d could not be stored on stop (%r): the events after %d "
+                        "will be published again (JetStream drops the repeats)",
+                        self.position, exc, self._stored)
 
 
 async def _forever(what: str, action: Callable[[], Awaitable[Any]]) -> None:

@@ -14,7 +14,7 @@ import nats
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from functions.seaweedfs.source import SeaweedfsSource, position_key
+from functions.seaweedfs.source import POSITION_EVERY_S, SeaweedfsSource, position_key
 from picadaily.nats_util import close_nats
 from picadaily.settings import Settings
 from picadaily.storage import s3_client
@@ -162,3 +162,34 @@ async def test_a_restarted_source_resumes_from_its_position_losing_and_repeating
     await run.events(0, quiet_s=2.0)
     info = await run.js.stream_info(settings.storage_stream)
     assert info.state.messages == 4
+
+
+async def test_the_position_is_stored_once_a_second_while_events_flow_and_at_once_on_stop(
+        running: tuple[Running, Any]) -> None:
+    run, channel = running
+    settings = run.settings
+    s3 = s3_client(settings)
+    kv = await open_kv(run.js, settings)
+    kv_stream = f"KV_{settings.kv_bucket}"
+    await run.start(channel)
+    assert run.source is not None
+    await asyncio.wait_for(run.source.connected.wait(), 10)
+    writes_before = (await run.js.stream_info(kv_stream)).state.last_seq
+    for i in range(20):
+        s3.put_object(Bucket=settings.pictures_bucket, Key=f"burst-{i}", Body=b"x",
+                      ContentType="image/jpeg")
+    await run.events(20, quiet_s=0.2)
+    await asyncio.sleep(POSITION_EVERY_S + 1.0)
+    stored = await kv.get(position_key(settings.pictures_bucket))
+    assert int(bytes(stored.value or b"0")) == run.source.position > 0
+    # a burst of twenty events, a write or two of the position (not one per event)
+    writes = (await run.js.stream_info(kv_stream)).state.last_seq - writes_before
+    assert 1 <= writes < 10
+    # stopped before its next write is due: the position is stored on the way out
+    s3.put_object(Bucket=settings.pictures_bucket, Key="last", Body=b"x",
+                  ContentType="image/jpeg")
+    await run.events(1, quiet_s=0.1)
+    moved_to = run.source.position
+    await run.halt()
+    stored = await kv.get(position_key(settings.pictures_bucket))
+    assert int(bytes(stored.value or b"0")) == moved_to
