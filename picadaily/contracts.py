@@ -110,6 +110,13 @@ class Thumbnail(BaseModel):
     height: int
 
 
+class CollageCandidate(BaseModel):
+    """A picture the collage may show: its id and when it was created (the collage ranks by it)."""
+
+    id: str
+    created: datetime
+
+
 class CollageResult(BaseModel):
     """The collage's members after a ``update_collage`` step, newest first."""
 

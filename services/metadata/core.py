@@ -26,6 +26,7 @@ from datetime import datetime
 
 from picadaily.contracts import (
     Analysis,
+    CollageCandidate,
     Exif,
     Picture,
     Registration,
@@ -373,16 +374,14 @@ class Metadata:
             next_cursor = _encode_cursor(last.created.isoformat(), last.id)
         return Page(pictures, next_cursor)
 
-    def collage_candidates(self, count: int = 4, also: Sequence[str] = ()) -> list[Picture]:
+    def collage_candidates(self, count: int = 4,
+                           also: Sequence[str] = ()) -> list[CollageCandidate]:
         """The newest pictures that have a thumbnail and are not rejected or failed, and those
         of ``also`` (the collage's current members) still processing or done, thumbnail or not
-        (choreography: the collage may hear of a thumbnail before the metadata does)."""
-        ids = self._repo.collage_candidates(count)
-        ids += [i for i in dict.fromkeys(also) if i not in ids]
-        # (the collage reads only ids and times: no timelines)
-        alive = (Status.PROCESSING.value, Status.DONE.value)
-        return [p for i in ids if (p := self._repo.get(i, timeline=False)) is not None
-                and p.status in alive]
+        (choreography: the collage may hear of a thumbnail before the metadata does). Ids and
+        times only, from one or two queries (whole documents cost 0.5 ms per rebuild)."""
+        return [CollageCandidate(id=i, created=datetime.fromisoformat(created))
+                for i, created in self._repo.collage_candidates(count, also)]
 
     def stats(self) -> dict[str, ModeStats]:
         """Per mode: counts (the whole library), and over its newest pictures (the repository's

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from picadaily.contracts import (
     Analysis,
+    CollageCandidate,
     Exif,
     Picture,
     Registration,
@@ -287,7 +288,7 @@ def create_app(settings: Settings, repo: PictureRepository | None = None) -> Fas
     @db
     def collage_candidates(md: MetadataDep, count: int = 4,
                            also: Annotated[list[str] | None, Query(max_length=50)] = None,
-                           ) -> list[Picture]:
+                           ) -> list[CollageCandidate]:
         return md.collage_candidates(count, also or [])
 
     return app

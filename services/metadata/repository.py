@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,8 +82,10 @@ class PictureRepository(Protocol):
 
     def set_tombstone(self, picture_id: str, at: datetime | None, version: int = 1) -> None: ...
     def query(self, q: Query) -> list[str]: ...
-    def collage_candidates(self, count: int) -> list[str]:
-        """The newest pictures that have a thumbnail and are done or still processing."""
+    def collage_candidates(self, count: int, also: Sequence[str] = ()) -> list[tuple[str, str]]:
+        """(id, created ISO time) of the newest ``count`` pictures that have a thumbnail and are
+        done or still processing, then of those of ``also`` not among them that are still
+        processing or done, thumbnail or not."""
         ...
 
     def stats_rows(self, window: int = STATS_WINDOW) -> StatsRows: ...
@@ -303,10 +305,19 @@ class SqlPictures:
                 WHERE {' AND '.join(where)}
                 ORDER BY l.created DESC, l.picture_id DESC LIMIT ?""", args)]
 
-    def collage_candidates(self, count: int) -> list[str]:
-        return [r["id"] for r in self._all(
-            f"""SELECT id FROM pictures WHERE {COLLAGE_WHERE}
-                ORDER BY created DESC, id DESC LIMIT ?""", (count,))]
+    # (a subclass may name the index to walk)
+    _COLLAGE_NEWEST = f"""SELECT id, created FROM pictures WHERE {COLLAGE_WHERE}
+                          ORDER BY created DESC, id DESC LIMIT ?"""
+
+    def collage_candidates(self, count: int, also: Sequence[str] = ()) -> list[tuple[str, str]]:
+        newest = [(r["id"], r["created"]) for r in self._all(self._COLLAGE_NEWEST, (count,))]
+        others = [i for i in dict.fromkeys(also) if i not in {i for i, _ in newest}]
+        if not others:
+            return newest
+        alive = {r["id"]: r["created"] for r in self._all(
+            f"""SELECT id, created FROM pictures WHERE status IN ('done', 'processing')
+                AND id IN ({', '.join('?' * len(others))})""", others)}
+        return newest + [(i, alive[i]) for i in others if i in alive]
 
     def stats_rows(self, window: int = STATS_WINDOW) -> StatsRows:
         counts = self._all("SELECT mode, status, COUNT(*) AS n FROM pictures "
@@ -367,12 +378,10 @@ class SqlitePictures(SqlPictures):
         with self._lock:
             return self._db.execute(sql, args).rowcount
 
-    def collage_candidates(self, count: int) -> list[str]:
-        # (without statistics SQLite's planner prefers the status index and sorts every done
-        # picture: 4 ms at 10,000; named, the partial index walk stops at the fourth)
-        return [r["id"] for r in self._all(
-            f"""SELECT id FROM pictures INDEXED BY pictures_collage WHERE {COLLAGE_WHERE}
-                ORDER BY created DESC, id DESC LIMIT ?""", (count,))]
+    # (without statistics SQLite's planner prefers the status index and sorts every done
+    # picture: 4 ms at 10,000; named, the partial index walk stops at the fourth)
+    _COLLAGE_NEWEST = f"""SELECT id, created FROM pictures INDEXED BY pictures_collage
+                          WHERE {COLLAGE_WHERE} ORDER BY created DESC, id DESC LIMIT ?"""
 
     def get(self, picture_id: str, timeline: bool = True) -> Picture | None:
         with self._lock:
@@ -530,9 +539,14 @@ class InMemoryPictures:
             out.append(p.id)
         return out[:q.limit]
 
-    def collage_candidates(self, count: int) -> list[str]:
-        return [p.id for p in self._newest_first()
-                if p.thumbnail is not None and p.status in ("done", "processing")][:count]
+    def collage_candidates(self, count: int, also: Sequence[str] = ()) -> list[tuple[str, str]]:
+        alive = ("done", "processing")
+        newest = [p for p in self._newest_first()
+                  if p.thumbnail is not None and p.status in alive][:count]
+        ids = {p.id for p in newest}
+        others = [p for i in dict.fromkeys(also) if i not in ids
+                  and (p := self.pictures.get(i)) is not None and p.status in alive]
+        return [(p.id, p.created.isoformat()) for p in newest + others]
 
     def stats_rows(self, window: int = STATS_WINDOW) -> StatsRows:
         pictures, steps = [], []

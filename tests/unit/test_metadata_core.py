@@ -138,8 +138,11 @@ def test_collage_candidates_are_the_newest_with_a_thumbnail_not_failed(md: Metad
     md.set_thumbnail("p3", None)
     assert [p.id for p in md.collage_candidates(4)] == ["p2", "p1", "p0"]
     # the collage's current members are answered for too, thumbnail or not, if still alive
-    also = ["p3", "p5", "p1", "never-seen"]
-    assert [p.id for p in md.collage_candidates(2, also)] == ["p2", "p1", "p3"]
+    also = ["p3", "p5", "p1", "never-seen", "p3"]
+    candidates = md.collage_candidates(2, also)
+    assert [p.id for p in candidates] == ["p2", "p1", "p3"]
+    # each with the time it was created, as its document has it
+    assert [p.created for p in candidates] == [md.get(p.id).created for p in candidates]
 
 
 def test_missing_pictures_are_reported(md: Metadata) -> None:
