@@ -10,7 +10,7 @@ from bench.chart import draw_chart
 from bench.photos import phone_sized
 from bench.raw import RawResult
 from bench.run import percentile, summarise, table
-from bench.stack_modes import ModeResult
+from bench.stack_modes import Burst, ModeResult
 from tests.conftest import PHOTOS
 
 
@@ -77,3 +77,25 @@ def test_the_stack_s_vision_is_compared_with_raw_s_analysis_of_the_same_pictures
     assert modes["raw"]["analyse_cpu_ms_per_picture"] == 50.0
     assert modes["choreography"]["same_analysis_vs_raw"] == 1.1  # 55 / 50
     assert modes["orchestration"]["same_analysis_vs_raw"] is None  # no vision figure
+
+
+def test_a_mode_reports_its_median_burst_and_every_burst_beside_it() -> None:
+    result = ModeResult(latency_ms=[100.0])
+
+    def burst(cpu_s: float, burst_s: float, peak: float, slowest: str) -> Burst:
+        return Burst(size=10, burst_s=burst_s, cpu_s=cpu_s, pictures_measured=10,
+                     peak_rss_mb=peak, cpu_ms_per_picture_by_process={slowest: 1.0})
+
+    result.add_burst(burst(1.6, 2.0, 900, "slow phase"))
+    assert result.cpu_s == 1.6  # one burst: it is the median
+    result.add_burst(burst(1.1, 2.5, 800, "quick"))
+    assert result.cpu_s == 1.1  # two: the lower middle one
+    result.add_burst(burst(1.2, 3.0, 1000, "median"))
+    assert (result.cpu_s, result.burst_s) == (1.2, 3.0)
+    assert result.cpu_ms_per_picture_by_process == {"median": 1.0}
+    assert result.peak_rss_mb == 1000  # the highest of all
+    raw = RawResult(wall_ms=[50.0], cpu_s=[0.06], peak_rss_mb=200)
+    modes = summarise(raw, {"choreography": result}, cores=2)
+    assert modes["choreography"]["cpu_vs_raw"] == 2.0  # 0.12 / 0.06
+    assert modes["choreography"]["bursts_cpu_s_per_picture"] == [0.16, 0.11, 0.12]
+    assert modes["choreography"]["bursts_throughput_per_s"] == [5.0, 4.0, 3.33]
