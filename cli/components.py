@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from picadaily.runtime import configure_logging, release_free_memory
+from picadaily.runtime import configure_logging, freeze_startup_objects, release_free_memory
 from picadaily.settings import Settings, service_port
 from picadaily.tracing import instrument_app, setup_tracing, shutdown_tracing
 
@@ -79,12 +79,14 @@ def run_component(name: str, settings: Settings | None = None) -> None:
 
         app = _load(component.target)(settings)
         instrument_app(app)
+        freeze_startup_objects()
         release_free_memory()  # what building the app (vision: its models) left free
         host, port = component.bind(settings)
         serve(app, host, port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
         shutdown_tracing()
     else:
         main: Callable[[Settings, asyncio.Event], Awaitable[None]] = _load(component.target)
+        freeze_startup_objects()
         code = 0
         try:
             with asyncio.Runner(loop_factory=_loop_factory()) as runner:

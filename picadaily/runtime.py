@@ -4,6 +4,7 @@ runner waits for."""
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,15 @@ def configure_logging(name: str, level: str = "INFO") -> None:
 def announce_ready(what: str) -> None:
     """Event components log this once connected; the stack runner waits for it."""
     log.info("%s %s", READY_MARK, what)
+
+
+def freeze_startup_objects() -> None:
+    """Take every object alive now (the imported modules, the built app) out of the garbage
+    collector's sight for good: a full collection then walks only what came later. (Measured in
+    a burst: the frontend's full collections took ~100 ms each, one per ~100 pictures; the
+    objects they walked were its imports.)"""
+    gc.collect()
+    gc.freeze()
 
 
 def release_free_memory() -> None:

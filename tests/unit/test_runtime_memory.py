@@ -1,13 +1,15 @@
-"""``release_free_memory`` gives the allocator's free pages back to the system (Linux, glibc)."""
+"""``release_free_memory`` gives the allocator's free pages back to the system (Linux, glibc);
+``freeze_startup_objects`` keeps what start-up built out of full collections."""
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
 import pytest
 
-from picadaily.runtime import release_free_memory
+from picadaily.runtime import freeze_startup_objects, release_free_memory
 
 ROLLUP = Path("/proc/self/smaps_rollup")
 
@@ -33,3 +35,14 @@ def test_free_pages_left_behind_go_back_to_the_system() -> None:
     release_free_memory()
     assert before - _anonymous_mb() > 50  # of the ~94 MB freed
     assert len(keep) == 1500
+
+
+def test_what_start_up_built_is_no_longer_walked_by_full_collections() -> None:
+    built = [[i] for i in range(10_000)]  # lists: the collector tracks them
+    try:
+        freeze_startup_objects()
+        assert gc.get_freeze_count() >= len(built)
+        later = [[i] for i in range(100)]
+        assert gc.is_tracked(later[0])  # what comes after is collected as before
+    finally:
+        gc.unfreeze()
