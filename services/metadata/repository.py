@@ -311,7 +311,8 @@ class SqlPictures:
 
     def collage_candidates(self, count: int, also: Sequence[str] = ()) -> list[tuple[str, str]]:
         newest = [(r["id"], r["created"]) for r in self._all(self._COLLAGE_NEWEST, (count,))]
-        others = [i for i in dict.fromkeys(also) if i not in {i for i, _ in newest}]
+        listed = {i for i, _ in newest}
+        others = [i for i in dict.fromkeys(also) if i not in listed]
         if not others:
             return newest
         alive = {r["id"]: r["created"] for r in self._all(
