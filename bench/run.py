@@ -13,6 +13,7 @@ import os
 import platform
 import re
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,9 @@ def summarise(raw: Any, modes: dict[str, ModeResult], cores: int) -> dict[str, A
         throughput = r.pictures_measured / r.burst_s if r.burst_s else 0
         cpu = r.cpu_s / max(r.pictures_measured, 1)
         p50 = percentile(r.latency_ms, 0.5)
+        # against raw measured around the burst when it was, else against the run's raw
+        around = r.headline.raw_cpu_s_per_picture if r.headline else None
+        mode_raw_cpu = around or raw_cpu
         out[mode] = {
             "p50_ms": round(p50 or 0, 1),
             "p95_ms": round(percentile(r.latency_ms, 0.95) or 0, 1),
@@ -87,8 +91,12 @@ def summarise(raw: Any, modes: dict[str, ModeResult], cores: int) -> dict[str, A
             "peak_rss_mb": round(r.peak_rss_mb, 1),
             "messages_per_picture": r.messages_per_picture,
             "workflow_events_per_picture": r.workflow_events_per_picture,
-            "throughput_vs_raw": round(throughput / raw_throughput, 2),
-            "cpu_vs_raw": round(cpu / raw_cpu, 2),
+            "throughput_vs_raw": round(throughput / (cores / mode_raw_cpu), 2),
+            "cpu_vs_raw": round(cpu / mode_raw_cpu, 2),
+            "raw_cpu_s_per_picture_around": round(around, 4) if around else None,
+            "cpu_vs_the_runs_raw": round(cpu / raw_cpu, 2),
+            "bursts_cpu_vs_raw": [round(b.cpu_vs_raw, 2) if b.cpu_vs_raw else None
+                                  for b in r.bursts],
             "p50_minus_raw_p50_ms": round((p50 or 0) - out["raw"]["p50_ms"], 1),
             "burst_size": r.burst_size,
             # every burst of the mode, in order (the figures above are the median one's)
@@ -128,21 +136,39 @@ def table(modes: dict[str, Any]) -> list[str]:
 
 
 def measure_stack(env: dict[str, str], latency_set: list[tuple[str, bytes]],
-                  burst_set: list[tuple[str, bytes]], bursts: int = 1) -> dict[str, ModeResult]:
-    """Each mode one at a time, then ``bursts`` bursts per mode, the modes in turns (one burst
-    lasts a few seconds, and this machine has slow phases of about as long: three bursts of
-    one revision measured 111-128 ms of CPU a picture; the median of several, taken in turns,
-    is what a run reports, every burst's figure beside it)."""
+                  burst_set: list[tuple[str, bytes]], bursts: int = 1,
+                  raw_pass: Callable[[], RawResult] | None = None,
+                  raw_passes: list[RawResult] | None = None) -> dict[str, ModeResult]:
+    """Each mode one at a time, then ``bursts`` bursts per mode, the modes in turns.
+
+    A burst lasts a few seconds, and this host has slow phases about as long: the median of
+    several is what a run reports, every burst's figure beside it. With ``raw_pass``, raw is
+    measured before the first round and after each (the stack idle meanwhile; each pass kept in
+    ``raw_passes``), and each burst is set against the two passes around its round: raw in the
+    same minute as the stack (the host's phases moved the ratio by up to 20 % when raw was
+    measured only at the run's start and end)."""
     modes: dict[str, ModeResult] = {}
     with temporary_stack(env, "bench") as stack:
         log.info("stack %s started in %.1f s", env or "(as shipped)", stack.start_seconds)
         for mode in MODES:
             modes[mode] = measure_latency(stack, mode, latency_set)
             _note_repairs(stack, modes[mode])
+        before = raw_pass() if raw_pass is not None else None
         for _ in range(bursts):
             for mode in MODES:
                 measure_burst(stack, mode, burst_set, modes[mode])
                 _note_repairs(stack, modes[mode])
+            if raw_pass is not None and before is not None:
+                after = raw_pass()
+                around = statistics.fmean([*before.cpu_s, *after.cpu_s])
+                for mode in MODES:
+                    modes[mode].bursts[-1].raw_cpu_s_per_picture = around
+                    modes[mode].choose_headline()
+                if raw_passes is not None:
+                    raw_passes.append(before)
+                before = after
+        if raw_passes is not None and before is not None:
+            raw_passes.append(before)
     return modes
 
 
@@ -197,18 +223,22 @@ def main() -> int:
              "quick" if quick else "full", len(latency_set), len(burst_set), cores)
 
     vision = local_vision()
-    raw = run_raw(vision, [d for _, d in burst_set],
-                  Progress(len(burst_set), "raw: same work, one process"))
+    photos = [d for _, d in burst_set]
 
+    def raw_pass() -> RawResult:
+        return run_raw(vision, photos, Progress(len(photos), "raw: same work, one process"))
+
+    # Raw before any stack (its models warm), then around every round of bursts: the same raw
+    # work measured on this machine varied by ±8 % between quiet and busy minutes. Every pass
+    # counts in raw's own figures.
+    passes = [raw_pass()]
     modes = measure_stack({}, latency_set, burst_set,
-                          bursts=int(os.environ.get("BENCH_BURSTS", "1" if quick else str(BURSTS))))
-    # Raw again after the stack, and both runs kept: the same raw work measured on this machine
-    # varied by ±8 % between runs (a quiet or a busy minute), the ratios with it.
-    again = run_raw(vision, [d for _, d in burst_set],
-                    Progress(len(burst_set), "raw again, after the stack"))
-    raw = RawResult(wall_ms=raw.wall_ms + again.wall_ms, cpu_s=raw.cpu_s + again.cpu_s,
-                    peak_rss_mb=max(raw.peak_rss_mb, again.peak_rss_mb),
-                    analyse_cpu_s=raw.analyse_cpu_s + again.analyse_cpu_s)
+                          bursts=int(os.environ.get("BENCH_BURSTS", "1" if quick else str(BURSTS))),
+                          raw_pass=raw_pass, raw_passes=passes)
+    raw = RawResult(wall_ms=[w for p in passes for w in p.wall_ms],
+                    cpu_s=[c for p in passes for c in p.cpu_s],
+                    peak_rss_mb=max(p.peak_rss_mb for p in passes),
+                    analyse_cpu_s=[a for p in passes for a in p.analyse_cpu_s])
     # The same again with tracing on (make demo's choice): what one trace per picture costs.
     traced = measure_stack({"PICADAILY_TRACING": "true"}, latency_set, burst_set) \
         if os.environ.get("BENCH_TRACING_COST", "1") == "1" else {}
@@ -248,11 +278,13 @@ def main() -> int:
                  " / ".join(f"{mode} {ratio:.2f}" for mode, ratio in same.items()),
                  results["modes"]["raw"]["analyse_cpu_ms_per_picture"])
     for mode, m in results["modes"].items():
-        if len(m.get("bursts_cpu_s_per_picture") or []) > 1:
+        if m.get("bursts_cpu_s_per_picture"):
             log.info("%s, every burst (the table has the median): CPU %s ms per picture, %s "
-                     "pictures/s", mode,
+                     "x raw measured around it, %s pictures/s; x the run's raw %.2f", mode,
                      " / ".join(f"{1000 * c:.0f}" for c in m["bursts_cpu_s_per_picture"]),
-                     " / ".join(f"{t:.1f}" for t in m["bursts_throughput_per_s"]))
+                     " / ".join(f"{x:.2f}" if x else "-" for x in m["bursts_cpu_vs_raw"]),
+                     " / ".join(f"{t:.1f}" for t in m["bursts_throughput_per_s"]),
+                     m["cpu_vs_the_runs_raw"])
         spent = m.get("cpu_ms_per_picture_by_process")
         if spent:
             log.info("%s, CPU ms per picture by process: %s", mode,

@@ -33,10 +33,18 @@ class Burst:
     workflow_events_per_picture: float | None = None
     cpu_ms_per_picture_by_process: dict[str, float] = field(default_factory=dict)
     ids: list[str] = field(default_factory=list)
+    # raw's CPU per picture measured around this burst (the passes before and after its round)
+    raw_cpu_s_per_picture: float | None = None
 
     @property
     def cpu_s_per_picture(self) -> float:
         return self.cpu_s / max(self.pictures_measured, 1)
+
+    @property
+    def cpu_vs_raw(self) -> float | None:
+        """CPU per picture over raw's, measured around it (None: no raw pass around it)."""
+        return self.cpu_s_per_picture / self.raw_cpu_s_per_picture \
+            if self.raw_cpu_s_per_picture else None
 
 
 @dataclass
@@ -55,13 +63,21 @@ class ModeResult:
     burst_ids: list[str] = field(default_factory=list)
     latency_ids: list[str] = field(default_factory=list)  # the one-at-a-time pictures
     bursts: list[Burst] = field(default_factory=list)
+    headline: Burst | None = None
 
     def add_burst(self, burst: Burst) -> None:
-        """Keep ``burst``; the headline figures become the median burst's (with an even
-        number, the lower of the two middle ones)."""
         self.bursts.append(burst)
-        ranked = sorted(self.bursts, key=lambda b: b.cpu_s_per_picture)
+        self.choose_headline()
+
+    def choose_headline(self) -> None:
+        """The headline figures are the median burst's (with an even number, the lower of the
+        two middle ones), ranked by CPU per picture over raw's around it when every burst has
+        raw measured around it, else by CPU per picture."""
+        paired = all(b.raw_cpu_s_per_picture for b in self.bursts)
+        ranked = sorted(self.bursts, key=lambda b: (b.cpu_vs_raw or 0.0) if paired
+                        else b.cpu_s_per_picture)
         median = ranked[(len(ranked) - 1) // 2]
+        self.headline = median
         self.burst_size, self.burst_s, self.cpu_s = median.size, median.burst_s, median.cpu_s
         self.pictures_measured = median.pictures_measured
         self.messages_per_picture = median.messages_per_picture

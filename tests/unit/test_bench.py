@@ -99,3 +99,22 @@ def test_a_mode_reports_its_median_burst_and_every_burst_beside_it() -> None:
     assert modes["choreography"]["cpu_vs_raw"] == 2.0  # 0.12 / 0.06
     assert modes["choreography"]["bursts_cpu_s_per_picture"] == [0.16, 0.11, 0.12]
     assert modes["choreography"]["bursts_throughput_per_s"] == [5.0, 4.0, 3.33]
+
+
+def test_bursts_are_set_against_raw_measured_around_them() -> None:
+    result = ModeResult(latency_ms=[100.0])
+    # (CPU per picture, raw's around it): a slow phase slows both
+    for cpu_s, raw_around in ((1.5, 0.09), (1.1, 0.06), (1.3, 0.07)):
+        result.add_burst(Burst(size=10, burst_s=2.0, cpu_s=cpu_s, pictures_measured=10))
+        result.bursts[-1].raw_cpu_s_per_picture = raw_around
+        result.choose_headline()
+    # ratios 1.67, 1.83, 1.86: the median is the second burst (by CPU alone, the third)
+    assert result.headline is result.bursts[1]
+    raw = RawResult(wall_ms=[50.0], cpu_s=[0.05], peak_rss_mb=200)
+    modes = summarise(raw, {"choreography": result}, cores=2)
+    chor = modes["choreography"]
+    assert chor["cpu_vs_raw"] == 1.83  # 0.11 / 0.06
+    assert chor["raw_cpu_s_per_picture_around"] == 0.06
+    assert chor["cpu_vs_the_runs_raw"] == 2.2  # 0.11 / 0.05
+    assert chor["bursts_cpu_vs_raw"] == [1.67, 1.83, 1.86]
+    assert chor["throughput_vs_raw"] == 0.15  # 5 pictures/s over 2 cores / 0.06 s
