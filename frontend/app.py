@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartParser
 
 from picadaily.http_client import service_client
 from picadaily.mode import ModeSwitch
@@ -45,6 +46,10 @@ from .security_headers import SecurityHeaders
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
+# Each uploaded file is held in memory up to this size, spooled to a temporary file past it.
+# Starlette's default is 1 MB: past it, every 64 KB of a phone photo went to disk through a thread
+# of its own (and came back the same way), when the route reads the whole file into memory next.
+UPLOAD_IN_MEMORY_BYTES = 8 * 1024 * 1024
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -75,6 +80,8 @@ def create_app(settings: Settings) -> FastAPI:
             if scenarios is not None:
                 await scenarios.cancel()
 
+    # (a class attribute of Starlette's parser: the one knob it has for this)
+    MultiPartParser.spool_max_size = UPLOAD_IN_MEMORY_BYTES
     app = FastAPI(title="PicaDaily", lifespan=lifespan)
 
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)

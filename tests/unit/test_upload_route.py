@@ -139,3 +139,41 @@ async def test_a_request_over_the_whole_body_limit_is_refused_before_it_is_parse
         assert streamed.status_code == 413
         small = await client.post("/api/pictures", content=b"x" * 10)
         assert small.status_code == 400 and reached == ["app"]
+
+
+async def _uploaded(size: int) -> Any:
+    """The UploadFile Starlette's parser makes of one file of ``size`` bytes, sent in 64 KB
+    pieces as a client would."""
+    from starlette.requests import Request
+
+    boundary = "b0undary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"pictures\"; "
+            f"filename=\"p.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode() + \
+        b"x" * size + f"\r\n--{boundary}--\r\n".encode()
+    pieces = [body[i:i + 65536] for i in range(0, len(body), 65536)]
+
+    async def receive() -> dict[str, Any]:
+        piece = pieces.pop(0) if pieces else b""
+        return {"type": "http.request", "body": piece, "more_body": bool(pieces)}
+
+    scope = {"type": "http", "method": "POST", "path": "/api/pictures", "headers": [
+        (b"content-type", f"multipart/form-data; boundary={boundary}".encode())]}
+    form = await Request(scope, receive).form()
+    return form["pictures"]
+
+
+async def test_a_phone_photo_is_held_in_memory_and_only_a_larger_file_spools_to_disk() -> None:
+    from frontend.app import UPLOAD_IN_MEMORY_BYTES
+
+    create_app(SETTINGS)
+    photo = await _uploaded(4 * 1024 * 1024)  # a 12 MP phone photo is 3-5 MB
+    try:
+        assert photo._in_memory  # (past Starlette's 1 MB default: a thread hop per 64 KB)
+        assert len(await photo.read()) == 4 * 1024 * 1024
+    finally:
+        await photo.close()
+    larger = await _uploaded(UPLOAD_IN_MEMORY_BYTES + 1)
+    try:
+        assert not larger._in_memory
+    finally:
+        await larger.close()
