@@ -22,7 +22,7 @@ from bench.common import RESULTS, quiet_logging, reconciled, temporary_stack
 from bench.photos import phone_sized
 from bench.progress import Progress
 from bench.raw import RawResult, local_vision, run_raw
-from bench.stack_modes import ModeResult, measure_burst, measure_latency
+from bench.stack_modes import Burst, ModeResult, measure_burst, measure_latency
 from cli.stack_process import RunningStack
 
 log = logging.getLogger("bench")
@@ -76,11 +76,11 @@ def summarise(raw: Any, modes: dict[str, ModeResult], cores: int) -> dict[str, A
         "note": "throughput = cores / CPU seconds per picture: the machine's limit",
     }}
     for mode, r in modes.items():
-        throughput = r.pictures_measured / r.burst_s if r.burst_s else 0
-        cpu = r.cpu_s / max(r.pictures_measured, 1)
+        headline = r.headline
+        throughput, cpu = headline.throughput_per_s, headline.cpu_s_per_picture
         p50 = percentile(r.latency_ms, 0.5)
         # against raw measured around the burst when it was, else against the run's raw
-        around = r.headline.raw_cpu_s_per_picture if r.headline else None
+        around = headline.raw_cpu_s_per_picture
         mode_raw_cpu = around or raw_cpu
         out[mode] = {
             "p50_ms": round(p50 or 0, 1),
@@ -89,8 +89,8 @@ def summarise(raw: Any, modes: dict[str, ModeResult], cores: int) -> dict[str, A
             "throughput_per_s": round(throughput, 2),
             "cpu_s_per_picture": round(cpu, 4),
             "peak_rss_mb": round(r.peak_rss_mb, 1),
-            "messages_per_picture": r.messages_per_picture,
-            "workflow_events_per_picture": r.workflow_events_per_picture,
+            "messages_per_picture": headline.messages_per_picture,
+            "workflow_events_per_picture": headline.workflow_events_per_picture,
             "throughput_vs_raw": round(throughput / (cores / mode_raw_cpu), 2),
             "cpu_vs_raw": round(cpu / mode_raw_cpu, 2),
             "raw_cpu_s_per_picture_around": round(around, 4) if around else None,
@@ -98,26 +98,24 @@ def summarise(raw: Any, modes: dict[str, ModeResult], cores: int) -> dict[str, A
             "bursts_cpu_vs_raw": [round(b.cpu_vs_raw, 2) if b.cpu_vs_raw else None
                                   for b in r.bursts],
             "p50_minus_raw_p50_ms": round((p50 or 0) - out["raw"]["p50_ms"], 1),
-            "burst_size": r.burst_size,
+            "burst_size": headline.size,
             # every burst of the mode, in order (the figures above are the median one's)
             "bursts_cpu_s_per_picture": [round(b.cpu_s_per_picture, 4) for b in r.bursts],
-            "bursts_throughput_per_s": [
-                round(b.pictures_measured / b.burst_s, 2) if b.burst_s else 0.0
-                for b in r.bursts],
-            "cpu_ms_per_picture_by_process": r.cpu_ms_per_picture_by_process,
-            "same_analysis_vs_raw": _same_analysis_vs_raw(out["raw"], r),
+            "bursts_throughput_per_s": [round(b.throughput_per_s, 2) for b in r.bursts],
+            "cpu_ms_per_picture_by_process": headline.cpu_ms_per_picture_by_process,
+            "same_analysis_vs_raw": _same_analysis_vs_raw(out["raw"], headline),
             "failures": r.failures,
         }
     return out
 
 
-def _same_analysis_vs_raw(raw: dict[str, Any], r: ModeResult) -> float | None:
+def _same_analysis_vs_raw(raw: dict[str, Any], burst: Burst) -> float | None:
     """The stack's vision CPU per picture over raw's analysis of the same pictures: the same
     work (plus vision's own event or HTTP edge, ~1 ms), so above 1 by more than that the same
     code ran slower next to the rest of the stack in this run (ten processes on the cores:
     caches, switches, and the host's phase; raw measured between the bursts does not slow
     with it). Part of the stack's cost, and the part that moves most between runs."""
-    vision_ms = (r.cpu_ms_per_picture_by_process or {}).get("vision")
+    vision_ms = burst.cpu_ms_per_picture_by_process.get("vision")
     analyse_ms = raw.get("analyse_cpu_ms_per_picture")
     return round(vision_ms / analyse_ms, 2) if vision_ms and analyse_ms else None
 
@@ -138,17 +136,16 @@ def table(modes: dict[str, Any]) -> list[str]:
 
 def measure_stack(env: dict[str, str], latency_set: list[tuple[str, bytes]],
                   burst_set: list[tuple[str, bytes]], bursts: int = 1,
-                  raw_pass: Callable[[], RawResult] | None = None,
-                  raw_passes: list[RawResult] | None = None) -> dict[str, ModeResult]:
+                  raw_pass: Callable[[], RawResult] | None = None) -> dict[str, ModeResult]:
     """Each mode one at a time, then ``bursts`` bursts per mode, the modes in turns.
 
     A burst lasts a few seconds, and this host has slow phases about as long: the median of
     several is what a run reports, every burst's figure beside it. With ``raw_pass``, raw is
-    measured before the first round and after each (the stack idle meanwhile; each pass kept in
-    ``raw_passes``), and each burst is set against the two passes around its round: raw in the
-    same minutes as the stack. (Measured so, raw stayed within 0.070-0.073 s a picture while
-    the stack's vision did the same analysis 1.07-1.11 x slower: what slows the stack's work
-    comes with its own load, not with a phase of the host raw would share.)"""
+    measured before the first round and after each (the stack idle meanwhile), and each burst
+    is set against the two passes around its round: raw in the same minutes as the stack.
+    (Measured so, raw stayed within 0.070-0.073 s a picture while the stack's vision did the
+    same analysis 1.07-1.11 x slower: what slows the stack's work comes with its own load, not
+    with a phase of the host raw would share.)"""
     modes: dict[str, ModeResult] = {}
     with temporary_stack(env, "bench") as stack:
         log.info("stack %s started in %.1f s", env or "(as shipped)", stack.start_seconds)
@@ -165,12 +162,7 @@ def measure_stack(env: dict[str, str], latency_set: list[tuple[str, bytes]],
                 around = statistics.fmean([*before.cpu_s, *after.cpu_s])
                 for mode in MODES:
                     modes[mode].bursts[-1].raw_cpu_s_per_picture = around
-                    modes[mode].choose_headline()
-                if raw_passes is not None:
-                    raw_passes.append(before)
                 before = after
-        if raw_passes is not None and before is not None:
-            raw_passes.append(before)
     return modes
 
 
@@ -227,16 +219,20 @@ def main() -> int:
     vision = local_vision()
     photos = [d for _, d in burst_set]
 
+    passes: list[RawResult] = []
+
     def raw_pass() -> RawResult:
-        return run_raw(vision, photos, Progress(len(photos), "raw: same work, one process"))
+        passes.append(run_raw(vision, photos,
+                              Progress(len(photos), "raw: same work, one process")))
+        return passes[-1]
 
     # Raw before any stack (its models warm), then around every round of bursts: the same raw
     # work measured on this machine varied by ±8 % between quiet and busy minutes. Every pass
     # counts in raw's own figures.
-    passes = [raw_pass()]
+    raw_pass()
     modes = measure_stack({}, latency_set, burst_set,
                           bursts=int(os.environ.get("BENCH_BURSTS", "1" if quick else str(BURSTS))),
-                          raw_pass=raw_pass, raw_passes=passes)
+                          raw_pass=raw_pass)
     raw = RawResult(wall_ms=[w for p in passes for w in p.wall_ms],
                     cpu_s=[c for p in passes for c in p.cpu_s],
                     peak_rss_mb=max(p.peak_rss_mb for p in passes),

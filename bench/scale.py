@@ -148,8 +148,8 @@ def measure_size(stack: RunningStack, latency_set: list[tuple[str, bytes]],
             docs = list(_docs(api, result.latency_ids).values())
             out[mode] = {
                 "p50_ms": round(percentile(result.latency_ms, 0.5) or 0, 1),
-                "throughput_per_s": round(result.burst_size / max(result.burst_s, 1e-3), 2),
-                "cpu_s_per_picture": round(result.cpu_s / max(result.burst_size, 1), 4),
+                "throughput_per_s": round(result.headline.throughput_per_s, 2),
+                "cpu_s_per_picture": round(result.headline.cpu_s_per_picture, 4),
                 "store_metadata_ms": step_p50_ms(docs, "store_metadata"),
                 "update_collage_ms": step_p50_ms(docs, "update_collage"),
                 "failures": result.failures + [f"the reconciler had to repair: {line}"

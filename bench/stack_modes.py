@@ -32,13 +32,16 @@ class Burst:
     messages_per_picture: float | None = None
     workflow_events_per_picture: float | None = None
     cpu_ms_per_picture_by_process: dict[str, float] = field(default_factory=dict)
-    ids: list[str] = field(default_factory=list)
     # raw's CPU per picture measured around this burst (the passes before and after its round)
     raw_cpu_s_per_picture: float | None = None
 
     @property
     def cpu_s_per_picture(self) -> float:
         return self.cpu_s / max(self.pictures_measured, 1)
+
+    @property
+    def throughput_per_s(self) -> float:
+        return self.pictures_measured / self.burst_s if self.burst_s else 0.0
 
     @property
     def cpu_vs_raw(self) -> float | None:
@@ -50,41 +53,26 @@ class Burst:
 @dataclass
 class ModeResult:
     latency_ms: list[float] = field(default_factory=list)
-    # the headline burst's figures (the median burst by CPU per picture, when there are several)
-    burst_size: int = 0
-    burst_s: float = 0.0
-    cpu_s: float = 0.0  # summed over every process of the stack, during the burst
-    pictures_measured: int = 0
-    peak_rss_mb: float = 0.0  # the highest of every burst
-    messages_per_picture: float | None = None
-    workflow_events_per_picture: float | None = None
     failures: list[str] = field(default_factory=list)
-    cpu_ms_per_picture_by_process: dict[str, float] = field(default_factory=dict)
-    burst_ids: list[str] = field(default_factory=list)
     latency_ids: list[str] = field(default_factory=list)  # the one-at-a-time pictures
     bursts: list[Burst] = field(default_factory=list)
-    headline: Burst | None = None
 
-    def add_burst(self, burst: Burst) -> None:
-        self.bursts.append(burst)
-        self.choose_headline()
-
-    def choose_headline(self) -> None:
-        """The headline figures are the median burst's (with an even number, the lower of the
-        two middle ones), ranked by CPU per picture over raw's around it when every burst has
-        raw measured around it, else by CPU per picture."""
+    @property
+    def headline(self) -> Burst:
+        """The median burst (with an even number, the lower of the two middle ones), ranked by
+        CPU per picture over raw's around it when every burst has raw measured around it, else
+        by CPU per picture; an empty burst when there was none."""
+        if not self.bursts:
+            return Burst()
         paired = all(b.raw_cpu_s_per_picture for b in self.bursts)
         ranked = sorted(self.bursts, key=lambda b: (b.cpu_vs_raw or 0.0) if paired
                         else b.cpu_s_per_picture)
-        median = ranked[(len(ranked) - 1) // 2]
-        self.headline = median
-        self.burst_size, self.burst_s, self.cpu_s = median.size, median.burst_s, median.cpu_s
-        self.pictures_measured = median.pictures_measured
-        self.messages_per_picture = median.messages_per_picture
-        self.workflow_events_per_picture = median.workflow_events_per_picture
-        self.cpu_ms_per_picture_by_process = median.cpu_ms_per_picture_by_process
-        self.burst_ids = median.ids
-        self.peak_rss_mb = max(b.peak_rss_mb for b in self.bursts)
+        return ranked[(len(ranked) - 1) // 2]
+
+    @property
+    def peak_rss_mb(self) -> float:
+        """The highest of every burst."""
+        return max((b.peak_rss_mb for b in self.bursts), default=0.0)
 
 
 class MemorySampler:
@@ -227,8 +215,7 @@ def measure_latency(stack: RunningStack, mode: str,
 
 def measure_burst(stack: RunningStack, mode: str, burst_set: list[tuple[str, bytes]],
                   result: ModeResult) -> None:
-    """Everything at once: throughput and CPU per picture. Added to ``result.bursts``; its
-    headline figures are those of the median burst (by CPU per picture)."""
+    """Everything at once: throughput and CPU per picture, added to ``result.bursts``."""
     assert stack.proc is not None
     burst = Burst()
     with stack.client(timeout=120) as api, \
@@ -248,7 +235,6 @@ def measure_burst(stack: RunningStack, mode: str, burst_set: list[tuple[str, byt
             ((name, round((cpu - by_process_before.get(name, 0.0)) * 1000 / len(ids), 1))
              for name, cpu in by_process.items()), key=lambda kv: -kv[1]))
         docs = _docs(api, ids)
-        burst.ids = ids
         burst.burst_s = _span_s(docs.values())
         burst.size = len(ids)
         burst.pictures_measured = len(docs)
@@ -261,7 +247,7 @@ def measure_burst(stack: RunningStack, mode: str, burst_set: list[tuple[str, byt
             burst.workflow_events_per_picture = asyncio.run(_history(stack, ids))
         if wall_s > burst.burst_s * 1.5:
             result.failures.append(f"burst wall time {wall_s:.1f} s vs {burst.burst_s:.1f} s")
-    result.add_burst(burst)
+    result.bursts.append(burst)
 
 
 def wait_status(api: httpx.Client, picture_id: str, done: Callable[[str | None], bool],

@@ -16,8 +16,9 @@ from tests.conftest import PHOTOS
 
 def test_ratios_are_against_the_machine_limit_of_raw() -> None:
     raw = RawResult(wall_ms=[50.0, 60.0, 70.0], cpu_s=[0.05, 0.05, 0.05], peak_rss_mb=200)
-    chor = ModeResult(latency_ms=[100.0, 120.0], burst_size=10, burst_s=2.5, cpu_s=1.5,
-                      pictures_measured=10, peak_rss_mb=900, messages_per_picture=5.0)
+    chor = ModeResult(latency_ms=[100.0, 120.0], bursts=[Burst(
+        size=10, burst_s=2.5, cpu_s=1.5, pictures_measured=10, peak_rss_mb=900,
+        messages_per_picture=5.0)])
     modes = summarise(raw, {"choreography": chor}, cores=2)
     assert modes["raw"]["throughput_per_s"] == 40.0  # 2 cores / 0.05 s
     assert modes["choreography"]["throughput_per_s"] == 4.0
@@ -68,11 +69,13 @@ def test_the_profile_counts_own_time_by_leaf_frame() -> None:
 def test_the_stack_s_vision_is_compared_with_raw_s_analysis_of_the_same_pictures() -> None:
     raw = RawResult(wall_ms=[50.0], cpu_s=[0.07, 0.07], peak_rss_mb=200,
                     analyse_cpu_s=[0.048, 0.052])
-    chor = ModeResult(latency_ms=[100.0], burst_size=10, burst_s=2.5, cpu_s=1.2,
-                      pictures_measured=10, peak_rss_mb=900, messages_per_picture=5.0,
-                      cpu_ms_per_picture_by_process={"vision": 55.0, "metadata": 7.0})
-    orch = ModeResult(latency_ms=[100.0], burst_size=10, burst_s=2.5, cpu_s=1.5,
-                      pictures_measured=10, peak_rss_mb=900, messages_per_picture=1.0)
+    chor = ModeResult(latency_ms=[100.0], bursts=[Burst(
+        size=10, burst_s=2.5, cpu_s=1.2, pictures_measured=10, peak_rss_mb=900,
+        messages_per_picture=5.0,
+        cpu_ms_per_picture_by_process={"vision": 55.0, "metadata": 7.0})])
+    orch = ModeResult(latency_ms=[100.0], bursts=[Burst(
+        size=10, burst_s=2.5, cpu_s=1.5, pictures_measured=10, peak_rss_mb=900,
+        messages_per_picture=1.0)])
     modes = summarise(raw, {"choreography": chor, "orchestration": orch}, cores=2)
     assert modes["raw"]["analyse_cpu_ms_per_picture"] == 50.0
     assert modes["choreography"]["same_analysis_vs_raw"] == 1.1  # 55 / 50
@@ -86,13 +89,13 @@ def test_a_mode_reports_its_median_burst_and_every_burst_beside_it() -> None:
         return Burst(size=10, burst_s=burst_s, cpu_s=cpu_s, pictures_measured=10,
                      peak_rss_mb=peak, cpu_ms_per_picture_by_process={slowest: 1.0})
 
-    result.add_burst(burst(1.6, 2.0, 900, "slow phase"))
-    assert result.cpu_s == 1.6  # one burst: it is the median
-    result.add_burst(burst(1.1, 2.5, 800, "quick"))
-    assert result.cpu_s == 1.1  # two: the lower middle one
-    result.add_burst(burst(1.2, 3.0, 1000, "median"))
-    assert (result.cpu_s, result.burst_s) == (1.2, 3.0)
-    assert result.cpu_ms_per_picture_by_process == {"median": 1.0}
+    result.bursts.append(burst(1.6, 2.0, 900, "slow phase"))
+    assert result.headline.cpu_s == 1.6  # one burst: it is the median
+    result.bursts.append(burst(1.1, 2.5, 800, "quick"))
+    assert result.headline.cpu_s == 1.1  # two: the lower middle one
+    result.bursts.append(burst(1.2, 3.0, 1000, "median"))
+    assert (result.headline.cpu_s, result.headline.burst_s) == (1.2, 3.0)
+    assert result.headline.cpu_ms_per_picture_by_process == {"median": 1.0}
     assert result.peak_rss_mb == 1000  # the highest of all
     raw = RawResult(wall_ms=[50.0], cpu_s=[0.06], peak_rss_mb=200)
     modes = summarise(raw, {"choreography": result}, cores=2)
@@ -105,9 +108,8 @@ def test_bursts_are_set_against_raw_measured_around_them() -> None:
     result = ModeResult(latency_ms=[100.0])
     # (CPU per picture, raw's around it): a slow phase slows both
     for cpu_s, raw_around in ((1.5, 0.09), (1.1, 0.06), (1.3, 0.07)):
-        result.add_burst(Burst(size=10, burst_s=2.0, cpu_s=cpu_s, pictures_measured=10))
-        result.bursts[-1].raw_cpu_s_per_picture = raw_around
-        result.choose_headline()
+        result.bursts.append(Burst(size=10, burst_s=2.0, cpu_s=cpu_s, pictures_measured=10,
+                                   raw_cpu_s_per_picture=raw_around))
     # ratios 1.67, 1.83, 1.86: the median is the second burst (by CPU alone, the third)
     assert result.headline is result.bursts[1]
     raw = RawResult(wall_ms=[50.0], cpu_s=[0.05], peak_rss_mb=200)
