@@ -28,9 +28,9 @@ def announce_ready(what: str) -> None:
 
 def freeze_startup_objects() -> None:
     """Take every object alive now (the imported modules, the built app) out of the garbage
-    collector's sight for good: a full collection then walks only what came later. (Measured in
-    a burst: the frontend's full collections took ~100 ms each, one per ~100 pictures; the
-    objects they walked were its imports.)"""
+    collector's sight for good: a full collection then walks only what came later. (Measured:
+    a full collection of the built frontend walked 77,000 such objects, 35 ms of CPU; in a
+    burst one came per ~100 pictures.)"""
     gc.collect()
     gc.freeze()
 

@@ -49,7 +49,12 @@ class Query:
 
 # The collage's candidates: pictures with a thumbnail that are done or still processing. Written
 # out (not parameters) so that a partial index on exactly these rows serves the query.
-COLLAGE_WHERE = "thumbnail IS NOT NULL AND status IN ('done', 'processing')"
+# A picture the collage may show: still processing or done (its thumbnail, when it has one).
+# (COLLAGE_WHERE is in a migration's partial index and in the queries that must match it: its
+# text never changes)
+COLLAGE_ALIVE = ("done", "processing")
+ALIVE_WHERE = "status IN ('done', 'processing')"
+COLLAGE_WHERE = f"thumbnail IS NOT NULL AND {ALIVE_WHERE}"
 # The compare page's figures cover the newest pictures of each mode (counts cover all).
 STATS_WINDOW = 1000
 MODES = ("orchestration", "choreography")
@@ -316,7 +321,7 @@ class SqlPictures:
         if not others:
             return newest
         alive = {r["id"]: r["created"] for r in self._all(
-            f"""SELECT id, created FROM pictures WHERE status IN ('done', 'processing')
+            f"""SELECT id, created FROM pictures WHERE {ALIVE_WHERE}
                 AND id IN ({', '.join('?' * len(others))})""", others)}
         return newest + [(i, alive[i]) for i in others if i in alive]
 
@@ -541,12 +546,11 @@ class InMemoryPictures:
         return out[:q.limit]
 
     def collage_candidates(self, count: int, also: Sequence[str] = ()) -> list[tuple[str, str]]:
-        alive = ("done", "processing")
         newest = [p for p in self._newest_first()
-                  if p.thumbnail is not None and p.status in alive][:count]
+                  if p.thumbnail is not None and p.status in COLLAGE_ALIVE][:count]
         ids = {p.id for p in newest}
         others = [p for i in dict.fromkeys(also) if i not in ids
-                  and (p := self.pictures.get(i)) is not None and p.status in alive]
+                  and (p := self.pictures.get(i)) is not None and p.status in COLLAGE_ALIVE]
         return [(p.id, p.created.isoformat()) for p in newest + others]
 
     def stats_rows(self, window: int = STATS_WINDOW) -> StatsRows:
