@@ -88,9 +88,7 @@ class SeaweedfsSource:
         try:
             await self._follow_until(stop)
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            await _cancelled(keeper)
             await self._store_last_position()
 
     async def _follow_until(self, stop: asyncio.Event) -> None:
@@ -201,6 +199,15 @@ class SeaweedfsSource:
             log.warning("the position %d could not be stored on stop (%r): the events after %d "
                         "will be published again (JetStream drops the repeats)",
                         self.position, exc, self._stored)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and see it end. Python 3.11's ``wait_for`` (under the KV write) can lose a
+    cancel that arrives as the write completes: the keeper then goes back to waiting for the
+    next move, so it is cancelled again until it ends (awaiting it once hung a stop for good)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
 
 
 async def _forever(what: str, action: Callable[[], Awaitable[Any]]) -> None:
