@@ -4,9 +4,10 @@ publishes each change to ``storage.events.<bucket>`` in MinIO's format.
 
 Nothing is lost and nothing is skipped, whatever is killed:
 
-- the position (the filer's ``ts_ns`` of the last event handled) lives in NATS KV and never
-  moves past an event JetStream has not acknowledged; it is written at most once a second while
-  events flow (a burst of uploads costs one KV write a second, not one each) and on stop;
+- the position (the largest filer ``ts_ns`` handled: the filer's stamps are not in stream
+  order, see ``forward``) lives in NATS KV and never moves past an event JetStream has not
+  acknowledged; it is written at most once a second while events flow (a burst of uploads
+  costs one KV write a second, not one each) and on stop;
 - on start, and after any break (SeaweedFS, NATS, or this process restarting), it subscribes
   again from the stored position; the events after it (after a kill -9, up to a second's worth
   more than were published) are published again, each with a ``Nats-Msg-Id`` derived from the
@@ -134,9 +135,16 @@ class SeaweedfsSource:
             await self.forward(resp)
 
     async def forward(self, resp: filer_pb2.SubscribeMetadataResponse) -> None:
-        """Publish what one filer entry means, then (only then) move the position past it."""
-        if resp.ts_ns <= self.position:
-            return  # already handled (the stream may repeat the event at the position)
+        """Publish what one filer entry means, then (only then) move the position past it.
+
+        Every entry is published, even one stamped before the entry ahead of it: the filer
+        stamps an event before the write joins its log and sends that stamp (it bumps only the
+        log's own copy), so concurrent writes can arrive out of stamp order (measured: 5 of
+        3,000 concurrent PUTs). Skipping those as "already handled" lost uploads until the
+        reconciler replayed them. A repeat after a resubscription has the same message id, and
+        JetStream drops it. The position is the largest stamp seen: an entry not yet handled
+        comes later in the log, whose time for it is above every earlier entry's stamp, so
+        following again from there repeats, never skips."""
         try:
             notifications = to_notifications(resp, self._bucket, self._settings.s3_endpoint)
         except MalformedFilerEvent as exc:
@@ -150,7 +158,7 @@ class SeaweedfsSource:
             notifications = []
         for notification in notifications:
             await self._publish(notification, resp.ts_ns)
-        self.position = resp.ts_ns
+        self.position = max(self.position, resp.ts_ns)
         self._moved.set()
 
     async def _publish(self, notification: Notification, ts_ns: int) -> None:
