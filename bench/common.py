@@ -82,18 +82,20 @@ def reconciled(stack: RunningStack) -> list[str]:
                 for pid in re.findall(r"'([0-9a-z]{26})'", line.split("failed", 1)[0])]
     if replayed:  # whose loss was it: did the upload's storage event reach NATS, and when?
         found = asyncio.run(_storage_events_naming(stack, replayed))
-        repairs.append("storage events in NATS for the replayed uploads (seconds from the "
-                       "object's creation to the event in NATS): " + ", ".join(
+        repairs.append("storage events in NATS for the replayed uploads (who published each, "
+                       "seconds from the object's creation to the event in NATS): " + ", ".join(
                            f"{pid} {delays}" for pid, delays in found.items()))
     return repairs
 
 
 async def _storage_events_naming(stack: RunningStack,
-                                 picture_ids: list[str]) -> dict[str, list[float]]:
+                                 picture_ids: list[str]) -> dict[str, list[str]]:
     """For each picture, the messages of the storage-event stream that name it (its object key
-    does): seconds from the object's creation (the event's own time) to the message in NATS."""
+    does): who published it (the reconciler's replay is one of them: its event time is the
+    object's) and the seconds from the object's creation (the event's own time) to the message
+    in NATS, e.g. ``["reconciler 20.8"]`` when the store's own event never came."""
     stream = Settings().storage_stream  # (the stack's settings come from the same environment)
-    found: dict[str, list[float]] = {pid: [] for pid in picture_ids}
+    found: dict[str, list[str]] = {pid: [] for pid in picture_ids}
     async with stack_jetstream(stack) as js:
         info = await js.stream_info(stream)
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
@@ -101,8 +103,11 @@ async def _storage_events_naming(stack: RunningStack,
                 msg = await js.get_msg(stream, seq)
                 data = msg.data or b""
                 for pid in (p for p in picture_ids if p.encode() in data):
+                    record = json.loads(data)["Records"][0]
                     created = dt.datetime.fromisoformat(
-                        json.loads(data)["Records"][0]["eventTime"].replace("Z", "+00:00"))
+                        record["eventTime"].replace("Z", "+00:00"))
                     stored = msg.time or created
-                    found[pid].append(round((stored - created).total_seconds(), 2))
+                    by = record.get("responseElements", {}).get("x-minio-deployment-id", "")
+                    found[pid].append(f"{by.removeprefix('picadaily-') or 'the store'} "
+                                      f"{(stored - created).total_seconds():.1f}")
     return found
