@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import socket
+from collections.abc import Iterable
 from pathlib import Path
 
 LOWEST = 20000
@@ -33,6 +34,12 @@ def _ephemeral_start() -> int:
 
 
 _handed_out: set[int] = set()
+
+
+def reserve(ports: Iterable[int]) -> None:
+    """Never hand these out: ports named for something that is not listening yet (a free port
+    picked later must not be one of them just because nothing has bound it so far)."""
+    _handed_out.update(ports)
 
 
 def free_port() -> int:

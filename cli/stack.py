@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from cli.components import COMPONENTS
-from cli.ports import free_port, port_is_free
+from cli.ports import free_port, port_is_free, reserve
 from cli.proxy import RoundRobinProxy
 from cli.supervisor import Proc, die_with_parent
 from infra.seaweedfs import SERVER_ENV, seaweedfs_ready, server_argv
@@ -167,6 +167,7 @@ class Stack:
             env=GO_SERVER_ENV))
         source = EVENT_SOURCES[self.settings.event_source]
         traces = ("traces",) if self.settings.tracing else ()
+        reserve(self.named_ports())  # (a replica's port is none of them)
         for name in (*traces, *SERVICES, *([source] if source else []), "frontend"):
             component = COMPONENTS[name]
             copies = self.settings.replicas if name in REPLICATED else 1
@@ -191,6 +192,15 @@ class Stack:
                 assert address is not None
                 self.proxy_plan.append((name, address, backends))
         return procs
+
+    def named_ports(self) -> list[int]:
+        """Every port the settings name, whether or not it is listening yet (the services'
+        addresses are bound only as each one starts)."""
+        ports = [self.nats_port, self.s3_port, self.temporal_port, self.temporal_ui_port,
+                 _port_of(self.settings.lab_control_url, 8098),
+                 *seaweedfs_ports(self.settings).values()]
+        return ports + [port for component in COMPONENTS.values()
+                        if (port := component.port(self.settings)) is not None]
 
     def _healthz_ready(self, port: int) -> Callable[[Proc], bool]:
         url = f"http://{self.host}:{port}/healthz"
