@@ -158,8 +158,9 @@ def measure_size(stack: RunningStack, latency_set: list[tuple[str, bytes]],
                                                for line in reconciled(stack)],
             }
         # (after the modes: every library then has more than a page of pictures; a pause first,
-        # so the pages are not timed while the burst's last work drains: one run's 30 requests
-        # straight after it gave 12.2 ms at 10,000 pictures where runs before gave 8.4-10.7)
+        # so the pages are not timed while the burst's last work drains, and 100 requests, not
+        # 30: the page's p50 moved by a third between runs. Even so, at 10,000 the page comes
+        # out slower after the bursts than on a fresh stack with the same library: README)
         time.sleep(PAGES_SETTLE_S)
         out["gallery_page_ms"] = api_p50_ms(api, "/api/pictures", times=PAGE_REQUESTS)
         out["label_search_ms"] = api_p50_ms(api, "/api/pictures?label=coffee",
