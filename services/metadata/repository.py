@@ -47,13 +47,12 @@ class Query:
     after: tuple[str, str] | None = None  # (created ISO time, id) of the last one already seen
 
 
-# The collage's candidates: pictures with a thumbnail that are done or still processing. Written
-# out (not parameters) so that a partial index on exactly these rows serves the query.
 # A picture the collage may show: still processing or done (its thumbnail, when it has one).
-# (COLLAGE_WHERE is in a migration's partial index and in the queries that must match it: its
-# text never changes)
+# The collage's candidates are those with a thumbnail. Written out in the SQL (not parameters)
+# so that a partial index on exactly these rows serves the query: COLLAGE_WHERE is in a
+# migration's index and in the queries that must match it, so its text never changes.
 COLLAGE_ALIVE = ("done", "processing")
-ALIVE_WHERE = "status IN ('done', 'processing')"
+ALIVE_WHERE = f"status IN ({', '.join(repr(status) for status in COLLAGE_ALIVE)})"
 COLLAGE_WHERE = f"thumbnail IS NOT NULL AND {ALIVE_WHERE}"
 # The compare page's figures cover the newest pictures of each mode (counts cover all).
 STATS_WINDOW = 1000
