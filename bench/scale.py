@@ -208,8 +208,7 @@ def flatness(by_size: dict[int, dict[str, Any]]) -> dict[str, Any]:
     base = by_size[sizes[0]]
     out: dict[str, Any] = {}
     for key in ("gallery_page_ms", "metadata_page_ms", "label_search_ms", "stats_ms"):
-        if base.get(key):  # (runs saved before a figure existed lack it)
-            out[key] = {n: round(by_size[n][key] / base[key], 2) for n in sizes}
+        out[key] = {n: round(by_size[n][key] / base[key], 2) for n in sizes}
     for mode in MODES:
         for key in ("p50_ms", "cpu_s_per_picture", "store_metadata_ms", "update_collage_ms"):
             if base[mode][key]:
