@@ -16,7 +16,6 @@ import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from functions.seaweedfs import filer_pb2
 from functions.seaweedfs.events import bucket_dir
 from functions.seaweedfs.source import POSITION_EVERY_S, SeaweedfsSource, position_key
 from picadaily.nats_util import close_nats
@@ -24,6 +23,7 @@ from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore, s3_client
 from picadaily.storage_events import parse, subject_for
 from picadaily.streams import open_kv, provision_streams
+from tests.filer_events import entry, response
 
 from .test_bridge import shape
 
@@ -201,14 +201,6 @@ async def test_the_position_is_stored_once_a_second_while_events_flow_and_at_onc
     assert int(bytes(stored.value or b"0")) == moved_to
 
 
-def _filer_put(settings: Settings, key: str, ts_ns: int) -> filer_pb2.SubscribeMetadataResponse:
-    entry = filer_pb2.Entry(name=key, attributes=filer_pb2.FuseAttributes(
-        file_size=1, mime="image/jpeg", md5=bytes.fromhex("00ff")))
-    return filer_pb2.SubscribeMetadataResponse(
-        directory=bucket_dir(settings.pictures_bucket), ts_ns=ts_ns,
-        event_notification=filer_pb2.EventNotification(new_entry=entry))
-
-
 async def test_an_event_stamped_before_the_one_ahead_of_it_is_published_too(
         running: tuple[Running, Any]) -> None:
     """The filer stamps an event before the write joins its log and sends that stamp, so
@@ -217,8 +209,9 @@ async def test_an_event_stamped_before_the_one_ahead_of_it_is_published_too(
     settings = run.settings
     source = SeaweedfsSource(settings, run.js, await open_kv(run.js, settings), channel)
     now = time.time_ns()
-    later, earlier = _filer_put(settings, "later.jpg", now), _filer_put(settings, "earlier.jpg",
-                                                                         now - 1_000)
+    directory = bucket_dir(settings.pictures_bucket)
+    later = response(directory, new=entry("later.jpg"), ts=now)
+    earlier = response(directory, new=entry("earlier.jpg"), ts=now - 1_000)
     await source.forward(later)
     await source.forward(earlier)
     assert [e["Key"] for e in await run.events(2, quiet_s=0.2)] == [

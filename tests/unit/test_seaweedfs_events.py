@@ -6,23 +6,7 @@ import pytest
 
 from functions.seaweedfs import filer_pb2 as pb
 from functions.seaweedfs.events import MalformedFilerEvent, to_notifications
-
-TS = 1_795_630_000_123_456_789
-
-
-def response(directory: str, old: pb.Entry | None = None, new: pb.Entry | None = None,
-             new_parent: str = "", ts: int = TS) -> pb.SubscribeMetadataResponse:
-    event = pb.EventNotification(new_parent_path=new_parent)
-    if old is not None:
-        event.old_entry.CopyFrom(old)
-    if new is not None:
-        event.new_entry.CopyFrom(new)
-    return pb.SubscribeMetadataResponse(directory=directory, event_notification=event, ts_ns=ts)
-
-
-def entry(name: str, **kwargs: object) -> pb.Entry:
-    return pb.Entry(name=name, **kwargs)  # type: ignore[arg-type]
-
+from tests.filer_events import entry, response
 
 def test_a_put_is_a_created_event_with_its_metadata_and_a_stable_message_id() -> None:
     new = entry("cat.jpg", attributes=pb.FuseAttributes(file_size=5, mime="image/jpeg",
