@@ -8,6 +8,7 @@ from functions.seaweedfs import filer_pb2 as pb
 from functions.seaweedfs.events import MalformedFilerEvent, to_notifications
 from tests.filer_events import entry, response
 
+
 def test_a_put_is_a_created_event_with_its_metadata_and_a_stable_message_id() -> None:
     new = entry("cat.jpg", attributes=pb.FuseAttributes(file_size=5, mime="image/jpeg",
                                                         md5=bytes.fromhex("00ff")),
