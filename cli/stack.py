@@ -165,10 +165,8 @@ class Stack:
                          "--ui-disable-news-fetch", "--log-level", "warn"],
             self.temporal_port, lambda p: self._temporal_ready(), self.logs / "temporal.log",
             env=GO_SERVER_ENV))
-        source = EVENT_SOURCES[self.settings.event_source]
-        traces = ("traces",) if self.settings.tracing else ()
-        reserve(self.named_ports())  # (a replica's port is none of them)
-        for name in (*traces, *SERVICES, *([source] if source else []), "frontend"):
+        reserve(port for _, port in self.named_ports())  # (a replica's port is none of them)
+        for name in self._components():
             component = COMPONENTS[name]
             copies = self.settings.replicas if name in REPLICATED else 1
             backends = []
@@ -193,14 +191,23 @@ class Stack:
                 self.proxy_plan.append((name, address, backends))
         return procs
 
-    def named_ports(self) -> list[int]:
-        """Every port the settings name, whether or not it is listening yet (the services'
-        addresses are bound only as each one starts)."""
-        ports = [self.nats_port, self.s3_port, self.temporal_port, self.temporal_ui_port,
-                 _port_of(self.settings.lab_control_url, 8098),
-                 *seaweedfs_ports(self.settings).values()]
-        return ports + [port for component in COMPONENTS.values()
-                        if (port := component.port(self.settings)) is not None]
+    def _components(self) -> tuple[str, ...]:
+        """Our processes this stack runs, in start order (each of them once)."""
+        source = EVENT_SOURCES[self.settings.event_source]
+        traces = ("traces",) if self.settings.tracing else ()
+        return (*traces, *SERVICES, *([source] if source else []), "frontend")
+
+    def named_ports(self) -> list[tuple[str, int]]:
+        """What listens on each port the settings name for this stack, listening yet or not (a
+        service's address is bound only as it starts; with replicas, by its proxy)."""
+        ports = [("nats", self.nats_port), ("temporal", self.temporal_port),
+                 ("temporal-ui", self.temporal_ui_port),
+                 ("control", _port_of(self.settings.lab_control_url, 8098))]
+        if self.settings.event_source == "seaweedfs":
+            ports += [("storage" if what == "s3" else f"storage {what}", port)
+                      for what, port in seaweedfs_ports(self.settings).items()]
+        return ports + [(name, port) for name in self._components()
+                        if (port := COMPONENTS[name].port(self.settings)) is not None]
 
     def _healthz_ready(self, port: int) -> Callable[[Proc], bool]:
         url = f"http://{self.host}:{port}/healthz"
@@ -229,13 +236,10 @@ class Stack:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def check_ports(self, procs: list[Proc]) -> None:
-        ports = [(p.name, p.port) for p in procs if p.port is not None]
-        ports += [(f"{name} (its replicas' address)", port) for name, port, _ in self.proxy_plan]
-        ports.append(("temporal-ui", self.temporal_ui_port))
-        ports.append(("control", _port_of(self.settings.lab_control_url, 8098)))
-        if any(p.name == "storage" for p in procs):
-            ports += [(f"storage {what}", port)
-                      for what, port in seaweedfs_ports(self.settings).items() if what != "s3"]
+        ports = self.named_ports()
+        named = {port for _, port in ports}
+        ports += [(f"{p.name} (a replica)", p.port) for p in procs
+                  if p.port is not None and p.port not in named]
         taken = [f"{name} ({port})" for name, port in ports if not port_is_free(self.host, port)]
         if taken:
             raise StackError(

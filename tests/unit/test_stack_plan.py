@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
 import cli.ports
-from cli.stack import Stack
+from cli.ports import free_port
+from cli.stack import Stack, StackError
 from picadaily.settings import Settings
 
 
@@ -16,7 +18,7 @@ def test_a_replicas_port_is_never_one_the_settings_name(
     """A service's address is bound only when its proxy starts, so a free port picked for a
     replica could be it (seen: metadata's replica on vision's address, and the stack failed)."""
     stack = Stack(Settings(home=tmp_path, replicas=2))
-    named = set(stack.named_ports())
+    named = {port for _, port in stack.named_ports()}
     # the picker's first random choices are exactly the named ports, then ports nobody names
     choices = iter([*sorted(named), *range(20500, 20600)])
     monkeypatch.setattr(cli.ports.random, "randrange", lambda _low, _high: next(choices))
@@ -24,3 +26,13 @@ def test_a_replicas_port_is_never_one_the_settings_name(
     replica_ports = {port for _, _, backends in stack.proxy_plan for port in backends}
     assert len(replica_ports) == 2 * len(stack.proxy_plan) > 0
     assert not replica_ports & named
+
+
+def test_a_port_already_taken_stops_the_stack_before_it_starts(tmp_path: Path) -> None:
+    port = free_port()
+    stack = Stack(Settings(home=tmp_path, nats_url=f"nats://127.0.0.1:{port}", replicas=2))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        with pytest.raises(StackError, match=rf"nats \({port}\)"):
+            stack.check_ports(stack.plan())
