@@ -80,10 +80,9 @@ class Metadata:
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
 
-    def _changed(self, picture_id: str, status: str | None = None) -> None:
-        if not self._listeners:
-            return
-        status = status or self._repo.status(picture_id) or "deleted"
+    def _changed(self, picture_id: str, status: str) -> None:
+        """Tell the listeners the status a write left (known inside its transaction: reading it
+        again after cost PostgreSQL a round trip per write)."""
         for listener in self._listeners:
             listener(picture_id, status)
 
@@ -176,8 +175,8 @@ class Metadata:
                     existing = existing.model_copy(update={"mode": entry.mode})
                 self._repo.add_timeline(picture_id, entry)
                 recorded = True
-        if recorded:
-            self._changed(picture_id)
+        if recorded and existing is not None:
+            self._changed(picture_id, existing.status)
 
     def store_analysis(self, picture_id: str, analysis: Analysis,
                        version: int | None = None) -> None:
@@ -185,8 +184,8 @@ class Metadata:
             self._require(picture_id, version=version)
             self._repo.update(picture_id, labels=analysis.labels, colours=analysis.colours,
                               safety=analysis.safety, updated=utcnow())
-            self._done_if_complete(picture_id)
-        self._changed(picture_id)
+            status = self._done_if_complete(picture_id)
+        self._changed(picture_id, status)
 
     def await_review(self, picture_id: str, analysis: Analysis, reason: str,
                      version: int | None = None) -> Picture:
@@ -241,18 +240,18 @@ class Metadata:
     def store_exif(self, picture_id: str, exif: Exif, version: int | None = None) -> None:
         """What the file says about itself; in any status (it decides nothing)."""
         with self._repo.transaction():
-            self._require(picture_id, version=version)
+            picture = self._require(picture_id, version=version)
             self._repo.update(picture_id, exif=exif, updated=utcnow(),
                               camera=exif.camera.lower() if exif.camera else None,
                               taken_year=exif.year)
-        self._changed(picture_id)
+        self._changed(picture_id, picture.status)
 
     def set_thumbnail(self, picture_id: str, thumbnail: Thumbnail | None,
                       version: int | None = None) -> None:
         with self._repo.transaction():
-            self._require(picture_id, version=version)
+            picture = self._require(picture_id, version=version)
             self._repo.update(picture_id, thumbnail=thumbnail, updated=utcnow())
-        self._changed(picture_id)
+        self._changed(picture_id, picture.status)
 
     def collage_updated(self, picture_id: str, thumbnail: Thumbnail,
                         version: int | None = None) -> None:
@@ -265,14 +264,17 @@ class Metadata:
                 return  # failed meanwhile: a late message must not undo the clean-up
             self._repo.update(picture_id, thumbnail=thumbnail, collage_updated=True,
                               updated=utcnow())
-            self._done_if_complete(picture_id)
-        self._changed(picture_id)
+            status = self._done_if_complete(picture_id)
+        self._changed(picture_id, status)
 
-    def _done_if_complete(self, picture_id: str) -> None:
+    def _done_if_complete(self, picture_id: str) -> str:
+        """The picture's status after: ``done`` if this completed it."""
         picture = self._require(picture_id)
         if picture.status == Status.PROCESSING and picture.collage_updated \
                 and picture.safety is not None and picture.thumbnail is not None:
             self._set_final(picture_id, Status.DONE, None)
+            return Status.DONE.value
+        return picture.status
 
     def _set_final(self, picture_id: str, status: Status, error: str | None) -> None:
         now = utcnow()

@@ -1,6 +1,7 @@
-"""The metadata core's rules, on each repository (in memory, and a real SQLite file):
-idempotent writes, the first final status wins, tombstones, the first mode wins, and done only
-when the analysis is stored and the collage updated."""
+"""The metadata core's rules, on each repository (in memory, a real SQLite file, PostgreSQL):
+idempotent writes, the first final status wins, tombstones, the first mode wins, done only
+when the analysis is stored and the collage updated, and the status each write leaves is what
+the listeners hear."""
 
 from __future__ import annotations
 
@@ -191,6 +192,25 @@ def test_choreography_is_done_only_with_the_analysis_stored_and_the_collage_upda
     assert md.get("p2").status == "processing"
     md.collage_updated("p2", THUMB)
     assert md.get("p2").status == "done"
+
+
+def test_each_write_tells_the_listeners_the_status_it_left(md: Metadata) -> None:
+    told: list[tuple[str, str]] = []
+    md.add_listener(lambda picture_id, status: told.append((picture_id, status)))
+    step = TimelineEntry(step=Step.ANALYSE_IMAGE, started=utcnow(), ended=utcnow(),
+                         outcome="ok", mode="choreography")
+    md.register("p1", reg(mode="choreography"))
+    md.record_steps("p1", [step])
+    md.store_exif("p1", Exif(camera="X"))
+    md.set_thumbnail("p1", THUMB)
+    md.collage_updated("p1", THUMB)  # the analysis not stored yet: still processing
+    md.store_analysis("p1", Analysis(safety=SAFE))  # this one completes it
+    md.register("p2", reg("b.jpg", mode="choreography"))
+    md.fail("p2", "make_thumbnail failed")
+    md.delete("p2")
+    assert told == [("p1", "processing")] * 5 + [
+        ("p1", "done"), ("p2", "processing"), ("p2", "failed"), ("p2", "deleted")]
+    assert md.get("p1").status == "done"
 
 
 def test_a_picture_whose_analysis_was_never_stored_fails_not_done(md: Metadata) -> None:
