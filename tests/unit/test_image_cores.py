@@ -164,3 +164,42 @@ def test_vision_analyses_at_most_at_once_pictures_at_the_same_time() -> None:
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(vision.analyse_bytes, [jpeg((10, 20, 200))] * 8))
     assert len(results) == 8 and most == 2
+
+
+def test_one_rebuild_counts_in_the_pictures_waiting_for_it() -> None:
+    """Updates queued behind a rebuild are counted into it and then find the collage current
+    (as orchestration's do, whose thumbnails are recorded before they ask)."""
+    import threading
+
+    store = InMemoryObjectStore()
+    puts: list[str] = []
+    real_put = store.put
+
+    def counting_put(bucket: str, key: str, data: bytes, content_type: str,
+                     metadata: dict[str, str] | None = None) -> None:
+        puts.append(key)
+        real_put(bucket, key, data, content_type, metadata)
+
+    store.put = counting_put  # type: ignore[method-assign]
+    members = Members()
+    core = Collage(store, "thumbs", members)
+    for i in range(3):
+        real_put("thumbs", thumbnail_key(f"p{i}"), jpeg((i * 50, 0, 0), (400, 300)), "image/jpeg")
+        members.processing[f"p{i}"] = f"2026-01-01T00:00:0{i}"  # alive, thumbnail not recorded
+    results: dict[str, Any] = {}
+
+    def update(pid: str, n: int) -> None:
+        results[pid] = core.update_collage(pid, created=f"2026-01-01T00:00:0{n}")
+
+    with core._lock:  # a rebuild in progress: all three ask meanwhile
+        threads = [threading.Thread(target=update, args=(f"p{i}", i)) for i in range(3)]
+        for t in threads:
+            t.start()
+        while len(core._waiting) < 3:
+            threading.Event().wait(0.01)
+    for t in threads:
+        t.join(timeout=30)
+    assert puts == [COLLAGE_KEY]  # one rebuild for the three
+    assert sorted(r.rebuilt for r in results.values()) == [False, False, True]
+    assert all(r.pictures == ["p2", "p1", "p0"] for r in results.values())
+    assert core._waiting == {}
