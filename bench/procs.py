@@ -47,6 +47,9 @@ def process_name(pid: int) -> str:
         return "s3 (moto)"
     if Path(argv[0]).name == "weed":
         return "storage (seaweedfs)"
+    # the server, and its backends by their titles ("postgres: user database host ...")
+    if Path(argv[0]).name == "postgres" or argv[0].startswith("postgres:"):
+        return "postgresql"
     if "up" in argv:
         return "stack runner"
     return Path(argv[0]).name

@@ -13,7 +13,7 @@ import os
 import platform
 import re
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,8 @@ def table(modes: dict[str, Any]) -> list[str]:
 
 def measure_stack(env: dict[str, str], latency_set: list[tuple[str, bytes]],
                   burst_set: list[tuple[str, bytes]], bursts: int = 1,
-                  raw_pass: Callable[[], RawResult] | None = None) -> dict[str, ModeResult]:
+                  raw_pass: Callable[[], RawResult] | None = None,
+                  serving: Sequence[int] = ()) -> dict[str, ModeResult]:
     """Each mode one at a time, then ``bursts`` bursts per mode, the modes in turns.
 
     A burst lasts a few seconds, and this host has slow phases about as long: the median of
@@ -155,7 +156,7 @@ def measure_stack(env: dict[str, str], latency_set: list[tuple[str, bytes]],
         before = raw_pass() if raw_pass is not None else None
         for _ in range(bursts):
             for mode in MODES:
-                measure_burst(stack, mode, burst_set, modes[mode])
+                measure_burst(stack, mode, burst_set, modes[mode], serving)
                 _note_repairs(stack, modes[mode])
             if raw_pass is not None and before is not None:
                 after = raw_pass()
@@ -187,7 +188,7 @@ def measure_replicas(latency_set: list[tuple[str, bytes]],
         return {f"n{n}_postgres": measure_stack(
             {"PICADAILY_REPLICAS": str(n),
              "PICADAILY_DATABASE_URL": postgres.database(f"bench{n}")},
-            latency_set, burst_set) for n in (1, 2)}
+            latency_set, burst_set, serving=(postgres.pid(),)) for n in (1, 2)}
     finally:
         postgres.remove()
 

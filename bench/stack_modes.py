@@ -6,7 +6,7 @@ import asyncio
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,23 +214,26 @@ def measure_latency(stack: RunningStack, mode: str,
 
 
 def measure_burst(stack: RunningStack, mode: str, burst_set: list[tuple[str, bytes]],
-                  result: ModeResult) -> None:
-    """Everything at once: throughput and CPU per picture, added to ``result.bursts``."""
+                  result: ModeResult, serving: Sequence[int] = ()) -> None:
+    """Everything at once: throughput and CPU per picture, added to ``result.bursts``.
+    ``serving``: the main processes of servers the stack uses but did not start (the bench's
+    PostgreSQL): their trees' CPU counts too, as the embedded SQLite's counts in the metadata's."""
     assert stack.proc is not None
+    roots = (stack.proc.pid, *serving)
     burst = Burst()
     with stack.client(timeout=120) as api, \
             MemorySampler(stack.proc.pid) as memory, FinalWatcher(stack.url) as watcher:
         time.sleep(0.5)  # the live-updates stream is connected
         messages_before = _stream_messages(stack)
-        cpu_before = usage(stack.proc.pid).cpu_s
-        by_process_before = cpu_by_process(stack.proc.pid)
+        cpu_before = _cpu_s(roots)
+        by_process_before = _cpu_by_process(roots)
         progress = Progress(len(burst_set), f"{mode}: burst of {len(burst_set)}")
         t0 = time.monotonic()
         ids = _upload_concurrently(stack.url, burst_set, mode)
         watcher.wait(ids, progress)
         wall_s = time.monotonic() - t0
-        burst.cpu_s = usage(stack.proc.pid).cpu_s - cpu_before
-        by_process = cpu_by_process(stack.proc.pid)
+        burst.cpu_s = _cpu_s(roots) - cpu_before
+        by_process = _cpu_by_process(roots)
         burst.cpu_ms_per_picture_by_process = dict(sorted(
             ((name, round((cpu - by_process_before.get(name, 0.0)) * 1000 / len(ids), 1))
              for name, cpu in by_process.items()), key=lambda kv: -kv[1]))
@@ -248,6 +251,18 @@ def measure_burst(stack: RunningStack, mode: str, burst_set: list[tuple[str, byt
         if wall_s > burst.burst_s * 1.5:
             result.failures.append(f"burst wall time {wall_s:.1f} s vs {burst.burst_s:.1f} s")
     result.bursts.append(burst)
+
+
+def _cpu_s(roots: Sequence[int]) -> float:
+    return sum(usage(root).cpu_s for root in roots)
+
+
+def _cpu_by_process(roots: Sequence[int]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for root in roots:
+        for name, cpu in cpu_by_process(root).items():
+            out[name] = out.get(name, 0.0) + cpu
+    return out
 
 
 def wait_status(api: httpx.Client, picture_id: str, done: Callable[[str | None], bool],

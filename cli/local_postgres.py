@@ -43,6 +43,10 @@ class PostgresServer:
                   "-l", str(self.dir / "log"), "start")
         return self
 
+    def pid(self) -> int:
+        """The server's main process (its backends are its children)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def database(self, name: str) -> str:
         """A new empty database on this server: its URL."""
         import psycopg

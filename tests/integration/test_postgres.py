@@ -16,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 
+from bench.procs import cpu_by_process
 from cli.local_postgres import PostgresServer
 from picadaily.contracts import Picture
 from picadaily.service_errors import read_service_error
@@ -155,3 +156,10 @@ def test_a_connection_that_died_idle_is_replaced_unseen_and_one_given_back_just_
     finally:
         checked.close()
         trusted.close()
+
+
+def test_the_bench_counts_the_server_and_its_backends_as_one_process(
+        postgres: PostgresServer, postgres_url: str) -> None:
+    with psycopg.connect(postgres_url) as conn:  # a backend of its own
+        conn.execute("SELECT 1")
+        assert set(cpu_by_process(postgres.pid())) == {"postgresql"}
