@@ -351,6 +351,13 @@ class Metadata:
     def get(self, picture_id: str) -> Picture:
         return self._require(picture_id, timeline=True)
 
+    def status(self, picture_id: str) -> str:
+        """The status alone (a handler's check; the document would bring its timeline)."""
+        status = self._repo.status(picture_id)
+        if status is None:
+            raise PictureNotFound(f"no picture {picture_id}")
+        return status
+
     def list_pictures(
         self,
         *,

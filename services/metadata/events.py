@@ -155,8 +155,7 @@ def subscriptions(edge: EventEdge, core: Metadata,
                                 Exif.model_validate(event.data), event.version)
 
     async def on_thumbnail(event: Event, attempt: int) -> None:
-        picture = await run(core.get, event.picture_id)
-        if picture.status != Status.PROCESSING:
+        if await run(core.status, event.picture_id) != Status.PROCESSING:
             return  # a late message about a picture that failed meanwhile
         thumb = Thumbnail(width=event.data["width"], height=event.data["height"])
         await run(core.set_thumbnail, event.picture_id, thumb, event.version)

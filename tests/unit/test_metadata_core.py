@@ -150,6 +150,8 @@ def test_missing_pictures_are_reported(md: Metadata) -> None:
     with pytest.raises(PictureNotFound):
         md.get("nope")
     with pytest.raises(PictureNotFound):
+        md.status("nope")
+    with pytest.raises(PictureNotFound):
         md.finish("nope", Status.DONE)
     assert md.delete("nope") is False
 
@@ -210,7 +212,7 @@ def test_each_write_tells_the_listeners_the_status_it_left(md: Metadata) -> None
     md.delete("p2")
     assert told == [("p1", "processing")] * 5 + [
         ("p1", "done"), ("p2", "processing"), ("p2", "failed"), ("p2", "deleted")]
-    assert md.get("p1").status == "done"
+    assert md.get("p1").status == md.status("p1") == "done"
 
 
 def test_a_picture_whose_analysis_was_never_stored_fails_not_done(md: Metadata) -> None:
