@@ -257,7 +257,8 @@ def main() -> int:
     if replicated:
         variants = {"n1_sqlite": results["modes"],
                     **{k: summarise(raw, v, cores) for k, v in replicated.items()}}
-        kept = ("throughput_per_s", "p50_ms", "cpu_s_per_picture", "failures")
+        kept = ("throughput_per_s", "p50_ms", "cpu_s_per_picture", "failures",
+                "cpu_ms_per_picture_by_process")
         results["replicas"] = {
             mode: {variant: {key: summary[mode][key] for key in kept}
                    for variant, summary in variants.items()}
@@ -295,6 +296,11 @@ def main() -> int:
         log.info("%s: %s", mode, "; ".join(
             f"{name} {v['throughput_per_s']:.2f} pictures/s, p50 {v['p50_ms']:.0f} ms, "
             f"CPU {1000 * v['cpu_s_per_picture']:.0f} ms/picture" for name, v in variants.items()))
+        for name, v in variants.items():
+            if name != "n1_sqlite":  # (the as-shipped stack's line is above)
+                log.info("%s %s, CPU ms per picture by process: %s", mode, name, ", ".join(
+                    f"{process} {ms:.0f}"
+                    for process, ms in v["cpu_ms_per_picture_by_process"].items() if ms >= 1))
     for mode, cost in results.get("tracing_cost", {}).items():
         log.info("%s, tracing on vs off: CPU/picture %+.1f %%, p50 %+.1f ms", mode,
                  cost["cpu_pct"], cost["p50_delta_ms"])
