@@ -6,10 +6,11 @@ same test suite as SQLite.
   replicas starting together migrate once).
 - A connection pool (``PICADAILY_DATABASE_POOL_SIZE``). A connection idle for more than
   ``CHECK_IDLE_S`` is checked at checkout (a round trip) and replaced if it died, say with a
-  server restart; one given back less than that ago is handed out as it is, and the call that
-  meets it dead fails with a retryable 503 (the callers retry: activities by their policy,
-  consumers by redelivery), as does a call whose connection dies under it. (Checking every
-  checkout was a quarter of this adapter's round trips: 23 of 109 per choreographed picture.)
+  server restart; one given back less than that ago is handed out as it is (checking every
+  checkout was a quarter of this adapter's round trips: 23 of 109 per choreographed picture).
+  A read, or a transaction's BEGIN, that meets a dead one runs again on another; a write alone,
+  or a transaction whose connection dies under it, fails with a retryable 503 (the callers
+  retry: activities by their policy, consumers by redelivery).
 - The SQL is the SQLite adapter's (``SqlPictures``, placeholders translated); only connections,
   transactions and migrations are PostgreSQL's own.
 - A transaction holds one connection (per thread) from BEGIN to COMMIT and takes a
@@ -24,14 +25,15 @@ import contextlib
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from picadaily.contracts import Picture
 
 from .repository import COLLAGE_WHERE, SqlPictures, _row_to_picture
 
+R = TypeVar("R")
 WRITE_LOCK = 7_001  # the advisory lock every transaction takes
 # One round trip: with no parameters psycopg sends the text as a simple query, both statements.
 BEGIN_LOCKED = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
@@ -143,8 +145,8 @@ class PostgresPictures(SqlPictures):
             return
         from psycopg import Error
 
-        with self._pool.connection() as conn:
-            conn.execute(BEGIN_LOCKED)
+        conn, _ = self._live(lambda c: c.execute(BEGIN_LOCKED))
+        try:
             self._local.conn = conn
             try:
                 yield
@@ -155,40 +157,63 @@ class PostgresPictures(SqlPictures):
             finally:
                 self._local.conn = None
             conn.execute("COMMIT")
+        finally:
+            self._pool.putconn(conn)
 
-    @contextmanager
-    def _connection(self) -> Iterator[Any]:
-        """The transaction's connection, or one from the pool (reads take no lock)."""
+    def _live(self, work: Callable[[Any], R]) -> tuple[Any, R]:
+        """A pooled connection and what ``work`` did on it, the caller to give it back. A
+        connection that turns out dead (it died while it idled in the pool for less than
+        ``CHECK_IDLE_S``, so it was handed out unchecked) is given back, to be discarded and
+        replaced, and ``work`` runs once more on another: only for work that is harmless to
+        repeat, a read or the BEGIN that opens a transaction."""
+        from psycopg import OperationalError
+
+        for last in (False, True):
+            conn = self._pool.getconn()
+            try:
+                return conn, work(conn)
+            except OperationalError:
+                self._pool.putconn(conn)
+                if last or not conn.broken:
+                    raise
+            except BaseException:
+                self._pool.putconn(conn)
+                raise
+        raise AssertionError("unreachable")
+
+    def _read(self, work: Callable[[Any], R]) -> R:
+        """A read on the transaction's connection, or on a live one from the pool."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
-            yield conn
-            return
-        with self._pool.connection() as own:
-            yield own
-
-    def _execute(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> _Fetched:
-        with self._connection() as conn:
-            cur = conn.execute(sql.replace("?", "%s"), args)  # the shared SQL uses "?"
-            # read out before the connection goes back to the pool
-            return _Fetched(cur.fetchall() if cur.description else [], cur.rowcount)
+            return work(conn)
+        conn, result = self._live(work)
+        self._pool.putconn(conn)
+        return result
 
     def _all(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[dict[str, Any]]:
-        return self._execute(sql, args).fetchall()
+        # the shared SQL uses "?"; rows read out before the connection goes back to the pool
+        return self._read(lambda conn: conn.execute(sql.replace("?", "%s"), args).fetchall())
 
     def _run(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> int:
-        return self._execute(sql, args).rowcount
+        """A write: never repeated (a dead connection fails it; the caller retries)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return int(conn.execute(sql.replace("?", "%s"), args).rowcount)
+        with self._pool.connection() as own:
+            return int(own.execute(sql.replace("?", "%s"), args).rowcount)
 
     # --- the protocol -------------------------------------------------------------------------
 
     def get(self, picture_id: str, timeline: bool = True) -> Picture | None:
-        with self._connection() as conn:
+        def read(conn: Any) -> tuple[Any, list[Any]]:
             if not timeline:
-                row = conn.execute(PICTURE, (picture_id,)).fetchone()
-                return None if row is None else _row_to_picture(row, [])
+                return conn.execute(PICTURE, (picture_id,)).fetchone(), []
             with conn.pipeline():  # both questions in one round trip
                 picture = conn.execute(PICTURE, (picture_id,))
                 steps = conn.execute(TIMELINE, (picture_id,))
-                row, entries = picture.fetchone(), steps.fetchall()
+                return picture.fetchone(), steps.fetchall()
+
+        row, entries = self._read(read)
         return None if row is None else _row_to_picture(row, entries)
 
 
@@ -219,13 +244,3 @@ class RecentlyUsed:
             at = self._given_back.get(conn)
         if at is None or time.monotonic() - at >= self._idle_s:
             ConnectionPool.check_connection(conn)
-
-
-class _Fetched:
-    """A result read out before its connection went back to the pool."""
-
-    def __init__(self, rows: list[dict[str, Any]], rowcount: int) -> None:
-        self._rows, self.rowcount = rows, rowcount
-
-    def fetchall(self) -> list[dict[str, Any]]:
-        return self._rows

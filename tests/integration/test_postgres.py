@@ -141,8 +141,11 @@ def _drop_connections(postgres_url: str) -> None:
                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
 
 
-def test_a_connection_that_died_idle_is_replaced_unseen_and_one_given_back_just_now_fails_once(
+def test_a_connection_that_died_in_the_pool_costs_no_read_and_no_transaction(
         postgres_url: str) -> None:
+    """Dead connections, whether checked at checkout (idle past the limit) or handed out
+    unchecked (given back just now): reads and transactions go on, on another connection; a
+    write outside a transaction is not repeated (it fails, retryable, and its caller retries)."""
     checked = PostgresPictures(postgres_url, pool_size=1, check_idle_s=0)
     trusted = PostgresPictures(postgres_url, pool_size=1, check_idle_s=3600)
     try:
@@ -150,9 +153,17 @@ def test_a_connection_that_died_idle_is_replaced_unseen_and_one_given_back_just_
         assert trusted.get("p") is not None
         _drop_connections(postgres_url)
         assert checked.get("p") is not None  # checked at checkout, replaced
+        assert trusted.get("p") is not None  # unchecked: read again on another
+        _drop_connections(postgres_url)
+        assert trusted.get("p", timeline=False) is not None
+        _drop_connections(postgres_url)
+        with trusted.transaction():  # its BEGIN went again on another
+            trusted.update("p", size=7)
+        assert trusted.get("p").size == 7  # type: ignore[union-attr]
+        _drop_connections(postgres_url)
         with pytest.raises(psycopg.OperationalError):
-            trusted.get("p")  # the retryable failure the callers send again
-        assert trusted.get("p") is not None  # the pool replaced it
+            trusted.add(_picture("q"))  # a write alone: never sent twice
+        assert trusted.get("q") is None
     finally:
         checked.close()
         trusted.close()
