@@ -21,12 +21,11 @@ same test suite as SQLite.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 from picadaily.contracts import Picture
@@ -151,7 +150,7 @@ class PostgresPictures(SqlPictures):
             try:
                 yield
             except BaseException:
-                with contextlib.suppress(Error):  # a dead connection: the pool discards it
+                with suppress(Error):  # a dead connection: the pool discards it
                     conn.execute("ROLLBACK")
                 raise
             finally:
