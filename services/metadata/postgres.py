@@ -37,6 +37,8 @@ WRITE_LOCK = 7_001  # the advisory lock every transaction takes
 # One round trip: with no parameters psycopg sends the text as a simple query, both statements.
 BEGIN_LOCKED = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
 CHECK_IDLE_S = 5.0  # a pooled connection idle for longer is checked before it is handed out
+PICTURE = "SELECT * FROM pictures WHERE id = %s"
+TIMELINE = "SELECT * FROM timeline WHERE picture_id = %s ORDER BY started, attempt"
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -195,11 +197,14 @@ class PostgresPictures(SqlPictures):
 
     def _run(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> int:
         """A write: never repeated (a dead connection fails it; the caller retries)."""
+        def write(conn: Any) -> int:
+            return int(conn.execute(sql.replace("?", "%s"), args).rowcount)
+
         conn = getattr(self._local, "conn", None)
         if conn is not None:
-            return int(conn.execute(sql.replace("?", "%s"), args).rowcount)
+            return write(conn)
         with self._pool.connection() as own:
-            return int(own.execute(sql.replace("?", "%s"), args).rowcount)
+            return write(own)
 
     # --- the protocol -------------------------------------------------------------------------
 
@@ -214,10 +219,6 @@ class PostgresPictures(SqlPictures):
 
         row, entries = self._read(read)
         return None if row is None else _row_to_picture(row, entries)
-
-
-PICTURE = "SELECT * FROM pictures WHERE id = %s"
-TIMELINE = "SELECT * FROM timeline WHERE picture_id = %s ORDER BY started, attempt"
 
 
 class RecentlyUsed:
