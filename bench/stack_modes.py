@@ -225,15 +225,14 @@ def measure_burst(stack: RunningStack, mode: str, burst_set: list[tuple[str, byt
             MemorySampler(stack.proc.pid) as memory, FinalWatcher(stack.url) as watcher:
         time.sleep(0.5)  # the live-updates stream is connected
         messages_before = _stream_messages(stack)
-        cpu_before = _cpu_s(roots)
         by_process_before = _cpu_by_process(roots)
         progress = Progress(len(burst_set), f"{mode}: burst of {len(burst_set)}")
         t0 = time.monotonic()
         ids = _upload_concurrently(stack.url, burst_set, mode)
         watcher.wait(ids, progress)
         wall_s = time.monotonic() - t0
-        burst.cpu_s = _cpu_s(roots) - cpu_before
         by_process = _cpu_by_process(roots)
+        burst.cpu_s = sum(by_process.values()) - sum(by_process_before.values())
         burst.cpu_ms_per_picture_by_process = dict(sorted(
             ((name, round((cpu - by_process_before.get(name, 0.0)) * 1000 / len(ids), 1))
              for name, cpu in by_process.items()), key=lambda kv: -kv[1]))
@@ -251,10 +250,6 @@ def measure_burst(stack: RunningStack, mode: str, burst_set: list[tuple[str, byt
         if wall_s > burst.burst_s * 1.5:
             result.failures.append(f"burst wall time {wall_s:.1f} s vs {burst.burst_s:.1f} s")
     result.bursts.append(burst)
-
-
-def _cpu_s(roots: Sequence[int]) -> float:
-    return sum(usage(root).cpu_s for root in roots)
 
 
 def _cpu_by_process(roots: Sequence[int]) -> dict[str, float]:
