@@ -102,12 +102,14 @@ async def _storage_events_naming(stack: RunningStack,
             with contextlib.suppress(Exception):  # a gap in the sequence
                 msg = await js.get_msg(stream, seq)
                 data = msg.data or b""
-                for pid in (p for p in picture_ids if p.encode() in data):
-                    record = json.loads(data)["Records"][0]
-                    created = dt.datetime.fromisoformat(
-                        record["eventTime"].replace("Z", "+00:00"))
-                    stored = msg.time or created
-                    by = record.get("responseElements", {}).get("x-minio-deployment-id", "")
+                naming = [p for p in picture_ids if p.encode() in data]
+                if not naming:
+                    continue
+                record = json.loads(data)["Records"][0]
+                created = dt.datetime.fromisoformat(record["eventTime"].replace("Z", "+00:00"))
+                stored = msg.time or created
+                by = record.get("responseElements", {}).get("x-minio-deployment-id", "")
+                for pid in naming:
                     found[pid].append(f"{by.removeprefix('picadaily-') or 'the store'} "
                                       f"{(stored - created).total_seconds():.1f}")
     return found
