@@ -31,7 +31,6 @@ import httpx
 from bench.procs import descendants, process_name
 from cli.stack_process import RunningStack, wait_until
 from picadaily.imaging import sample_jpeg
-from picadaily.settings import Settings
 from picadaily.steps import FINAL_STATUSES
 
 log = logging.getLogger("bench.chaos")
@@ -82,8 +81,7 @@ class Chaos:
         assert stack.proc is not None
         self.stack = stack
         self.random = random.Random(seed)
-        self.settings = Settings(s3_endpoint=stack.env["PICADAILY_S3_ENDPOINT"],
-                                 temporal_address=stack.env["PICADAILY_TEMPORAL_ADDRESS"])
+        self.settings = stack.settings()
 
     def run(self, mode: str, uploads: int, victims: tuple[str, ...],
             seconds: float) -> ChaosResult:

@@ -60,7 +60,7 @@ async def stack_jetstream(stack: RunningStack) -> AsyncIterator[Any]:
     """JetStream of the stack's NATS, for as long as the block runs."""
     import nats
 
-    nc = await nats.connect(stack.env["PICADAILY_NATS_URL"])
+    nc = await nats.connect(stack.settings().nats_url)
     try:
         yield nc.jetstream()
     finally:

@@ -106,11 +106,11 @@ def main(photos: int = 6) -> int:
                 ids.append(upload(api, name, data, mode))
                 wait_status(api, ids[-1], is_final)
             time.sleep(3)  # the last spans are exported in batches
-            counts = count(stack.env["PICADAILY_TRACES_URL"], ids)
+            counts = count(stack.settings().traces_url, ids)
             if mode == "orchestration":
                 # A StartActivity span is there for a local activity too, which costs the
                 # server no task: what the server dispatched comes from the histories.
-                counts.update(asyncio.run(server_tasks(stack.env["PICADAILY_TEMPORAL_ADDRESS"],
+                counts.update(asyncio.run(server_tasks(stack.settings().temporal_address,
                                                        ids)))
             results["modes"][mode] = {"by_kind": summary(counts), "detail": counts}
     path = save_results("requests", results)

@@ -35,7 +35,7 @@ from cli.stack_process import RunningStack
 from picadaily.contracts import Label, Picture, Safety, Thumbnail, TimelineEntry
 from picadaily.ids import new_picture_id
 from picadaily.layout import original_key
-from picadaily.settings import Mode, Settings
+from picadaily.settings import Mode
 from picadaily.steps import PIPELINE
 from picadaily.storage import ObjectStore, S3ObjectStore
 from services.metadata.repository import SqlitePictures
@@ -166,7 +166,7 @@ def measure_size(stack: RunningStack, latency_set: list[tuple[str, bytes]],
         out["gallery_page_ms"] = api_p50_ms(api, "/api/pictures", times=PAGE_REQUESTS)
         out["label_search_ms"] = api_p50_ms(api, "/api/pictures?label=coffee",
                                             times=PAGE_REQUESTS)
-        with httpx.Client(base_url=stack.env["PICADAILY_METADATA_URL"], timeout=60) as md:
+        with httpx.Client(base_url=stack.settings().metadata_url, timeout=60) as md:
             out["metadata_page_ms"] = api_p50_ms(md, "/pictures", times=PAGE_REQUESTS)
         # (a smaller library may fill less of a page: the time covers what it returns)
         out["page_items"] = len(api.get("/api/pictures").json()["pictures"])
@@ -254,7 +254,7 @@ def main() -> int:
                                "sizes": sizes, "by_size": {}, "long_burst": {}}
     with temporary_stack({}, "scale") as stack:
         db = stack.home / "metadata.sqlite3"
-        settings = Settings(s3_endpoint=stack.env["PICADAILY_S3_ENDPOINT"])
+        settings = stack.settings()
         store = S3ObjectStore.from_settings(settings)
         seeded = 0
         for size in sizes:

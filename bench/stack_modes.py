@@ -312,7 +312,7 @@ async def _history(stack: RunningStack, ids: list[str]) -> float:
 
     from picadaily.ids import workflow_id_for
 
-    client = await Client.connect(stack.env["PICADAILY_TEMPORAL_ADDRESS"])
+    client = await Client.connect(stack.settings().temporal_address)
     lengths = []
     for picture_id in ids:
         desc = await client.get_workflow_handle(workflow_id_for(picture_id)).describe()

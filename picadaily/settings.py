@@ -9,11 +9,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Mode = Literal["orchestration", "choreography"]
 MODES: tuple[str, ...] = get_args(Mode)
+
+
+# The local stack's ports, from the frontend's (``Settings.port``, 8080 by default) upwards: the
+# frontend at +0, then each address below at its offset, then SeaweedFS's seven internal ports
+# from +12 (``infra.seaweedfs``): 19 consecutive ports in all, 8080-8098 by default.
+PORT_OFFSETS: dict[str, tuple[str, int]] = {
+    "nats_url": ("nats://{host}:{port}", 1),
+    "s3_endpoint": ("http://{host}:{port}", 2),
+    "temporal_address": ("{host}:{port}", 3),
+    "temporal_ui_url": ("http://{host}:{port}", 4),
+    "lab_control_url": ("http://{host}:{port}", 5),
+    "vision_url": ("http://{host}:{port}", 6),
+    "metadata_url": ("http://{host}:{port}", 7),
+    "thumbnails_url": ("http://{host}:{port}", 8),
+    "collage_url": ("http://{host}:{port}", 9),
+    "traces_url": ("http://{host}:{port}", 10),
+    "exif_url": ("http://{host}:{port}", 11),
+}
+SEAWEEDFS_OFFSET = 12
+PORTS_PER_STACK = SEAWEEDFS_OFFSET + 7
 
 
 class Settings(BaseSettings):
@@ -21,11 +41,14 @@ class Settings(BaseSettings):
 
     home: Path = Field(default=Path(".picadaily"), description="all local state lives here")
     host: str = "127.0.0.1"
-    port: int = 8080
+    # The frontend's port, and the base every other port of the local stack derives from
+    # (``PORT_OFFSETS``): two stacks with different ports and homes run side by side. A URL set
+    # explicitly (compose, a remote server) wins over its derived default.
+    port: int = Field(default=8080, ge=1, le=65535 - 19)
 
     # The servers the stack runner starts (or docker-compose provides).
-    nats_url: str = "nats://127.0.0.1:4222"
-    s3_endpoint: str = "http://127.0.0.1:9000"
+    nats_url: str = ""  # derived defaults (``PORT_OFFSETS``): nats://127.0.0.1:<port + 1>, …
+    s3_endpoint: str = ""
     s3_region: str = "us-east-1"
     s3_access_key: str = "picadaily"
     # A placeholder, not a secret: the local SeaweedFS runs without S3 identities and accepts any
@@ -37,28 +60,29 @@ class Settings(BaseSettings):
     event_source: Literal["seaweedfs", "sqs", "minio"] = "seaweedfs"
     # MinIO's NATS notification target (defined by MinIO's MINIO_NOTIFY_NATS_*_PICADAILY env).
     minio_nats_arn: str = "arn:minio:sqs::PICADAILY:nats"
-    # The local SeaweedFS (``weed server``): its S3 port is the s3_endpoint's; its internal ports
-    # are seaweedfs_port_base + 0..6 (master, master gRPC, volume, volume gRPC, filer, filer gRPC,
-    # S3 gRPC). The event source follows the filer at seaweedfs_filer_grpc.
-    seaweedfs_port_base: int = 18330
-    seaweedfs_filer_grpc: str = "127.0.0.1:18335"
-    sqs_endpoint: str = "http://127.0.0.1:9000"
+    # The local SeaweedFS (master, volume, filer and S3 gateway: ``infra.seaweedfs``): its S3 port
+    # is the s3_endpoint's; its internal ports are seaweedfs_port_base + 0..6 (master, master
+    # gRPC, volume, volume gRPC, filer, filer gRPC, S3 gRPC). The event source follows the filer
+    # at seaweedfs_filer_grpc.
+    seaweedfs_port_base: int = 0
+    seaweedfs_filer_grpc: str = ""
+    sqs_endpoint: str = ""
     sqs_queue: str = "picadaily-storage-events"
-    temporal_address: str = "127.0.0.1:7233"
+    temporal_address: str = ""
     temporal_namespace: str = "default"
     temporal_task_queue: str = "picadaily-pictures"
-    temporal_ui_url: str = "http://127.0.0.1:8233"
+    temporal_ui_url: str = ""
 
     # Our own services (HTTP edges).
-    vision_url: str = "http://127.0.0.1:8101"
-    metadata_url: str = "http://127.0.0.1:8102"
-    thumbnails_url: str = "http://127.0.0.1:8103"
-    collage_url: str = "http://127.0.0.1:8104"
-    exif_url: str = "http://127.0.0.1:8106"
+    vision_url: str = ""
+    metadata_url: str = ""
+    thumbnails_url: str = ""
+    collage_url: str = ""
+    exif_url: str = ""
     # Tracing: every process exports spans (OTLP/HTTP) to the trace store at traces_url, which the
     # picture page reads; the runner sets OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME for
     # its children when tracing is on. traces_forward_url: also pass every export on (Jaeger).
-    traces_url: str = "http://127.0.0.1:8105"
+    traces_url: str = ""
     # Off unless asked for: always-on tracing costs 12-14 % more CPU per picture (make bench;
     # the issue's bar for "on by default" was 5 %). `make demo` turns it on.
     tracing: bool = False
@@ -125,7 +149,7 @@ class Settings(BaseSettings):
     # `picadaily lab`. Off unless asked for (`make demo` asks for it on loopback). The stack
     # runner answers the lab on lab_control_url (loopback only).
     lab: bool = False
-    lab_control_url: str = "http://127.0.0.1:8098"
+    lab_control_url: str = ""
 
     # `picadaily up --replicas N`: N copies of every consumer, the worker and each service's HTTP
     # edge (behind one address). With N > 1 the metadata should be on PostgreSQL.
@@ -157,6 +181,21 @@ class Settings(BaseSettings):
         default=False, description="services accept POST /admin/faults (demos and tests)"
     )
 
+    @model_validator(mode="after")
+    def _derive_ports(self) -> Settings:
+        """Every address left empty derives from ``port`` (``PORT_OFFSETS``)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        for name, (template, offset) in PORT_OFFSETS.items():
+            if not getattr(self, name):
+                setattr(self, name, template.format(host=host, port=self.port + offset))
+        if not self.seaweedfs_port_base:
+            self.seaweedfs_port_base = self.port + SEAWEEDFS_OFFSET
+        if not self.seaweedfs_filer_grpc:
+            self.seaweedfs_filer_grpc = f"{host}:{self.seaweedfs_port_base + 5}"
+        if not self.sqs_endpoint:
+            self.sqs_endpoint = self.s3_endpoint
+        return self
+
     @field_validator("safety_review_band")
     @classmethod
     def _band_in_order(cls, band: tuple[float, float]) -> tuple[float, float]:
@@ -169,6 +208,16 @@ class Settings(BaseSettings):
         """Where the stack runner leaves the admin token it made up (readable by its user only),
         for the command line on the same machine."""
         return self.home / "admin-token"
+
+    def secrets_dir(self) -> Path:
+        """What the stack runner makes for one run and hands its children (mode 700): the
+        store's S3 identities and gRPC TLS material."""
+        return self.home / "secrets"
+
+    def storage_tls_dir(self) -> Path:
+        """The store's gRPC TLS material (``ca.crt``; ``client.crt``/``client.key``: what our
+        filer client presents). Absent: the store speaks plain gRPC (a test's bare server)."""
+        return self.secrets_dir() / "storage-tls"
 
     def storage_dir(self) -> Path:
         return self.home / "storage"

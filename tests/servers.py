@@ -22,7 +22,7 @@ from cli.ports import free_port, free_port_block
 from cli.stack import binary
 from cli.stack_process import wait_until
 from cli.supervisor import die_with_parent
-from infra.seaweedfs import SERVER_ENV, seaweedfs_ready, server_argv
+from infra import seaweedfs
 from picadaily.settings import Settings
 
 
@@ -34,10 +34,10 @@ def _tcp(port: int) -> bool:
 
 @contextlib.contextmanager
 def process(argv: list[str], port: int, log: Path, ready: Callable[[], bool] | None = None,
-            name: str = "server", env: dict[str, str] | None = None,
+            name: str = "server", env: dict[str, str] | None = None, cwd: Path | None = None,
             ) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
                                 env={**os.environ, **(env or {})}, preexec_fn=die_with_parent)
         try:
             wait_until(lambda: proc.poll() is None and (ready or (lambda: _tcp(port)))(),
@@ -63,22 +63,32 @@ class SeaweedStore:
     s3_url: str
     port_base: int
     filer_grpc: str
+    access_key: str  # an Admin identity's key: the store takes no anonymous call
+    secret_key: str
 
 
 @contextlib.contextmanager
 def seaweedfs_server(tmp: Path) -> Iterator[SeaweedStore]:
-    """The real object store of the local stack (``weed server``), as the stack runner runs it."""
+    """The real object store of the local stack (its four parts, ``infra.seaweedfs``), as the
+    stack runner runs it: S3 identities and write JWTs; plain gRPC (each test has a home of its
+    own, and the stack's TLS material lives in the stack's)."""
     base = free_port_block(8)
-    store = SeaweedStore(s3_url=f"http://127.0.0.1:{base + 7}", port_base=base,
-                         filer_grpc=f"127.0.0.1:{base + 5}")
-    settings = Settings(s3_endpoint=store.s3_url, seaweedfs_port_base=base,
-                        seaweedfs_filer_grpc=store.filer_grpc)
+    settings = Settings(home=tmp / "seaweedfs-home", s3_endpoint=f"http://127.0.0.1:{base + 7}",
+                        seaweedfs_port_base=base, seaweedfs_filer_grpc=f"127.0.0.1:{base + 5}")
     data = tmp / "seaweedfs"
-    data.mkdir(parents=True, exist_ok=True)
-    ready = seaweedfs_ready(settings)
-    with process(server_argv(binary("weed"), settings, data), base + 7, tmp / "seaweedfs.log",
-                 ready=ready, name="seaweedfs", env=SERVER_ENV):
-        yield store
+    for sub in ("master", "volume", "filer", "sockets"):
+        (data / sub).mkdir(parents=True, exist_ok=True)
+    key = seaweedfs.make_identities(settings, components={}, admin="tests")["tests"]
+    env = {**seaweedfs.SERVER_ENV, **seaweedfs.security_env(settings)}
+    env = {k: v for k, v in env.items() if not k.startswith("WEED_GRPC_")}
+    with contextlib.ExitStack() as running:
+        for part in seaweedfs.parts(binary("weed"), settings, data):
+            running.enter_context(process(
+                part.argv, part.port, tmp / f"{part.name}.log",
+                ready=seaweedfs.part_ready(settings, part), name=part.name, env=env, cwd=data))
+        yield SeaweedStore(s3_url=settings.s3_endpoint, port_base=base,
+                           filer_grpc=settings.seaweedfs_filer_grpc,
+                           access_key=key.access_key, secret_key=key.secret_key)
 
 
 def moto_server(tmp: Path) -> contextlib.AbstractContextManager[Any]:

@@ -46,6 +46,10 @@ def to_notifications(resp: filer_pb2.SubscribeMetadataResponse, bucket: str,
     old = event.old_entry if event.HasField("old_entry") else None
     new = event.new_entry if event.HasField("new_entry") else None
     if old is None and new is None:
+        if not resp.directory:
+            # A filer of its own (not inside `weed server`) sends a bare time stamp now and
+            # then to a subscriber it has nothing for: progress, no change.
+            return []
         raise MalformedFilerEvent(f"filer event {resp.ts_ns} has neither an old nor a new entry")
     if resp.ts_ns <= 0:
         raise MalformedFilerEvent("filer event without a time")

@@ -232,8 +232,21 @@ async def _forever(what: str, action: Callable[[], Awaitable[Any]]) -> None:
             await asyncio.sleep(delay)
 
 
-async def main(settings: Settings, stop: asyncio.Event) -> None:
+def filer_channel(settings: Settings) -> Any:
+    """A channel to the filer's gRPC: mutual TLS with the run's client certificate when the
+    store has TLS material (the stack's), else plain (a test's bare server)."""
     import grpc
+
+    folder = settings.storage_tls_dir()
+    if not (folder / "ca.crt").exists():
+        return grpc.aio.insecure_channel(settings.seaweedfs_filer_grpc)
+    return grpc.aio.secure_channel(settings.seaweedfs_filer_grpc, grpc.ssl_channel_credentials(
+        root_certificates=(folder / "ca.crt").read_bytes(),
+        private_key=(folder / "client.key").read_bytes(),
+        certificate_chain=(folder / "client.crt").read_bytes()))
+
+
+async def main(settings: Settings, stop: asyncio.Event) -> None:
 
     from picadaily.nats_util import close_nats, connect_nats
     from picadaily.runtime import announce_ready
@@ -243,7 +256,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     try:
         js = nc.jetstream()
         await provision_streams(js, settings)
-        async with grpc.aio.insecure_channel(settings.seaweedfs_filer_grpc) as channel:
+        async with filer_channel(settings) as channel:
             source = SeaweedfsSource(settings, js, await open_kv(js, settings), channel)
             announce_ready(f"storage events of {settings.pictures_bucket} from the filer at "
                            f"{settings.seaweedfs_filer_grpc}")

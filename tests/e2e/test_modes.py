@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from cli.stack_process import RunningStack
-from picadaily.settings import Settings
 from picadaily.steps import FINAL_STATUSES
 from picadaily.storage import s3_client
 from tests.conftest import photos
@@ -117,7 +116,7 @@ def test_an_overwritten_original_is_processed_again_as_a_new_version(
     first = wait_final(api, [picture_id])[picture_id]
     assert (first["status"], first["version"]) == ("done", 1)
 
-    settings = Settings(s3_endpoint=stack.env["PICADAILY_S3_ENDPOINT"])
+    settings = stack.settings()
     s3_client(settings).put_object(Bucket=settings.pictures_bucket, Key=picture_id,
                                    Body=good["chelsea_exif_rotated.jpg"].read_bytes(),
                                    ContentType="image/jpeg",

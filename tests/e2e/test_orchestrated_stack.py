@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 
 from cli.stack_process import RunningStack
-from picadaily.settings import Settings
 from picadaily.steps import PIPELINE
 from picadaily.storage import s3_client
 from tests.conftest import photos
@@ -146,7 +145,7 @@ def test_a_paging_cursor_this_server_did_not_give_out_gets_a_sentence(api: httpx
 def test_an_object_put_as_a_web_page_is_never_served_and_every_page_forbids_sniffing(
     api: httpx.Client, stack: RunningStack,
 ) -> None:
-    settings = Settings(s3_endpoint=stack.env["PICADAILY_S3_ENDPOINT"])
+    settings = stack.settings()
     page = b"<html><script>alert(document.cookie)</script></html>"
     s3_client(settings).put_object(Bucket=settings.pictures_bucket, Key="evil-page",
                                    Body=page, ContentType="text/html")

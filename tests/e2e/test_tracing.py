@@ -68,7 +68,7 @@ def test_one_trace_covers_upload_storage_hop_and_every_step(api: httpx.Client, m
 @pytest.mark.parametrize("mode", ["orchestration", "choreography"])
 def test_a_retried_step_shows_each_attempt_as_its_own_span(
         api: httpx.Client, stack: RunningStack, mode: str) -> None:
-    vision = stack.env["PICADAILY_VISION_URL"]
+    vision = stack.settings().vision_url
     armed = httpx.post(f"{vision}/admin/faults", json={"step": "analyse_image", "times": 1})
     assert armed.status_code == 204, armed.text
     try:

@@ -57,3 +57,9 @@ def test_malformed_filer_events_are_refused_with_a_reason(
         bad: pb.SubscribeMetadataResponse) -> None:
     with pytest.raises(MalformedFilerEvent):
         to_notifications(bad, "pictures")
+
+
+def test_a_bare_time_stamp_from_the_filer_is_progress_not_an_event() -> None:
+    """A filer process of its own sends ``ts_ns`` alone (no directory, no entry) to an idle
+    subscriber: nothing happened, nothing is set aside."""
+    assert to_notifications(response(""), "pictures") == []
