@@ -34,6 +34,7 @@ import httpx
 from cli.stack_process import RunningStack
 from picadaily.contracts import Label, Picture, Safety, Thumbnail, TimelineEntry
 from picadaily.ids import new_picture_id
+from picadaily.internal_auth import internal_headers
 from picadaily.layout import original_key
 from picadaily.settings import Mode
 from picadaily.steps import PIPELINE
@@ -166,7 +167,8 @@ def measure_size(stack: RunningStack, latency_set: list[tuple[str, bytes]],
         out["gallery_page_ms"] = api_p50_ms(api, "/api/pictures", times=PAGE_REQUESTS)
         out["label_search_ms"] = api_p50_ms(api, "/api/pictures?label=coffee",
                                             times=PAGE_REQUESTS)
-        with httpx.Client(base_url=stack.settings().metadata_url, timeout=60) as md:
+        with httpx.Client(base_url=stack.settings().metadata_url, timeout=60,
+                          headers=internal_headers(stack.internal_token)) as md:
             out["metadata_page_ms"] = api_p50_ms(md, "/pictures", times=PAGE_REQUESTS)
         # (a smaller library may fill less of a page: the time covers what it returns)
         out["page_items"] = len(api.get("/api/pictures").json()["pictures"])

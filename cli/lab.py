@@ -25,24 +25,37 @@ def lab(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _lab(settings: Settings, args: argparse.Namespace) -> int:
-    control = settings.lab_control_url
+    """Through the frontend's admin API (``/api/lab``), like the /lab page: the runner's control
+    endpoint and the services' fault routes take only the stack's own processes."""
+    if args.action == "scenario":
+        return scenario(settings, args)
+    with httpx.Client(base_url=f"http://{settings.host}:{settings.port}", timeout=30,
+                      headers=admin_headers(settings)) as api:
+        return _lab_action(api, args)
+
+
+def _lab_action(api: httpx.Client, args: argparse.Namespace) -> int:
     if args.action == "status":
-        for p in httpx.get(f"{control}/processes", timeout=10).json():
-            log.info("%-12s %-11s pid %-8s restarts %d", p["name"], p["state"], p["pid"] or "-",
+        resp = api.get("/api/lab")
+        if not resp.is_success:
+            log.error("%s", resp.json().get("error", resp.text))
+            return 1
+        for p in resp.json()["processes"]:
+            log.info("%-14s %-11s pid %-8s restarts %d", p["name"], p["state"], p["pid"] or "-",
                      p["restarts"])
         return 0
     if args.action in ("stop", "start", "kill"):
         if not args.target:
             log.error("say which process: picadaily lab %s <name>", args.action)
             return 2
-        resp = httpx.post(f"{control}/processes/{args.target}/{args.action}", timeout=30)
+        resp = api.post(f"/api/lab/processes/{args.target}/{args.action}")
         log.info("%s", resp.json().get("error") or f"{args.target}: {resp.json()['state']}")
         return 0 if resp.is_success else 1
-    if args.action == "scenario":
-        return scenario(settings, args)
     if args.action == "clear":
-        for service in FAULTY:
-            httpx.delete(f"{getattr(settings, f'{service}_url')}/admin/faults", timeout=10)
+        resp = api.delete("/api/lab/faults")
+        if not resp.is_success:
+            log.error("%s", resp.json().get("error", resp.text))
+            return 1
         log.info("faults cleared")
         return 0
     if args.target not in FAULTY or not args.step:
@@ -51,13 +64,10 @@ def _lab(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     plan = FaultPlan(step=args.step, times=args.times, probability=args.probability,
                      delay_s=args.delay, fail=not args.slow_only)
-    resp = httpx.post(f"{getattr(settings, f'{args.target}_url')}/admin/faults",
-                      json=plan.model_dump(), timeout=10)
-    if resp.status_code == 404:
-        log.error("%s does not take faults: is PICADAILY_LAB (or FAULT_INJECTION) on?",
-                  args.target)
+    resp = api.post("/api/lab/faults", json={"service": args.target, "plan": plan.model_dump()})
+    if not resp.is_success:
+        log.error("%s: %s", args.target, resp.json().get("error", resp.text))
         return 1
-    resp.raise_for_status()
     log.info("armed on %s: %s", args.target, plan.model_dump())
     return 0
 

@@ -4,6 +4,9 @@ failure lab (only when ``PICADAILY_LAB=true``) stop, start or kill -9 one.
 GET /processes -> [{name, state, pid, restarts, last_exit, port}]
 POST /processes/<name>/stop | start | kill -> the process afterwards, or 403 (the lab is off),
 404 / 409 with a reason
+
+Every request carries the stack's internal token (``picadaily.internal_auth``; 401 without it):
+the frontend has it, a local user who finds the port does not.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from picadaily.internal_auth import HEADER, token_matches
 
 if TYPE_CHECKING:
     from cli.stack import Stack
@@ -26,7 +31,7 @@ class LabActionRefused(ValueError):
     pass
 
 
-def serve(stack: Stack, url: str, *, actions: bool) -> ThreadingHTTPServer:
+def serve(stack: Stack, url: str, *, actions: bool, token: str) -> ThreadingHTTPServer:
     """Start answering on ``url`` in a daemon thread; the caller shuts the server down."""
     where = urlsplit(url)
     host, port = where.hostname or "127.0.0.1", where.port or 8098
@@ -45,13 +50,24 @@ def serve(stack: Stack, url: str, *, actions: bool) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(data)
 
+        def _allowed(self) -> bool:
+            if token_matches(token, self.headers.get(HEADER)):
+                return True
+            self._answer(401, {"error": "the runner's control endpoint: only the stack's own "
+                                        "processes may call it"})
+            return False
+
         def do_GET(self) -> None:
+            if not self._allowed():
+                return
             if self.path.rstrip("/") == "/processes":
                 self._answer(200, stack.lab_status())
             else:
                 self._answer(404, {"error": "no such lab resource"})
 
         def do_POST(self) -> None:
+            if not self._allowed():
+                return
             if not actions:
                 self._answer(403, {"error": "the failure lab is off (PICADAILY_LAB=true)"})
                 return

@@ -36,7 +36,8 @@ from cli.components import COMPONENTS
 from cli.ports import free_port, port_is_free, reserve
 from cli.proxy import RoundRobinProxy
 from cli.supervisor import Proc, die_with_parent
-from infra import seaweedfs
+from infra import nats_users, seaweedfs
+from picadaily.internal_auth import otlp_headers
 from picadaily.runtime import READY_MARK
 from picadaily.settings import Settings
 
@@ -55,6 +56,7 @@ SERVER_PROCESSES = frozenset({"nats", "temporal", *seaweedfs.PART_NAMES})
 # work, a thread switch the VM charges for (measured per picture: see docs/architecture.md).
 GO_SERVER_ENV = {"GOMAXPROCS": "1"}
 FIRST_TO_STOP = frozenset({"frontend", "source", "bridge"})
+ADMIN_SECRETS = {"admin_password", "admin_password_hash", "admin_token"}
 
 
 class StackError(RuntimeError):
@@ -112,6 +114,8 @@ class Stack:
         # Each component's own S3 key (``seaweedfs.S3_RIGHTS``), made with the store's
         # identities as the stack starts.
         self.s3_keys: dict[str, seaweedfs.S3Key] = {}
+        # A NATS password per role for this run (``infra.nats_users``).
+        self.nats_passwords = nats_users.make_passwords()
         self.logs = s.log_dir()
         self.made_up_password = ""
         if not s.admin_password and not s.admin_password_hash:
@@ -119,12 +123,16 @@ class Stack:
             s.admin_password = self.made_up_password = secrets.token_urlsafe(12)
         if not s.admin_token:
             s.admin_token = secrets.token_urlsafe(24)
+        if not s.internal_token:
+            s.internal_token = secrets.token_urlsafe(32)
 
     # --- environment shared with every child --------------------------------------------------
 
     def child_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        for name, value in self.settings.model_dump(mode="json").items():
+        env = {k: v for k, v in os.environ.items()
+               if k not in {f"PICADAILY_{name.upper()}" for name in ADMIN_SECRETS}}
+        for name, value in self.settings.model_dump(mode="json",
+                                                    exclude=ADMIN_SECRETS).items():
             # (lists and tuples as JSON: what the children's settings parse)
             env[f"PICADAILY_{name.upper()}"] = str(value).lower() if isinstance(value, bool) \
                 else json.dumps(value) if isinstance(value, list | dict) else str(value)
@@ -134,7 +142,15 @@ class Stack:
         if self.settings.tracing:  # a user's own OTLP endpoint wins over the local trace store
             env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", self.settings.traces_url)
             env.setdefault("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+            env.setdefault("OTEL_EXPORTER_OTLP_HEADERS",
+                           otlp_headers(self.settings.internal_token))
         return env
+
+    def _admin_env(self) -> dict[str, str]:
+        """The admins' credentials: for the frontend alone (the other processes never check
+        an admin)."""
+        return {f"PICADAILY_{name.upper()}": str(getattr(self.settings, name))
+                for name in sorted(ADMIN_SECRETS)}
 
     # --- the processes ----------------------------------------------------------------------
 
@@ -144,10 +160,12 @@ class Stack:
         py = sys.executable
         self.proxy_plan = []
         procs = [
-            Proc("nats", [binary("nats-server"), "-a", self.host, "-p", str(self.nats_port),
-                          "-js", "-sd", str(home / "nats"), "-n", "picadaily"],
+            Proc("nats", [binary("nats-server"), "-c", str(nats_users.CONFIG), "-a", self.host,
+                          "-p", str(self.nats_port), "-js", "-sd", str(home / "nats"),
+                          "-n", "picadaily"],
                  self.nats_port, lambda p: p.log_contains("Server is ready"),
-                 self.logs / "nats.log", env=GO_SERVER_ENV),
+                 self.logs / "nats.log",
+                 env={**GO_SERVER_ENV, **nats_users.server_env(self.nats_passwords)}),
         ]
         if self.settings.event_source == "seaweedfs":
             procs += self._store_procs()
@@ -172,6 +190,9 @@ class Stack:
                 env = {"OTEL_SDK_DISABLED": "true"} if name == "traces" else \
                     {"OTEL_SERVICE_NAME": f"picadaily-{proc_name}"}
                 env.update(self._s3_env(name))
+                env["PICADAILY_NATS_URL"] = self._nats_url(name)
+                if name == "frontend":
+                    env.update(self._admin_env())
                 port = component.port(self.settings)
                 if port is not None and copies > 1:
                     # Each replica listens on a port of its own; the service's address is a
@@ -200,6 +221,12 @@ class Stack:
                               self.logs / f"{part.name}.log", env=env, cwd=storage,
                               stop_grace_s=seaweedfs.STOP_GRACE_S))
         return procs
+
+    def _nats_url(self, component: str) -> str:
+        user = nats_users.USERS.get(component)
+        if component == "frontend" and self.settings.lab:
+            user = "lab"
+        return nats_users.user_url(self.settings.nats_url, user, self.nats_passwords)
 
     def _s3_env(self, component: str) -> dict[str, str]:
         if not self.s3_keys:  # another store: the settings' own key
@@ -270,8 +297,11 @@ class Stack:
     def start(self) -> None:
         self.started_at = time.monotonic()
         self.settings.home.mkdir(parents=True, exist_ok=True)
+        # Everything in it (objects, documents, logs, this run's credentials) is this user's.
+        self.settings.home.chmod(0o700)
         self.logs.mkdir(parents=True, exist_ok=True)
         (self.settings.home / "tmp").mkdir(exist_ok=True)
+        self._leave_operator_credentials()
         if self.settings.event_source == "seaweedfs":
             seaweedfs.prepare(self.settings, self.settings.storage_dir())
             self.s3_keys = seaweedfs.make_identities(self.settings)
@@ -301,7 +331,8 @@ class Stack:
 
         # Always answers what each process is doing (the web UI shows failed ones); it takes
         # actions only when the lab is on.
-        self.lab_server = serve(self, self.settings.lab_control_url, actions=self.settings.lab)
+        self.lab_server = serve(self, self.settings.lab_control_url, actions=self.settings.lab,
+                                token=self.settings.internal_token)
         self._leave_admin_token()
         log.info("PicaDaily is up in %.1f s: http://%s:%d  (Temporal UI %s, logs in %s)",
                  time.monotonic() - self.started_at, self.host, self.settings.port,
@@ -309,6 +340,17 @@ class Stack:
         if self.made_up_password:
             log.info("admin password for this run: %s  (log in at /login; choose your own with "
                      "PICADAILY_ADMIN_PASSWORD)", self.made_up_password)
+
+    def _leave_operator_credentials(self) -> None:
+        """For tools of the user who runs the stack (the bench, the end-to-end tests): the
+        provisioning's NATS address with its password, readable by this user only."""
+        folder = self.settings.secrets_dir()
+        folder.mkdir(mode=0o700, exist_ok=True)
+        folder.chmod(0o700)
+        path = folder / "nats-provision-url"
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        path.write_text(self._nats_url("provision"))
 
     def _leave_admin_token(self) -> None:
         """For `picadaily lab …` on this machine: the token, readable by this user only."""
@@ -340,7 +382,9 @@ class Stack:
         otherwise stay in the runner's memory for as long as the stack runs (+25 MB for boto3's
         S3 client alone)."""
         argv = [sys.executable, "-m", "cli", "provision", "--streams", "--storage"]
-        return subprocess.Popen(argv, env={**self.env, **self._s3_env("provision")},
+        env = {**self.env, **self._s3_env("provision"),
+               "PICADAILY_NATS_URL": self._nats_url("provision")}
+        return subprocess.Popen(argv, env=env,
                                 stdout=subprocess.PIPE, text=True,
                                 stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
 

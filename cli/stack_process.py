@@ -41,6 +41,8 @@ class RunningStack:
         # Known admin credentials for whoever drives this stack (tests, the bench).
         self.admin_password = secrets.token_urlsafe(12)
         self.admin_token = secrets.token_urlsafe(24)
+        # and the internal one, for a test that calls a service's own routes
+        self.internal_token = secrets.token_urlsafe(24)
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = dict(os.environ)
         # Every port of the stack derives from its frontend's (``PORT_OFFSETS``): one block.
@@ -50,6 +52,7 @@ class RunningStack:
             "PICADAILY_FAULT_INJECTION": "true",
             "PICADAILY_ADMIN_PASSWORD": self.admin_password,
             "PICADAILY_ADMIN_TOKEN": self.admin_token,
+            "PICADAILY_INTERNAL_TOKEN": self.internal_token,
             **(extra_env or {}),
         })
         self.proc: subprocess.Popen[bytes] | None = None
@@ -63,6 +66,9 @@ class RunningStack:
         values = {k[len("PICADAILY_"):].lower(): json.loads(v) if v[:1] in "[{" else v
                   for k, v in self.env.items() if k.startswith("PICADAILY_")}
         settings = Settings.model_validate(values)
+        nats_url = settings.secrets_dir() / "nats-provision-url"
+        if nats_url.exists():
+            settings.nats_url = nats_url.read_text().strip()
         identities = settings.secrets_dir() / "s3-identities.json"
         if identities.exists():
             for identity in json.loads(identities.read_text())["identities"]:

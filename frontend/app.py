@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartParser
 
 from picadaily.http_client import service_client
+from picadaily.internal_auth import internal_headers
 from picadaily.mode import ModeSwitch
 from picadaily.nats_util import close_nats, connect_nats
 from picadaily.settings import Settings
@@ -57,13 +58,16 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             metadata = await stack.enter_async_context(
-                service_client(settings.metadata_url, timeout=15))
+                service_client(settings.metadata_url, timeout=15,
+                               headers=internal_headers(settings.internal_token)))
             # One pooled client each for the trace store and the runner's control endpoint (the
             # pages' banner asks the latter every 3 s).
             traces = await stack.enter_async_context(
-                httpx.AsyncClient(base_url=settings.traces_url, timeout=10))
+                httpx.AsyncClient(base_url=settings.traces_url, timeout=10,
+                                  headers=internal_headers(settings.internal_token)))
             control = await stack.enter_async_context(
-                httpx.AsyncClient(base_url=settings.lab_control_url, timeout=3))
+                httpx.AsyncClient(base_url=settings.lab_control_url, timeout=3,
+                                  headers=internal_headers(settings.internal_token)))
             nc = await connect_nats(settings, "frontend")
             stack.push_async_callback(close_nats, nc)
             kv = await open_kv(nc.jetstream(), settings)

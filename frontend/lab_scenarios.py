@@ -27,6 +27,7 @@ import httpx
 from picadaily.contracts import utcnow
 from picadaily.events import subject
 from picadaily.imaging import sample_jpeg
+from picadaily.internal_auth import internal_headers
 from picadaily.layout import thumbnail_ids
 from picadaily.settings import MODES, Settings
 from picadaily.steps import FINAL_STATUSES
@@ -207,7 +208,8 @@ class ScenarioRunner:
 
     async def _run(self, scenario: Scenario, report: Report) -> None:
         try:
-            async with httpx.AsyncClient(timeout=30) as client:
+            async with httpx.AsyncClient(
+                    timeout=30, headers=internal_headers(self.settings.internal_token)) as client:
                 lab = Lab(self.settings, self.nats, client)
                 for mode in MODES:
                     report.progress = f"{mode}: {scenario.title}"

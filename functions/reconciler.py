@@ -47,6 +47,7 @@ from picadaily.events import (
 )
 from picadaily.http_client import service_client
 from picadaily.ids import picture_id_for_key
+from picadaily.internal_auth import internal_headers
 from picadaily.moderation import timeout_decision
 from picadaily.runtime import announce_ready
 from picadaily.service_errors import raise_for_service_error
@@ -246,7 +247,8 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     try:
         js = nc.jetstream()
         await provision_streams(js, settings)
-        async with service_client(settings.metadata_url, timeout=30) as metadata:
+        async with service_client(settings.metadata_url, timeout=30,
+                                  headers=internal_headers(settings.internal_token)) as metadata:
             reconciler = Reconciler(settings, S3ObjectStore.from_settings(settings), metadata, js,
                                     EventBus(js, settings, "picadaily/reconciler"))
             announce_ready(f"reconciler: every {settings.reconcile_every_s:.0f} s, pictures "

@@ -26,6 +26,7 @@ from picadaily.event_runtime import event_edge_running, until_stopped_or_failed
 from picadaily.events import PICTURE_DELETED, PICTURE_UPLOADED, Event, EventBus
 from picadaily.http_client import service_client
 from picadaily.ids import picture_id_for_key
+from picadaily.internal_auth import internal_headers
 from picadaily.mode import ModeSwitch, UnknownMode, parse_mode
 from picadaily.runtime import announce_ready
 from picadaily.service_errors import raise_for_service_error
@@ -199,7 +200,8 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
                                     namespace=settings.temporal_namespace,
                                     data_converter=data_converter,
                                     interceptors=temporal_interceptors())
-    async with service_client(settings.metadata_url, timeout=10) as metadata:
+    async with service_client(settings.metadata_url, timeout=10,
+                              headers=internal_headers(settings.internal_token)) as metadata:
 
         async def subscriptions(edge: EventEdge) -> list[Subscription[StorageNotice]]:
             trigger = Trigger(settings, temporal, await ModeSwitch.open(edge.js, settings),

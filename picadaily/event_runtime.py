@@ -11,6 +11,7 @@ from typing import Any
 
 from picadaily.consumer import EventEdge, Subscription
 from picadaily.http_client import service_client
+from picadaily.internal_auth import internal_headers
 from picadaily.nats_util import close_nats, connect_nats
 from picadaily.settings import Settings
 from picadaily.streams import provision_streams
@@ -75,7 +76,8 @@ async def event_edge_with_timeline(
 ) -> AsyncIterator[EventEdge | None]:
     """``event_edge_running`` for a service whose steps record timeline entries in the metadata
     service over HTTP."""
-    async with service_client(settings.metadata_url, timeout=15) as metadata, \
+    async with service_client(settings.metadata_url, timeout=15,
+                              headers=internal_headers(settings.internal_token)) as metadata, \
             event_edge_running(settings, service, lambda edge: subscriptions(
                 edge, HttpTimeline(metadata))) as edge:
         yield edge

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 
 from picadaily.faults import FaultPlan, Faults, InjectedFault
 from picadaily.imaging import ImageRejected
+from picadaily.internal_auth import InternalOnly
 from picadaily.service_errors import error_body
 from picadaily.storage import ObjectMissing
 
@@ -43,10 +44,14 @@ def service_app(
     name: str,
     *,
     faults: Faults | None,
+    internal_token: str,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     errors: ErrorMap | None = None,
 ) -> FastAPI:
+    """A service's HTTP edge: only the stack's own processes may call it (``internal_token``,
+    ``picadaily.internal_auth``), ``/healthz`` aside."""
     app = FastAPI(title=f"PicaDaily {name}", lifespan=lifespan)
+    app.add_middleware(InternalOnly, token=internal_token, name=name)
     app.state.health_checks = []
     mapping: dict[type[Exception], tuple[int, bool]] = {**COMMON_ERRORS, **(errors or {})}
 

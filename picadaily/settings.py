@@ -166,6 +166,10 @@ class Settings(BaseSettings):
     admin_password: str = ""
     admin_password_hash: str = ""
     admin_token: str = ""
+    # The secret the stack's own processes call each other with (``picadaily.internal_auth``):
+    # the services, the trace store and the runner's control endpoint refuse a caller without
+    # it. Empty: the stack runner makes one for each run (compose: from .env).
+    internal_token: str = ""
     session_hours: float = 12.0
 
     # Moderation: a borderline safety verdict (any judged category POSSIBLE) waits for a person

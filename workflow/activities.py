@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from picadaily.contracts import Analysis, CollageResult, Thumbnail
 from picadaily.http_client import service_client
+from picadaily.internal_auth import internal_headers
 from picadaily.safety import SafetyVerdict, check_safety
 from picadaily.service_errors import ServiceError, read_service_error
 from picadaily.settings import Settings
@@ -45,11 +46,12 @@ class ServiceClients:
 
     def __init__(self, settings: Settings) -> None:
         timeout = httpx.Timeout(30.0, connect=5.0)
-        self.vision = service_client(settings.vision_url, timeout)
-        self.metadata = service_client(settings.metadata_url, timeout)
-        self.thumbnails = service_client(settings.thumbnails_url, timeout)
-        self.collage = service_client(settings.collage_url, timeout)
-        self.exif = service_client(settings.exif_url, timeout)
+        headers = internal_headers(settings.internal_token)
+        self.vision = service_client(settings.vision_url, timeout, headers=headers)
+        self.metadata = service_client(settings.metadata_url, timeout, headers=headers)
+        self.thumbnails = service_client(settings.thumbnails_url, timeout, headers=headers)
+        self.collage = service_client(settings.collage_url, timeout, headers=headers)
+        self.exif = service_client(settings.exif_url, timeout, headers=headers)
 
     async def aclose(self) -> None:
         for client in (self.vision, self.metadata, self.thumbnails, self.collage, self.exif):

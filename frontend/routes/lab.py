@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from picadaily.faults import FAULTY_SERVICES, FaultPlan, FaultyService
+from picadaily.internal_auth import internal_headers
 
 from ..auth import AdminOnly
 from ..deps import Frontend, FrontendDep
@@ -41,9 +42,11 @@ class FaultRequest(BaseModel):
     plan: FaultPlan = Field(description="step, times (-1: always), probability, delay_s, fail")
 
 
-async def _call(method: str, url: str, **kwargs: Any) -> Any:
+async def _call(fe: Frontend, method: str, url: str, **kwargs: Any) -> Any:
+    """One call of a service's or the runner's lab routes (internal: with the stack's token)."""
+    headers = internal_headers(fe.settings.internal_token)
     try:
-        async with httpx.AsyncClient(timeout=30) as client:  # (the lab is rare: no pool)
+        async with httpx.AsyncClient(timeout=30, headers=headers) as client:  # (rare: no pool)
             resp = await client.request(method, url, **kwargs)
     except httpx.HTTPError as exc:
         raise http_error(502, f"{url} did not answer: {exc!r}") from exc
@@ -59,7 +62,7 @@ async def _call(method: str, url: str, **kwargs: Any) -> Any:
 async def _faults(fe: Frontend, service: str) -> list[dict[str, Any]] | str:
     url = getattr(fe.settings, f"{service}_url")
     try:
-        result: list[dict[str, Any]] = await _call("GET", f"{url}/admin/faults")
+        result: list[dict[str, Any]] = await _call(fe, "GET", f"{url}/admin/faults")
         return result
     except Exception:
         return "down"
@@ -67,7 +70,7 @@ async def _faults(fe: Frontend, service: str) -> list[dict[str, Any]] | str:
 
 @router.get("")
 async def lab_state(fe: LabDep) -> dict[str, Any]:
-    processes = await _call("GET", f"{fe.settings.lab_control_url}/processes")
+    processes = await _call(fe, "GET", f"{fe.settings.lab_control_url}/processes")
     faults = await asyncio.gather(*(_faults(fe, s) for s in FAULTY_SERVICES))
     return {"processes": processes, "faults": dict(zip(FAULTY_SERVICES, faults, strict=True))}
 
@@ -75,7 +78,7 @@ async def lab_state(fe: LabDep) -> dict[str, Any]:
 @router.post("/processes/{name}/{action}")
 async def process_action(name: str, action: Literal["stop", "start", "kill"],
                          fe: LabDep) -> dict[str, Any]:
-    result: dict[str, Any] = await _call(
+    result: dict[str, Any] = await _call(fe,
         "POST", f"{fe.settings.lab_control_url}/processes/{name}/{action}")
     return result
 
@@ -83,13 +86,13 @@ async def process_action(name: str, action: Literal["stop", "start", "kill"],
 @router.post("/faults", status_code=204)
 async def arm_fault(req: FaultRequest, fe: LabDep) -> None:
     url = getattr(fe.settings, f"{req.service}_url")
-    await _call("POST", f"{url}/admin/faults", json=req.plan.model_dump())
+    await _call(fe, "POST", f"{url}/admin/faults", json=req.plan.model_dump())
 
 
 @router.delete("/faults", status_code=204)
 async def clear_faults(fe: LabDep) -> None:
     for service in FAULTY_SERVICES:
-        await _call("DELETE", f"{getattr(fe.settings, f'{service}_url')}/admin/faults")
+        await _call(fe, "DELETE", f"{getattr(fe.settings, f'{service}_url')}/admin/faults")
 
 
 @router.get("/scenarios")

@@ -14,6 +14,7 @@ from picadaily.contracts import CollageResult
 from picadaily.event_runtime import event_edge_with_timeline
 from picadaily.faults import Faults, with_faults
 from picadaily.http_edge import service_app, watch_event_edge
+from picadaily.internal_auth import internal_headers
 from picadaily.settings import Settings
 from picadaily.steps import Step
 from picadaily.storage import S3ObjectStore
@@ -46,7 +47,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        with httpx.Client(base_url=settings.metadata_url, timeout=10) as client:
+        with httpx.Client(base_url=settings.metadata_url, timeout=10,
+                          headers=internal_headers(settings.internal_token)) as client:
             core = Collage(store=S3ObjectStore.from_settings(settings),
                            bucket=settings.thumbnails_bucket, members=MetadataMembers(client))
             if faults is not None:
@@ -57,7 +59,8 @@ def create_app(settings: Settings) -> FastAPI:
                 watch_event_edge(app, edge)
                 yield
 
-    app = service_app("collage", faults=faults, lifespan=lifespan)
+    app = service_app("collage", faults=faults, internal_token=settings.internal_token,
+                      lifespan=lifespan)
 
     @app.post("/collage")
     def update_collage(req: CollageRequest,

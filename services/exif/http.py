@@ -53,7 +53,8 @@ def create_app(settings: Settings, reader: ExifReader | None = None) -> FastAPI:
             watch_event_edge(app, edge)
             yield
 
-    app = service_app("exif", faults=faults, lifespan=lifespan)
+    app = service_app("exif", faults=faults, internal_token=settings.internal_token,
+                      lifespan=lifespan)
     app.state.exif = core
 
     @app.post("/exif")

@@ -177,7 +177,8 @@ def create_app(settings: Settings, repo: PictureRepository | None = None) -> Fas
     embedded = not isinstance(repo, PostgresPictures) if repo is not None \
         else not settings.database_url
     db = on_the_event_loop if embedded else _in_threads
-    app = service_app("metadata", faults=None, lifespan=lifespan,
+    app = service_app("metadata", faults=None, internal_token=settings.internal_token,
+                      lifespan=lifespan,
                       errors={PictureDeleted: (410, False), PictureNotFound: (404, False),
                               StaleVersion: (409, False), BadCursor: (400, False)})
 

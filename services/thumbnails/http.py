@@ -54,7 +54,8 @@ def create_app(settings: Settings, thumbnails: Thumbnails | None = None) -> Fast
             watch_event_edge(app, edge)
             yield
 
-    app = service_app("thumbnails", faults=faults, lifespan=lifespan)
+    app = service_app("thumbnails", faults=faults, internal_token=settings.internal_token,
+                      lifespan=lifespan)
     app.state.thumbnails = core
 
     @app.post("/thumbnails")

@@ -60,7 +60,8 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         app.state.traces.close()
 
-    app = service_app("traces", faults=None, lifespan=lifespan,
+    app = service_app("traces", faults=None, internal_token=settings.internal_token,
+                      lifespan=lifespan,
                       errors={MalformedSpans: (400, False), UnsupportedEncoding: (415, False)})
 
     @app.post("/v1/traces")

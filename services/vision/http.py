@@ -59,7 +59,8 @@ def create_app(settings: Settings, vision: Vision | None = None) -> FastAPI:
             watch_event_edge(app, edge)
             yield
 
-    app = service_app("vision", faults=faults, lifespan=lifespan,
+    app = service_app("vision", faults=faults, internal_token=settings.internal_token,
+                      lifespan=lifespan,
                       errors={VisionUnavailable: (503, True)})
     app.state.vision = core
 

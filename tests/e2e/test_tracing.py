@@ -10,6 +10,7 @@ import pytest
 
 from cli.stack_process import RunningStack, wait_until
 from picadaily.imaging import sample_jpeg
+from picadaily.internal_auth import internal_headers
 from tests.e2e.client import wait_final
 
 pytestmark = pytest.mark.e2e
@@ -69,12 +70,14 @@ def test_one_trace_covers_upload_storage_hop_and_every_step(api: httpx.Client, m
 def test_a_retried_step_shows_each_attempt_as_its_own_span(
         api: httpx.Client, stack: RunningStack, mode: str) -> None:
     vision = stack.settings().vision_url
-    armed = httpx.post(f"{vision}/admin/faults", json={"step": "analyse_image", "times": 1})
+    inside = internal_headers(stack.internal_token)
+    armed = httpx.post(f"{vision}/admin/faults", json={"step": "analyse_image", "times": 1},
+                       headers=inside)
     assert armed.status_code == 204, armed.text
     try:
         trace = traced_upload(api, mode, 42 if mode == "orchestration" else 43)
     finally:
-        httpx.delete(f"{vision}/admin/faults")
+        httpx.delete(f"{vision}/admin/faults", headers=inside)
     [only] = trace["traces"]
     attempt = "RunActivity:analyse_image" if mode == "orchestration" \
         else "analyse_image on picadaily.picture.uploaded"

@@ -36,7 +36,7 @@ from .helpers import put_picture, storage_event_bodies, wait_final
 from .pipeline import running_pipeline
 
 CONFIG = Path(__file__).resolve().parents[2] / "infra" / "nats" / "picadaily.conf"
-ROLES = ("PROVISION", "FRONTEND", "TRIGGER", "RECONCILER", "METADATA", "SERVICE", "SOURCE",
+ROLES = ("PROVISION", "FRONTEND", "LAB", "TRIGGER", "RECONCILER", "METADATA", "SERVICE", "SOURCE",
          "MINIO")
 PASSWORDS = {role: f"test-{role.lower()}-password" for role in ROLES}
 SERVICE_USERS = ("vision", "thumbnails", "collage", "exif")
