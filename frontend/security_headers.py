@@ -12,6 +12,9 @@ from typing import Any
 
 from starlette.datastructures import MutableHeaders
 
+# What bytes from the store (pictures, thumbnails, the collage) are served with: never a page,
+# never a script, even if a type check were fooled.
+BYTES_POLICY = "default-src 'none'; sandbox"
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
@@ -37,7 +40,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in HEADERS.items():
-                    headers[name] = value
+                    headers.setdefault(name, value)  # (a route may be stricter)
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -25,6 +25,7 @@ class StoredObject:
     data: bytes
     content_type: str
     metadata: dict[str, str]
+    etag: str = ""  # (quotes stripped; the fake of the unit tests leaves it empty)
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ class S3ObjectStore:
             data=resp.data,
             content_type=resp.headers.get("Content-Type", "application/octet-stream"),
             metadata=resp.user_metadata(),
+            etag=resp.headers.get("ETag", "").strip('"'),
         )
 
     def put(

@@ -12,6 +12,7 @@ from picadaily.storage import ObjectMissing
 
 from ..deps import FrontendDep
 from ..errors import http_error
+from ..image_response import image_response, served_type
 
 router = APIRouter(prefix="/api/collage", tags=["collage"])
 MEMBERS_HEADER = "X-Picadaily-Collage-Pictures"
@@ -23,7 +24,7 @@ async def get_collage(fe: FrontendDep) -> Response:
         obj = await asyncio.to_thread(fe.store.get, fe.settings.thumbnails_bucket, COLLAGE_KEY)
     except ObjectMissing as exc:
         raise http_error(404, "there is no collage yet: no picture has been processed") from exc
-    return Response(obj.data, media_type="image/jpeg", headers={
-        MEMBERS_HEADER: obj.metadata.get(COLLAGE_MEMBERS_METADATA, ""),
-        "Cache-Control": "no-cache",
-    })
+    # Always a JPEG of our own making: anything else under its key is not served.
+    return image_response(obj.data, "image/jpeg" if served_type(obj.data) == "image/jpeg"
+                          else None, "collage", cache="no-cache",
+                          headers={MEMBERS_HEADER: obj.metadata.get(COLLAGE_MEMBERS_METADATA, "")})

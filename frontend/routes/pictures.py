@@ -22,13 +22,14 @@ from picadaily.layout import original_key, thumbnail_key
 from picadaily.mode import UnknownMode, parse_mode
 from picadaily.settings import Mode
 from picadaily.steps import Status
-from picadaily.storage import ObjectMissing
+from picadaily.storage import ObjectMissing, StoredObject
 from picadaily.tracing import PICTURE_ATTRIBUTE, current_traceparent, tracer
 
 from ..auth import AdminOnly, require_admin
 from ..deps import Frontend, FrontendDep, inspect_image
 from ..errors import http_error, upstream_error
 from ..idempotency import IdempotencyMismatch, UploadKeys, UploadRecord, check_key
+from ..image_response import image_response, served_type
 from ..views import PictureList, PictureView, picture_view
 
 log = logging.getLogger(__name__)
@@ -219,13 +220,11 @@ async def get_picture(picture_id: PictureId, fe: FrontendDep) -> PictureView:
     return picture_view(await fetch_picture(fe, picture_id), fe.settings)
 
 
-async def _bytes(fe: Frontend, bucket: str, key: str, what: str) -> Response:
+async def _stored(fe: Frontend, bucket: str, key: str, what: str) -> StoredObject:
     try:
-        obj = await asyncio.to_thread(fe.store.get, bucket, key)
+        return await asyncio.to_thread(fe.store.get, bucket, key)
     except ObjectMissing as exc:
         raise http_error(404, f"{what} does not exist") from exc
-    return Response(obj.data, media_type=obj.content_type,
-                    headers={"Cache-Control": "private, max-age=60"})
 
 
 @router.delete("/{picture_id}", status_code=202, dependencies=[AdminOnly])
@@ -250,18 +249,14 @@ async def get_image(picture_id: PictureId, fe: FrontendDep, request: Request) ->
     elif picture.status != Status.DONE:
         raise http_error(403, f"this picture is not shown: it is {picture.status}"
                               + (f" ({picture.error})" if picture.error else ""))
-    try:
-        obj = await asyncio.to_thread(fe.store.get, fe.settings.pictures_bucket,
-                                      picture.object_key)
-    except ObjectMissing as exc:
-        raise http_error(404, "the image does not exist") from exc
-    try:
-        media_type = (await inspect_image(fe, obj.data)).mime_type
-    except ImageRejected as exc:
-        raise http_error(403, f"the stored object is not a picture we serve: {exc.reason}") \
-            from exc
-    return Response(obj.data, media_type=media_type,
-                    headers={"Cache-Control": "private, max-age=60"})
+    obj = await _stored(fe, fe.settings.pictures_bucket, picture.object_key, "the image")
+    if picture.etag and obj.etag and obj.etag != picture.etag:
+        # Other bytes than the ones judged: a new version, not yet processed.
+        raise http_error(403, "the original changed since it was judged: it is being "
+                              "processed again")
+    # The verdict is stored (this version was decoded and judged): the bytes are not inspected
+    # again, only their type read off their first bytes.
+    return image_response(obj.data, served_type(obj.data), picture_id)
 
 
 @router.get("/{picture_id}/thumbnail")
@@ -269,8 +264,11 @@ async def get_thumbnail(picture_id: PictureId, fe: FrontendDep) -> Response:
     picture = await fetch_picture(fe, picture_id)
     if picture.thumbnail is None:
         raise http_error(404, f"picture {picture_id} has no thumbnail ({picture.status})")
-    return await _bytes(fe, fe.settings.thumbnails_bucket, thumbnail_key(picture_id),
+    obj = await _stored(fe, fe.settings.thumbnails_bucket, thumbnail_key(picture_id),
                         "the thumbnail")
+    # Always a JPEG of our own making: anything else under its key is not served.
+    return image_response(obj.data, "image/jpeg" if served_type(obj.data) == "image/jpeg"
+                          else None, f"{picture_id}-thumbnail")
 
 
 __all__ = ["PictureView", "router"]

@@ -159,6 +159,36 @@ def test_an_object_put_as_a_web_page_is_never_served_and_every_page_forbids_snif
         assert "script-src 'self'" in headers["content-security-policy"], path
 
 
+def test_a_script_put_under_a_thumbnail_or_the_collage_key_is_never_served(
+    api: httpx.Client, stack: RunningStack,
+) -> None:
+    """Whoever can write the thumbnails bucket (a component's key, a leak) cannot make our
+    origin serve a page or a script: those routes serve a JPEG of our own making or nothing,
+    and every stored byte is sandboxed."""
+    from picadaily.layout import COLLAGE_KEY, thumbnail_key
+
+    coffee = next(p for p in photos("good") if p.name == "coffee.png")
+    [accepted] = upload(api, [coffee]).json()["accepted"]
+    doc = wait_final(api, [accepted["id"]])[accepted["id"]]
+    for route in (doc["image_url"], doc["thumbnail_url"], "/api/collage"):
+        shown = api.get(route)
+        assert shown.status_code == 200 and shown.headers["content-type"].startswith("image/")
+        assert shown.headers["content-security-policy"] == "default-src 'none'; sandbox"
+        assert shown.headers["content-disposition"].startswith("inline; filename=")
+    settings = stack.settings()
+    s3 = s3_client(settings)
+    for key, body, kind in ((thumbnail_key(accepted["id"]), b"<html><script src=/x></script>",
+                             "text/html"),
+                            (COLLAGE_KEY, b"fetch('/api/mode',{method:'PUT'})",
+                             "application/javascript")):
+        s3.put_object(Bucket=settings.thumbnails_bucket, Key=key, Body=body, ContentType=kind)
+    for route in (doc["thumbnail_url"], "/api/collage"):
+        resp = api.get(route)
+        assert resp.status_code == 403, route
+        assert "html" not in resp.headers["content-type"]
+        assert "javascript" not in resp.headers["content-type"]
+
+
 def test_a_picture_is_shown_only_once_it_is_done(api: httpx.Client) -> None:
     coffee = next(p for p in photos("good") if p.name == "coffee.png")
     [accepted] = upload(api, [coffee]).json()["accepted"]

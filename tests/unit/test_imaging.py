@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import io
+import struct
 import zlib
 
 import pytest
 from PIL import Image
 
-from picadaily.imaging import NEUTRAL_BACKGROUND, ImageRejected, decode, inspect
+from picadaily.imaging import (
+    NEUTRAL_BACKGROUND,
+    ImageRejected,
+    decode,
+    inspect,
+    sample_jpeg,
+    served_type,
+)
 
 MAX = 50_000_000
 
@@ -117,3 +125,46 @@ def test_inspect_is_cheap_and_reports_the_format() -> None:
 def test_formats_we_do_not_accept_are_refused() -> None:
     with pytest.raises(ImageRejected, match="not accepted"):
         inspect(encode(gradient(), "PPM"), max_pixels=MAX)
+
+
+def _png_chunk(kind: bytes, data: bytes = b"") -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png(colour: tuple[int, int, int] = (10, 20, 200)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("where", ["before the image data", "after it"])
+def test_a_png_of_very_many_chunks_is_refused_before_any_decoder_walks_them(where: str) -> None:
+    """A cheap upload expensive to open: 2,000,000 empty chunks took 4.6-6.7 s of CPU to open."""
+    png = _png()
+    at = 8 + 25 if where == "before the image data" else len(png) - 12  # after IHDR / before IEND
+    bomb = png[:at] + _png_chunk(b"tEXt") * 200_000 + png[at:]
+    with pytest.raises(ImageRejected, match="chunks besides its image data"):
+        inspect(bomb, max_pixels=60_000_000)
+    with pytest.raises(ImageRejected):
+        decode(bomb, max_pixels=60_000_000)
+    few = png[:at] + _png_chunk(b"tEXt") * 50 + png[at:]
+    assert inspect(few, max_pixels=60_000_000).format == "PNG"
+
+
+def test_a_jpeg_of_very_many_segments_or_scans_is_refused() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 20, 200)).save(out, "JPEG", progressive=True)
+    jpeg = out.getvalue()
+    assert inspect(jpeg, max_pixels=60_000_000).format == "JPEG"  # ~10 scans: fine
+    with pytest.raises(ImageRejected, match="segments before its image data"):
+        inspect(jpeg[:2] + b"\xff\xe1\x00\x02" * 5000 + jpeg[2:], max_pixels=60_000_000)
+    with pytest.raises(ImageRejected, match="scans"):
+        inspect(jpeg + b"\xff\xda\x00\x02" * 500, max_pixels=60_000_000)
+
+
+def test_the_type_a_stored_picture_is_served_as_is_read_off_its_bytes() -> None:
+    assert served_type(_png()) == "image/png"
+    assert served_type(sample_jpeg(3)) == "image/jpeg"
+    assert served_type(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "image/webp"
+    for not_ours in (b"<html><script>", b"WEBP....", b"", b"GIF8", b"%PDF-1.7"):
+        assert served_type(not_ours) is None

@@ -1,0 +1,27 @@
+"""How the frontend serves bytes from the store (an original, a thumbnail, the collage): with the
+type their first bytes say (``imaging.served_type``), never the type stored with the object,
+and a policy under which they can never act as a page or a script."""
+
+from __future__ import annotations
+
+from fastapi import Response
+
+from picadaily.imaging import served_type
+
+from .errors import http_error
+from .security_headers import BYTES_POLICY
+
+
+def image_response(data: bytes, media_type: str | None, name: str,
+                   cache: str = "private, max-age=60",
+                   headers: dict[str, str] | None = None) -> Response:
+    """``media_type`` None (bytes of no type we serve): 403, never the bytes."""
+    if media_type is None:
+        raise http_error(403, "the stored object is not a picture we serve")
+    extension = media_type.split("/")[1]
+    return Response(data, media_type=media_type, headers={
+        "Cache-Control": cache, "Content-Security-Policy": BYTES_POLICY,
+        "Content-Disposition": f'inline; filename="{name}.{extension}"', **(headers or {})})
+
+
+__all__ = ["image_response", "served_type"]
