@@ -14,6 +14,8 @@ library, so it runs less often):
 - a final picture whose original is gone was deleted while its deletion's event was lost (a
   store killed before its event log was flushed): ``picture.deleted`` is published, so garbage
   collection runs as for any deletion;
+- an orchestrated picture ``awaiting_review`` whose workflow run somebody ended (Temporal's
+  UI or CLI: it has no authorisation of its own) is failed with the reason;
 - a choreographed picture still ``awaiting_review`` well after its review timeout (its scheduled
   timeout lost: a stream purged, restored from an old backup) gets the timeout's decision now;
 - an object in the pictures bucket older than ``reconcile_after_s`` that the metadata does not
@@ -42,6 +44,7 @@ from picadaily.events import (
     PICTURE_DELETED,
     PICTURE_FAILED,
     PICTURE_REVIEW_DECIDED,
+    RUN_ENDED,
     Event,
     EventBus,
 )
@@ -55,6 +58,7 @@ from picadaily.settings import Settings
 from picadaily.steps import Status
 from picadaily.storage import ObjectInfo, S3ObjectStore
 from picadaily.storage_events import escape_key, minio_notification, subject_for
+from workflow.starter import ended_without_finishing
 
 log = logging.getLogger(__name__)
 STATES_CHUNK = 500
@@ -72,8 +76,9 @@ class Report:
 
 class Reconciler:
     def __init__(self, settings: Settings, store: S3ObjectStore, metadata: httpx.AsyncClient,
-                 js: Any, bus: EventBus) -> None:
+                 js: Any, bus: EventBus, temporal: Any = None) -> None:
         self._settings = settings
+        self._temporal = temporal  # (None: orchestrated waiting pictures are not looked at)
         self._store = store
         self._metadata = metadata
         self._js = js
@@ -106,6 +111,9 @@ class Reconciler:
             if self._review_overdue(picture):
                 await self._decide_overdue(picture)
                 report.overdue_reviews.append(picture.id)
+                continue
+            if await self._run_ended(picture):
+                report.failed.append(picture.id)
                 continue
             if not processing and (objects is None or picture.object_key in objects):
                 continue  # the usual case: final, and its original is there (or not looked)
@@ -141,6 +149,25 @@ class Reconciler:
             return False
         late = timedelta(seconds=self._settings.review_timeout + self._settings.reconcile_after_s)
         return review.requested + late < utcnow()
+
+    async def _run_ended(self, picture: Picture) -> bool:
+        """An orchestrated picture waiting for review whose run somebody ended (terminated or
+        cancelled through Temporal): no decision can reach it any more, so it fails with the
+        reason. (One still processing is replayed like any stuck picture, and the trigger
+        finds the same.)"""
+        if self._temporal is None or picture.status != Status.AWAITING_REVIEW \
+                or picture.mode != "orchestration":
+            return False
+        reason = await ended_without_finishing(self._temporal, picture.id, picture.version)
+        if reason is None:
+            return False
+        log.warning("%s: %s; the picture fails", picture.id, reason)
+        await self._bus.publish(Event(
+            type=PICTURE_FAILED, picture_id=picture.id, mode=picture.mode,
+            version=picture.version, source=self._bus.source,
+            data={"step": "review", "reason": reason, RUN_ENDED: True}),
+            dedupe_key=f"{picture.id}:run-ended:v{picture.version}")
+        return True
 
     async def _decide_overdue(self, picture: Picture) -> None:
         decision = timeout_decision(self._settings.review_timeout)
@@ -240,8 +267,11 @@ class Reconciler:
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
+    from temporalio.client import Client
+
     from picadaily.nats_util import close_nats, connect_nats
     from picadaily.streams import provision_streams
+    from workflow.converter import data_converter
 
     nc = await connect_nats(settings, "reconciler")
     try:
@@ -249,8 +279,11 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         await provision_streams(js, settings)
         async with service_client(settings.metadata_url, timeout=30,
                                   headers=internal_headers(settings.internal_token)) as metadata:
+            temporal = await Client.connect(settings.temporal_address,
+                                            namespace=settings.temporal_namespace,
+                                            data_converter=data_converter)
             reconciler = Reconciler(settings, S3ObjectStore.from_settings(settings), metadata, js,
-                                    EventBus(js, settings, "picadaily/reconciler"))
+                                    EventBus(js, settings, "picadaily/reconciler"), temporal)
             announce_ready(f"reconciler: every {settings.reconcile_every_s:.0f} s, pictures "
                            f"waiting over {settings.reconcile_after_s:.0f} s")
             await reconciler.run(stop)

@@ -23,7 +23,14 @@ import httpx
 from picadaily.consumer import EventEdge, Subscription, Unparsable
 from picadaily.contracts import Picture, Registration
 from picadaily.event_runtime import event_edge_running, until_stopped_or_failed
-from picadaily.events import PICTURE_DELETED, PICTURE_UPLOADED, Event, EventBus
+from picadaily.events import (
+    PICTURE_DELETED,
+    PICTURE_FAILED,
+    PICTURE_UPLOADED,
+    RUN_ENDED,
+    Event,
+    EventBus,
+)
 from picadaily.http_client import service_client
 from picadaily.ids import picture_id_for_key
 from picadaily.internal_auth import internal_headers
@@ -35,7 +42,7 @@ from picadaily.steps import Step
 from picadaily.storage_events import MalformedStorageEvent, StorageEvent, parse, subject_for
 from picadaily.tracing import temporal_interceptors
 from workflow.inputs import PictureInput
-from workflow.starter import start_processing
+from workflow.starter import ended_without_finishing, start_processing
 
 log = logging.getLogger(__name__)
 # Storage events wait longer than domain events: the trigger's budget outlasts a restart of
@@ -145,15 +152,17 @@ class Trigger:
                      picture.id, event.etag, picture.etag)
             return
         if picture.status != "processing":
-            log.info("%s version %d is final already: duplicate storage event ignored",
-                     picture.id, picture.version)
+            log.info("%s version %d is %s already: duplicate storage event ignored",
+                     picture.id, picture.version, picture.status)
             return
         if picture.mode == "orchestration":
-            await start_processing(self.temporal, self.settings, PictureInput(
+            started = await start_processing(self.temporal, self.settings, PictureInput(
                 picture_id=picture.id, bucket=event.bucket, key=event.key, mode="orchestration",
                 version=picture.version, retry_budget_s=self.settings.step_retry_budget_s,
                 review_timeout_s=self.settings.review_timeout,
                 local_first=self.settings.local_first_steps))
+            if not started:  # a duplicate, or a run somebody ended before it finished
+                await self.fail_if_run_ended(picture)
             return
         if picture.timeline:
             log.info("%s is already being processed: duplicate storage event ignored", picture.id)
@@ -170,6 +179,19 @@ class Trigger:
         await self.bus.publish(uploaded, dedupe_key=(
             f"{picture.id}:uploaded:v{picture.version}:{event.etag}:{event.sequencer}"))
         log.info("published %s for %s version %d", PICTURE_UPLOADED, picture.id, picture.version)
+
+    async def fail_if_run_ended(self, picture: Picture) -> None:
+        """The picture's run exists but is over and the picture is not final (terminated from
+        Temporal's UI or CLI): it will never finish, so it fails, with the reason."""
+        reason = await ended_without_finishing(self.temporal, picture.id, picture.version)
+        if reason is None:
+            return
+        log.warning("%s: %s; the picture fails", picture.id, reason)
+        await self.bus.publish(Event(
+            type=PICTURE_FAILED, picture_id=picture.id, mode=picture.mode,
+            version=picture.version, source=self.bus.source,
+            data={"step": Step.REGISTER.value, "reason": reason, RUN_ENDED: True}),
+            dedupe_key=f"{picture.id}:run-ended:v{picture.version}")
 
     async def picture_removed(self, event: StorageEvent) -> None:
         """Deletions fan out through NATS in both modes: each service cleans up on its own."""

@@ -28,6 +28,9 @@ PICTURE_EXIF_EXTRACTED = "picture.exif_extracted"
 THUMBNAIL_CREATED = "thumbnail.created"
 COLLAGE_UPDATED = "collage.updated"
 PICTURE_FAILED = "picture.failed"
+# picture.failed's data flag: the workflow run that held the picture ended without finishing it
+# (terminated or cancelled through Temporal): a picture waiting for review fails too.
+RUN_ENDED = "run_ended"
 PICTURE_DELETED = "picture.deleted"
 # Moderation: metadata asks for a person (review_requested); a decision arrives (review_decided:
 # from a person through the frontend, or from the timeout, a JetStream scheduled message); the

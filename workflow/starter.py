@@ -32,3 +32,25 @@ async def start_processing(client: Any, settings: Settings, picture: PictureInpu
         return False
     log.info("started workflow %s", workflow_id)
     return True
+
+
+async def ended_without_finishing(client: Any, picture_id: str, version: int) -> str | None:
+    """Why the picture's run is over although the picture is not final (someone terminated or
+    cancelled it through Temporal's own API or UI, a timeout, a run that failed), or None while
+    it runs (or completed: a run completes only after it wrote the final status, so a picture
+    still processing then is a read that came before that write)."""
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.service import RPCError
+
+    workflow_id = workflow_id_for(picture_id, version)
+    try:
+        described = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        log.warning("cannot describe workflow %s: %s", workflow_id, exc)
+        return None
+    if described.status in (None, WorkflowExecutionStatus.RUNNING,
+                            WorkflowExecutionStatus.COMPLETED,
+                            WorkflowExecutionStatus.CONTINUED_AS_NEW):
+        return None
+    return (f"its workflow run {workflow_id} ended without finishing it "
+            f"({described.status.name.lower().replace('_', ' ')}, from outside the app)")

@@ -296,12 +296,16 @@ class Metadata:
             self._set_final(picture_id, status, error)
         self._changed(picture_id, status.value)
 
-    def fail(self, picture_id: str, error: str, version: int | None = None) -> None:
+    def fail(self, picture_id: str, error: str, version: int | None = None,
+             run_ended: bool = False) -> None:
         """A step gave up: the picture ends ``failed`` and loses its thumbnail (its objects are
-        cleaned up by their own services)."""
+        cleaned up by their own services). ``run_ended``: the workflow run that held it ended
+        without finishing it, so a picture waiting for review fails too (no decision can reach
+        it any more)."""
+        alive = (Status.PROCESSING, Status.AWAITING_REVIEW) if run_ended else (Status.PROCESSING,)
         with self._repo.transaction():
             picture = self._require(picture_id, version=version)
-            if picture.status != Status.PROCESSING:
+            if picture.status not in alive:
                 return
             self._set_final(picture_id, Status.FAILED, error)
             self._repo.update(picture_id, thumbnail=None, collage_updated=False)

@@ -30,6 +30,7 @@ from picadaily.events import (
     PICTURE_DELETED,
     PICTURE_EXIF_EXTRACTED,
     PICTURE_FAILED,
+    RUN_ENDED,
     PICTURE_REVIEW_DECIDED,
     PICTURE_REVIEW_REQUESTED,
     PICTURE_REVIEWED,
@@ -167,7 +168,8 @@ def subscriptions(edge: EventEdge, core: Metadata,
         await run(core.collage_updated, event.picture_id, thumb, event.version)
 
     async def on_failed(event: Event, attempt: int) -> None:
-        await run(core.fail, event.picture_id, event.data["reason"], event.version)
+        await run(core.fail, event.picture_id, event.data["reason"], event.version,
+                  bool(event.data.get(RUN_ENDED)))
 
     async def on_deleted(event: Event, attempt: int) -> None:
         at = event.data.get("deleted_at")

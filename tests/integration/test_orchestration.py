@@ -136,3 +136,28 @@ async def test_the_workflow_extracts_exif_and_place_as_a_versioned_step(
     assert (exif["camera"], exif["year"], exif["lens"]) == ("FUJIFILM X-T3", 2019, None)
     assert exif["place"] and exif["place"].endswith("Australia")
     assert [t["step"] for t in doc["timeline"]][:2] == [Step.ANALYSE_IMAGE, Step.EXTRACT_EXIF]
+
+
+async def test_a_run_terminated_from_outside_still_ends_the_picture(
+    pipeline: Trigger, temporal_client: Client
+) -> None:
+    """``temporal workflow terminate`` (Temporal's frontend takes any local caller): the next
+    storage event for the picture (the reconciler replays a stuck one's) is no duplicate of a
+    live run; the picture fails with the reason instead of staying processing for ever."""
+    import httpx
+
+    settings = pipeline.settings
+    async with httpx.AsyncClient(base_url=settings.vision_url) as vision:  # a slow first step
+        (await vision.post("/admin/faults", json={"step": Step.ANALYSE_IMAGE, "times": 1,
+                                                  "delay_s": 5, "fail": False})
+         ).raise_for_status()
+    picture_id = put_picture(settings, CAT)
+    [body] = await storage_event_bodies(settings, 1)
+    await pipeline.handle(body)
+    handle = temporal_client.get_workflow_handle(workflow_id_for(picture_id))
+    await handle.terminate(reason="an intruder with the temporal CLI")
+    await pipeline.handle(body)  # the replay
+    doc = await wait_final(settings, picture_id)
+    assert doc["status"] == "failed"
+    assert "ended without finishing" in doc["error"] and "terminated" in doc["error"]
+    assert len(await _runs(temporal_client, picture_id)) == 1

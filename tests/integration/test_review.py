@@ -130,3 +130,28 @@ async def test_no_decision_in_time_rejects_the_picture(
     assert doc["review"]["decided_by"] == "timeout" and review_entries(doc) == ["rejected"]
     late = await decide(frontend, picture_id, "approve")
     assert late.status_code == 409
+
+
+async def test_a_waiting_pictures_run_terminated_from_outside_fails_it_at_the_next_round(
+        pipeline: Trigger, temporal_client: Any) -> None:
+    """The admin's approve would answer 409 "moot" for ever: the reconciler finds the run over
+    and fails the picture, with the reason."""
+    import json
+
+    from functions.reconciler import Reconciler
+    from picadaily.events import EventBus
+    from picadaily.ids import workflow_id_for
+    from picadaily.storage import S3ObjectStore
+
+    settings = pipeline.settings.model_copy(update={"reconcile_after_s": 0.0})
+    picture_id = await waiting_picture(pipeline, "orchestration")
+    await temporal_client.get_workflow_handle(workflow_id_for(picture_id)).terminate(
+        reason="an intruder with the temporal CLI")
+    js = pipeline.bus._js  # (the pipeline's own JetStream context)
+    async with httpx.AsyncClient(base_url=settings.metadata_url) as metadata:
+        reconciler = Reconciler(settings, S3ObjectStore.from_settings(settings), metadata, js,
+                                EventBus(js, settings, "picadaily/reconciler"), temporal_client)
+        report = await reconciler.run_once(full=False)
+    assert report.failed == [picture_id], json.dumps(report.__dict__)
+    doc = await wait_final(settings, picture_id)
+    assert doc["status"] == Status.FAILED and "terminated" in doc["error"]

@@ -294,6 +294,20 @@ def test_a_borderline_picture_waits_with_its_analysis_and_is_no_collage_candidat
     assert md.get("r1").status == Status.AWAITING_REVIEW
 
 
+def test_a_waiting_picture_fails_only_when_the_run_holding_it_ended(md: Metadata) -> None:
+    """A step's failure does not end a picture waiting for a person; its workflow run ended from
+    outside (terminated through Temporal) does, with the reason."""
+    waiting(md, mode="orchestration")
+    md.fail("r1", "a late step failure")
+    assert md.get("r1").status == Status.AWAITING_REVIEW
+    md.fail("r1", "its workflow run picture-r1 ended without finishing it (terminated)",
+            run_ended=True)
+    doc = md.get("r1")
+    assert doc.status == Status.FAILED and doc.error is not None and "terminated" in doc.error
+    md.fail("r1", "again", run_ended=True)  # final stays final
+    assert md.get("r1").error == doc.error
+
+
 def test_the_first_review_decision_wins_and_its_repeat_is_recognised(md: Metadata) -> None:
     waiting(md)
     approve = ReviewDecision(decision="approve", reason="fine")

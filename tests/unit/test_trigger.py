@@ -8,10 +8,12 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from functions.trigger import Trigger
@@ -30,11 +32,20 @@ SETTINGS = Settings(event_prefix="pd", pictures_bucket="pictures", event_edges=F
 @dataclass
 class FakeTemporal:
     started: list[str] = field(default_factory=list)
+    ended: dict[str, WorkflowExecutionStatus] = field(default_factory=dict)  # ended from outside
 
     async def start_workflow(self, run: Any, arg: Any, *, id: str, **_: Any) -> None:
         if id in self.started:
             raise WorkflowAlreadyStartedError(id, "ProcessPicture")
         self.started.append(id)
+
+    def get_workflow_handle(self, workflow_id: str) -> Any:
+        status = self.ended.get(workflow_id, WorkflowExecutionStatus.RUNNING)
+
+        async def describe() -> Any:
+            return SimpleNamespace(status=status)
+
+        return SimpleNamespace(describe=describe)
 
 
 @dataclass
@@ -160,3 +171,25 @@ async def test_a_key_put_again_after_its_deletion_gets_its_own_workflow(world: W
     world.core.delete("p7", datetime.fromisoformat(deleted["data"]["deleted_at"]))
     await world.trigger.handle(storage_event("p7", etag="e2", time="2026-11-25T10:00:09.000Z"))
     assert world.temporal.started == ["picture-p7", "picture-p7-v2"]
+
+
+@pytest.mark.parametrize("ended", [WorkflowExecutionStatus.TERMINATED,
+                                   WorkflowExecutionStatus.CANCELED,
+                                   WorkflowExecutionStatus.TIMED_OUT])
+async def test_a_run_ended_from_outside_fails_the_picture_when_its_event_comes_again(
+        world: World, ended: WorkflowExecutionStatus) -> None:
+    """``temporal workflow terminate`` on a processing picture: the replayed storage event
+    (the reconciler's) is no duplicate of a live run; the picture fails, with the reason."""
+    await world.trigger.handle(storage_event("p9"))
+    await world.trigger.handle(storage_event("p9"))  # a live run: a duplicate, nothing else
+    assert world.published("picture.failed") == []
+    world.temporal.ended["picture-p9"] = ended
+    await world.trigger.handle(storage_event("p9"))
+    [failed] = world.published("picture.failed")
+    assert failed["data"]["run_ended"] is True
+    assert ended.name.lower().replace("_", " ") in failed["data"]["reason"]
+    assert "picture-p9" in failed["data"]["reason"]
+    assert world.temporal.started == ["picture-p9"]  # never a second run
+    world.temporal.ended["picture-p9"] = WorkflowExecutionStatus.COMPLETED
+    await world.trigger.handle(storage_event("p9"))  # (JetStream would drop a repeat anyway)
+    assert len(world.published("picture.failed")) == 1
