@@ -82,7 +82,9 @@ def run_component(name: str, settings: Settings | None = None) -> None:
         freeze_startup_objects()
         release_free_memory()  # what building the app (vision: its models) left free
         host, port = component.bind(settings)
-        serve(app, host, port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
+        serve(app, host, port, log_config=None, access_log=False, timeout_graceful_shutdown=10,
+              proxy_headers=bool(settings.forwarded_allow_ips),
+              forwarded_allow_ips=settings.forwarded_allow_ips or None)
         shutdown_tracing()
     else:
         main: Callable[[Settings, asyncio.Event], Awaitable[None]] = _load(component.target)

@@ -8,7 +8,8 @@ bearer token (the API and the command line). Uploading and viewing need neither.
   the id's SHA-256, so reading the bucket does not yield a usable cookie.
 - Every state-changing request on a session must carry the session's CSRF token in
   ``X-CSRF-Token`` and, when the browser sends an ``Origin``, come from this site.
-- Failed logins are limited per client address (``LOGIN_ATTEMPTS`` per ``LOGIN_WINDOW_S``).
+- Guessing is slowed for the account, not per address (``login_throttle``): nobody's wrong
+  guesses refuse the admin's right password.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import hmac
 import json
 import secrets
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -29,11 +29,10 @@ from picadaily.settings import Settings
 
 from .deps import FrontendDep
 from .errors import http_error
+from .login_throttle import LoginThrottle
 
 COOKIE = "picadaily_session"
 CSRF_HEADER = "X-CSRF-Token"
-LOGIN_ATTEMPTS = 5
-LOGIN_WINDOW_S = 60.0
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Passwords shipped as examples: a deployment that still uses one refuses to start.
 EXAMPLE_PASSWORDS = frozenset({"change-me-to-a-long-random-password"})
@@ -49,7 +48,7 @@ class Admins:
     settings: Settings
     kv: Any
     _hash: str = ""
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     def __post_init__(self) -> None:
         from argon2 import PasswordHasher
@@ -80,16 +79,10 @@ class Admins:
         expected = self.settings.admin_token
         return bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
 
-    def wait_before_login(self, client: str) -> float:
-        """Seconds this client must wait before trying again (0: it may try now)."""
-        now = time.monotonic()
-        failures = self._failures.setdefault(client, deque())
-        while failures and now - failures[0] > LOGIN_WINDOW_S:
-            failures.popleft()
-        return 0.0 if len(failures) < LOGIN_ATTEMPTS else LOGIN_WINDOW_S - (now - failures[0])
-
-    def failed_login(self, client: str) -> None:
-        self._failures.setdefault(client, deque()).append(time.monotonic())
+    async def log_in(self, password: str) -> bool:
+        """Is it the admin password? Checked in its turn (``LoginThrottle``; raises
+        ``TooManyWaiting``)."""
+        return await self.throttle.attempt(lambda: self.password_ok(password))
 
     async def open_session(self) -> tuple[str, str]:
         """A new session: (cookie value, CSRF token)."""
@@ -119,10 +112,6 @@ class Admins:
 
 def _key(session: str) -> str:
     return "session." + hashlib.sha256(session.encode()).hexdigest()
-
-
-def client_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 async def require_admin(request: Request, fe: FrontendDep) -> None:

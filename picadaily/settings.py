@@ -171,6 +171,10 @@ class Settings(BaseSettings):
     # it. Empty: the stack runner makes one for each run (compose: from .env).
     internal_token: str = ""
     session_hours: float = 12.0
+    # Who may say, in X-Forwarded-For / -Proto, who the client is: the addresses of a reverse
+    # proxy in front of the frontend (comma-separated; "*" trusts everyone). Empty: nobody
+    # (uvicorn's own default trusts 127.0.0.1, so any local client could claim any address).
+    forwarded_allow_ips: str = ""
 
     # Moderation: a borderline safety verdict (any judged category POSSIBLE) waits for a person
     # at /review; with no decision within review_timeout seconds the picture is rejected. The

@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from ..auth import COOKIE, client_of
+from ..auth import COOKIE
 from ..deps import FrontendDep
 from ..errors import http_error
+from ..login_throttle import TooManyWaiting
 
 router = APIRouter(prefix="/api/session", tags=["session"])
 
@@ -23,13 +24,12 @@ class Login(BaseModel):
 async def log_in(login: Login, request: Request, response: Response,
                  fe: FrontendDep) -> dict[str, Any]:
     admins = fe.admins
-    client = client_of(request)
-    wait = admins.wait_before_login(client)
-    if wait > 0:
-        raise http_error(429, f"too many failed logins: try again in {wait:.0f} s",
-                         headers={"Retry-After": str(max(1, round(wait)))})
-    if not admins.password_ok(login.password):
-        admins.failed_login(client)
+    try:
+        right = await admins.log_in(login.password)
+    except TooManyWaiting as exc:
+        raise http_error(429, str(exc), headers={
+            "Retry-After": str(max(1, round(exc.retry_after_s)))}) from exc
+    if not right:
         raise http_error(401, "that is not the admin password")
     session, csrf = await admins.open_session()
     response.set_cookie(COOKIE, session, httponly=True, samesite="strict",

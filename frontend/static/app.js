@@ -607,6 +607,16 @@ function initLab() {
 }
 
 // --- login --------------------------------------------------------------------------------
+// Where to go after logging in: a path of this site, parsed as the browser will (a backslash,
+// a tab or a newline in "/\\example.org" makes it another host), never another origin.
+function sameOriginPath(next) {
+  if (!next) return "/";
+  let url;
+  try { url = new URL(next, location.origin); } catch (e) { return "/"; }
+  if (url.origin !== location.origin) return "/";
+  return url.pathname + url.search + url.hash;
+}
+
 function initLogin() {
   const form = document.getElementById("login");
   form.addEventListener("submit", async (event) => {
@@ -614,8 +624,7 @@ function initLogin() {
     try {
       await api("/api/session", {method: "POST", headers: {"content-type": "application/json"},
         body: JSON.stringify({password: form.elements.password.value})});
-      const next = new URLSearchParams(location.search).get("next") || "/";
-      location.href = next.startsWith("/") && !next.startsWith("//") ? next : "/";
+      location.href = sameOriginPath(new URLSearchParams(location.search).get("next"));
     } catch (e) { notice(e.message); }
   });
 }

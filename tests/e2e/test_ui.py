@@ -185,3 +185,25 @@ def test_an_anonymous_visitor_is_told_to_log_in_and_the_login_page_works(
     tab.locator("#session-link:text-is('Log out')").wait_for()
     shot(tab, "logged-in")
     context.close()
+
+
+@pytest.mark.parametrize("hostile", ["/%5Cexample.org/x", "/%09/example.org/y", "//example.org",
+                                     "https://example.org/", "javascript:alert(1)",
+                                     "/%0a/example.org"])
+def test_the_login_page_sends_the_browser_nowhere_but_this_site(
+        browser: Any, stack: RunningStack, hostile: str) -> None:
+    """``/login?next=/%5Cexample.org/x`` went to example.org: the next page is parsed as the
+    browser parses it, and only a path of this site is followed."""
+    context = browser.new_context(base_url=stack.url)
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    tab.goto(f"/login?next={hostile}")
+    tab.fill("input[name=password]", stack.admin_password)
+    tab.locator("#login button").click()
+    tab.wait_for_url(f"{stack.url}/**")
+    assert tab.url.startswith(stack.url + "/"), tab.url
+    tab.goto("/login?next=/collage%3Fx%3D1")  # and a path of this site is followed
+    tab.fill("input[name=password]", stack.admin_password)
+    tab.locator("#login button").click()
+    tab.wait_for_url(f"{stack.url}/collage?x=1")
+    context.close()
