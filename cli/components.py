@@ -75,6 +75,7 @@ def run_component(name: str, settings: Settings | None = None) -> None:
     configure_logging(name)
     setup_tracing(name)
     if component.kind == "http":
+        from cli.http_protocol import guarded_protocol
         from cli.http_server import serve
 
         app = _load(component.target)(settings)
@@ -83,6 +84,8 @@ def run_component(name: str, settings: Settings | None = None) -> None:
         release_free_memory()  # what building the app (vision: its models) left free
         host, port = component.bind(settings)
         serve(app, host, port, log_config=None, access_log=False, timeout_graceful_shutdown=10,
+              http=guarded_protocol(settings.max_connections, settings.header_timeout_s,
+                                    settings.body_idle_timeout_s),
               proxy_headers=bool(settings.forwarded_allow_ips),
               forwarded_allow_ips=settings.forwarded_allow_ips or None)
         shutdown_tracing()

@@ -56,6 +56,9 @@ SERVER_PROCESSES = frozenset({"nats", "temporal", *seaweedfs.PART_NAMES})
 # work, a thread switch the VM charges for (measured per picture: see docs/architecture.md).
 GO_SERVER_ENV = {"GOMAXPROCS": "1"}
 FIRST_TO_STOP = frozenset({"frontend", "source", "bridge"})
+# The public HTTP processes the runner checks for life (``_watch_liveness``).
+LIVENESS_CHECKED = frozenset({"frontend"})
+LIVENESS_EVERY_S, LIVENESS_TIMEOUT_S, LIVENESS_FAILURES = 5.0, 5.0, 3
 ADMIN_SECRETS = {"admin_password", "admin_password_hash", "admin_token"}
 
 
@@ -400,12 +403,40 @@ class Stack:
 
     def watch(self) -> int:
         """Until stopped: supervise the children. Returns the exit code."""
+        threading.Thread(target=self._watch_liveness, name="liveness", daemon=True).start()
         while not self.stopping.wait(0.25):
             now = time.monotonic()
             with self.lock:
                 for proc in self.procs:
                     self._supervise(proc, now)
         return 0
+
+    def _watch_liveness(self) -> None:
+        """A process can be alive and serve nobody (its connections exhausted): every
+        ``LIVENESS_EVERY_S`` the runner asks each public HTTP process's ``/healthz``; after
+        ``LIVENESS_FAILURES`` answers in a row that never came (refused, timed out: not a 503,
+        which is the process telling of a part of it), it is killed, and restarted as after a
+        crash."""
+        misses: dict[str, int] = {}
+        while not self.stopping.wait(LIVENESS_EVERY_S):
+            for proc in [p for p in self.procs if p.name in LIVENESS_CHECKED]:
+                if proc.state != "running" or proc.port is None:
+                    misses.pop(proc.name, None)
+                    continue
+                try:
+                    httpx.get(f"http://{self.host}:{proc.port}/healthz",
+                              timeout=LIVENESS_TIMEOUT_S)
+                    misses.pop(proc.name, None)
+                    continue
+                except httpx.HTTPError:
+                    misses[proc.name] = misses.get(proc.name, 0) + 1
+                if misses[proc.name] >= LIVENESS_FAILURES:
+                    misses.pop(proc.name)
+                    log.error("%s answers no /healthz (%d times in a row): killing it to "
+                              "restart it", proc.name, LIVENESS_FAILURES)
+                    with self.lock:
+                        if proc.popen is not None and proc.popen.poll() is None:
+                            proc.popen.kill()
 
     # --- the failure lab ----------------------------------------------------------------------
 

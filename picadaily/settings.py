@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=200 * 1024 * 1024, description="a whole upload request, refused before parsing")
     max_live_connections: int = Field(default=200, description="open /api/events streams")
+    # What a reverse proxy would bound (``cli.http_protocol``), in every HTTP process of ours.
+    max_connections: int = Field(default=1000, ge=10, description="connections one process "
+                                 "holds at once; more are answered 503 and closed")
+    header_timeout_s: float = Field(default=10.0, gt=0, description="to send a request's "
+                                    "headers, from the connection or the previous response")
+    body_idle_timeout_s: float = Field(default=15.0, gt=0, description="the longest pause "
+                                       "within a request's body")
     header_checks_at_once: int = Field(
         default=2, description="uploads whose headers are inspected at the same time (threads)")
     thumbnail_size: int = 400
