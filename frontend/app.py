@@ -53,6 +53,21 @@ STATIC = Path(__file__).resolve().parent / "static"
 UPLOAD_IN_MEMORY_BYTES = 8 * 1024 * 1024
 
 
+def _with_reason(exc: HTTPException) -> str:
+    """The error, with the reason the multipart parser gave when Starlette's says only
+    "Invalid multipart data." (a part's headers past its limit: a file name of thousands of
+    characters)."""
+    text = str(exc.detail)
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and not type(cause).__name__.endswith("ParseError"):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return text
+    reason = str(cause).rstrip(".").lower()
+    hint = " (is a file name thousands of characters long?)" if "header" in reason else ""
+    return f"the upload cannot be read as multipart form data: {reason}{hint}"
+
+
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,7 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
         detail = exc.detail
-        body = detail if isinstance(detail, dict) else {"error": str(detail)}
+        body = detail if isinstance(detail, dict) else {"error": _with_reason(exc)}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)

@@ -26,8 +26,9 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 
 from picadaily.settings import Settings
+from picadaily.steps import Status
 
-from .deps import FrontendDep
+from .deps import Frontend, FrontendDep
 from .errors import http_error
 from .login_throttle import LoginThrottle
 
@@ -136,6 +137,24 @@ async def require_admin(request: Request, fe: FrontendDep) -> None:
         raise http_error(403, f"a request from another site ({origin}) is refused")
     if not hmac.compare_digest(request.headers.get(CSRF_HEADER, "").encode(), csrf.encode()):
         raise http_error(403, f"this request lacks the session's {CSRF_HEADER} header")
+
+
+async def is_admin(request: Request, fe: FrontendDep) -> bool:
+    """Whether the caller is an admin (a safe request: no CSRF check applies)."""
+    from fastapi import HTTPException
+
+    try:
+        await require_admin(request, fe)
+    except HTTPException:
+        return False
+    return True
+
+
+async def require_admin_for_hidden(request: Request, fe: Frontend, status: str) -> None:
+    """A picture waiting for a person or rejected is shown to admins only: its trace and where
+    it is, like its image."""
+    if status in (Status.AWAITING_REVIEW, Status.REJECTED):
+        await require_admin(request, fe)
 
 
 AdminOnly = Depends(require_admin)

@@ -37,6 +37,7 @@ class Frontend:
     # chunks) costs a thread its time, never the event loop that serves pages and /healthz.
     inspecting: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     live_connections: int = 0
+    live_by_client: dict[str, int] = field(default_factory=dict)
 
     async def temporal(self) -> Any:
         """A Temporal client, connected on first use (the compare page, review decisions)."""

@@ -26,6 +26,9 @@ class UploadRecord:
     ids: list[str]
     answer: dict[str, Any] | None = None  # the response body once answered
     status: int | None = None
+    # What was sent under the key (``fingerprint``): the same key with another body is refused
+    # (422), as the IETF draft on Idempotency-Key says, never answered with the first one's.
+    fingerprint: str = ""
 
 
 class UploadKeys:
@@ -44,11 +47,27 @@ class UploadKeys:
         except KeyNotFoundError:
             return None
         doc = json.loads(bytes(entry.value or b"{}"))
-        return UploadRecord(ids=doc["ids"], answer=doc.get("answer"), status=doc.get("status"))
+        return UploadRecord(ids=doc["ids"], answer=doc.get("answer"), status=doc.get("status"),
+                            fingerprint=doc.get("fingerprint", ""))
 
     async def put(self, key: str, record: UploadRecord) -> None:
         await self._kv.put(self._kv_key(key), json.dumps(
-            {"ids": record.ids, "answer": record.answer, "status": record.status}).encode())
+            {"ids": record.ids, "answer": record.answer, "status": record.status,
+             "fingerprint": record.fingerprint}).encode())
+
+
+async def fingerprint(files: list[Any], mode: str | None) -> str:
+    """A digest of an upload's files (names and bytes, in order) and its mode; each file is
+    read again from its start afterwards."""
+    digest = hashlib.sha256(f"mode={mode}".encode())
+    for upload in files:
+        name = (upload.filename or "").encode()
+        digest.update(len(name).to_bytes(4, "big") + name)
+        while chunk := await upload.read(1024 * 1024):
+            digest.update(chunk)
+        digest.update(b"\x00end")
+        await upload.seek(0)
+    return digest.hexdigest()
 
 
 def check_key(key: str) -> str:

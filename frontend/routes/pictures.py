@@ -25,10 +25,16 @@ from picadaily.steps import Status
 from picadaily.storage import ObjectMissing, StoredObject
 from picadaily.tracing import PICTURE_ATTRIBUTE, current_traceparent, tracer
 
-from ..auth import AdminOnly, require_admin
+from ..auth import AdminOnly, is_admin, require_admin
 from ..deps import Frontend, FrontendDep, inspect_image
 from ..errors import http_error, upstream_error
-from ..idempotency import IdempotencyMismatch, UploadKeys, UploadRecord, check_key
+from ..idempotency import (
+    IdempotencyMismatch,
+    UploadKeys,
+    UploadRecord,
+    check_key,
+    fingerprint,
+)
 from ..image_response import image_response, served_type
 from ..views import PictureList, PictureView, picture_view
 
@@ -153,6 +159,7 @@ async def upload_pictures(
         except UnknownMode as exc:
             raise http_error(400, str(exc)) from exc
     ids = [new_picture_id() for _ in pictures]
+    sent = ""
     keys = UploadKeys(fe.kv) if idempotency_key is not None else None
     if keys is not None and idempotency_key is not None:
         try:
@@ -160,15 +167,19 @@ async def upload_pictures(
         except IdempotencyMismatch as exc:
             raise http_error(400, str(exc)) from exc
         record = await keys.get(idempotency_key)
+        sent = await fingerprint(pictures, chosen)
         if record is not None and len(record.ids) != len(pictures):
             raise http_error(409, "this Idempotency-Key was used for an upload of "
                                   f"{len(record.ids)} files, not {len(pictures)}")
+        if record is not None and record.fingerprint and record.fingerprint != sent:
+            raise http_error(422, "this Idempotency-Key was used for another upload (other "
+                                  "files or mode): a new upload needs a new key")
         if record is not None and record.answer is not None and record.status is not None:
             return JSONResponse(record.answer, status_code=record.status)
         if record is not None:
             ids = record.ids  # a retry after a crash: the same ids, the same objects
         else:
-            await keys.put(idempotency_key, UploadRecord(ids=ids))
+            await keys.put(idempotency_key, UploadRecord(ids=ids, fingerprint=sent))
     results = [await _accept_one(fe, upload, chosen, picture_id)
                for upload, picture_id in zip(pictures, ids, strict=True)]
     accepted = [r for r in results if isinstance(r, Accepted)]
@@ -180,21 +191,28 @@ async def upload_pictures(
         body["error"] = "; ".join(f"{r.name}: {r.reason}" for r in refused)
     if keys is not None and idempotency_key is not None and status != 503:
         # (an upload the store refused is not answered for good: a retry may store it)
-        await keys.put(idempotency_key, UploadRecord(ids=ids, answer=body, status=status))
+        await keys.put(idempotency_key, UploadRecord(ids=ids, answer=body, status=status,
+                                                     fingerprint=sent))
     return JSONResponse(body, status_code=status)
 
 
 @router.get("", response_model=PictureList)
 async def list_pictures(
     fe: FrontendDep,
-    label: str | None = None,
-    mode: str | None = None,
+    request: Request,
+    label: Annotated[str | None, Query(max_length=200)] = None,
+    mode: Mode | None = None,
     status: Status | None = None,
     camera: Annotated[str | None, Query(max_length=200)] = None,
     year: Annotated[int | None, Query(ge=1800, le=2200)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 24,
     cursor: str | None = None,
 ) -> PictureList:
+    """Pictures waiting for a person are listed to admins only (``status=awaiting_review``
+    asks for them: 401 to anybody else)."""
+    admin = await is_admin(request, fe)
+    if status == Status.AWAITING_REVIEW and not admin:
+        await require_admin(request, fe)
     params = {k: v for k, v in {"label": label, "mode": mode, "status": status,
                                 "camera": camera, "year": year,
                                 "limit": limit, "cursor": cursor}.items() if v is not None}
@@ -203,7 +221,9 @@ async def list_pictures(
         raise await upstream_error(resp)
     page = resp.json()
     return PictureList(
-        pictures=[picture_view(Picture.model_validate(p), fe.settings) for p in page["pictures"]],
+        pictures=[picture_view(p, fe.settings) for p in map(Picture.model_validate,
+                                                               page["pictures"])
+                  if admin or p.status != Status.AWAITING_REVIEW],
         next_cursor=page["next_cursor"],
     )
 

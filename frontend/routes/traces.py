@@ -10,21 +10,26 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from picadaily.ids import is_valid_picture_id
 
+from ..auth import require_admin_for_hidden
 from ..deps import FrontendDep
-from ..errors import http_error
+from ..errors import http_error, upstream_error
 from ..trace_view import waterfall
 
 router = APIRouter(prefix="/api/pictures", tags=["traces"])
 
 
 @router.get("/{picture_id}/trace")
-async def picture_trace(picture_id: str, fe: FrontendDep) -> dict[str, Any]:
+async def picture_trace(picture_id: str, fe: FrontendDep, request: Request) -> dict[str, Any]:
     if not is_valid_picture_id(picture_id):
         raise http_error(404, "no such picture")
+    resp = await fe.metadata.get(f"/pictures/{picture_id}")
+    if not resp.is_success:
+        raise await upstream_error(resp)
+    await require_admin_for_hidden(request, fe, resp.json()["status"])
     if not fe.settings.tracing:
         raise http_error(404, "tracing is off (PICADAILY_TRACING=false)")
     assert fe.traces is not None

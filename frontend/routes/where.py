@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from picadaily.ids import is_valid_picture_id, workflow_id_for
 from picadaily.steps import PIPELINE, Status, Step
 
+from ..auth import require_admin_for_hidden
 from ..deps import Frontend, FrontendDep
 from ..errors import http_error, upstream_error
 
@@ -32,13 +33,14 @@ CHOREOGRAPHY_CONSUMERS = {
 
 
 @router.get("/{picture_id}/where")
-async def where(picture_id: str, fe: FrontendDep) -> dict[str, Any]:
+async def where(picture_id: str, fe: FrontendDep, request: Request) -> dict[str, Any]:
     if not is_valid_picture_id(picture_id):
         raise http_error(404, "no such picture")
     resp = await fe.metadata.get(f"/pictures/{picture_id}")
     if not resp.is_success:
         raise await upstream_error(resp)
     picture = resp.json()
+    await require_admin_for_hidden(request, fe, picture["status"])
     out: dict[str, Any] = {"picture_id": picture_id, "mode": picture["mode"],
                            "status": picture["status"], "version": picture.get("version", 1)}
     if picture["mode"] == "orchestration":

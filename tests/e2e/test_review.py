@@ -78,6 +78,14 @@ def test_waiting_pictures_survive_kill_9_and_each_gets_one_decision(
         assert api.get("/api/collage").headers.get("x-picadaily-collage-pictures", "") == ""
         waited = api.get("/api/pictures", params={"status": "awaiting_review"}).json()
         assert {p["id"] for p in waited["pictures"]} == set(every)
+        with httpx.Client(base_url=review_stack.url, timeout=30) as anonymous:
+            # not in the gallery, nor its trace or whereabouts, to anybody but an admin
+            listed = {p["id"] for p in anonymous.get("/api/pictures").json()["pictures"]}
+            assert not listed & set(every)
+            assert anonymous.get("/api/pictures",
+                                 params={"status": "awaiting_review"}).status_code == 401
+            for route in ("trace", "where", "image"):
+                assert anonymous.get(f"/api/pictures/{every[0]}/{route}").status_code == 401
 
         for name in KILLED:  # whatever holds the waiting state dies -9, and comes back
             kill_and_wait_restarted(api, name)
