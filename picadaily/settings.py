@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     header_checks_at_once: int = Field(
         default=2, description="uploads whose headers are inspected at the same time (threads)")
     thumbnail_size: int = 400
+    decoded_bytes_at_once: int = Field(
+        default=512 * 1024 * 1024, ge=16 * 1024 * 1024,
+        description="decoded image bytes one vision or thumbnails process holds at once; "
+                    "a decode past it waits its turn (``imaging.DecodeBudget``)")
     analyses_at_once: int = Field(
         default=2, ge=1, description="pictures one vision process decodes and judges at the "
                                      "same time; the others wait their turn")

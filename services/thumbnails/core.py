@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from PIL import Image
 
 from picadaily.contracts import Thumbnail
-from picadaily.imaging import decode
+from picadaily.imaging import DecodeBudget, decode
 from picadaily.layout import thumbnail_key
 from picadaily.storage import ObjectStore
 
 
-def render_thumbnail(data: bytes, *, size: int, max_pixels: int) -> tuple[bytes, Thumbnail]:
-    image = decode(data, max_pixels=max_pixels, fit=size)
+def render_thumbnail(data: bytes, *, size: int, max_pixels: int,
+                     budget: DecodeBudget | None = None) -> tuple[bytes, Thumbnail]:
+    image = decode(data, max_pixels=max_pixels, fit=size, budget=budget)
     image.thumbnail((size, size), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=85, optimize=True)
@@ -27,12 +28,13 @@ class Thumbnails:
     bucket: str
     size: int
     max_pixels: int
+    budget: DecodeBudget | None = None
 
     def make_thumbnail(self, picture_id: str, bucket: str, key: str) -> Thumbnail:
         """Idempotent: running it twice writes the same object again."""
         original = self.store.get(bucket, key)
         data, thumbnail = render_thumbnail(original.data, size=self.size,
-                                           max_pixels=self.max_pixels)
+                                           max_pixels=self.max_pixels, budget=self.budget)
         self.store.put(self.bucket, thumbnail_key(picture_id), data, "image/jpeg",
                        {"picture-id": picture_id})
         return thumbnail

@@ -13,6 +13,7 @@ from picadaily.contracts import Thumbnail
 from picadaily.event_runtime import event_edge_with_timeline
 from picadaily.faults import Faults, with_faults
 from picadaily.http_edge import service_app, watch_event_edge
+from picadaily.imaging import DecodeBudget
 from picadaily.settings import Settings
 from picadaily.steps import Step
 from picadaily.storage import S3ObjectStore
@@ -38,7 +39,8 @@ ThumbnailsDep = Annotated[Thumbnails, Depends(_thumbnails)]
 def build_thumbnails(settings: Settings) -> Thumbnails:
     return Thumbnails(store=S3ObjectStore.from_settings(settings),
                       bucket=settings.thumbnails_bucket, size=settings.thumbnail_size,
-                      max_pixels=settings.max_pixels)
+                      max_pixels=settings.max_pixels,
+                      budget=DecodeBudget(settings.decoded_bytes_at_once))
 
 
 def create_app(settings: Settings, thumbnails: Thumbnails | None = None) -> FastAPI:

@@ -15,7 +15,7 @@ from typing import Protocol
 from PIL import Image
 
 from picadaily.contracts import Analysis, Label, Safety
-from picadaily.imaging import decode
+from picadaily.imaging import DecodeBudget, decode
 from picadaily.storage import ObjectStore
 
 from .colours import dominant_colours
@@ -85,6 +85,7 @@ class Vision:
     max_pixels: int
     backend: AnalysisBackend
     at_once: int = 2
+    budget: DecodeBudget | None = None
     _turns: threading.BoundedSemaphore = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -95,5 +96,6 @@ class Vision:
 
     def analyse_bytes(self, data: bytes) -> Analysis:
         with self._turns:
-            image = decode(data, max_pixels=self.max_pixels, fit=self.backend.decode_side)
+            image = decode(data, max_pixels=self.max_pixels, fit=self.backend.decode_side,
+                           budget=self.budget)
             return self.backend.analyse(image)

@@ -13,6 +13,7 @@ from picadaily.contracts import Analysis
 from picadaily.event_runtime import event_edge_with_timeline
 from picadaily.faults import Faults, with_faults
 from picadaily.http_edge import service_app, watch_event_edge
+from picadaily.imaging import DecodeBudget
 from picadaily.settings import Settings
 from picadaily.steps import Step
 from picadaily.storage import S3ObjectStore
@@ -47,7 +48,8 @@ def build_backend(settings: Settings) -> AnalysisBackend:
 def create_app(settings: Settings, vision: Vision | None = None) -> FastAPI:
     core = vision or Vision(store=S3ObjectStore.from_settings(settings),
                             max_pixels=settings.max_pixels, backend=build_backend(settings),
-                            at_once=settings.analyses_at_once)
+                            at_once=settings.analyses_at_once,
+                            budget=DecodeBudget(settings.decoded_bytes_at_once))
     faults = Faults() if settings.fault_injection else None
     if faults is not None:
         core = with_faults(core, faults, {"analyse_image": Step.ANALYSE_IMAGE})
