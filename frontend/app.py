@@ -103,7 +103,8 @@ def create_app(settings: Settings) -> FastAPI:
     MultiPartParser.spool_max_size = UPLOAD_IN_MEMORY_BYTES
     app = FastAPI(title="PicaDaily", lifespan=lifespan)
 
-    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes,
+                       in_flight=settings.upload_bytes_in_flight)
 
     # (the outermost: a refusal of BodyLimit carries them too)
     app.add_middleware(SecurityHeaders)

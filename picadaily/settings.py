@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=200 * 1024 * 1024, description="a whole upload request, refused before parsing")
     max_live_connections: int = Field(default=200, description="open /api/events streams")
+    upload_bytes_in_flight: int = Field(
+        default=256 * 1024 * 1024, ge=1024 * 1024,
+        description="the bytes of all request bodies the frontend receives at once; a request "
+                    "past it waits its turn (at most 30 s, then 503)")
     # What a reverse proxy would bound (``cli.http_protocol``), in every HTTP process of ours.
     max_connections: int = Field(default=1000, ge=10, description="connections one process "
                                  "holds at once; more are answered 503 and closed")
