@@ -4,12 +4,23 @@ and a policy under which they can never act as a page or a script."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Response
 
-from picadaily.imaging import served_type
+from picadaily.imaging import MAGIC, served_type
 
 from .errors import http_error
 from .security_headers import BYTES_POLICY
+
+
+def image_responses(*types: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI answer of a bytes route: the image types it can serve."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {200: {"description": "the image's bytes", "content": {t: binary for t in types}}}
+
+
+SERVED_TYPES = tuple(sorted({mime for _, _, mime in MAGIC}))
 
 
 def image_response(data: bytes, media_type: str | None, name: str,

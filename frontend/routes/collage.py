@@ -11,14 +11,15 @@ from picadaily.layout import COLLAGE_KEY, COLLAGE_MEMBERS_METADATA
 from picadaily.storage import ObjectMissing
 
 from ..deps import FrontendDep
-from ..errors import http_error
-from ..image_response import image_response, served_type
+from ..errors import error_responses, http_error
+from ..image_response import image_response, image_responses, served_type
 
-router = APIRouter(prefix="/api/collage", tags=["collage"])
+router = APIRouter(prefix="/api/collage", tags=["collage"],
+                   responses=error_responses(400, 404, 502, 503))
 MEMBERS_HEADER = "X-Picadaily-Collage-Pictures"
 
 
-@router.get("")
+@router.get("", response_class=Response, responses=image_responses("image/jpeg"))
 async def get_collage(fe: FrontendDep) -> Response:
     try:
         obj = await asyncio.to_thread(fe.store.get, fe.settings.thumbnails_bucket, COLLAGE_KEY)

@@ -17,10 +17,11 @@ from picadaily.internal_auth import internal_headers
 
 from ..auth import AdminOnly
 from ..deps import Frontend, FrontendDep
-from ..errors import http_error
+from ..errors import error_responses, http_error
 from ..lab_scenarios import SCENARIOS
 
-router = APIRouter(prefix="/api/lab", tags=["lab"], dependencies=[AdminOnly])
+router = APIRouter(prefix="/api/lab", tags=["lab"], dependencies=[AdminOnly],
+                   responses=error_responses(400, 401, 403, 404, 409, 413, 422, 502, 503))
 
 
 def _lab_on(fe: FrontendDep) -> Frontend:

@@ -16,9 +16,10 @@ from picadaily.ids import is_valid_picture_id
 from picadaily.steps import Status
 
 from ..deps import FrontendDep
-from ..errors import http_error
+from ..errors import error_responses, http_error
 
-router = APIRouter(prefix="/api", tags=["live"])
+router = APIRouter(prefix="/api", tags=["live"],
+                   responses=error_responses(400, 429, 503))
 HEARTBEAT_S = 15.0
 MAX_LIVE_PER_CLIENT = 20  # one client (address) cannot take every stream
 

@@ -6,16 +6,18 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from picadaily.mode import MODES, UnknownMode, parse_mode
+from picadaily.settings import Mode
 
 from ..auth import AdminOnly
 from ..deps import FrontendDep
-from ..errors import http_error
+from ..errors import error_responses, http_error
 
-router = APIRouter(prefix="/api/mode", tags=["mode"])
+router = APIRouter(prefix="/api/mode", tags=["mode"],
+                   responses=error_responses(400, 401, 403, 413, 422, 503))
 
 
 class ModeBody(BaseModel):
-    mode: str
+    mode: Mode
 
 
 class ModeState(BaseModel):

@@ -27,7 +27,7 @@ from picadaily.tracing import PICTURE_ATTRIBUTE, current_traceparent, tracer
 
 from ..auth import AdminOnly, is_admin, require_admin
 from ..deps import Frontend, FrontendDep, inspect_image
-from ..errors import http_error, upstream_error
+from ..errors import error_responses, http_error, upstream_error
 from ..idempotency import (
     IdempotencyMismatch,
     UploadKeys,
@@ -35,11 +35,12 @@ from ..idempotency import (
     check_key,
     fingerprint,
 )
-from ..image_response import image_response, served_type
+from ..image_response import SERVED_TYPES, image_response, image_responses, served_type
 from ..views import PictureList, PictureView, picture_view
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/pictures", tags=["pictures"])
+router = APIRouter(prefix="/api/pictures", tags=["pictures"],
+                   responses=error_responses(400, 401, 403, 404, 409, 413, 422, 502, 503))
 
 
 def _valid_id(picture_id: str) -> str:
@@ -141,7 +142,7 @@ async def upload_pictures(
     fe: FrontendDep,
     request: Request,
     pictures: Annotated[list[UploadFile] | None, File()] = None,
-    mode: Annotated[str | None, Form()] = None,
+    mode: Annotated[Mode | None, Form()] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     if not pictures:
@@ -256,7 +257,8 @@ async def delete_picture(picture_id: PictureId, fe: FrontendDep) -> dict[str, st
     return {"deleted": picture_id}
 
 
-@router.get("/{picture_id}/image")
+@router.get("/{picture_id}/image", response_class=Response,
+            responses=image_responses(*SERVED_TYPES))
 async def get_image(picture_id: PictureId, fe: FrontendDep, request: Request) -> Response:
     """The original, only once it was judged and processed (``done``), or to an admin while it
     waits for review; served with the type its decoded header says, never the type a client
@@ -279,7 +281,8 @@ async def get_image(picture_id: PictureId, fe: FrontendDep, request: Request) ->
     return image_response(obj.data, served_type(obj.data), picture_id)
 
 
-@router.get("/{picture_id}/thumbnail")
+@router.get("/{picture_id}/thumbnail", response_class=Response,
+            responses=image_responses("image/jpeg"))
 async def get_thumbnail(picture_id: PictureId, fe: FrontendDep) -> Response:
     picture = await fetch_picture(fe, picture_id)
     if picture.thumbnail is None:

@@ -26,11 +26,12 @@ from picadaily.steps import Status
 
 from ..auth import AdminOnly
 from ..deps import Frontend, FrontendDep
-from ..errors import http_error
+from ..errors import error_responses, http_error
 from .pictures import PictureId, fetch_picture
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/pictures", tags=["review"])
+router = APIRouter(prefix="/api/pictures", tags=["review"],
+                   responses=error_responses(400, 401, 403, 404, 409, 413, 422, 502, 503))
 
 
 class ReviewBody(BaseModel):

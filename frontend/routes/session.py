@@ -10,10 +10,11 @@ from pydantic import BaseModel
 
 from ..auth import COOKIE
 from ..deps import FrontendDep
-from ..errors import http_error
+from ..errors import error_responses, http_error
 from ..login_throttle import TooManyWaiting
 
-router = APIRouter(prefix="/api/session", tags=["session"])
+router = APIRouter(prefix="/api/session", tags=["session"],
+                   responses=error_responses(400, 401, 413, 422, 429, 503))
 
 
 class Login(BaseModel):

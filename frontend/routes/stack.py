@@ -9,8 +9,10 @@ import httpx
 from fastapi import APIRouter
 
 from ..deps import FrontendDep
+from ..errors import error_responses
 
-router = APIRouter(prefix="/api/stack", tags=["stack"])
+router = APIRouter(prefix="/api/stack", tags=["stack"],
+                   responses=error_responses(400, 503))
 TROUBLE = ("restarting", "failed", "stopped", "stopping", "starting")
 
 

@@ -22,10 +22,11 @@ from picadaily.ids import workflow_id_for
 from picadaily.moderation import review_key
 
 from ..deps import FrontendDep
-from ..errors import upstream_error
+from ..errors import error_responses, upstream_error
 from ..trace_view import waterfall
 
-router = APIRouter(prefix="/api", tags=["stats"])
+router = APIRouter(prefix="/api", tags=["stats"],
+                   responses=error_responses(400, 404, 422, 502, 503))
 log = logging.getLogger(__name__)
 PIPELINE_EVENTS = (PICTURE_UPLOADED, PICTURE_ANALYZED, THUMBNAIL_CREATED, COLLAGE_UPDATED,
                    PICTURE_FAILED)

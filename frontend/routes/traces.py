@@ -16,10 +16,11 @@ from picadaily.ids import is_valid_picture_id
 
 from ..auth import require_admin_for_hidden
 from ..deps import FrontendDep
-from ..errors import http_error, upstream_error
+from ..errors import error_responses, http_error, upstream_error
 from ..trace_view import waterfall
 
-router = APIRouter(prefix="/api/pictures", tags=["traces"])
+router = APIRouter(prefix="/api/pictures", tags=["traces"],
+                   responses=error_responses(400, 401, 404, 422, 502, 503))
 
 
 @router.get("/{picture_id}/trace")

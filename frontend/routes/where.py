@@ -20,9 +20,10 @@ from picadaily.steps import PIPELINE, Status, Step
 
 from ..auth import require_admin_for_hidden
 from ..deps import Frontend, FrontendDep
-from ..errors import http_error, upstream_error
+from ..errors import error_responses, http_error, upstream_error
 
-router = APIRouter(prefix="/api/pictures", tags=["where"])
+router = APIRouter(prefix="/api/pictures", tags=["where"],
+                   responses=error_responses(400, 401, 404, 422, 502, 503))
 # The durable consumer that runs each step in choreography ("<service>-<subscription>").
 CHOREOGRAPHY_CONSUMERS = {
     Step.ANALYSE_IMAGE: "vision-uploaded", Step.CHECK_SAFETY: "vision-uploaded",
