@@ -222,7 +222,8 @@ class Stack:
             procs.append(Proc(part.name, part.argv, part.port,
                               _ignoring_proc(seaweedfs.part_ready(self.settings, part)),
                               self.logs / f"{part.name}.log", env=env, cwd=storage,
-                              stop_grace_s=seaweedfs.STOP_GRACE_S))
+                              stop_grace_s=seaweedfs.FILER_STOP_GRACE_S
+                              if part.name == "storage-filer" else seaweedfs.STOP_GRACE_S))
         return procs
 
     def _nats_url(self, component: str) -> str:

@@ -123,13 +123,16 @@ def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
     ]
 
 
-# On SIGTERM the filer flushes its metadata log only after a graceful gRPC stop that waits 15 s
-# for its own internal streams; killed sooner, it loses the log entries of the last minute
-# (measured: 21 of 22 events gone after a kill -9; the objects themselves all survive). The
-# runner stops the event source before the store, so what the log still held was forwarded
-# already, except objects other clients put during the shutdown: the reconciler registers those.
-# So the runner waits 5 s, not 15, before it kills the filer.
+# On SIGTERM the filer flushes its metadata log only after a graceful gRPC stop; killed sooner,
+# it loses the log entries of the last minute (measured: 21 of 22 events gone after a kill -9;
+# the objects themselves all survive). Inside `weed server` that stop took 15 s; a filer of its
+# own never finishes it (its log aggregator follows the filer itself: measured, still running
+# 20 s after SIGTERM, the S3 gateway and the event source stopped first). The runner stops the
+# event source before the store, so what the log still held was forwarded already, except
+# objects other clients put during the shutdown: the reconciler registers those. So the runner
+# gives the filer the moment its shutdown hooks take, and kills it; the other parts stop at once.
 STOP_GRACE_S = 5.0
+FILER_STOP_GRACE_S = 1.5
 
 
 # --- credentials --------------------------------------------------------------------------------

@@ -36,3 +36,36 @@ def test_a_port_already_taken_stops_the_stack_before_it_starts(tmp_path: Path) -
         taken.listen()
         with pytest.raises(StackError, match=rf"nats \({port}\)"):
             stack.check_ports(stack.plan())
+
+
+def test_a_frontend_alive_but_answering_nobody_is_killed_to_be_restarted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its connections exhausted (or stopped with SIGSTOP), the process is alive: the runner
+    asks its /healthz and, after LIVENESS_FAILURES answers that never came, kills it (the
+    supervisor then restarts it as after a crash)."""
+    import subprocess
+    import threading
+
+    import cli.stack
+    from cli.stack_process import wait_until
+    from cli.supervisor import Proc
+
+    monkeypatch.setattr(cli.stack, "LIVENESS_EVERY_S", 0.05)
+    monkeypatch.setattr(cli.stack, "LIVENESS_TIMEOUT_S", 0.2)
+    stack = Stack(Settings(home=tmp_path))
+    silent = free_port()  # nothing listens: every check fails to connect
+    proc = Proc("frontend", ["sleep", "60"], silent, lambda _p: True, tmp_path / "f.log")
+    proc.popen = subprocess.Popen(["sleep", "60"])
+    proc.state = "running"
+    stack.procs.append(proc)
+    watcher = threading.Thread(target=stack._watch_liveness, daemon=True)
+    watcher.start()
+    try:
+        wait_until(lambda: proc.popen is not None and proc.popen.poll() is not None, 10,
+                   "the silent frontend killed")
+    finally:
+        stack.stopping.set()
+        watcher.join(5)
+        if proc.popen.poll() is None:
+            proc.popen.kill()
+    assert proc.popen.returncode == -9
