@@ -132,7 +132,7 @@ def test_upload_requests_that_are_wrong_as_a_whole_get_a_reason(api: httpx.Clien
     assert big.status_code == 413
     assert "too large" in big.json()["error"]
     bad_mode = upload(api, [coffee], mode="telepathy")
-    assert bad_mode.status_code == 400 and "mode" in bad_mode.json()["error"]
+    assert bad_mode.status_code == 422 and "mode" in bad_mode.json()["error"]
 
 
 def test_a_paging_cursor_this_server_did_not_give_out_gets_a_sentence(api: httpx.Client) -> None:
