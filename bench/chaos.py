@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from bench.procs import descendants, process_name
+from bench.procs import descendants, process_name, store_part
 from cli.stack_process import RunningStack, wait_until
 from picadaily.imaging import sample_jpeg
 from picadaily.steps import FINAL_STATUSES
@@ -42,14 +42,14 @@ ONE_PER_CLASS = ("storage", "nats", "temporal", "vision", "worker", "trigger", "
 # Short reconciliation, so that what only the reconciler can repair is repaired within the run.
 CHAOS_ENV = {"PICADAILY_RECONCILE_AFTER_S": "8", "PICADAILY_RECONCILE_EVERY_S": "4",
              "PICADAILY_RECONCILE_FULL_EVERY_S": "4"}
-SERVER_NAMES = {"nats-server": "nats", "storage (seaweedfs)": "storage"}
+SERVER_NAMES = {"nats-server": "nats"}
 
 
 def children(runner_pid: int) -> dict[str, int]:
     """The stack's processes by component name."""
     out = {}
     for pid in descendants(runner_pid)[1:]:
-        name = process_name(pid)
+        name = store_part(pid) or process_name(pid)  # (the store: each of its four parts)
         out[SERVER_NAMES.get(name, name)] = pid
     return out
 

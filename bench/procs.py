@@ -55,6 +55,20 @@ def process_name(pid: int) -> str:
     return Path(argv[0]).name
 
 
+def store_part(pid: int) -> str | None:
+    """Which of SeaweedFS's four parts a ``weed`` process is, by the runner's name for it
+    (``storage`` is the S3 gateway); None for any other process."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    except OSError:
+        return None
+    if Path(argv[0]).name != "weed":
+        return None
+    command = next((a for a in argv[1:] if not a.startswith("-")), "")
+    return {"master": "storage-master", "volume": "storage-volume", "filer": "storage-filer",
+            "s3": "storage"}.get(command)
+
+
 def cpu_by_process(root: int) -> dict[str, float]:
     """CPU seconds (user + system, with reaped children's) per process name."""
     return _by_process(root, lambda pid: _from_stat(

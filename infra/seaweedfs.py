@@ -28,12 +28,12 @@ import ipaddress
 import json
 import os
 import secrets
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from infra.net import tcp_open
 from picadaily.settings import Settings
 
 # Offsets from seaweedfs_port_base (see Settings). The S3 port is the s3_endpoint's and the
@@ -251,21 +251,13 @@ def prepare(settings: Settings, data_dir: Path) -> None:
     tls_material(settings)
 
 
-def _tcp_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def part_ready(settings: Settings, part: StorePart) -> Callable[[], bool]:
     """The S3 gateway: ready when it answers HTTP (403 to an anonymous caller); the others when
     their port accepts connections."""
     import httpx
 
     if part.name != "storage":
-        return lambda: _tcp_open(settings.host, part.port)
+        return lambda: tcp_open(settings.host, part.port)
 
     def ready() -> bool:
         try:
