@@ -28,7 +28,7 @@ from schemathesis.checks import positive_data_acceptance
 from cli.stack_process import RunningStack
 
 pytestmark = pytest.mark.e2e
-EXAMPLES = 15
+EXAMPLES = 10
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +19,7 @@ import pytest
 
 from cli.stack_process import RunningStack, wait_until
 from picadaily.steps import Status, Step
+from picadaily.storage import S3ObjectStore
 from tests.conftest import photos
 from tests.e2e.client import upload, wait_final
 from tests.e2e.conftest import TIMEOUT_MS
@@ -29,14 +32,18 @@ KILLED = ("metadata", "worker", "nats")
 
 @pytest.fixture(scope="module")
 def review_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A second stack beside the session's (``test_two_stacks_side_by_side_share_nothing``
+    checks they share nothing), stopped with Ctrl-C at the end, and what a stopped stack may
+    not leave is looked for."""
     stack = RunningStack(tmp_path_factory.mktemp("review") / "home", {
         "PICADAILY_SAFETY_REVIEW_BAND": "[0.0, 0.85]",
         "PICADAILY_REVIEW_TIMEOUT": str(REVIEW_TIMEOUT_S), "PICADAILY_LAB": "true"}).start()
     try:
         yield stack
     finally:
-        if stack.proc:
-            stack.discard()  # its home is thrown away: no graceful stop needed
+        if stack.proc and stack.proc.poll() is None:
+            assert stack.stop() == 0
+    assert_nothing_left(stack)
 
 
 def picadaily(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -147,3 +154,47 @@ def test_waiting_pictures_survive_kill_9_and_each_gets_one_decision(
         page.goto("/review")
         page.locator("#review-empty").wait_for()
         context.close()
+
+
+# --- two stacks side by side ------------------------------------------------------------------
+# The review stack runs beside the session's for this whole module: two stacks on one machine at
+# once, told apart by nothing but their home and their port (every other port derives from it).
+
+TMP = Path(tempfile.gettempdir())
+
+
+def stack_files_in_tmp() -> list[str]:
+    """What a store used to leave in /tmp (sockets, logs), and anything the runner's children
+    might make there."""
+    return sorted(p.name for p in TMP.iterdir()
+                  if p.name.startswith(("seaweedfs-", "weed.", "temporal", "nats")))
+
+
+def assert_nothing_left(stack: RunningStack) -> None:
+    home = stack.home
+    for leftover in (home / "tmp", home / "storage" / "sockets", home / "secrets"):
+        assert not leftover.exists(), f"{leftover} is left after the stack stopped"
+    assert list((home / "storage").iterdir())  # the data stays
+    assert (home.stat().st_mode & 0o077) == 0, "the home is for its user only"
+
+
+def test_two_stacks_side_by_side_share_nothing(review_stack: RunningStack, stack: RunningStack,
+                                               api: httpx.Client) -> None:
+    """Each finished its own pictures (this module's in the review stack, one of its own in the
+    session's); neither store holds the other's; nothing of theirs is in /tmp. (What the review
+    stack leaves once stopped is checked by its fixture.)"""
+    assert review_stack.port != stack.port
+    [mine] = upload(api, photos("good")[:1], mode="choreography").json()["accepted"]
+    assert wait_final(api, [mine["id"]])[mine["id"]]["status"] == Status.DONE
+    with review_stack.client() as other:
+        theirs = [p["id"] for p in other.get("/api/pictures", params={"limit": 100}).json()[
+            "pictures"] if p["status"] == Status.DONE]
+        assert theirs
+        assert other.get(f"/api/pictures/{mine['id']}").status_code == 404
+    assert api.get(f"/api/pictures/{theirs[0]}").status_code == 404
+    for running, own, foreign in ((stack, [mine["id"]], theirs), (review_stack, theirs,
+                                                                  [mine["id"]])):
+        settings = running.settings()
+        keys = set(S3ObjectStore.from_settings(settings).list_keys(settings.pictures_bucket, ""))
+        assert set(own) <= keys and not set(foreign) & keys
+    assert stack_files_in_tmp() == [], f"the stacks wrote to {TMP}"

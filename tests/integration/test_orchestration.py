@@ -149,7 +149,7 @@ async def test_a_run_terminated_from_outside_still_ends_the_picture(
     settings = pipeline.settings
     async with httpx.AsyncClient(base_url=settings.vision_url) as vision:  # a slow first step
         (await vision.post("/admin/faults", json={"step": Step.ANALYSE_IMAGE, "times": 1,
-                                                  "delay_s": 5, "fail": False})
+                                                  "delay_s": 2, "fail": False})
          ).raise_for_status()
     picture_id = put_picture(settings, CAT)
     [body] = await storage_event_bodies(settings, 1)
