@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,15 @@ MAX_UPLOAD = 8_000_000
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def tmp_before() -> set[str]:
+    """What /tmp held before any stack of this session started (another program's, or an older
+    checkout's leftovers, are not this code's)."""
+    return set(os.listdir(tempfile.gettempdir()))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory,
+          tmp_before: set[str]) -> Iterator[RunningStack]:
     running = RunningStack(tmp_path_factory.mktemp("stack") / "home",
                            {"PICADAILY_MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
                             "PICADAILY_TRACING": "true"}).start()

@@ -163,11 +163,11 @@ def test_waiting_pictures_survive_kill_9_and_each_gets_one_decision(
 TMP = Path(tempfile.gettempdir())
 
 
-def stack_files_in_tmp() -> list[str]:
-    """What a store used to leave in /tmp (sockets, logs), and anything the runner's children
-    might make there."""
-    return sorted(p.name for p in TMP.iterdir()
-                  if p.name.startswith(("seaweedfs-", "weed.", "temporal", "nats")))
+def stack_files_in_tmp(before: set[str]) -> list[str]:
+    """What a store used to leave in /tmp (sockets, logs), or anything named like the stack's
+    servers, that was not there before this session's first stack started."""
+    return sorted(p.name for p in TMP.iterdir() if p.name not in before
+                  and p.name.startswith(("seaweedfs-", "weed.", "temporal", "nats")))
 
 
 def assert_nothing_left(stack: RunningStack) -> None:
@@ -179,7 +179,7 @@ def assert_nothing_left(stack: RunningStack) -> None:
 
 
 def test_two_stacks_side_by_side_share_nothing(review_stack: RunningStack, stack: RunningStack,
-                                               api: httpx.Client) -> None:
+                                               api: httpx.Client, tmp_before: set[str]) -> None:
     """Each finished its own pictures (this module's in the review stack, one of its own in the
     session's); neither store holds the other's; nothing of theirs is in /tmp. (What the review
     stack leaves once stopped is checked by its fixture.)"""
@@ -197,4 +197,4 @@ def test_two_stacks_side_by_side_share_nothing(review_stack: RunningStack, stack
         settings = running.settings()
         keys = set(S3ObjectStore.from_settings(settings).list_keys(settings.pictures_bucket, ""))
         assert set(own) <= keys and not set(foreign) & keys
-    assert stack_files_in_tmp() == [], f"the stacks wrote to {TMP}"
+    assert stack_files_in_tmp(tmp_before) == [], f"the stacks wrote to {TMP}"
