@@ -231,24 +231,28 @@ def tls_material(settings: Settings) -> None:
     _write_private(folder / "ca.crt", ca.public_bytes(serialization.Encoding.PEM))
 
 
-def security_env(settings: Settings) -> dict[str, str]:
+def security_env(settings: Settings, tls: bool = True) -> dict[str, str]:
     """The store's security settings (SeaweedFS reads ``WEED_*`` as ``security.toml``): write
-    JWTs signed with keys made for this run, gRPC mutual TLS with ``tls_material``."""
+    JWTs signed with keys made for this run, and (``tls``) gRPC mutual TLS with
+    ``tls_material``."""
     folder = settings.storage_tls_dir()
     env = {"WEED_JWT_SIGNING_KEY": secrets.token_urlsafe(32),
-           "WEED_JWT_FILER_SIGNING_KEY": secrets.token_urlsafe(32),
-           "WEED_GRPC_CA": str(folder / "ca.crt")}
+           "WEED_JWT_FILER_SIGNING_KEY": secrets.token_urlsafe(32)}
+    if not tls:
+        return env
+    env["WEED_GRPC_CA"] = str(folder / "ca.crt")
     for part in ("MASTER", "VOLUME", "FILER", "S3", "CLIENT"):
         env[f"WEED_GRPC_{part}_CERT"] = str(folder / "store.crt")
         env[f"WEED_GRPC_{part}_KEY"] = str(folder / "store.key")
     return env
 
 
-def prepare(settings: Settings, data_dir: Path) -> None:
-    """Folders and the run's TLS material; the caller makes the identities."""
+def prepare(settings: Settings, data_dir: Path, tls: bool = True) -> None:
+    """Folders and (``tls``) the run's TLS material; the caller makes the identities."""
     for sub in ("master", "volume", "filer", "sockets"):
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
-    tls_material(settings)
+    if tls:
+        tls_material(settings)
 
 
 def part_ready(settings: Settings, part: StorePart) -> Callable[[], bool]:

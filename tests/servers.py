@@ -76,11 +76,9 @@ def seaweedfs_server(tmp: Path) -> Iterator[SeaweedStore]:
     settings = Settings(home=tmp / "seaweedfs-home", s3_endpoint=f"http://127.0.0.1:{base + 7}",
                         seaweedfs_port_base=base, seaweedfs_filer_grpc=f"127.0.0.1:{base + 5}")
     data = tmp / "seaweedfs"
-    for sub in ("master", "volume", "filer", "sockets"):
-        (data / sub).mkdir(parents=True, exist_ok=True)
+    seaweedfs.prepare(settings, data, tls=False)
     key = seaweedfs.make_identities(settings, components={}, admin="tests")["tests"]
-    env = {**seaweedfs.SERVER_ENV, **seaweedfs.security_env(settings)}
-    env = {k: v for k, v in env.items() if not k.startswith("WEED_GRPC_")}
+    env = {**seaweedfs.SERVER_ENV, **seaweedfs.security_env(settings, tls=False)}
     with contextlib.ExitStack() as running:
         for part in seaweedfs.parts(binary("weed"), settings, data):
             running.enter_context(process(
