@@ -9,6 +9,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -43,6 +44,9 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
         data_converter=data_converter,
+        # The SDK's default is 5 s; on a loaded 2-core CI runner the server's first start took
+        # longer (CI of stop 30: "did not start within 5s", every test of this module in error).
+        test_server_startup_timeout=timedelta(seconds=60),
     ) as environment:
         yield environment
 
