@@ -1,4 +1,4 @@
-"""The stack runner's plan: the ports it gives replicas."""
+"""The stack runner's plan: the ports it gives replicas, the order it starts processes in."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 import cli.ports
 from cli.ports import free_port
-from cli.stack import Stack, StackError
+from cli.stack import Stack, StackError, start_waves
 from picadaily.settings import Settings
 
 
@@ -69,3 +69,14 @@ def test_a_frontend_alive_but_answering_nobody_is_killed_to_be_restarted(
         if proc.popen.poll() is None:
             proc.popen.kill()
     assert proc.popen.returncode == -9
+
+
+def test_the_servers_start_one_by_one_then_ours_in_waves_feeders_last(tmp_path: Path) -> None:
+    stack = Stack(Settings(home=tmp_path, replicas=2, tracing=True))
+    waves = [[p.name for p in wave] for wave in start_waves(stack.plan())]
+    assert waves[:6] == [["nats"], ["storage-master"], ["storage-volume"], ["storage-filer"],
+                         ["storage"], ["temporal"]]
+    assert sorted(waves[6]) == ["metadata", "metadata-2", "traces"]
+    assert {"vision", "vision-2", "worker", "worker-2", "exif"} <= set(waves[7])
+    assert sorted(waves[8]) == ["frontend", "reconciler", "source", "trigger", "trigger-2"]
+    assert len(waves) == 9
