@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+ASYNCAPI_SPECS := 6.11.1
 
 .PHONY: install demo test test-fast lint bench ab chaos scenarios requests review-timings profile scale footprint proto clean
 
@@ -10,6 +11,11 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("PicaDaily needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# The official AsyncAPI schemas (npm), to validate our /asyncapi.json offline in the tests.
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --prefix $(VENV)/npm --no-save --no-audit --no-fund --loglevel=error \
+			@asyncapi/specs@$(ASYNCAPI_SPECS); \
+	else echo "npm not found: the AsyncAPI document's test will skip (apt-get install npm)"; fi
 	@touch $(STAMP)
 
 install: $(STAMP)

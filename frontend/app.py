@@ -31,6 +31,7 @@ from .lab_scenarios import ScenarioRunner
 from .routes import (
     collage,
     dead_letters,
+    events_doc,
     lab,
     live,
     mode,
@@ -127,7 +128,7 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok", "service": "frontend"}
 
     for module in (session, traces, where, review, pictures, collage, mode, dead_letters, lab, live,
-                   stats, stack, pages):
+                   stats, stack, events_doc, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

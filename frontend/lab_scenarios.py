@@ -24,7 +24,9 @@ from typing import Any
 
 import httpx
 
+from picadaily import choreography
 from picadaily.contracts import utcnow
+from picadaily.event_data import DATA_MODELS
 from picadaily.events import subject
 from picadaily.imaging import sample_jpeg
 from picadaily.internal_auth import internal_headers
@@ -67,16 +69,33 @@ class Lab:
         await self.client.delete(f"{url}/admin/faults")
 
     async def poison_every_subject(self) -> int:
-        """One message of each broken kind on every subject a consumer reads."""
-        kinds = (b"not json", b"[]", json.dumps({"specversion": "1.0", "type": "x"}).encode())
-        subjects = [subject(self.settings, t) for t in (
-            "picture.uploaded", "picture.analyzed", "thumbnail.created", "collage.updated",
-            "picture.failed", "picture.deleted")] + [subject_for(self.settings.pictures_bucket)]
+        """One message of each broken kind on every subject a consumer reads (every reaction
+        ``picadaily.choreography`` declares, and the trigger's storage events): not JSON, not
+        an object, not one of our events, and one of ours whose data its model refuses."""
+        types = sorted({t for r in choreography.REACTIONS for t in r.types})
+        subjects = [subject(self.settings, t) for t in types] + \
+            [subject_for(self.settings.pictures_bucket)]
         run = time.time()
-        for i, (subj, body) in enumerate((s, k) for s in subjects for k in kinds):
-            await self.nats.publish(subj, body, headers={"Nats-Msg-Id": f"poison-{run}-{i}"})
+        sent = 0
+        for type_, subj in zip([*types, "storage"], subjects, strict=True):
+            for body in (b"not json", b"[]",
+                         json.dumps({"specversion": "1.0", "type": "x"}).encode(),
+                         _refused_by_its_model(self.settings, type_)):
+                await self.nats.publish(subj, body,
+                                        headers={"Nats-Msg-Id": f"poison-{run}-{sent}"})
+                sent += 1
         await self.nats.flush()
-        return len(subjects) * len(kinds)
+        return sent
+
+
+def _refused_by_its_model(settings: Settings, type_: str) -> bytes:
+    """A CloudEvent of the subject's own type whose every data field is of the wrong type."""
+    model = DATA_MODELS.get(type_)
+    fields = {name: {"not": "valid"} for name in (model.model_fields if model else ())}
+    return json.dumps({"specversion": "1.0", "id": "poison", "source": "picadaily/lab",
+                       "type": f"{settings.event_prefix}.{type_}", "subject": "poison",
+                       "data": {"picture_id": "poison", "mode": "choreography", **fields}}
+                      ).encode()
 
 
 Disturb = Callable[[Lab, float], Coroutine[Any, Any, str]]  # (lab, outage seconds) -> what was done

@@ -39,12 +39,10 @@ from typing import Any
 
 import httpx
 
+from picadaily.choreography import may_publish
 from picadaily.contracts import Picture, utcnow
+from picadaily.event_data import PictureDeleted, PictureFailed, PictureReviewDecided
 from picadaily.events import (
-    PICTURE_DELETED,
-    PICTURE_FAILED,
-    PICTURE_REVIEW_DECIDED,
-    RUN_ENDED,
     Event,
     EventBus,
 )
@@ -55,7 +53,7 @@ from picadaily.moderation import timeout_decision
 from picadaily.runtime import announce_ready
 from picadaily.service_errors import raise_for_service_error
 from picadaily.settings import Settings
-from picadaily.steps import Status
+from picadaily.steps import Status, Step
 from picadaily.storage import ObjectInfo, S3ObjectStore
 from picadaily.storage_events import escape_key, minio_notification, subject_for
 from workflow.starter import ended_without_finishing
@@ -163,17 +161,17 @@ class Reconciler:
             return False
         log.warning("%s: %s; the picture fails", picture.id, reason)
         await self._bus.publish(Event(
-            type=PICTURE_FAILED, picture_id=picture.id, mode=picture.mode,
-            version=picture.version, source=self._bus.source,
-            data={"step": "review", "reason": reason, RUN_ENDED: True}),
+            PictureFailed(step=Step.REVIEW, reason=reason, run_ended=True),
+            picture_id=picture.id, mode=picture.mode, version=picture.version,
+            source=self._bus.source),
             dedupe_key=f"{picture.id}:run-ended:v{picture.version}")
         return True
 
     async def _decide_overdue(self, picture: Picture) -> None:
         decision = timeout_decision(self._settings.review_timeout)
         await self._bus.publish(
-            Event(PICTURE_REVIEW_DECIDED, picture.id, picture.mode,
-                  data=decision.model_dump(), version=picture.version),
+            Event(PictureReviewDecided(**decision.model_dump()), picture.id, picture.mode,
+                  version=picture.version),
             dedupe_key=f"{picture.id}:review-overdue:{picture.version}")
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -254,15 +252,14 @@ class Reconciler:
                                headers={"Nats-Msg-Id": f"reconcile:{why}:{head.etag}:{round_id}"})
 
     async def _collect(self, picture: Picture) -> None:
-        deleted = Event(type=PICTURE_DELETED, picture_id=picture.id, mode=None,
-                        data={"bucket": self._settings.pictures_bucket, "key": picture.object_key,
-                              "deleted_at": utcnow().isoformat()}, source=self._bus.source)
+        deleted = Event(PictureDeleted(bucket=self._settings.pictures_bucket,
+                                       key=picture.object_key, deleted_at=utcnow()),
+                        picture_id=picture.id, mode=None, source=self._bus.source)
         await self._bus.publish(deleted, dedupe_key=f"{picture.id}:deleted:reconcile")
 
     async def _fail(self, picture: Picture) -> None:
-        failed = Event(type=PICTURE_FAILED, picture_id=picture.id, mode=picture.mode,
-                       data={"step": "register", "reason": ORIGINAL_MISSING},
-                       source=self._bus.source)
+        failed = Event(PictureFailed(step=Step.REGISTER, reason=ORIGINAL_MISSING),
+                       picture_id=picture.id, mode=picture.mode, source=self._bus.source)
         await self._bus.publish(failed, dedupe_key=f"{picture.id}:failed:reconcile")
 
 
@@ -283,7 +280,8 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
                                             namespace=settings.temporal_namespace,
                                             data_converter=data_converter)
             reconciler = Reconciler(settings, S3ObjectStore.from_settings(settings), metadata, js,
-                                    EventBus(js, settings, "picadaily/reconciler"), temporal)
+                                    EventBus(js, settings, "picadaily/reconciler",
+                                             may_publish("reconciler")), temporal)
             announce_ready(f"reconciler: every {settings.reconcile_every_s:.0f} s, pictures "
                            f"waiting over {settings.reconcile_after_s:.0f} s")
             await reconciler.run(stop)

@@ -22,15 +22,9 @@ import httpx
 
 from picadaily.consumer import EventEdge, Subscription, Unparsable
 from picadaily.contracts import Picture, Registration
+from picadaily.event_data import PictureDeleted, PictureFailed, PictureUploaded
 from picadaily.event_runtime import event_edge_running, until_stopped_or_failed
-from picadaily.events import (
-    PICTURE_DELETED,
-    PICTURE_FAILED,
-    PICTURE_UPLOADED,
-    RUN_ENDED,
-    Event,
-    EventBus,
-)
+from picadaily.events import PICTURE_DELETED, PICTURE_UPLOADED, Event, EventBus
 from picadaily.http_client import service_client
 from picadaily.ids import picture_id_for_key
 from picadaily.internal_auth import internal_headers
@@ -168,10 +162,9 @@ class Trigger:
             log.info("%s is already being processed: duplicate storage event ignored", picture.id)
             return
         # The stored created time (a redelivered event keeps the first one) orders the collage.
-        uploaded = Event(type=PICTURE_UPLOADED, picture_id=picture.id, mode=picture.mode,
-                         version=picture.version,
-                         data={"bucket": event.bucket, "key": event.key,
-                               "created": picture.created.isoformat()},
+        uploaded = Event(PictureUploaded(bucket=event.bucket, key=event.key,
+                                         created=picture.created),
+                         picture_id=picture.id, mode=picture.mode, version=picture.version,
                          source=self.bus.source,
                          traceparent=event.user_metadata.get("traceparent", ""))
         # The same storage event twice publishes one picture.uploaded (JetStream dedupe);
@@ -188,20 +181,19 @@ class Trigger:
             return
         log.warning("%s: %s; the picture fails", picture.id, reason)
         await self.bus.publish(Event(
-            type=PICTURE_FAILED, picture_id=picture.id, mode=picture.mode,
-            version=picture.version, source=self.bus.source,
-            data={"step": Step.REGISTER.value, "reason": reason, RUN_ENDED: True}),
+            PictureFailed(step=Step.REGISTER, reason=reason, run_ended=True),
+            picture_id=picture.id, mode=picture.mode, version=picture.version,
+            source=self.bus.source),
             dedupe_key=f"{picture.id}:run-ended:v{picture.version}")
 
     async def picture_removed(self, event: StorageEvent) -> None:
         """Deletions fan out through NATS in both modes: each service cleans up on its own."""
         picture_id = picture_id_for_key(event.key)
-        data: dict[str, Any] = {"bucket": event.bucket, "key": event.key}
-        if event.time:
-            data["deleted_at"] = datetime.fromisoformat(
-                event.time.replace("Z", "+00:00")).isoformat()
-        deleted = Event(type=PICTURE_DELETED, picture_id=picture_id, mode=None, data=data,
-                        source=self.bus.source)
+        deleted_at = datetime.fromisoformat(event.time.replace("Z", "+00:00")) \
+            if event.time else None
+        deleted = Event(PictureDeleted(bucket=event.bucket, key=event.key,
+                                       deleted_at=deleted_at),
+                        picture_id=picture_id, mode=None, source=self.bus.source)
         await self.bus.publish(deleted, dedupe_key=f"{picture_id}:deleted:{event.sequencer}")
         log.info("published %s for %s", PICTURE_DELETED, picture_id)
 

@@ -26,9 +26,10 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from opentelemetry.trace import SpanKind, StatusCode
 
-from picadaily.contracts import utcnow
+from picadaily import choreography
+from picadaily.contracts import TimelineEntry, utcnow
+from picadaily.event_data import EventData, PictureFailed, StepReport
 from picadaily.events import (
-    PICTURE_FAILED,
     Event,
     EventBus,
     MalformedEvent,
@@ -41,7 +42,7 @@ from picadaily.pull import ContinuousPull
 from picadaily.settings import Mode, Settings
 from picadaily.storage import ObjectMissing
 from picadaily.streams import dead_letter_subject, redrive_subject
-from picadaily.timeline import error_text
+from picadaily.timeline import CarriedTimeline, TimelineRecorder, error_text, timed
 from picadaily.tracing import PICTURE_ATTRIBUTE, extracted, tracer
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,37 @@ class Handled(Protocol):
 
 
 M = TypeVar("M", bound=Handled)
+D = TypeVar("D", bound=EventData)
+T = TypeVar("T")
+
+
+class Delivery:
+    """What a handler gets beside its event: the delivery's attempt, and ``also`` for a further
+    step it does (``Reaction.also``: vision checks safety after analysing)."""
+
+    def __init__(self, event: Event[Any], attempt: int, carried: CarriedTimeline) -> None:
+        self.event, self.attempt, self._carried = event, attempt, carried
+
+    async def also(self, step: str, work: Callable[[], Awaitable[T]]) -> T:
+        e = self.event
+        return await timed(self._carried, step, e.picture_id, e.mode, self.attempt, work,
+                           e.version)
+
+
+# A reaction's handler: the core's work on one event; the next event's data, or None.
+Handler = Callable[[Event[D], Delivery], Awaitable[EventData | None]]
+
+
+class _Unrecorded:
+    async def record(self, picture_id: str, entry: TimelineEntry) -> None:
+        log.debug("no timeline for %s of %s", entry.step, picture_id)
+
+
+_UNRECORDED = _Unrecorded()
+
+
+def declared_publishes(declared: choreography.Reaction) -> frozenset[str]:
+    return frozenset(m.TYPE for m in declared.publishes)
 
 
 class InboundMessage(Protocol):
@@ -135,37 +167,86 @@ class EventEdge:
         self.js = js
         self.settings = settings
         self.service = service
-        self.bus = EventBus(js, settings, f"picadaily/{service}")
+        self.bus = EventBus(js, settings, f"picadaily/{service}",
+                            choreography.may_publish(service))
         self.problem: str | None = None  # set when a consumer loop ended while it should run
         self.task: asyncio.Task[None] | None = None  # the running consumer (event_runtime)
+        self.handled: set[str] = set()  # the reactions given a handler (``on``)
 
     # --- building subscriptions ---------------------------------------------------------------
 
-    def on(self, name: str, types: Sequence[str], handler: Callable[[Event, int], Awaitable[None]],
-           step: str) -> Subscription[Event]:
-        """A subscription to domain events of these types."""
-        prefix = self.settings.event_prefix
+    def on(self, name: str, handler: Handler[Any],
+           timeline: TimelineRecorder | None = None) -> Subscription[Event[Any]]:
+        """The subscription of this service's reaction ``name`` (``picadaily.choreography``):
+        its durable consumer, event types and step come from the declaration.
 
-        def parse(body: bytes) -> Event:
+        The runtime keeps the books: a ``timed`` reaction's step is timed here and its entry
+        recorded (an error at once through ``timeline``; a success travels in the event the
+        handler returns, or goes through ``timeline`` when it returns none); the event it
+        returns is published as the next one of the same picture, version and trace."""
+        declared = choreography.reaction(self.service, name)
+        prefix = self.settings.event_prefix
+        types = frozenset(declared.types)
+
+        def parse(body: bytes) -> Event[Any]:
             try:
-                return parse_event(body, prefix)
+                event = parse_event(body, prefix)
             except MalformedEvent as exc:
                 raise Unparsable(str(exc)) from exc
+            if event.type not in types:
+                raise Unparsable(f"a {event.type} event: {declared.durable} reads "
+                                 f"{', '.join(sorted(types))} only")
+            return event
 
+        async def books_kept(event: Event[Any], attempt: int) -> None:
+            await self._react(declared, handler, timeline, event, attempt)
+
+        self.handled.add(name)
         return Subscription(
             name=name, stream=self.settings.events_stream,
-            subjects=tuple(subject(self.settings, t) for t in types), parse=parse,
-            handler=handler, step=step, max_deliver=self.settings.event_max_deliver,
+            subjects=tuple(subject(self.settings, t) for t in declared.types), parse=parse,
+            handler=books_kept, step=declared.step, max_deliver=self.settings.event_max_deliver,
             backoff_s=tuple(self.settings.event_backoff_s))
+
+    async def _react(self, declared: choreography.Reaction, handler: Handler[Any],
+                     timeline: TimelineRecorder | None, event: Event[Any], attempt: int) -> None:
+        carried = CarriedTimeline(timeline or _UNRECORDED)
+        delivery = Delivery(event, attempt, carried)
+        if declared.timed:
+            out = await timed(carried, declared.step, event.picture_id, event.mode, attempt,
+                              lambda: handler(event, delivery), event.version)
+        else:
+            out = await handler(event, delivery)
+        carried.entries.sort(key=lambda e: e.started)
+        if out is None:
+            for entry in carried.entries:
+                await (timeline or _UNRECORDED).record(event.picture_id, entry)
+            return
+        if out.TYPE not in declared_publishes(declared):
+            raise RuntimeError(f"{declared.durable} may not publish {out.TYPE} (see "
+                               "picadaily.choreography)")
+        if isinstance(out, StepReport):
+            out = out.model_copy(update={"timeline": carried.entries})
+        await self.bus.publish(event.follow(out, self.bus.source),
+                               dedupe_key=f"{event.picture_id}:{out.TYPE}:{event.id}")
 
     # --- running ------------------------------------------------------------------------------
 
     async def run(self, subscriptions: Sequence[Subscription[Any]], stop: asyncio.Event) -> None:
         if self.nc is None:
             raise RuntimeError("an event edge needs its NATS connection to consume")
+        self.check_declared()
         for s in subscriptions:
             await self._create_consumer(s)
         await asyncio.gather(*(self._puller(s).run(stop) for s in subscriptions))
+
+    def check_declared(self) -> None:
+        """A service handles exactly the reactions the choreography declares for it."""
+        declared = {r.name for r in choreography.reactions_of(self.service)}
+        if self.service != "trigger" and self.handled != declared:
+            raise RuntimeError(
+                f"{self.service} handles {sorted(self.handled)} but picadaily.choreography "
+                f"declares {sorted(declared)} for it")
 
     def _puller(self, s: Subscription[Any]) -> ContinuousPull:
         async def handle(msg: Any) -> None:
@@ -260,9 +341,8 @@ class EventEdge:
     async def fail_picture(self, handled: Handled, step: str, reason: str) -> None:
         if not handled.reports_failure:
             return
-        failed = Event(type=PICTURE_FAILED, picture_id=handled.picture_id, mode=handled.mode,
-                       version=handled.version,
-                       data={"step": step, "reason": reason}, source=self.bus.source,
+        failed = Event(PictureFailed(step=step, reason=reason), picture_id=handled.picture_id,
+                       mode=handled.mode, version=handled.version, source=self.bus.source,
                        traceparent=new_traceparent(handled.traceparent or None))
         await self.bus.publish(failed, dedupe_key=f"{handled.picture_id}:failed:{handled.id}")
 

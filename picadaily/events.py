@@ -11,35 +11,50 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from opentelemetry.trace import SpanKind
+from pydantic import ValidationError
 
 from picadaily.contracts import utcnow
+from picadaily.event_data import (
+    DATA_MODELS,
+    CollageUpdated,
+    EventData,
+    PictureAnalyzed,
+    PictureDeleted,
+    PictureExifExtracted,
+    PictureFailed,
+    PictureReviewDecided,
+    PictureReviewed,
+    PictureReviewRequested,
+    PictureUploaded,
+    ThumbnailCreated,
+)
 from picadaily.settings import MODES, Mode, Settings
 from picadaily.tracing import PICTURE_ATTRIBUTE, nats_headers, tracer
 
-# Event types (subject suffixes). The subject is "<prefix>.<type>".
-PICTURE_UPLOADED = "picture.uploaded"
-PICTURE_ANALYZED = "picture.analyzed"
-PICTURE_EXIF_EXTRACTED = "picture.exif_extracted"
-THUMBNAIL_CREATED = "thumbnail.created"
-COLLAGE_UPDATED = "collage.updated"
-PICTURE_FAILED = "picture.failed"
-# picture.failed's data flag: the workflow run that held the picture ended without finishing it
-# (terminated or cancelled through Temporal): a picture waiting for review fails too.
-RUN_ENDED = "run_ended"
-PICTURE_DELETED = "picture.deleted"
+# Event types (subject suffixes): the subject is "<prefix>.<type>". What each one says is its
+# model in ``picadaily.event_data``; who publishes and consumes it, ``picadaily.choreography``.
+PICTURE_UPLOADED = PictureUploaded.TYPE
+PICTURE_ANALYZED = PictureAnalyzed.TYPE
+PICTURE_EXIF_EXTRACTED = PictureExifExtracted.TYPE
+THUMBNAIL_CREATED = ThumbnailCreated.TYPE
+COLLAGE_UPDATED = CollageUpdated.TYPE
+PICTURE_FAILED = PictureFailed.TYPE
+PICTURE_DELETED = PictureDeleted.TYPE
 # Moderation: metadata asks for a person (review_requested); a decision arrives (review_decided:
 # from a person through the frontend, or from the timeout, a JetStream scheduled message); the
 # metadata applies the first one and announces it (reviewed), which thumbnails acts on.
-PICTURE_REVIEW_REQUESTED = "picture.review_requested"
-PICTURE_REVIEW_DECIDED = "picture.review_decided"
-PICTURE_REVIEWED = "picture.reviewed"
+PICTURE_REVIEW_REQUESTED = PictureReviewRequested.TYPE
+PICTURE_REVIEW_DECIDED = PictureReviewDecided.TYPE
+PICTURE_REVIEWED = PictureReviewed.TYPE
 # Cleaning up after a failure or a deletion must never fail the picture again.
 CLEAN_UP_TYPES = frozenset({PICTURE_FAILED, PICTURE_DELETED})
+D = TypeVar("D", bound=EventData)
+N = TypeVar("N", bound=EventData)
 
 
 def new_traceparent(parent: str | None = None) -> str:
@@ -49,16 +64,21 @@ def new_traceparent(parent: str | None = None) -> str:
 
 
 @dataclass(frozen=True)
-class Event:
-    type: str
+class Event(Generic[D]):
+    """One domain event: what it says (``data``, whose model names its type) and about what."""
+
+    data: D
     picture_id: str
     mode: Mode | None  # None: not a processing event (a deletion is the same in both modes)
-    data: dict[str, Any] = field(default_factory=dict)
     version: int | None = None  # the picture version being processed (None: not about one)
     traceparent: str = ""
     id: str = ""
     source: str = ""
     time: str = ""
+
+    @property
+    def type(self) -> str:
+        return self.data.TYPE
 
     def to_cloudevent(self, prefix: str) -> dict[str, Any]:
         return {
@@ -72,7 +92,7 @@ class Event:
             "traceparent": self.traceparent or new_traceparent(),
             "data": {"picture_id": self.picture_id, "mode": self.mode,
                      **({"version": self.version} if self.version is not None else {}),
-                     **self.data},
+                     **self.data.model_dump(mode="json")},
         }
 
     @property
@@ -80,9 +100,9 @@ class Event:
         """Whether giving up on this event fails its picture."""
         return self.type not in CLEAN_UP_TYPES
 
-    def follow(self, type_: str, source: str, data: dict[str, Any] | None = None) -> Event:
-        """The next event of the same picture, in the same trace."""
-        return Event(type=type_, picture_id=self.picture_id, mode=self.mode, data=data or {},
+    def follow(self, data: N, source: str) -> Event[N]:
+        """The next event of the same picture and version, in the same trace."""
+        return Event(data=data, picture_id=self.picture_id, mode=self.mode,
                      traceparent=new_traceparent(self.traceparent), source=source,
                      version=self.version)
 
@@ -109,6 +129,10 @@ def parse_event(body: bytes, prefix: str) -> Event:
     if not isinstance(raw_data, dict):
         raise MalformedEvent("the event's data is not an object")
     data = dict(raw_data)
+    type_ = full_type[len(prefix) + 1:]
+    model = DATA_MODELS.get(type_)
+    if model is None:
+        raise MalformedEvent(f"unknown event type {full_type!r}")
     picture_id = data.pop("picture_id", None) or doc.get("subject")
     if not isinstance(picture_id, str) or not picture_id:
         raise MalformedEvent("the event names no picture (data.picture_id or subject)")
@@ -118,10 +142,19 @@ def parse_event(body: bytes, prefix: str) -> Event:
     version = data.pop("version", None)
     if version is not None and (type(version) is not int or version < 1):
         raise MalformedEvent(f"the event's version {version!r} is not a positive integer")
-    return Event(type=full_type[len(prefix) + 1:], picture_id=picture_id, mode=mode,
-                 data=data, version=version, traceparent=_text(doc, "traceparent", ""),
+    try:
+        typed = model.model_validate(data)
+    except ValidationError as exc:
+        raise MalformedEvent(f"{type_}: {_problems(exc)}") from exc
+    return Event(data=typed, picture_id=picture_id, mode=mode,
+                 version=version, traceparent=_text(doc, "traceparent", ""),
                  id=_text(doc, "id"), source=_text(doc, "source", ""),
                  time=_text(doc, "time", ""))
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}"
+                     for e in exc.errors())
 
 
 def _text(doc: dict[str, Any], name: str, default: str | None = None) -> str:
@@ -148,14 +181,22 @@ def changes_subject(settings: Settings) -> str:
 class EventBus:
     """Publishes domain events to JetStream."""
 
-    def __init__(self, js: Any, settings: Settings, source: str) -> None:
+    def __init__(self, js: Any, settings: Settings, source: str,
+                 may_publish: frozenset[str] | None = None) -> None:
         self._js = js
         self._settings = settings
         self.source = source
+        self._may_publish = may_publish  # None: anything (tests, tools)
 
-    async def publish(self, event: Event, *, dedupe_key: str | None = None) -> None:
+    def _check(self, event: Event[Any]) -> None:
+        if self._may_publish is not None and event.type not in self._may_publish:
+            raise ValueError(f"{self.source} is not declared to publish {event.type} "
+                             "(picadaily.choreography)")
+
+    async def publish(self, event: Event[Any], *, dedupe_key: str | None = None) -> None:
         """Publish inside a producer span; the trace context travels in the message headers
         and in the CloudEvent's ``traceparent``."""
+        self._check(event)
         to = subject(self._settings, event.type)
         with tracer.start_as_current_span(
                 f"publish {event.type}", kind=SpanKind.PRODUCER,
@@ -169,10 +210,11 @@ class EventBus:
                 body["source"] = self.source
             await self._js.publish(to, json.dumps(body).encode(), headers=headers or None)
 
-    async def schedule(self, event: Event, at: datetime, key: str) -> None:
+    async def schedule(self, event: Event[Any], at: datetime, key: str) -> None:
         """Have JetStream publish ``event`` at ``at`` (a scheduled message, nats-server >= 2.12):
         it waits in the events stream, so it survives any of our processes and the server's own
         restart. One per ``key``: scheduling again replaces it."""
+        self._check(event)
         body = event.to_cloudevent(self._settings.event_prefix)
         body["source"] = event.source or self.source
         stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,5 +1,6 @@
 """Recording a step's timeline entry, the same way in both modes: the activities (orchestration)
-and the event edges (choreography) both time their work with ``timed``."""
+and the event edges' runtime (choreography, ``picadaily.consumer``) both time the work with
+``timed``."""
 
 from __future__ import annotations
 
@@ -39,16 +40,12 @@ class HttpTimeline:
             log.exception("could not record %s of %s", [e.step for e in entries], picture_id)
 
 
-# Choreography: a step's own timeline entries travel in the event it publishes, under this key of
-# the event's data; the metadata service records them when it reads the event. No request of
-# their own (measured with bench.requests: 5 per choreographed picture before).
-TIMELINE_FIELD = "timeline"
-
-
 class CarriedTimeline:
-    """A recorder for one handled event: entries of work that succeeded wait to travel with the
-    event the handler publishes (``as_data``); an error has no event to travel with and is
-    recorded at once, through ``fallback``."""
+    """A recorder for one handled event (choreography): entries of work that succeeded wait to
+    travel with the event the handler publishes (``entries``: a ``StepReport``'s timeline, which
+    the metadata service records when it reads the event, no request of their own — measured
+    with bench.requests: 5 per choreographed picture before); an error has no event to travel
+    with and is recorded at once, through ``fallback``."""
 
     def __init__(self, fallback: TimelineRecorder) -> None:
         self._fallback = fallback
@@ -59,17 +56,6 @@ class CarriedTimeline:
             self.entries.append(entry)
         else:
             await self._fallback.record(picture_id, entry)
-
-    def as_data(self) -> dict[str, Any]:
-        return {TIMELINE_FIELD: [e.model_dump(mode="json") for e in self.entries]}
-
-
-def carried_entries(data: dict[str, Any]) -> list[TimelineEntry]:
-    """The timeline entries an event carries (none: an empty list)."""
-    raw = data.get(TIMELINE_FIELD) or []
-    if not isinstance(raw, list):
-        raise ValueError(f"the event's {TIMELINE_FIELD!r} is not a list")
-    return [TimelineEntry.model_validate(e) for e in raw]
 
 
 def error_text(exc: BaseException) -> str:

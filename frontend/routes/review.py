@@ -18,8 +18,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from picadaily.choreography import may_publish
 from picadaily.contracts import Picture, ReviewChoice, ReviewDecision
-from picadaily.events import PICTURE_REVIEW_DECIDED, Event, EventBus
+from picadaily.event_data import PictureReviewDecided
+from picadaily.events import Event, EventBus
 from picadaily.ids import workflow_id_for
 from picadaily.moderation import REVIEW_UPDATE
 from picadaily.steps import Status
@@ -58,9 +60,11 @@ async def review(picture_id: PictureId, body: ReviewBody, fe: FrontendDep) -> Re
         await _update_workflow(fe, picture, decision)
         applied = "now: the workflow accepted it"
     else:
-        await EventBus(fe.nats.jetstream(), fe.settings, "picadaily/frontend").publish(
-            Event(PICTURE_REVIEW_DECIDED, picture.id, picture.mode, version=picture.version,
-                  data=decision.model_dump()),
+        bus = EventBus(fe.nats.jetstream(), fe.settings, "picadaily/frontend",
+                       may_publish("frontend"))
+        await bus.publish(
+            Event(PictureReviewDecided(**decision.model_dump()), picture.id, picture.mode,
+                  version=picture.version),
             dedupe_key=f"{picture.id}:review:{picture.version}:{body.decision}")
         applied = "when the metadata service reads it: the first decision wins"
     log.info("%s version %d: %s by an admin (%s)", picture.id, picture.version, body.decision,

@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from picadaily.choreography import consumer_doing
 from picadaily.ids import is_valid_picture_id, workflow_id_for
 from picadaily.steps import PIPELINE, Status, Step
 
@@ -24,13 +25,6 @@ from ..errors import error_responses, http_error, upstream_error
 
 router = APIRouter(prefix="/api/pictures", tags=["where"],
                    responses=error_responses(400, 401, 404, 422, 502, 503))
-# The durable consumer that runs each step in choreography ("<service>-<subscription>").
-CHOREOGRAPHY_CONSUMERS = {
-    Step.ANALYSE_IMAGE: "vision-uploaded", Step.CHECK_SAFETY: "vision-uploaded",
-    Step.EXTRACT_EXIF: "exif-uploaded",
-    Step.STORE_METADATA: "metadata-analyzed", Step.MAKE_THUMBNAIL: "thumbnails-analyzed",
-    Step.UPDATE_COLLAGE: "collage-thumbnails",
-}
 
 
 @router.get("/{picture_id}/where")
@@ -93,7 +87,10 @@ async def _from_timeline_and_consumers(fe: Frontend, picture: dict[str, Any]) ->
     next_step = next((s for s in PIPELINE if s.value not in done), None)
     if next_step is None:
         return out
-    durable = CHOREOGRAPHY_CONSUMERS[next_step]
+    doing = consumer_doing(next_step)  # the consumer that runs it (picadaily.choreography)
+    if doing is None:
+        return out
+    durable = doing.durable
     out["next_step"] = next_step.value
     try:
         info = await fe.nats.jetstream().consumer_info(fe.settings.events_stream, durable)

@@ -1,53 +1,36 @@
 """Collage's event edge: rebuild on ``thumbnail.created`` (-> ``collage.updated``), and when a
-picture in it fails or is deleted."""
+picture in it fails or is deleted (the reactions declared in ``picadaily.choreography``)."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from picadaily.consumer import EventEdge, Subscription
-from picadaily.contracts import CollageResult
-from picadaily.events import (
-    COLLAGE_UPDATED,
-    PICTURE_DELETED,
-    PICTURE_FAILED,
-    THUMBNAIL_CREATED,
-    Event,
-)
-from picadaily.steps import Step
-from picadaily.timeline import CarriedTimeline, TimelineRecorder, timed
+from picadaily.consumer import Delivery, EventEdge, Subscription
+from picadaily.event_data import CollageUpdated, PictureDeleted, ThumbnailCreated
+from picadaily.events import Event
+from picadaily.timeline import TimelineRecorder
 
 from .core import Collage
 
 
 def subscriptions(edge: EventEdge, core: Collage,
-                  timeline: TimelineRecorder) -> list[Subscription[Event]]:
-    async def on_thumbnail(event: Event, attempt: int) -> None:
-        pid = event.picture_id
-        carried = CarriedTimeline(timeline)
+                  timeline: TimelineRecorder) -> list[Subscription[Event[Any]]]:
+    async def on_thumbnail(event: Event[ThumbnailCreated], delivery: Delivery) -> CollageUpdated:
+        thumb = event.data
+        created = thumb.created.isoformat() if thumb.created else None
+        result = await asyncio.to_thread(core.update_collage, event.picture_id, created=created)
+        return CollageUpdated(pictures=result.pictures, rebuilt=result.rebuilt,
+                              cause="thumbnail", width=thumb.width, height=thumb.height)
 
-        def update() -> CollageResult:
-            return core.update_collage(pid, created=event.data.get("created"))
-
-        result = await timed(carried, Step.UPDATE_COLLAGE, pid, event.mode, attempt,
-                             lambda: asyncio.to_thread(update), event.version)
-        await edge.bus.publish(
-            event.follow(COLLAGE_UPDATED, edge.bus.source,
-                         {"pictures": result.pictures, "rebuilt": result.rebuilt,
-                          "cause": "thumbnail", "width": event.data.get("width"),
-                          "height": event.data.get("height"), **carried.as_data()}),
-            dedupe_key=f"{pid}:collage:{event.id}")
-
-    async def on_gone(event: Event, attempt: int) -> None:
+    async def on_gone(event: Event[Any], delivery: Delivery) -> CollageUpdated | None:
         result = await asyncio.to_thread(core.update_collage, excluding=event.picture_id)
-        if result.rebuilt:
-            cause = "deleted" if event.type == PICTURE_DELETED else "failed"
-            await edge.bus.publish(
-                event.follow(COLLAGE_UPDATED, edge.bus.source,
-                             {"pictures": result.pictures, "rebuilt": True, "cause": cause}),
-                dedupe_key=f"{event.picture_id}:collage:{event.id}")
+        if not result.rebuilt:
+            return None
+        return CollageUpdated(pictures=result.pictures, rebuilt=True, cause="deleted"
+                              if isinstance(event.data, PictureDeleted) else "failed")
 
     return [
-        edge.on("thumbnails", (THUMBNAIL_CREATED,), on_thumbnail, Step.UPDATE_COLLAGE),
-        edge.on("gc", (PICTURE_FAILED, PICTURE_DELETED), on_gone, Step.CLEAN_UP),
+        edge.on("thumbnails", on_thumbnail, timeline),
+        edge.on("gc", on_gone, timeline),
     ]

@@ -23,7 +23,8 @@ from cli.ports import free_port
 from cli.stack import binary
 from functions.trigger import Trigger
 from picadaily.contracts import utcnow
-from picadaily.events import PICTURE_DELETED, Event, EventBus, schedule_subject
+from picadaily.event_data import PictureDeleted, PictureReviewDecided
+from picadaily.events import Event, EventBus, schedule_subject
 from picadaily.mode import ModeSwitch
 from picadaily.nats_util import close_nats
 from picadaily.settings import Settings, service_port
@@ -115,7 +116,7 @@ async def test_only_the_trigger_and_the_reconciler_publish_a_deletion(
     async with connected(nats_port, user) as nc:
         bus = EventBus(nc.jetstream(timeout=wait(allowed)), settings_override,
                        f"picadaily/{user}")
-        deletion = bus.publish(Event(PICTURE_DELETED, "p1", None))
+        deletion = bus.publish(Event(PictureDeleted(), "p1", None))
         if allowed:
             await deletion
         else:
@@ -145,7 +146,7 @@ async def test_only_metadata_schedules_and_cancels_review_timeouts(
     async with connected(nats_port, "provision") as admin:
         await provision_streams(admin.jetstream(), settings_override)
     later = utcnow() + timedelta(hours=1)
-    event = Event("picture.review_decided", "p1", "choreography", data={"decision": "reject"})
+    event = Event(PictureReviewDecided(decision="reject"), "p1", "choreography")
     async with connected(nats_port, "metadata") as nc:
         bus = EventBus(nc.jetstream(timeout=wait(True)), settings_override, "picadaily/metadata")
         await bus.schedule(event, later, "review.p1")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
 
+from picadaily.consumer import Delivery
 from picadaily.event_runtime import event_edge_running, until_stopped_or_failed
-from picadaily.events import PICTURE_UPLOADED, Event
+from picadaily.events import Event
 from picadaily.service_errors import read_service_error
 from picadaily.settings import Settings
 from services.metadata.http import create_app as metadata_app
@@ -32,12 +34,12 @@ def test_healthz_answers_503_once_the_event_consumer_has_died(provisioned: Setti
 
 async def test_a_process_without_http_exits_with_an_error_when_its_consumer_dies(
         provisioned: Settings) -> None:
-    async def ignore(event: Event, attempt: int) -> None:
+    async def ignore(event: Event[Any], delivery: Delivery) -> None:
         return None
 
     stop = asyncio.Event()
-    async with event_edge_running(provisioned, "probe", lambda edge: [
-            edge.on("uploaded", (PICTURE_UPLOADED,), ignore, "probe")]) as edge:
+    async with event_edge_running(provisioned, "exif", lambda edge: [
+            edge.on("uploaded", ignore)]) as edge:
         assert edge is not None and edge.task is not None
         await asyncio.sleep(0.5)
         assert not edge.task.done() and edge.problem is None

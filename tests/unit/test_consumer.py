@@ -1,6 +1,7 @@
 """The consumer runtime's policy, against an in-memory fake of the message port: retry with
 back-off, dead letter on the last delivery, poison payloads set aside, nothing that fails while
-settling one message escapes."""
+settling one message escapes; the books it keeps (timeline entries carried in the event the
+handler returns) and the choreography's declaration it holds every edge to."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from typing import Any
 
 import pytest
 
-from picadaily.consumer import EventEdge, Subscription
-from picadaily.contracts import TimelineEntry, utcnow
-from picadaily.events import PICTURE_UPLOADED, Event
+from picadaily.consumer import Delivery, EventEdge, Subscription
+from picadaily.contracts import Analysis, TimelineEntry
+from picadaily.event_data import PictureAnalyzed, PictureUploaded, ThumbnailCreated
+from picadaily.events import Event
 from picadaily.imaging import ImageRejected
+from picadaily.safety import SafetyVerdict
 from picadaily.settings import Settings
 from picadaily.streams import dead_letter_subject
-from picadaily.timeline import CarriedTimeline, carried_entries, timed
+from picadaily.timeline import CarriedTimeline, timed
 from tests.fakes import FakeJetStream
 
 
@@ -56,18 +59,28 @@ SETTINGS = Settings(event_prefix="pd", event_max_deliver=3, event_backoff_s=[0.5
 def cloud_event(picture_id: str = "p1", **overrides: Any) -> bytes:
     return json.dumps({"specversion": "1.0", "id": "e1", "source": "test",
                        "type": "pd.picture.uploaded", "subject": picture_id,
-                       "data": {"picture_id": picture_id, "mode": "choreography"},
+                       "data": {"picture_id": picture_id, "mode": "choreography",
+                                "bucket": "pictures", "key": f"{picture_id}.jpg"},
                        **overrides}).encode()
 
 
-def edge_and_subscription(handler: Any) -> tuple[EventEdge, Subscription[Event], FakeJetStream]:
+class Recorded:
+    def __init__(self) -> None:
+        self.entries: list[TimelineEntry] = []
+
+    async def record(self, picture_id: str, entry: TimelineEntry) -> None:
+        self.entries.append(entry)
+
+
+def edge_and_subscription(handler: Any, timeline: Any = None
+                          ) -> tuple[EventEdge, Subscription[Event[Any]], FakeJetStream]:
     js = FakeJetStream()
     edge = EventEdge(js, SETTINGS, "vision")
-    return edge, edge.on("uploaded", (PICTURE_UPLOADED,), handler, "analyse_image"), js
+    return edge, edge.on("uploaded", handler, timeline), js
 
 
-async def failing(event: Event, attempt: int) -> None:
-    raise RuntimeError(f"down (attempt {attempt})")
+async def failing(event: Event[Any], delivery: Delivery) -> None:
+    raise RuntimeError(f"down (attempt {delivery.attempt})")
 
 
 async def test_a_failing_handler_is_retried_with_backoff_then_dead_lettered_once() -> None:
@@ -90,7 +103,7 @@ async def test_a_failing_handler_is_retried_with_backoff_then_dead_lettered_once
 
 
 async def test_a_not_retryable_error_fails_the_picture_at_once() -> None:
-    async def rejected(event: Event, attempt: int) -> None:
+    async def rejected(event: Event[Any], delivery: Delivery) -> None:
         raise ImageRejected("the file is not an image we can read")
 
     edge, sub, js = edge_and_subscription(rejected)
@@ -107,12 +120,18 @@ async def test_a_not_retryable_error_fails_the_picture_at_once() -> None:
     cloud_event(type=7), cloud_event(id=None), cloud_event(data=[1]),
     cloud_event(subject=None, data={"mode": "choreography"}),
     cloud_event(data={"picture_id": "p1", "mode": "sideways"}),
+    # the envelope is right, the data is not what its type's model says
+    cloud_event(data={"picture_id": "p1", "mode": "choreography"}),
+    cloud_event(data={"picture_id": "p1", "mode": "choreography", "bucket": ["b"], "key": "k"}),
+    # a type this consumer does not read (a redriven letter of another's), or nobody's
+    cloud_event(type="pd.picture.deleted", data={"picture_id": "p1", "mode": None}),
+    cloud_event(type="pd.picture.renamed"),
 ])
 async def test_a_poison_payload_is_terminated_and_dead_lettered_never_handled(
         payload: bytes) -> None:
-    handled: list[Event] = []
+    handled: list[Event[Any]] = []
 
-    async def handler(event: Event, attempt: int) -> None:
+    async def handler(event: Event[Any], delivery: Delivery) -> None:
         handled.append(event)
 
     edge, sub, js = edge_and_subscription(handler)
@@ -134,12 +153,13 @@ async def test_nothing_that_fails_while_settling_a_message_escapes_the_runtime()
 
 
 async def test_giving_up_on_a_clean_up_event_does_not_fail_the_picture() -> None:
-    edge, _, js = edge_and_subscription(failing)
-    sub = edge.on("gc", ("picture.deleted",), failing, "clean_up")
+    js = FakeJetStream()
+    edge = EventEdge(js, SETTINGS, "thumbnails")
+    sub = edge.on("gc", failing)
     body = cloud_event(type="pd.picture.deleted", data={"picture_id": "p1", "mode": None})
     await edge.handle(sub, FakeMessage(body, 3))
     assert [subject for subject, _, _ in js.published] == [
-        dead_letter_subject(SETTINGS, "vision-gc")]
+        dead_letter_subject(SETTINGS, "thumbnails-gc")]
 
 
 def test_a_redriven_event_is_a_new_event_for_the_consumer_that_gave_up_only() -> None:
@@ -157,14 +177,74 @@ def test_a_redriven_event_is_a_new_event_for_the_consumer_that_gave_up_only() ->
     assert edge.redrive_subject(sub) == "pd.redrive.vision-uploaded"
 
 
-async def test_a_step_s_entries_travel_with_its_event_and_an_error_is_recorded_at_once() -> None:
-    recorded: list[TimelineEntry] = []
+async def test_the_runtime_times_the_step_and_the_next_event_carries_its_entries() -> None:
+    """The handler calls the core and returns the next event; the runtime times the declared
+    step (and ``also`` the handler's further one), publishes the event in the same trace and
+    version, the entries in it, once per handled event (its dedupe key)."""
+    timeline = Recorded()
 
-    class Fallback:
-        async def record(self, picture_id: str, entry: TimelineEntry) -> None:
-            recorded.append(entry)
+    async def analyse(event: Event[PictureUploaded], delivery: Delivery) -> PictureAnalyzed:
+        async def verdict() -> SafetyVerdict:
+            return SafetyVerdict(safe=True)
 
-    carried = CarriedTimeline(Fallback())
+        return PictureAnalyzed(**event.data.model_dump(), analysis=Analysis(),
+                               verdict=await delivery.also("check_safety", verdict))
+
+    edge, sub, js = edge_and_subscription(analyse, timeline)
+    body = json.loads(cloud_event())
+    body["data"]["version"] = 2
+    body["data"]["unheard_of"] = "a newer publisher's field: ignored"
+    msg = FakeMessage(json.dumps(body).encode())
+    await edge.handle(sub, msg)
+    assert msg.settled == [("ack", None)]
+    [(subject, analyzed, headers)] = js.published
+    assert subject == "pd.picture.analyzed"
+    assert headers["Nats-Msg-Id"] == "p1:picture.analyzed:e1"
+    assert analyzed["data"]["version"] == 2 and analyzed["data"]["key"] == "p1.jpg"
+    assert analyzed["traceparent"].split("-")[1] == body.get("traceparent", analyzed[
+        "traceparent"]).split("-")[1]
+    assert [(e["step"], e["outcome"], e["version"]) for e in analyzed["data"]["timeline"]] == [
+        ("analyse_image", "ok", 2), ("check_safety", "ok", 2)]
+    assert timeline.entries == []  # they travel in the event
+
+
+async def test_an_error_is_recorded_at_once_and_a_step_that_publishes_nothing_records_its_own(
+        ) -> None:
+    timeline = Recorded()
+    edge, sub, js = edge_and_subscription(failing, timeline)
+    await edge.handle(sub, FakeMessage(cloud_event(), 1))
+    assert [(e.step, e.outcome) for e in timeline.entries] == [("analyse_image", "error")]
+
+    async def nothing_next(event: Event[Any], delivery: Delivery) -> None:
+        return None
+
+    timeline.entries.clear()
+    edge, sub, js = edge_and_subscription(nothing_next, timeline)
+    await edge.handle(sub, FakeMessage(cloud_event(), 1))
+    assert [(e.step, e.outcome) for e in timeline.entries] == [("analyse_image", "ok")]
+    assert js.published == []
+
+
+async def test_an_edge_publishes_only_what_the_choreography_declares_and_handles_all_of_it(
+        ) -> None:
+    async def wrong(event: Event[PictureUploaded], delivery: Delivery) -> ThumbnailCreated:
+        return ThumbnailCreated(bucket="b", key="k", width=1, height=1)
+
+    edge, sub, js = edge_and_subscription(wrong)
+    msg = FakeMessage(cloud_event(), 1)
+    await edge.handle(sub, msg)
+    assert msg.settled == [("nak", 0.5)] and js.published == []  # a bug: retried, then a letter
+    with pytest.raises(KeyError, match="no reaction vision-analyzed"):
+        edge.on("analyzed", failing)
+    thumbnails = EventEdge(FakeJetStream(), SETTINGS, "thumbnails")
+    thumbnails.on("analyzed", failing)
+    with pytest.raises(RuntimeError, match=r"declares \['analyzed', 'gc', 'reviewed'\]"):
+        thumbnails.check_declared()
+
+
+async def test_an_error_has_no_event_to_travel_with_and_is_recorded_at_once() -> None:
+    recorded = Recorded()
+    carried = CarriedTimeline(recorded)
 
     async def works() -> int:
         return 1
@@ -175,11 +255,6 @@ async def test_a_step_s_entries_travel_with_its_event_and_an_error_is_recorded_a
     assert await timed(carried, "make_thumbnail", "p1", "choreography", 1, works, 2) == 1
     with pytest.raises(RuntimeError):
         await timed(carried, "update_collage", "p1", "choreography", 1, fails, 2)
-    assert [e.step for e in recorded] == ["update_collage"]  # no event to travel with
-    [entry] = carried_entries(carried.as_data())
+    assert [e.step for e in recorded.entries] == ["update_collage"]
+    [entry] = carried.entries
     assert (entry.step, entry.outcome, entry.version) == ("make_thumbnail", "ok", 2)
-    assert carried_entries({}) == []
-    with pytest.raises(ValueError):
-        carried_entries({"timeline": "not a list"})
-    with pytest.raises(ValueError):
-        carried_entries({"timeline": [{"step": "x", "started": utcnow().isoformat()}]})
