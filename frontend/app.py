@@ -32,6 +32,7 @@ from .routes import (
     collage,
     dead_letters,
     events_doc,
+    flows,
     lab,
     live,
     mode,
@@ -128,7 +129,7 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok", "service": "frontend"}
 
     for module in (session, traces, where, review, pictures, collage, mode, dead_letters, lab, live,
-                   stats, stack, events_doc, pages):
+                   stats, stack, events_doc, flows, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 
 from picadaily.choreography import consumer_doing
 from picadaily.ids import is_valid_picture_id, workflow_id_for
-from picadaily.steps import PIPELINE, Status, Step
+from picadaily.steps import PIPELINE, Status
 
 from ..auth import require_admin_for_hidden
 from ..deps import Frontend, FrontendDep

@@ -450,8 +450,8 @@ function barChart(title, groups, unit) {
 
 async function initCompare() {
   const root = document.getElementById("compare");
-  let stats;
-  try { stats = await api("/api/stats"); } catch (e) { root.textContent = `The comparison is unavailable: ${e.message}`; return; }
+  let stats, flows;
+  try { [stats, flows] = await Promise.all([api("/api/stats"), api("/api/flows")]); } catch (e) { root.textContent = `The comparison is unavailable: ${e.message}`; return; }
   root.textContent = "";
   const modes = ["orchestration", "choreography"];
   const m = (mode) => stats.modes[mode] || null;
@@ -460,6 +460,7 @@ async function initCompare() {
     ["Pictures", s => s.pictures],
     ["Done", s => s.statuses.done || 0], ["Failed", s => s.statuses.failed || 0], ["Rejected", s => s.statuses.rejected || 0],
     ["End to end p50", s => ms(s.e2e_ms.p50)], ["End to end p95", s => ms(s.e2e_ms.p95)],
+    ["Critical path / sum of step times (p50)", s => s.critical_path_ms ? `${ms(s.critical_path_ms.p50)} / ${ms(s.steps_sum_ms.p50)}` : "–"],
     ["Retried attempts", s => s.retried_attempts],
     ["NATS messages per picture", s => s.messages_per_picture ?? "–"],
     ["Workflow history events per picture", s => s.workflow_events_per_picture ?? "–"],
@@ -485,12 +486,23 @@ async function initCompare() {
     el("thead", {}, el("tr", {}, el("th", {scope: "col", text: "Step (p50 / errors)"}), modes.map(x => el("th", {scope: "col", text: x})))),
     el("tbody", {}, steps.map(step => el("tr", {}, el("th", {scope: "row", text: STEP_NAMES[step]}),
       modes.map(x => el("td", {text: m(x) && m(x).steps[step] ? `${ms(m(x).steps[step].p50)} / ${m(x).steps[step].errors}` : "–"}))))));
+  const files = (list) => list.map(f => `${f.file} (${f.lines ?? "?"})`).join(", ");
+  const codeRows = [
+    ["Lines stating the flow", x => flows.code[x].flow_lines, x => files(flows.code[x].flow)],
+    ["Lines of the steps' handlers", x => flows.code[x].handler_lines, x => files(flows.code[x].handlers)],
+  ];
+  const codeTable = el("table", {class: "compare-table", id: "code-counts"},
+    el("thead", {}, el("tr", {}, el("th", {scope: "col", text: "Counted from the files"}), modes.map(x => el("th", {scope: "col", text: x})))),
+    el("tbody", {}, codeRows.map(([name, n, which]) => el("tr", {}, el("th", {scope: "row", text: name}),
+      modes.map(x => el("td", {title: which(x), text: `${n(x)}`}))))));
   const legend = el("div", {class: "legend"}, modes.map(x => el("span", {style: `--c: ${MODE_COLOURS[x]}`, text: x})));
   root.append(el("div", {class: "compare-grid"},
     el("section", {}, el("h2", {text: "Overall"}), table),
     el("section", {}, el("h2", {text: "Per step"}), stepTable),
     el("section", {class: "wide", id: "review"}, el("h2", {text: "A person in the loop (moderation)"}), reviewTable,
       el("p", {}, "Adding a step costs differently in each style: ", el("a", {href: "/docs/adding-a-service", text: "adding a service, in each style"}), ".")),
+    el("section", {class: "wide", id: "code"}, el("h2", {text: "Amount of code"}), codeTable,
+      el("p", {}, "The events' contract: ", el("a", {href: "/asyncapi", text: "AsyncAPI"}), "; the HTTP API's: ", el("a", {href: "/docs", text: "OpenAPI"}), ".")),
     el("section", {class: "wide"}, el("h2", {text: "End-to-end time"}), legend.cloneNode(true),
       barChart("End-to-end time, p50 and p95", [
         {label: "p50", values: Object.fromEntries(modes.map(x => [x, m(x) ? m(x).e2e_ms.p50 : null]))},

@@ -36,7 +36,7 @@ from picadaily.contracts import (
     TimelineEntry,
     utcnow,
 )
-from picadaily.steps import FINAL_STATUSES, Status, Step
+from picadaily.steps import FINAL_STATUSES, PIPELINE, Status, Step
 
 from .repository import PictureRepository, Query
 
@@ -405,18 +405,32 @@ class Metadata:
             s = out.setdefault(row["mode"], ModeStats(window=rows.window))
             s.count += row["n"]
             s.statuses[row["status"]] = s.statuses.get(row["status"], 0) + row["n"]
+        done = set()
         for row in rows.pictures:
             s = out.setdefault(row["mode"], ModeStats(window=rows.window))
             if row["status"] == Status.DONE and row["finished"]:
                 s.e2e_ms.append(_ms(row["created"], row["finished"]))
+                done.add(row["id"])
+        spans: dict[str, list[tuple[str, str]]] = {}
+        mode_of: dict[str, str] = {}
         for row in rows.steps:
             s = out.setdefault(row["mode"], ModeStats(window=rows.window))
             if row["outcome"] == "ok":
                 s.step_ms.setdefault(row["step"], []).append(_ms(row["started"], row["ended"]))
+                if row["picture_id"] in done and row["step"] in PIPELINE:
+                    spans.setdefault(row["picture_id"], []).append(
+                        (row["started"], row["ended"]))
+                    mode_of[row["picture_id"]] = row["mode"]
             elif row["outcome"] == "error":
                 s.step_errors[row["step"]] = s.step_errors.get(row["step"], 0) + 1
             if row["attempt"] > 1:
                 s.retries += 1
+        for picture_id, steps in spans.items():
+            # the critical path: from the first step's start to the last one's end (steps that
+            # run at once overlap in it), beside the sum of the step times
+            s = out[mode_of[picture_id]]
+            s.critical_path_ms.append(_ms(min(a for a, _ in steps), max(b for _, b in steps)))
+            s.steps_sum_ms.append(sum(_ms(a, b) for a, b in steps))
         return out
 
 
@@ -442,6 +456,8 @@ class ModeStats:
     step_ms: dict[str, list[float]] = field(default_factory=dict)
     step_errors: dict[str, int] = field(default_factory=dict)
     retries: int = 0
+    critical_path_ms: list[float] = field(default_factory=list)  # per done picture
+    steps_sum_ms: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         return {
@@ -453,6 +469,8 @@ class ModeStats:
                       for step, v in self.step_ms.items()},
             "step_errors": self.step_errors,
             "retried_attempts": self.retries,
+            "critical_path_ms": _percentiles(self.critical_path_ms),
+            "steps_sum_ms": _percentiles(self.steps_sum_ms),
         }
 
 

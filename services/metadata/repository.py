@@ -333,7 +333,7 @@ class SqlPictures:
             newest = "SELECT id FROM pictures WHERE mode = ? ORDER BY created DESC LIMIT ?"
             pictures += self._all(f"""SELECT id, mode, status, created, finished FROM pictures
                                       WHERE id IN ({newest})""", (mode, window))
-            steps += self._all(f"""SELECT step, outcome, attempt, started, ended,
+            steps += self._all(f"""SELECT picture_id, step, outcome, attempt, started, ended,
                                           CAST(? AS TEXT) AS mode
                                    FROM timeline WHERE picture_id IN ({newest})""",
                                (mode, mode, window))
@@ -566,7 +566,8 @@ class InMemoryPictures:
             pictures.append({"id": p.id, "mode": p.mode, "status": p.status,
                              "created": p.created.isoformat(),
                              "finished": p.finished.isoformat() if p.finished else None})
-            steps += [{"step": t.step, "outcome": t.outcome, "attempt": t.attempt,
+            steps += [{"picture_id": p.id, "step": t.step, "outcome": t.outcome,
+                       "attempt": t.attempt,
                        "started": t.started.isoformat(), "ended": t.ended.isoformat(),
                        "mode": p.mode} for t in p.timeline]
         return StatsRows(pictures, steps, [{"mode": m, "status": st, "n": n}

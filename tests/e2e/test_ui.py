@@ -124,6 +124,18 @@ def test_the_compare_page_shows_both_modes(page: Any) -> None:
     kept = page.locator("#review tbody tr").first.locator("td").all_text_contents()
     assert "Temporal" in kept[0] and "scheduled message" in kept[1], kept
     assert page.locator("svg.chart").count() == 2
+    # the lines each style needs, counted from the files the flows are stated in
+    flow, handlers = (page.locator("#code-counts tbody tr").nth(i).locator("td")
+                      for i in (0, 1))
+    from frontend.routes.flows import code_counts
+
+    counted = code_counts()
+    assert flow.all_text_contents() == [str(counted[m]["flow_lines"])
+                                        for m in ("orchestration", "choreography")]
+    assert handlers.all_text_contents() == [str(counted[m]["handler_lines"])
+                                            for m in ("orchestration", "choreography")]
+    critical = table.locator("tr:has-text('Critical path') td").all_text_contents()
+    assert all(" / " in v for v in critical), critical
     shot(page, "compare")
     page.goto("/collage")
     page.locator("#collage[src]").wait_for()

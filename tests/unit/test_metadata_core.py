@@ -392,3 +392,20 @@ def test_stats_count_the_whole_library_and_time_its_newest_pictures(md: Metadata
     assert sorted(r["started"] < r["ended"] for r in rows.steps) == [True, True]
     summary = md.stats()["choreography"].summary()
     assert (summary["pictures"], summary["statuses"]) == (3, {"failed": 3})
+
+
+
+def test_stats_give_each_mode_s_critical_path_beside_the_sum_of_its_step_times(
+        md: Metadata) -> None:
+    """Steps that run at once overlap: the critical path is shorter than their sum."""
+    md.register("p", reg("p.jpg", mode="orchestration"))
+    at = utcnow()
+    for step, start, end in (("analyse_image", 0, 100), ("extract_exif", 0, 60),
+                             ("make_thumbnail", 100, 140)):
+        md.record_step("p", TimelineEntry(step=step, started=at + timedelta(milliseconds=start),
+                                          ended=at + timedelta(milliseconds=end), outcome="ok",
+                                          mode="orchestration"))
+    md.finish("p", Status.DONE, None)
+    summary = md.stats()["orchestration"].summary()
+    assert summary["critical_path_ms"]["p50"] == 140.0  # type: ignore[index]
+    assert summary["steps_sum_ms"]["p50"] == 200.0  # type: ignore[index]
