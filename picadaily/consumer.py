@@ -182,8 +182,9 @@ class EventEdge:
 
         The runtime keeps the books: a ``timed`` reaction's step is timed here and its entry
         recorded (an error at once through ``timeline``; a success travels in the event the
-        handler returns, or goes through ``timeline`` when it returns none); the event it
-        returns is published as the next one of the same picture, version and trace."""
+        handler returns; a handler that returns none did not do the step); the event it
+        returns is published as the next one of the same picture, version and trace. Entries
+        of ``Delivery.also`` steps go with the event, or through ``timeline`` without one."""
         declared = choreography.reaction(self.service, name)
         prefix = self.settings.event_prefix
         types = frozenset(declared.types)
@@ -212,11 +213,22 @@ class EventEdge:
                      timeline: TimelineRecorder | None, event: Event[Any], attempt: int) -> None:
         carried = CarriedTimeline(timeline or _UNRECORDED)
         delivery = Delivery(event, attempt, carried)
-        if declared.timed:
-            out = await timed(carried, declared.step, event.picture_id, event.mode, attempt,
-                              lambda: handler(event, delivery), event.version)
-        else:
+        started = utcnow()
+        try:
             out = await handler(event, delivery)
+        except Exception as exc:
+            if declared.timed:
+                await carried.record(event.picture_id, TimelineEntry(
+                    step=declared.step, started=started, ended=utcnow(), outcome="error",
+                    attempt=attempt, error=error_text(exc), mode=event.mode,
+                    version=event.version))
+            raise
+        if declared.timed and out is not None:
+            # (a handler that returns no event did not do the step: no thumbnail for a
+            # picture that is not safe)
+            carried.entries.append(TimelineEntry(
+                step=declared.step, started=started, ended=utcnow(), outcome="ok",
+                attempt=attempt, mode=event.mode, version=event.version))
         carried.entries.sort(key=lambda e: e.started)
         if out is None:
             for entry in carried.entries:

@@ -1,4 +1,5 @@
-"""The activities: each calls one service's HTTP edge and records its timeline entry.
+"""The activities: each calls one service's HTTP edge (the worker's ``TimelineInterceptor``
+records its timeline entry around it).
 
 Service errors map to Temporal errors through the one error shape (``service_errors``): an error
 the service calls not retryable (422 bad image, 404 missing object) is not retried, everything
@@ -8,7 +9,7 @@ else is, and the workflow's retry policy decides how often.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -22,7 +23,6 @@ from picadaily.safety import SafetyVerdict, check_safety
 from picadaily.service_errors import ServiceError, read_service_error
 from picadaily.settings import Settings
 from picadaily.steps import Step
-from picadaily.timeline import HttpTimeline, timed
 
 from .held_timeline import HeldTimeline
 from .inputs import (
@@ -77,25 +77,9 @@ def _version(picture: PictureInput) -> dict[str, int]:
 
 
 class PictureActivities:
-    def __init__(self, clients: ServiceClients) -> None:
+    def __init__(self, clients: ServiceClients, timeline: HeldTimeline) -> None:
         self._c = clients
-        self._timeline = HeldTimeline(HttpTimeline(clients.metadata))
-
-    async def _timed(self, step: Step, picture: PictureInput,
-                     work: Callable[[], Awaitable[T]], *, send_now: bool = False) -> T:
-        """Run one attempt of a step and record its timeline entry: held until the final
-        status when it is a local attempt that succeeded (``held_timeline``), else sent now."""
-        hold = activity.info().is_local and not send_now
-        try:
-            return await timed(self._timeline.recorder(picture, hold=hold), step,
-                               picture.picture_id, picture.mode,
-                               picture.attempts_before + activity.info().attempt, work,
-                               picture.version)
-        except httpx.HTTPError as exc:
-            # Not chained: the server keeps a failure only while it is small (the dev server
-            # replaced httpx's chain and stack with "Failure exceeds size limit."), and the
-            # message already names the error.
-            raise ApplicationError(f"{step}: {exc!r}", type="ServiceUnreachable") from None
+        self._timeline = timeline  # what finish_picture sends with the final status
 
     async def _post(self, client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> Any:
         resp = await client.post(path, json=body)
@@ -105,49 +89,33 @@ class PictureActivities:
     @activity.defn(name=Step.ANALYSE_IMAGE.value)
     async def analyse_image(self, picture: PictureInput) -> Analysis:
         body = {"picture_id": picture.picture_id, "bucket": picture.bucket, "key": picture.key}
-
-        async def analyse() -> Analysis:
-            return Analysis.model_validate(await self._post(self._c.vision, "/analyse", body))
-
-        return await self._timed(Step.ANALYSE_IMAGE, picture, analyse)
+        return Analysis.model_validate(await self._post(self._c.vision, "/analyse", body))
 
     @activity.defn(name=Step.EXTRACT_EXIF.value)
     async def extract_exif(self, picture: PictureInput) -> None:
-        async def extract() -> None:
-            body = {"picture_id": picture.picture_id, "bucket": picture.bucket,
-                    "key": picture.key}
-            exif = await self._post(self._c.exif, "/exif", body)
-            resp = await self._c.metadata.put(f"/pictures/{picture.picture_id}/exif",
-                                              json=exif, params=_version(picture))
-            raise_for_service_error(resp)
-
-        await self._timed(Step.EXTRACT_EXIF, picture, extract)
+        body = {"picture_id": picture.picture_id, "bucket": picture.bucket, "key": picture.key}
+        exif = await self._post(self._c.exif, "/exif", body)
+        resp = await self._c.metadata.put(f"/pictures/{picture.picture_id}/exif", json=exif,
+                                          params=_version(picture))
+        raise_for_service_error(resp)
 
     @activity.defn(name=Step.CHECK_SAFETY.value)
     async def check_safety(self, req: SafetyInput) -> SafetyVerdict:
-        async def verdict() -> SafetyVerdict:
-            return check_safety(req.safety)
-
-        return await self._timed(Step.CHECK_SAFETY, req.picture, verdict)
+        return check_safety(req.safety)
 
     @activity.defn(name=Step.STORE_METADATA.value)
     async def store_metadata(self, req: AnalysisInput) -> None:
-        async def store() -> None:
-            pid = req.picture.picture_id
-            if req.review_reason is None:
-                resp = await self._c.metadata.put(f"/pictures/{pid}/analysis",
-                                                  json=req.analysis.model_dump(mode="json"),
-                                                  params=_version(req.picture))
-            else:  # borderline: stored, and the picture waits for a person
-                resp = await self._c.metadata.put(
-                    f"/pictures/{pid}/review-request", params=_version(req.picture),
-                    json={"analysis": req.analysis.model_dump(mode="json"),
-                          "reason": req.review_reason})
-            raise_for_service_error(resp)
-
-        # a picture starting to wait for a person shows its steps so far at once
-        await self._timed(Step.STORE_METADATA, req.picture, store,
-                          send_now=req.review_reason is not None)
+        pid = req.picture.picture_id
+        if req.review_reason is None:
+            resp = await self._c.metadata.put(f"/pictures/{pid}/analysis",
+                                              json=req.analysis.model_dump(mode="json"),
+                                              params=_version(req.picture))
+        else:  # borderline: stored, and the picture waits for a person
+            resp = await self._c.metadata.put(
+                f"/pictures/{pid}/review-request", params=_version(req.picture),
+                json={"analysis": req.analysis.model_dump(mode="json"),
+                      "reason": req.review_reason})
+        raise_for_service_error(resp)
 
     @activity.defn(name=Step.REVIEW.value)
     async def review(self, req: ReviewInput) -> ReviewResult:
@@ -166,44 +134,34 @@ class PictureActivities:
 
     @activity.defn(name=Step.MAKE_THUMBNAIL.value)
     async def make_thumbnail(self, picture: PictureInput) -> Thumbnail:
-        async def make() -> Thumbnail:
-            body = {"picture_id": picture.picture_id, "bucket": picture.bucket,
-                    "key": picture.key}
-            thumb = Thumbnail.model_validate(
-                await self._post(self._c.thumbnails, "/thumbnails", body))
-            resp = await self._c.metadata.put(f"/pictures/{picture.picture_id}/thumbnail",
-                                              json=thumb.model_dump(), params=_version(picture))
-            raise_for_service_error(resp)
-            return thumb
-
-        return await self._timed(Step.MAKE_THUMBNAIL, picture, make)
+        body = {"picture_id": picture.picture_id, "bucket": picture.bucket, "key": picture.key}
+        thumb = Thumbnail.model_validate(await self._post(self._c.thumbnails, "/thumbnails",
+                                                          body))
+        resp = await self._c.metadata.put(f"/pictures/{picture.picture_id}/thumbnail",
+                                          json=thumb.model_dump(), params=_version(picture))
+        raise_for_service_error(resp)
+        return thumb
 
     @activity.defn(name=Step.UPDATE_COLLAGE.value)
     async def update_collage(self, picture: PictureInput) -> CollageResult:
-        async def update() -> CollageResult:
-            return CollageResult.model_validate(await self._post(
-                self._c.collage, "/collage", {"picture_id": picture.picture_id}))
-
-        return await self._timed(Step.UPDATE_COLLAGE, picture, update)
+        return CollageResult.model_validate(await self._post(
+            self._c.collage, "/collage", {"picture_id": picture.picture_id}))
 
     @activity.defn(name=Step.CLEAN_UP.value)
     async def clean_up(self, req: CleanUpInput) -> None:
         """Undo what a failed picture's earlier steps made: thumbnail, collage membership."""
-        async def undo() -> None:
-            pid = req.picture.picture_id
-            resp = await self._c.metadata.delete(f"/pictures/{pid}/thumbnail",
-                                                 params=_version(req.picture))
-            if resp.status_code == 409:
-                log.info("%s: nothing to clean up, a newer version replaced this one", pid)
-                return
-            if resp.status_code != 404:
-                raise_for_service_error(resp)
-            resp = await self._c.thumbnails.delete(f"/thumbnails/{pid}")
+        pid = req.picture.picture_id
+        resp = await self._c.metadata.delete(f"/pictures/{pid}/thumbnail",
+                                             params=_version(req.picture))
+        if resp.status_code == 409:
+            log.info("%s: nothing to clean up, a newer version replaced this one", pid)
+            return
+        if resp.status_code != 404:
             raise_for_service_error(resp)
-            if req.had_thumbnail:
-                await self._post(self._c.collage, "/collage", {"picture_id": None})
-
-        await self._timed(Step.CLEAN_UP, req.picture, undo)
+        resp = await self._c.thumbnails.delete(f"/thumbnails/{pid}")
+        raise_for_service_error(resp)
+        if req.had_thumbnail:
+            await self._post(self._c.collage, "/collage", {"picture_id": None})
 
     @activity.defn(name="finish_picture")
     async def finish_picture(self, req: FinishInput) -> None:

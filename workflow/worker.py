@@ -10,22 +10,28 @@ from temporalio.worker import Worker
 
 from picadaily.runtime import announce_ready
 from picadaily.settings import Settings
+from picadaily.timeline import HttpTimeline
 from picadaily.tracing import temporal_interceptors
 
 from .activities import PictureActivities, ServiceClients
 from .converter import data_converter
+from .held_timeline import HeldTimeline
 from .process_picture import ProcessPicture
+from .timeline_interceptor import TimelineInterceptor
 
 log = logging.getLogger(__name__)
 
 
 def build_worker(client: Client, settings: Settings, clients: ServiceClients,
                  task_queue: str | None = None) -> Worker:
+    timeline = HeldTimeline(HttpTimeline(clients.metadata))
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
         workflows=[ProcessPicture],
-        activities=PictureActivities(clients).all(),
+        activities=PictureActivities(clients, timeline).all(),
+        # the books: each step's timeline entry, recorded around its activity
+        interceptors=[TimelineInterceptor(timeline)],
         max_concurrent_activities=32,
     )
 

@@ -58,6 +58,12 @@ async def compare(request: Request) -> HTMLResponse:
     return _page(request, "compare.html", "compare", "Orchestration and choreography compared")
 
 
+@router.get("/flows", response_class=HTMLResponse)
+async def flows(request: Request) -> HTMLResponse:
+    return _page(request, "flows.html", "flows", "The two flows, as the code states them",
+                 **{"temporal-ui": request.app.state.frontend.settings.temporal_ui_url})
+
+
 @router.get("/review", response_class=HTMLResponse)
 async def review(request: Request) -> HTMLResponse:
     return _page(request, "review.html", "review", "Pictures waiting for review")

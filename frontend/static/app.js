@@ -512,6 +512,51 @@ async function initCompare() {
         values: Object.fromEntries(modes.map(x => [x, m(x) && m(x).steps[step] ? m(x).steps[step].p50 : null]))})), ms))));
 }
 
+// --- flows: both styles drawn from their declarations, with live figures -----------------
+async function initFlows() {
+  const root = document.getElementById("flows");
+  const ui = document.body.dataset.temporalUi;
+  if (ui) document.getElementById("temporal-ui-link").href = ui;
+  let flows;
+  try { flows = await api("/api/flows"); } catch (e) { root.textContent = `The flows are unavailable: ${e.message}`; return; }
+  root.textContent = "";
+  const atOnce = new Set(flows.orchestration.at_once.flat());
+  const stepItems = flows.orchestration.steps.map(step => el("li", {id: `step-${step}`, class: atOnce.has(step) ? "at-once" : null},
+    el("strong", {text: STEP_NAMES[step] || step}), atOnce.has(step) ? " (at once with its pair)" : "",
+    " — ", el("span", {class: "live", text: "…"})));
+  const reactionRows = flows.choreography.reactions.map(r => el("tr", {id: `consumer-${r.consumer}`},
+    el("td", {}, r.on.map(t => el("div", {}, el("a", {href: `/asyncapi#${t}`}, el("code", {text: t}))))),
+    el("th", {scope: "row"}, el("code", {text: r.consumer}), el("div", {}, el("small", {text: `${r.step}: ${r.does}`}))),
+    el("td", {}, r.publishes.map(t => el("div", {}, el("code", {text: t})))),
+    el("td", {class: "live", text: "…"})));
+  root.append(
+    el("section", {}, el("h2", {text: "Orchestration: the workflow's steps"}),
+      el("p", {}, "One workflow per picture calls them in this order; running / retrying now, in the newest running workflows:"),
+      el("ol", {class: "flow-steps"}, stepItems),
+      el("p", {id: "steps-note", class: "note"})),
+    el("section", {}, el("h2", {text: "Choreography: who reacts to what"}),
+      el("p", {}, "Each durable consumer reacts to events and publishes others; waiting / being handled / redelivered now:"),
+      el("table", {class: "compare-table", id: "reactions"},
+        el("thead", {}, el("tr", {}, ["on", "consumer: step", "publishes", "now"].map(h => el("th", {scope: "col", text: h})))),
+        el("tbody", {}, reactionRows))));
+  const refresh = async () => {
+    let live;
+    try { live = await api("/api/flows/live"); } catch (e) { document.getElementById("steps-note").textContent = `Live figures unavailable: ${e.message}`; return; }
+    for (const [step, n] of Object.entries(live.steps)) {
+      const item = document.querySelector(`#step-${step} .live`);
+      if (item) item.textContent = `${n.running} running / ${n.retrying} retrying`;
+    }
+    document.getElementById("steps-note").textContent = live.steps_error ||
+      `${live.sampled_runs} running workflows read (a step's first, local attempts show only once it needs the server).`;
+    for (const [consumer, c] of Object.entries(live.consumers)) {
+      const cell = document.querySelector(`#consumer-${CSS.escape(consumer)} .live`);
+      if (cell) cell.textContent = c.error ? c.error : `${c.waiting} / ${c.being_handled} / ${c.redelivered}`;
+    }
+  };
+  await refresh();
+  setInterval(refresh, 2000);
+}
+
 // --- failure lab -------------------------------------------------------------------------
 async function refreshLab() {
   let state;
@@ -650,5 +695,5 @@ document.addEventListener("DOMContentLoaded", async () => {
   if (params.get("deleted")) notice("The picture was deleted; its thumbnail, metadata and collage place are being cleaned up.");
   const page = document.body.dataset.page;
   ({gallery: initGallery, upload: initUpload, picture: initPicture, collage: initCollage, compare: initCompare,
-    lab: initLab, login: initLogin, review: initReview}[page] || (() => {}))();
+    lab: initLab, login: initLogin, review: initReview, flows: initFlows}[page] || (() => {}))();
 });

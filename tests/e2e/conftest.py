@@ -39,6 +39,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory,
 
 
 @pytest.fixture(scope="session")
+def drill_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """The stack the failure drills kill parts of (test_chaos, then test_durability, whose
+    runner's kill comes last): the lab on, the chaos settings. One for both modules: a stack
+    costs ~15 s to start. Each drill checks only its own pictures, and that nothing anywhere is
+    still processing."""
+    from bench.chaos import CHAOS_ENV
+
+    stack = RunningStack(tmp_path_factory.mktemp("drills") / "home",
+                         {**CHAOS_ENV, "PICADAILY_LAB": "true"}).start()
+    try:
+        yield stack
+    finally:
+        if stack.proc:
+            stack.discard()  # its home is thrown away: no graceful stop needed
+
+
+@pytest.fixture(scope="session")
 def api(stack: RunningStack) -> Iterator[httpx.Client]:
     with stack.client(timeout=30) as client:
         yield client

@@ -9,13 +9,12 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from bench.chaos import CHAOS_ENV, ONE_PER_CLASS, Chaos, table
+from bench.chaos import ONE_PER_CLASS, Chaos, table
 from cli.stack_process import RunningStack, wait_until
 from picadaily.imaging import sample_jpeg
 from tests.e2e.client import wait_final
@@ -27,14 +26,8 @@ log = logging.getLogger(__name__)
 
 
 @pytest.fixture(scope="module")
-def chaos_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    stack = RunningStack(tmp_path_factory.mktemp("chaos") / "home",
-                         {**CHAOS_ENV, "PICADAILY_LAB": "true"}).start()
-    try:
-        yield stack
-    finally:
-        if stack.proc:
-            stack.discard()  # its home is thrown away: no graceful stop needed
+def chaos_stack(drill_stack: RunningStack) -> RunningStack:
+    return drill_stack
 
 
 def test_every_invariant_holds_while_every_process_class_is_killed(

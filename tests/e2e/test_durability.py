@@ -15,7 +15,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.chaos import CHAOS_ENV, children
+from bench.chaos import children
 from cli.ports import port_is_free
 from cli.stack_process import RunningStack, wait_until
 from picadaily.imaging import sample_jpeg
@@ -41,16 +40,9 @@ RESULTS: dict[str, Any] = {}
 
 
 @pytest.fixture(scope="module")
-def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """One stack for the module's drills, one after the other (each checks only its own
-    pictures, and that nothing anywhere is still processing; the runner's kill comes last). A
-    stack each cost ~15 s of start apiece."""
-    stack = RunningStack(tmp_path_factory.mktemp("durability") / "home", CHAOS_ENV).start()
-    try:
-        yield stack
-    finally:
-        if stack.proc:
-            stack.discard()  # its home is thrown away: no graceful stop needed
+def own_stack(drill_stack: RunningStack) -> RunningStack:
+    """The drills' stack (shared with test_chaos); this module's runner kill comes last."""
+    return drill_stack
 
 
 def burst_with_a_kill(stack: RunningStack, victim: str, mode: str) -> dict[str, Any]:

@@ -115,6 +115,27 @@ def test_flipping_the_mode_in_the_ui_is_recorded_on_the_next_upload(page: Any) -
     page.locator(".mode-switch button[data-mode='orchestration'][aria-pressed='true']").wait_for()
 
 
+def test_the_flows_page_draws_both_flows_from_the_declarations_with_live_figures(
+        page: Any) -> None:
+    import re
+
+    from picadaily import choreography
+    from picadaily.steps import PIPELINE
+
+    page.goto("/flows")
+    for step in PIPELINE:
+        live = page.locator(f"#step-{step.value} .live")
+        live.filter(has_text=re.compile(r"^\d+ running / \d+ retrying$")).wait_for()
+    for reaction in choreography.REACTIONS:
+        live = page.locator(f"#consumer-{reaction.durable} .live")
+        live.filter(has_text=re.compile(r"^\d+ / \d+ / \d+$")).wait_for()
+    assert page.locator("#reactions tbody tr").count() == len(choreography.REACTIONS)
+    assert page.locator("#step-analyse_image.at-once").count() == 1
+    assert page.locator("a[href='/asyncapi']").count() >= 1
+    assert page.locator("#temporal-ui-link").get_attribute("href").startswith("http")
+    shot(page, "flows")
+
+
 def test_the_compare_page_shows_both_modes(page: Any) -> None:
     page.goto("/compare")
     table = page.locator(".compare-table").first

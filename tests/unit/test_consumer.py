@@ -208,7 +208,7 @@ async def test_the_runtime_times_the_step_and_the_next_event_carries_its_entries
     assert timeline.entries == []  # they travel in the event
 
 
-async def test_an_error_is_recorded_at_once_and_a_step_that_publishes_nothing_records_its_own(
+async def test_an_error_is_recorded_at_once_and_a_handler_that_returns_no_event_did_no_step(
         ) -> None:
     timeline = Recorded()
     edge, sub, js = edge_and_subscription(failing, timeline)
@@ -221,8 +221,17 @@ async def test_an_error_is_recorded_at_once_and_a_step_that_publishes_nothing_re
     timeline.entries.clear()
     edge, sub, js = edge_and_subscription(nothing_next, timeline)
     await edge.handle(sub, FakeMessage(cloud_event(), 1))
-    assert [(e.step, e.outcome) for e in timeline.entries] == [("analyse_image", "ok")]
-    assert js.published == []
+    assert timeline.entries == [] and js.published == []  # no event: the step was not done
+
+    async def only_also(event: Event[Any], delivery: Delivery) -> None:
+        async def check() -> bool:
+            return True
+
+        await delivery.also("check_safety", check)
+
+    edge, sub, js = edge_and_subscription(only_also, timeline)
+    await edge.handle(sub, FakeMessage(cloud_event(), 1))
+    assert [(e.step, e.outcome) for e in timeline.entries] == [("check_safety", "ok")]
 
 
 async def test_an_edge_publishes_only_what_the_choreography_declares_and_handles_all_of_it(

@@ -297,15 +297,15 @@ async def test_a_borderline_picture_waits_for_the_update_and_one_decision_only(
         assert "already decided: approve by admin" in str(second.value.cause)
         outcome: PictureOutcome = await handle.result()
     assert outcome.status == Status.DONE
-    steps = [Step.ANALYSE_IMAGE, Step.EXTRACT_EXIF, Step.CHECK_SAFETY, Step.STORE_METADATA,
-             Step.REVIEW, Step.MAKE_THUMBNAIL, Step.UPDATE_COLLAGE]
+    steps = [AT_ONCE, Step.CHECK_SAFETY, Step.STORE_METADATA, Step.REVIEW, Step.MAKE_THUMBNAIL,
+             Step.UPDATE_COLLAGE]
     if env.local_first:
         # Local activities are at least once: this (Java, time-skipping) test server retries the
         # workflow task the updates arrived in, and the local steps after the review run again
         # (idempotent steps; the dev server did not, checked by hand with this very test).
-        assert list(dict.fromkeys(stand_ins.calls)) == steps
+        assert in_flow(list(dict.fromkeys(stand_ins.calls))) == steps
     else:
-        assert stand_ins.calls == steps
+        assert in_flow(stand_ins.calls) == steps
     assert [r.decision.decision for r in stand_ins.reviews] == ["approve"]
 
 
