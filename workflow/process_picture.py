@@ -11,7 +11,6 @@ time rejects it. The waiting state is the workflow's own: a worker restart repla
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -138,21 +137,22 @@ class ProcessPicture:
         self._local_first = picture.local_first and workflow.patched(LOCAL_FIRST_PATCH)
         try:
             if workflow.patched(EXIF_BESIDE_ANALYSIS_PATCH):
-                # EXIF is read while the image is analysed (as choreography does), and waited
-                # for before the verdict: the analysis's failure is the one reported first.
-                exif = asyncio.ensure_future(
+                # EXIF is read while the image is analysed (as choreography does); both are
+                # waited for (none is cancelled: the SDK's core panicked cancelling a local
+                # activity, tests/unit/test_workflow.py), and the analysis's failure is the one
+                # reported first.
+                outcomes: tuple[Any, Any] = await asyncio.gather(
+                    self._step(step, PictureActivities.analyse_image, picture, picture),
                     self._step(Step.EXTRACT_EXIF, PictureActivities.extract_exif, picture,
-                               picture))
-                try:
-                    analysis = await self._step(step, PictureActivities.analyse_image, picture,
-                                                picture)
-                except STEP_FAILURES:
-                    exif.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, *STEP_FAILURES):
-                        await exif
-                    raise
+                               picture),
+                    return_exceptions=True)
+                analysed, read = outcomes
+                if isinstance(analysed, BaseException):
+                    raise analysed
                 step = Step.EXTRACT_EXIF
-                await exif
+                if isinstance(read, BaseException):
+                    raise read
+                analysis = analysed
             else:
                 # Runs started before EXIF ran beside the analysis replay on the old path; and
                 # a run that started before the EXIF step existed has neither marker.
