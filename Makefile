@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASYNCAPI_SPECS := 6.11.1
 
-.PHONY: install demo test test-fast lint bench ab chaos scenarios requests review-timings profile scale footprint proto clean
+.PHONY: install demo test test-fast lint bench ab pull-compare chaos scenarios requests review-timings profile scale footprint proto clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("PicaDaily needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -41,6 +41,10 @@ bench: install
 # (make ab A=<rev> B=<rev> [PAIRS=4]; one bench run is one sample, and this machine drifts).
 ab: install
 	$(BIN)/python -m bench.ab $(A) $(or $(B),HEAD) $(or $(PAIRS),4)
+
+# Our JetStream pull protocol (picadaily/pull.py) against FastStream's and nats-py's fetch loop.
+pull-compare: install
+	$(BIN)/python -m bench.pull_compare
 
 chaos: install
 	$(BIN)/picadaily chaos
