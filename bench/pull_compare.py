@@ -63,7 +63,7 @@ async def _consume(variant: str, url: str, durable: str, count: int,
         await broker.start()
         await asyncio.sleep(0.5)  # its first pull request is out
         ready = _cpu_s()
-        ready_file.write_text("ready")
+        await asyncio.to_thread(ready_file.write_text, "ready")
         await done.wait()
         await broker.stop()
     else:
@@ -96,7 +96,7 @@ async def _consume(variant: str, url: str, durable: str, count: int,
             task = asyncio.create_task(loop())
         await asyncio.sleep(0.5)  # its first pull request is out
         ready = _cpu_s()
-        ready_file.write_text("ready")
+        await asyncio.to_thread(ready_file.write_text, "ready")
         await done.wait()
         stop.set()
         task.cancel()
