@@ -74,12 +74,19 @@ class StackError(RuntimeError):
 
 
 def start_waves(procs: list[Proc]) -> list[list[Proc]]:
-    """The servers one by one, in order (each needs the one before); then our processes in their
-    waves (``CALLED_FIRST``, the rest, ``FEEDERS``), replicas with their original."""
+    """The servers one by one, in order (each part of the store needs the one before), Temporal
+    beside the store's first part (it needs none of it: the runner waits for it before our
+    processes); then our processes in their waves (``CALLED_FIRST``, the rest, ``FEEDERS``),
+    replicas with their original."""
     def base(proc: Proc) -> str:
         return proc.name.rsplit("-", 1)[0] if proc.name[-1].isdigit() else proc.name
 
-    servers = [[p] for p in procs if p.name in SERVER_PROCESSES]
+    servers = [[p] for p in procs if p.name in SERVER_PROCESSES and p.name != "temporal"]
+    temporal = [p for p in procs if p.name == "temporal"]
+    if len(servers) > 1:
+        servers[1] = [*servers[1], *temporal]  # beside the store's first part
+    elif temporal:
+        servers.append(temporal)
     ours = [p for p in procs if p.name not in SERVER_PROCESSES]
     waves = [[p for p in ours if base(p) in CALLED_FIRST],
              [p for p in ours if base(p) not in CALLED_FIRST | FEEDERS],
@@ -328,20 +335,25 @@ class Stack:
         for name, port, backends in self.proxy_plan:
             self.proxies.append(RoundRobinProxy(name, self.host, port, backends).start())
         provisioning: subprocess.Popen[str] | None = None
+        waiting: list[Proc] = []  # started, not waited for yet (Temporal)
         try:
             for wave in start_waves(procs):
                 if self.stopping.is_set():
                     raise StackError("stopped while starting")
-                if wave[0].name == "temporal":
+                if wave[0].name not in SERVER_PROCESSES and provisioning is None:
                     # NATS and the object store are ready: provision them while Temporal starts
                     provisioning = self._start_provisioning()
+                    for proc in waiting:
+                        self._wait_ready(proc)
+                    self._provisioned(provisioning)
                 for proc in wave:
                     proc.spawn(self.env)
                     self.procs.append(proc)
                 for proc in wave:
-                    self._wait_ready(proc)
-                if provisioning is not None and wave[0].name == "temporal":
-                    self._provisioned(provisioning)
+                    if proc.name == "temporal":
+                        waiting.append(proc)  # it needs nothing of the store's: it starts beside
+                    else:
+                        self._wait_ready(proc)
         finally:
             if provisioning is not None and provisioning.poll() is None:
                 provisioning.kill()  # the start failed meanwhile

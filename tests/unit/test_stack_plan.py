@@ -71,12 +71,16 @@ def test_a_frontend_alive_but_answering_nobody_is_killed_to_be_restarted(
     assert proc.popen.returncode == -9
 
 
-def test_the_servers_start_one_by_one_then_ours_in_waves_feeders_last(tmp_path: Path) -> None:
+def test_the_servers_start_one_by_one_temporal_beside_then_ours_in_waves_feeders_last(
+        tmp_path: Path) -> None:
     stack = Stack(Settings(home=tmp_path, replicas=2, tracing=True))
     waves = [[p.name for p in wave] for wave in start_waves(stack.plan())]
-    assert waves[:6] == [["nats"], ["storage-master"], ["storage-volume"], ["storage-filer"],
-                         ["storage"], ["temporal"]]
-    assert sorted(waves[6]) == ["metadata", "metadata-2", "traces"]
-    assert {"vision", "vision-2", "worker", "worker-2", "exif"} <= set(waves[7])
-    assert sorted(waves[8]) == ["frontend", "reconciler", "source", "trigger", "trigger-2"]
-    assert len(waves) == 9
+    assert waves[:5] == [["nats"], ["storage-master", "temporal"], ["storage-volume"],
+                         ["storage-filer"], ["storage"]]
+    assert sorted(waves[5]) == ["metadata", "metadata-2", "traces"]
+    assert {"vision", "vision-2", "worker", "worker-2", "exif"} <= set(waves[6])
+    assert sorted(waves[7]) == ["frontend", "reconciler", "source", "trigger", "trigger-2"]
+    assert len(waves) == 8
+    minio = Stack(Settings(home=tmp_path, event_source="minio"))
+    assert [[p.name for p in w] for w in start_waves(minio.plan())][:2] == [["nats"],
+                                                                           ["temporal"]]
