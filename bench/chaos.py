@@ -69,6 +69,7 @@ class ChaosResult:
     orphan_thumbnails: int = 0
     retried_attempts: int = 0
     dead_letters: int = 0
+    unreadable_answers: int = 0  # pages that were not a document (a part down meanwhile)
     seconds_until_last_final: float = 0.0
     seconds_until_deletions_done: float = 0.0
     kills: dict[str, float] = field(default_factory=dict)  # victim -> seconds into the burst
@@ -190,14 +191,27 @@ class Chaos:
         docs: dict[str, Any] = {}
         while time.monotonic() < deadline:
             try:
-                docs = {i: api.get(f"/api/pictures/{i}").json() for i in ids}
-            except httpx.HTTPError:
+                docs = {i: self._document(api, i, result) for i in ids}
+            except (httpx.HTTPError, ValueError):
                 time.sleep(1)
                 continue
             if all(d.get("status") in FINAL_STATUSES for d in docs.values()):
                 break
             time.sleep(1)
         return docs
+
+    @staticmethod
+    def _document(api: httpx.Client, picture_id: str, result: ChaosResult) -> Any:
+        """The picture's document; an answer that is not one (a part down meanwhile) is
+        counted and logged with its status and body, and asked again."""
+        resp = api.get(f"/api/pictures/{picture_id}")
+        try:
+            return resp.json()
+        except ValueError:
+            result.unreadable_answers += 1
+            log.warning("GET /api/pictures/%s answered %d %s: %r", picture_id,
+                        resp.status_code, resp.headers.get("content-type"), resp.text[:200])
+            raise
 
     def _wait_gone(self, api: httpx.Client, ids: list[str], timeout: float = 150) -> None:
         deadline = time.monotonic() + timeout
