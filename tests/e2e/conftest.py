@@ -68,8 +68,10 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 TIMEOUT_MS = 30_000
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
+    """One Chromium for the session (a launch took 1–33 s here, by how busy the machine was);
+    each test opens a context of its own."""
     if not Path(CHROMIUM).exists():
         message = ("Chromium is not installed: on Debian/Ubuntu run 'sudo apt-get install "
                    "chromium' (or set PICADAILY_CHROMIUM to a Chromium binary)")

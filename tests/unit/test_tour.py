@@ -17,3 +17,16 @@ def test_the_tour_s_line_counts_are_the_files() -> None:
              for path, said in counted
              if int(said) != len((ROOT / path).read_text().splitlines())}
     assert wrong == {}, "said, actual"
+
+
+def test_the_drawn_flows_name_every_declared_event_and_every_service_that_reacts() -> None:
+    """The side-by-side drawing is hand-made: it is checked against the declaration
+    (``picadaily.choreography``) — a new event or a new reacting service shows up there, or
+    this fails."""
+    from picadaily import choreography
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    drawing = text.split("## The two flows, side by side", 1)[1].split("\n## ", 1)[0]
+    missing = [m.TYPE for m in choreography.event_types() if m.TYPE not in drawing]
+    missing += [r.service for r in choreography.REACTIONS if r.service not in drawing]
+    assert missing == []
