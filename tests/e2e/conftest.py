@@ -68,10 +68,11 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 TIMEOUT_MS = 30_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One Chromium for the session (a launch took 1–33 s here, by how busy the machine was);
-    each test opens a context of its own."""
+    """One Chromium per module. Not per session: Playwright's sync API keeps its event loop
+    running in this thread while it lives, and a later test's ``asyncio.run`` then fails
+    ("cannot be called from a running event loop")."""
     if not Path(CHROMIUM).exists():
         message = ("Chromium is not installed: on Debian/Ubuntu run 'sudo apt-get install "
                    "chromium' (or set PICADAILY_CHROMIUM to a Chromium binary)")
