@@ -1,7 +1,7 @@
-"""Workflow ``ProcessPicture``: analyse image (and, beside it, extract EXIF) -> check safety ->
-store metadata -> thumbnail -> collage, each with its own retry policy and timeout. Unsafe
-pictures end ``rejected``; a step that still fails after its retries ends the picture ``failed``
-with the reason, after cleaning up what earlier steps made.
+"""Workflow ``ProcessPicture``: analyse image -> check safety -> store metadata -> thumbnail ->
+collage, each with its own retry policy and timeout. Unsafe pictures end ``rejected``; a step
+that still fails after its retries ends the picture ``failed`` with the reason, after cleaning up
+what earlier steps made.
 
 A borderline picture waits for a person: its analysis is stored (``awaiting_review``), then the
 workflow waits on the Update ``review`` (approve/reject; its validator refuses a decision when
@@ -10,7 +10,6 @@ time rejects it. The waiting state is the workflow's own: a worker restart repla
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -57,7 +56,6 @@ assert tuple(STEP_TIMEOUT) == PIPELINE, "every pipeline step has a timeout, in p
 # Versioned changes of this workflow (workflow.patched), oldest first.
 EXIF_PATCH = "extract-exif"
 LOCAL_FIRST_PATCH = "local-first-steps"
-EXIF_BESIDE_ANALYSIS_PATCH = "extract-exif-beside-analysis"
 # Tiny steps run as local activities, in the worker that runs the workflow: no task-queue round
 # trip through the server, one marker in the history instead of three events.
 LOCAL_STEPS = frozenset({Step.CHECK_SAFETY})
@@ -136,31 +134,12 @@ class ProcessPicture:
         # (A run an older worker started has no marker and replays on ordinary activities.)
         self._local_first = picture.local_first and workflow.patched(LOCAL_FIRST_PATCH)
         try:
-            if workflow.patched(EXIF_BESIDE_ANALYSIS_PATCH):
-                # EXIF is read while the image is analysed (as choreography does); both are
-                # waited for (none is cancelled: the SDK's core panicked cancelling a local
-                # activity, tests/unit/test_workflow.py), and the analysis's failure is the one
-                # reported first.
-                outcomes: tuple[Any, Any] = await asyncio.gather(
-                    self._step(step, PictureActivities.analyse_image, picture, picture),
-                    self._step(Step.EXTRACT_EXIF, PictureActivities.extract_exif, picture,
-                               picture),
-                    return_exceptions=True)
-                analysed, read = outcomes
-                if isinstance(analysed, BaseException):
-                    raise analysed
+            analysis = await self._step(step, PictureActivities.analyse_image, picture, picture)
+            # Added after pictures were already in flight: a run that started before this step
+            # existed replays without its marker and finishes on the old path.
+            if workflow.patched(EXIF_PATCH):
                 step = Step.EXTRACT_EXIF
-                if isinstance(read, BaseException):
-                    raise read
-                analysis = analysed
-            else:
-                # Runs started before EXIF ran beside the analysis replay on the old path; and
-                # a run that started before the EXIF step existed has neither marker.
-                analysis = await self._step(step, PictureActivities.analyse_image, picture,
-                                            picture)
-                if workflow.patched(EXIF_PATCH):
-                    step = Step.EXTRACT_EXIF
-                    await self._step(step, PictureActivities.extract_exif, picture, picture)
+                await self._step(step, PictureActivities.extract_exif, picture, picture)
             step = Step.CHECK_SAFETY
             verdict = await self._step(step, PictureActivities.check_safety, picture,
                                        SafetyInput(picture=picture, safety=analysis.safety))

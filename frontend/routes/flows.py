@@ -54,8 +54,7 @@ def code_counts() -> dict[str, Any]:
 @router.get("/flows")
 async def flows() -> dict[str, Any]:
     return {
-        "orchestration": {"steps": [s.value for s in PIPELINE],
-                          "at_once": [["analyse_image", "extract_exif"]]},
+        "orchestration": {"steps": [s.value for s in PIPELINE], "at_once": []},
         "choreography": {"reactions": [
             {"consumer": r.durable, "service": r.service, "on": list(r.types),
              "step": r.step.value, "publishes": [m.TYPE for m in r.publishes], "does": r.does}

@@ -25,9 +25,6 @@ from picadaily.moderation import REVIEW_UPDATE
 from picadaily.safety import SafetyVerdict, check_safety
 from picadaily.steps import Status, Step
 from tests.unit.process_picture_before_exif import ProcessPicture as ProcessPictureBeforeExif
-from tests.unit.process_picture_sequential_exif import (
-    ProcessPicture as ProcessPictureSequentialExif,
-)
 from workflow.converter import data_converter
 from workflow.inputs import (
     AnalysisInput,
@@ -70,7 +67,6 @@ class StandIns:
     storing: asyncio.Event = field(default_factory=asyncio.Event)  # storing for review began
     gate: asyncio.Event | None = None  # storing for review waits for it
     thumbnail_attempts: list[int] = field(default_factory=list)  # as the timeline numbers them
-    before_analysis: Any = None  # an async callable the analysis awaits first
 
     def _maybe_fail(self, step: str) -> None:
         self.calls.append(step)
@@ -85,8 +81,6 @@ class StandIns:
     def activities(self) -> list[object]:
         @activity.defn(name=Step.ANALYSE_IMAGE.value)
         async def analyse_image(picture: PictureInput) -> Analysis:
-            if self.before_analysis is not None:
-                await self.before_analysis(Step.ANALYSE_IMAGE)
             self._maybe_fail(Step.ANALYSE_IMAGE)
             return Analysis(safety=self.safety)
 
@@ -182,15 +176,8 @@ async def started(env: Env, stand_ins: StandIns) -> AsyncIterator[Any]:
             ProcessPicture.run, picture, id=f"picture-{uuid.uuid4().hex}", task_queue=queue)
 
 
-# analyse_image and extract_exif run at once (in either order), then the rest one by one
-AT_ONCE = frozenset({Step.ANALYSE_IMAGE, Step.EXTRACT_EXIF})
-PIPELINE_CALLS = [AT_ONCE, Step.CHECK_SAFETY, Step.STORE_METADATA, Step.MAKE_THUMBNAIL,
-                  Step.UPDATE_COLLAGE]
-
-
-def in_flow(calls: list[str]) -> list[Any]:
-    """The calls, the first two (run at once) as a set."""
-    return [frozenset(calls[:2]), *calls[2:]]
+PIPELINE_CALLS = [Step.ANALYSE_IMAGE, Step.EXTRACT_EXIF, Step.CHECK_SAFETY, Step.STORE_METADATA,
+                  Step.MAKE_THUMBNAIL, Step.UPDATE_COLLAGE]
 
 
 async def test_a_safe_picture_goes_through_every_step_once_and_ends_done(
@@ -198,7 +185,7 @@ async def test_a_safe_picture_goes_through_every_step_once_and_ends_done(
     stand_ins = StandIns()
     outcome = await run(env, stand_ins)
     assert outcome == PictureOutcome(picture_id="p1", status=Status.DONE)
-    assert in_flow(stand_ins.calls) == PIPELINE_CALLS
+    assert stand_ins.calls == PIPELINE_CALLS
     assert [f.status for f in stand_ins.finished] == [Status.DONE] and not stand_ins.cleaned
 
 
@@ -207,7 +194,7 @@ async def test_an_unsafe_picture_is_rejected_after_the_safety_check(
     stand_ins = StandIns(safety=Safety(judged=["adult"], likelihoods={"adult": "VERY_LIKELY"}))
     outcome = await run(env, stand_ins)
     assert (outcome.status, outcome.error) == (Status.REJECTED, "unsafe: adult VERY_LIKELY")
-    assert in_flow(stand_ins.calls) == [AT_ONCE, Step.CHECK_SAFETY]
+    assert stand_ins.calls == [Step.ANALYSE_IMAGE, Step.EXTRACT_EXIF, Step.CHECK_SAFETY]
     assert not stand_ins.cleaned
 
 
@@ -269,8 +256,7 @@ async def test_a_not_retryable_error_fails_at_once_without_a_thumbnail_to_undo(
     outcome = await run(env, stand_ins)
     assert (outcome.status, outcome.error) == (
         Status.FAILED, "analyse_image failed: analyse_image cannot work")
-    assert stand_ins.calls.count(Step.ANALYSE_IMAGE) == 1
-    assert set(stand_ins.calls) <= AT_ONCE  # (EXIF was being read meanwhile)
+    assert stand_ins.calls == [Step.ANALYSE_IMAGE]
     assert [c.had_thumbnail for c in stand_ins.cleaned] == [False]
 
 
@@ -297,15 +283,15 @@ async def test_a_borderline_picture_waits_for_the_update_and_one_decision_only(
         assert "already decided: approve by admin" in str(second.value.cause)
         outcome: PictureOutcome = await handle.result()
     assert outcome.status == Status.DONE
-    steps = [AT_ONCE, Step.CHECK_SAFETY, Step.STORE_METADATA, Step.REVIEW, Step.MAKE_THUMBNAIL,
-             Step.UPDATE_COLLAGE]
+    steps = [Step.ANALYSE_IMAGE, Step.EXTRACT_EXIF, Step.CHECK_SAFETY, Step.STORE_METADATA,
+             Step.REVIEW, Step.MAKE_THUMBNAIL, Step.UPDATE_COLLAGE]
     if env.local_first:
         # Local activities are at least once: this (Java, time-skipping) test server retries the
         # workflow task the updates arrived in, and the local steps after the review run again
         # (idempotent steps; the dev server did not, checked by hand with this very test).
-        assert in_flow(list(dict.fromkeys(stand_ins.calls))) == steps
+        assert list(dict.fromkeys(stand_ins.calls)) == steps
     else:
-        assert in_flow(stand_ins.calls) == steps
+        assert stand_ins.calls == steps
     assert [r.decision.decision for r in stand_ins.reviews] == ["approve"]
 
 
@@ -382,58 +368,4 @@ async def test_a_workflow_started_before_the_exif_step_finishes_on_the_old_path(
 
     after = StandIns()
     assert (await run(env, after)).status == Status.DONE
-    assert in_flow(after.calls) == PIPELINE_CALLS  # a new run takes the new step
-
-
-async def test_exif_is_read_while_the_image_is_analysed(env: Env) -> None:
-    """The analysis waits until EXIF is being read: one after the other, it never would."""
-    stand_ins = StandIns()
-    exif_started = asyncio.Event()
-    original = stand_ins._maybe_fail
-
-    async def analysed_alongside(step: str) -> None:
-        if step == Step.ANALYSE_IMAGE:
-            await asyncio.wait_for(exif_started.wait(), 10)
-
-    def maybe_fail(step: str) -> None:
-        if step == Step.EXTRACT_EXIF:
-            exif_started.set()
-        original(step)
-
-    stand_ins._maybe_fail = maybe_fail  # type: ignore[method-assign]
-    stand_ins.before_analysis = analysed_alongside
-    outcome = await run(env, stand_ins)
-    assert outcome.status == Status.DONE
-    assert in_flow(stand_ins.calls) == PIPELINE_CALLS
-
-
-async def test_a_failing_exif_step_fails_the_picture_after_the_analysis(env: Env) -> None:
-    stand_ins = StandIns(not_retryable={Step.EXTRACT_EXIF})
-    outcome = await run(env, stand_ins)
-    assert (outcome.status, outcome.error) == (
-        Status.FAILED, "extract_exif failed: extract_exif cannot work")
-    assert Step.CHECK_SAFETY not in stand_ins.calls
-
-
-async def test_a_run_started_with_exif_after_the_analysis_finishes_on_that_path(
-        env: Env) -> None:
-    """An upgrade with pictures in flight: a borderline picture started by a worker that read
-    EXIF after the analysis (a frozen copy) waits for review while today's worker takes over;
-    it replays on its own path (no marker of the change) and finishes."""
-    queue = f"test-{uuid.uuid4().hex}"
-    before = StandIns(safety=BORDERLINE)
-    async with Worker(env.client, task_queue=queue, workflows=[ProcessPictureSequentialExif],
-                      activities=before.activities(), max_cached_workflows=0):
-        handle = await env.client.start_workflow(
-            ProcessPictureSequentialExif.run, PictureInput(
-                picture_id="old", bucket="b", key="old", local_first=env.local_first),
-            id=f"picture-{uuid.uuid4().hex}", task_queue=queue)
-        await asyncio.wait_for(before.waiting.wait(), 10)
-        await asyncio.wait_for(_waiting_on_its_timer(handle), 10)
-    assert before.calls[:2] == [Step.ANALYSE_IMAGE, Step.EXTRACT_EXIF]  # one after the other
-    async with Worker(env.client, task_queue=queue, workflows=[ProcessPicture],
-                      activities=before.activities()):
-        await handle.execute_update(REVIEW_UPDATE, ReviewDecision(decision="approve"))
-        outcome: PictureOutcome = await handle.result()
-    assert outcome.status == Status.DONE
-    assert before.calls.count(Step.ANALYSE_IMAGE) == before.calls.count(Step.EXTRACT_EXIF) == 1
+    assert after.calls == PIPELINE_CALLS  # a new run takes the new step
