@@ -15,23 +15,27 @@ import json
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from picadaily.internal_auth import HEADER, token_matches
 
-if TYPE_CHECKING:
-    from cli.stack import Stack
-
 log = logging.getLogger("picadaily.stack")
 ACTIONS = ("stop", "start", "kill")
+
+
+class Controlled(Protocol):
+    """What the endpoint needs of the stack runner (``cli.stack.Stack``)."""
+
+    def lab_status(self) -> list[dict[str, Any]]: ...
+    def lab_action(self, name: str, action: str) -> dict[str, Any]: ...
 
 
 class LabActionRefused(ValueError):
     pass
 
 
-def serve(stack: Stack, url: str, *, actions: bool, token: str) -> ThreadingHTTPServer:
+def serve(stack: Controlled, url: str, *, actions: bool, token: str) -> ThreadingHTTPServer:
     """Start answering on ``url`` in a daemon thread; the caller shuts the server down."""
     where = urlsplit(url)
     host, port = where.hostname or "127.0.0.1", where.port or 8098

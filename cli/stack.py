@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from cli.components import COMPONENTS
+from cli.lab_control import LabActionRefused, serve
 from cli.ports import free_port, port_is_free, reserve
 from cli.proxy import RoundRobinProxy
 from cli.supervisor import Proc, die_with_parent
@@ -358,8 +359,6 @@ class Stack:
             if provisioning is not None and provisioning.poll() is None:
                 provisioning.kill()  # the start failed meanwhile
                 provisioning.wait()
-        from cli.lab_control import serve
-
         # Always answers what each process is doing (the web UI shows failed ones); it takes
         # actions only when the lab is on.
         self.lab_server = serve(self, self.settings.lab_control_url, actions=self.settings.lab,
@@ -476,8 +475,6 @@ class Stack:
                     for p in self.procs]
 
     def lab_action(self, name: str, action: str) -> dict[str, Any]:
-        from cli.lab_control import LabActionRefused
-
         with self.lock:
             proc = next((p for p in self.procs if p.name == name), None)
             if proc is None:

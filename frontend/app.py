@@ -24,7 +24,7 @@ from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore
 from picadaily.streams import open_kv
 
-from .auth import Admins
+from .admins import Admins
 from .body_limit import BodyLimit
 from .deps import Frontend
 from .lab_scenarios import ScenarioRunner

@@ -17,7 +17,7 @@ from picadaily.storage import S3ObjectStore
 from .lab_scenarios import ScenarioRunner
 
 if TYPE_CHECKING:
-    from .auth import Admins
+    from .admins import Admins
 
 
 @dataclass

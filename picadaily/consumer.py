@@ -103,10 +103,6 @@ class _Unrecorded:
 _UNRECORDED = _Unrecorded()
 
 
-def declared_publishes(declared: choreography.Reaction) -> frozenset[str]:
-    return frozenset(m.TYPE for m in declared.publishes)
-
-
 class InboundMessage(Protocol):
     """The message port: the part of a JetStream message the runtime uses (a fake in tests)."""
 
@@ -199,8 +195,10 @@ class EventEdge:
                                  f"{', '.join(sorted(types))} only")
             return event
 
+        publishes = frozenset(m.TYPE for m in declared.publishes)
+
         async def books_kept(event: Event[Any], attempt: int) -> None:
-            await self._react(declared, handler, timeline, event, attempt)
+            await self._react(declared, publishes, handler, timeline, event, attempt)
 
         self.handled.add(name)
         return Subscription(
@@ -209,7 +207,8 @@ class EventEdge:
             handler=books_kept, step=declared.step, max_deliver=self.settings.event_max_deliver,
             backoff_s=tuple(self.settings.event_backoff_s))
 
-    async def _react(self, declared: choreography.Reaction, handler: Handler[Any],
+    async def _react(self, declared: choreography.Reaction, publishes: frozenset[str],
+                     handler: Handler[Any],
                      timeline: TimelineRecorder | None, event: Event[Any], attempt: int) -> None:
         carried = CarriedTimeline(timeline or _UNRECORDED)
         delivery = Delivery(event, attempt, carried)
@@ -234,7 +233,7 @@ class EventEdge:
             for entry in carried.entries:
                 await (timeline or _UNRECORDED).record(event.picture_id, entry)
             return
-        if out.TYPE not in declared_publishes(declared):
+        if out.TYPE not in publishes:
             raise RuntimeError(f"{declared.durable} may not publish {out.TYPE} (see "
                                "picadaily.choreography)")
         if isinstance(out, StepReport):
@@ -255,7 +254,7 @@ class EventEdge:
     def check_declared(self) -> None:
         """A service handles exactly the reactions the choreography declares for it."""
         declared = {r.name for r in choreography.reactions_of(self.service)}
-        if self.service != "trigger" and self.handled != declared:
+        if self.handled != declared:  # (the trigger: no reaction, its storage subscription)
             raise RuntimeError(
                 f"{self.service} handles {sorted(self.handled)} but picadaily.choreography "
                 f"declares {sorted(declared)} for it")

@@ -1,11 +1,13 @@
 """``/api/flows``: each style's flow as the code declares it (the workflow's step order, the
 choreography's reactions) and the lines each style needs to state its flow and its handlers,
-counted from the files at each request (not typed in anywhere); ``/api/flows/live``: what is
-happening on each of them now (the ``/flows`` page draws both side by side)."""
+counted from the files (once per process: they do not change under it; typed in nowhere);
+``/api/flows/live``: what is happening on each of them now (the ``/flows`` page draws both side
+by side)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ def _lines(path: str) -> dict[str, Any]:
         return {"file": path, "lines": None, "error": f"not readable here: {exc.strerror}"}
 
 
+@functools.cache
 def code_counts() -> dict[str, Any]:
     out = {}
     for style, (flow, handlers) in FLOW_FILES.items():

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from ..auth import COOKIE
+from ..admins import COOKIE
 from ..deps import FrontendDep
 from ..errors import error_responses, http_error
 from ..login_throttle import TooManyWaiting

@@ -202,7 +202,7 @@ def test_every_process_exports_spans_to_the_trace_store_which_forwards_them_to_j
 def test_admin_secrets_reach_only_the_frontend_and_the_examples_are_refused(
     compose: dict[str, Any],
 ) -> None:
-    from frontend.auth import EXAMPLE_PASSWORDS, EXAMPLE_TOKENS
+    from frontend.admins import EXAMPLE_PASSWORDS, EXAMPLE_TOKENS
 
     for name, svc in _ours(compose).items():
         env = _env(svc)

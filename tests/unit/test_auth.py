@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from frontend.auth import Admins, AdminsMisconfigured
+from frontend.admins import Admins, AdminsMisconfigured
 from frontend.login_throttle import FREE_FAILURES, LoginThrottle
 from picadaily.settings import Settings
 
