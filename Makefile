@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASYNCAPI_SPECS := 6.11.1
 
-.PHONY: install demo test test-fast lint bench ab pull-compare chaos scenarios requests review-timings profile scale footprint proto clean
+.PHONY: install demo test test-fast lint docs bench ab pull-compare chaos scenarios requests review-timings profile scale footprint proto clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("PicaDaily needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -34,6 +34,9 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy picadaily frontend functions services workflow infra bench cli
+
+docs: install
+	$(BIN)/python -m picadaily.flow_drawing docs/architecture.md
 
 bench: install
 	$(BIN)/picadaily bench

@@ -6,20 +6,10 @@ Everything else is derived from it: the consumers each service's event edge crea
 (``picadaily.consumer.EventEdge.on`` takes a reaction from here, and a service that handles
 other reactions, or leaves one of its own unhandled, does not start), what each service may
 publish, ``/where``'s step-to-consumer map, the lab's poison scenario, the AsyncAPI document
-(``picadaily.asyncapi``), the ``/flows`` page and the architecture's diagram.
+(``picadaily.asyncapi``), and the ``/flows`` page.
 
-    storage event --trigger--> picture.uploaded
-    picture.uploaded   --vision-->     analyse_image, check_safety --> picture.analyzed
-                       --exif-->       extract_exif                --> picture.exif_extracted
-    picture.analyzed   --metadata-->   store_metadata (or: wait for a person,
-                                       --> picture.review_requested, a scheduled review_decided)
-                       --thumbnails--> make_thumbnail              --> thumbnail.created
-    picture.review_decided --metadata--> review                    --> picture.reviewed
-    picture.reviewed   --thumbnails--> make_thumbnail              --> thumbnail.created
-    thumbnail.created  --collage-->    update_collage              --> collage.updated
-                       --metadata-->   records the thumbnail
-    picture.exif_extracted, collage.updated --metadata--> records them (collage: picture done)
-    picture.failed, picture.deleted --metadata, thumbnails, collage--> clean up
+Drawn from this declaration: ``docs/architecture.md`` ("The choreography, drawn from its
+declaration", by ``picadaily.flow_drawing``) and the ``/flows`` page.
 """
 
 from __future__ import annotations

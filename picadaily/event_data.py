@@ -18,7 +18,14 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-from picadaily.contracts import Analysis, Exif, ReviewChoice, ReviewDecision, TimelineEntry
+from picadaily.contracts import (
+    Analysis,
+    Exif,
+    ReviewChoice,
+    ReviewDecision,
+    Thumbnail,
+    TimelineEntry,
+)
 from picadaily.safety import SafetyVerdict
 
 # ISO 8601 as Python writes it ("+00:00"), as these events always carried it (the collage ranks
@@ -76,6 +83,10 @@ class ThumbnailCreated(StepReport, PictureObject):
     width: int
     height: int
 
+    @property
+    def thumbnail(self) -> Thumbnail:
+        return Thumbnail(width=self.width, height=self.height)
+
 
 class CollageUpdated(StepReport):
     """The collage was rebuilt (``cause``: a new thumbnail, or a member failed or deleted)."""
@@ -86,6 +97,13 @@ class CollageUpdated(StepReport):
     cause: Literal["thumbnail", "failed", "deleted"]
     width: int | None = Field(default=None, description="the new thumbnail's (cause thumbnail)")
     height: int | None = None
+
+    @property
+    def thumbnail(self) -> Thumbnail | None:
+        """The new thumbnail's size, when a new thumbnail caused the rebuild."""
+        if self.width is None or self.height is None:
+            return None
+        return Thumbnail(width=self.width, height=self.height)
 
 
 class PictureFailed(EventData):

@@ -27,7 +27,8 @@ ROOT = Path(picadaily.__file__).resolve().parent.parent
 LIVE_SAMPLE = 20
 # What each style needs to state its flow, and to run each step's work (its "handlers").
 FLOW_FILES = {
-    "orchestration": (["workflow/process_picture.py"], ["workflow/activities.py"]),
+    "orchestration": (["workflow/process_picture.py", "workflow/inputs.py"],
+                      ["workflow/activities.py"]),
     "choreography": (["picadaily/choreography.py", "picadaily/event_data.py"],
                      [f"services/{s}/events.py"
                       for s in dict.fromkeys(r.service for r in choreography.REACTIONS)]),

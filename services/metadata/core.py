@@ -253,11 +253,26 @@ class Metadata:
             self._repo.update(picture_id, thumbnail=thumbnail, updated=utcnow())
         self._changed(picture_id, picture.status)
 
-    def collage_updated(self, picture_id: str, thumbnail: Thumbnail,
-                        version: int | None = None) -> None:
+    def thumbnail_created(self, picture_id: str, thumbnail: Thumbnail,
+                          version: int | None = None) -> None:
+        """Choreography: the thumbnail was made. A late report about a picture that is no longer
+        processing (it failed meanwhile) changes nothing."""
+        with self._repo.transaction():
+            picture = self._require(picture_id, version=version)
+            if picture.status != Status.PROCESSING:
+                return
+            self._repo.update(picture_id, thumbnail=thumbnail, updated=utcnow())
+        self._changed(picture_id, picture.status)
+
+    def collage_updated(self, picture_id: str, thumbnail: Thumbnail | None,
+                        version: int | None = None, cause: str = "thumbnail") -> None:
         """Choreography: the collage was rebuilt with this picture's thumbnail. The thumbnail is
         recorded here too (``thumbnail.created`` may still be on its way), so ``done`` always
-        comes with its thumbnail; ``done`` also waits for the stored analysis."""
+        comes with its thumbnail; ``done`` also waits for the stored analysis. A rebuild for
+        another cause (a member failed or was deleted), or without the thumbnail's size, says
+        nothing about this picture."""
+        if cause != "thumbnail" or thumbnail is None:
+            return
         with self._repo.transaction():
             picture = self._require(picture_id, version=version)
             if picture.status != Status.PROCESSING:

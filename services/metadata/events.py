@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from picadaily.consumer import Delivery, EventEdge, Subscription
-from picadaily.contracts import Exif, Picture, ReviewDecision, Thumbnail, TimelineEntry
+from picadaily.contracts import Exif, Picture, ReviewDecision, TimelineEntry
 from picadaily.event_data import (
     CollageUpdated,
     EventData,
@@ -138,17 +138,11 @@ def subscriptions(edge: EventEdge, core: Metadata,
         await run(core.store_exif, event.picture_id, exif, event.version)
 
     async def on_thumbnail(event: Event[ThumbnailCreated], delivery: Delivery) -> None:
-        if await run(core.status, event.picture_id) != Status.PROCESSING:
-            return  # a late message about a picture that failed meanwhile
-        thumb = Thumbnail(width=event.data.width, height=event.data.height)
-        await run(core.set_thumbnail, event.picture_id, thumb, event.version)
+        await run(core.thumbnail_created, event.picture_id, event.data.thumbnail, event.version)
 
     async def on_collage(event: Event[CollageUpdated], delivery: Delivery) -> None:
-        collage = event.data
-        if collage.cause != "thumbnail" or collage.width is None or collage.height is None:
-            return
-        thumb = Thumbnail(width=collage.width, height=collage.height)
-        await run(core.collage_updated, event.picture_id, thumb, event.version)
+        await run(core.collage_updated, event.picture_id, event.data.thumbnail, event.version,
+                  event.data.cause)
 
     async def on_failed(event: Event[PictureFailed], delivery: Delivery) -> None:
         await run(core.fail, event.picture_id, event.data.reason, event.version,

@@ -196,6 +196,22 @@ def test_choreography_is_done_only_with_the_analysis_stored_and_the_collage_upda
     assert md.get("p2").status == "done"
 
 
+def test_late_or_unrelated_reports_change_nothing(md: Metadata) -> None:
+    """A thumbnail reported after the picture failed, and a collage rebuilt for another cause
+    (a member deleted or failed) or without a size, say nothing about the picture."""
+    md.register("p1", reg(mode="choreography"))
+    md.store_analysis("p1", Analysis(safety=SAFE))
+    md.collage_updated("p1", THUMB, cause="deleted")
+    md.collage_updated("p1", None)
+    assert (md.get("p1").status, md.get("p1").collage_updated) == ("processing", False)
+    md.fail("p1", "update_collage failed")
+    md.thumbnail_created("p1", THUMB)
+    assert (md.get("p1").status, md.get("p1").thumbnail) == ("failed", None)
+    md.register("p2", reg("b.jpg", mode="choreography"))
+    md.thumbnail_created("p2", THUMB)
+    assert md.get("p2").thumbnail == THUMB
+
+
 def test_each_write_tells_the_listeners_the_status_it_left(md: Metadata) -> None:
     told: list[tuple[str, str]] = []
     md.add_listener(lambda picture_id, status: told.append((picture_id, status)))

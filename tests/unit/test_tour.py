@@ -30,3 +30,20 @@ def test_the_drawn_flows_name_every_declared_event_and_every_service_that_reacts
     missing = [m.TYPE for m in choreography.event_types() if m.TYPE not in drawing]
     missing += [r.service for r in choreography.REACTIONS if r.service not in drawing]
     assert missing == []
+
+
+def test_the_drawn_choreography_is_the_declaration() -> None:
+    from picadaily import flow_drawing
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    assert flow_drawing.drawn_in(text) == flow_drawing.block(), (
+        "the declaration changed: `make docs` draws it again into docs/architecture.md")
+
+
+def test_the_drawing_has_every_durable_consumer_and_event() -> None:
+    from picadaily import choreography, flow_drawing
+
+    drawing = flow_drawing.mermaid()
+    missing = [name for name in choreography.durable_consumers() if f"|{name}|" not in drawing]
+    missing += [m.TYPE for m in choreography.event_types() if f'"{m.TYPE}"' not in drawing]
+    assert missing == []
