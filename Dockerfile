@@ -1,7 +1,7 @@
 # One image for every PicaDaily process; docker-compose.yml picks the component per service.
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml constraints.txt README.md ./
 COPY picadaily picadaily
 COPY frontend frontend
 COPY functions functions
@@ -10,7 +10,8 @@ COPY workflow workflow
 COPY infra infra
 COPY cli cli
 COPY docs docs
-RUN pip install --no-cache-dir .
+# the versions the tests passed with (constraints.txt, written by make upgrade)
+RUN pip install --no-cache-dir -c constraints.txt .
 ENV PICADAILY_HOST=0.0.0.0 PICADAILY_HOME=/data
 VOLUME /data
 ENTRYPOINT ["picadaily"]

@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASYNCAPI_SPECS := 6.11.1
 
-.PHONY: install demo test test-fast lint docs bench ab pull-compare chaos scenarios requests review-timings profile scale footprint proto clean
+.PHONY: install demo test test-fast lint docs upgrade bench ab pull-compare chaos scenarios requests review-timings profile scale footprint proto clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("PicaDaily needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@# The official AsyncAPI schemas (npm), to validate our /asyncapi.json offline in the tests.
 	@if command -v npm >/dev/null 2>&1; then \
 		npm install --prefix $(VENV)/npm --no-save --no-audit --no-fund --loglevel=error \
@@ -33,13 +33,24 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy picadaily frontend functions services workflow infra bench cli
+	$(BIN)/mypy picadaily frontend functions services workflow infra bench harness cli
+
+# constraints.txt pins every package at the version the suite last passed with: a fresh machine
+# installs exactly that. `make upgrade` resolves pyproject.toml's ranges again in a throwaway
+# virtualenv, writes the new pins, and reinstalls; run `make test` before committing them.
+upgrade:
+	rm -rf .venv-upgrade && $(PYTHON) -m venv .venv-upgrade
+	.venv-upgrade/bin/python -m pip install --quiet --disable-pip-version-check '.[dev]'
+	{ echo "# Every package at the version the tests passed with (make upgrade writes this)."; \
+	  .venv-upgrade/bin/python -m pip freeze --exclude picadaily; } > constraints.txt
+	rm -rf .venv-upgrade build
+	$(MAKE) install
 
 docs: install
 	$(BIN)/python -m picadaily.flow_drawing docs/architecture.md
 
 bench: install
-	$(BIN)/picadaily bench
+	$(BIN)/python -m bench.run
 
 # What a change did to the CPU per picture: two git revisions measured in turns, on fresh stacks
 # (make ab A=<rev> B=<rev> [PAIRS=4]; one bench run is one sample, and this machine drifts).
@@ -51,10 +62,10 @@ pull-compare: install
 	$(BIN)/python -m bench.pull_compare
 
 chaos: install
-	$(BIN)/picadaily chaos
+	$(BIN)/python -m bench.chaos
 
 scenarios: install
-	$(BIN)/picadaily scenarios
+	$(BIN)/python -m bench.scenarios
 
 # Requests per picture per mode (S3, HTTP, NATS, Temporal), counted from the pictures' traces.
 requests: install

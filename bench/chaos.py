@@ -2,7 +2,7 @@
 of the stack is killed -9 once at a random moment (the supervisor restarts it); then the
 invariants that make PicaDaily trustworthy are checked and printed as a table, per mode.
 
-``make chaos`` (``picadaily chaos``): 200 uploads per mode, every process, results in
+``make chaos`` (``python -m bench.chaos``): 200 uploads per mode, every process, results in
 ``bench/results/chaos-<date>.json``. ``tests/e2e/test_chaos.py`` runs a short form inside
 ``make test`` (one kill per process class, ~30 uploads).
 """
@@ -29,8 +29,8 @@ from typing import Any
 import httpx
 
 from bench.procs import descendants, process_name, store_part
-from cli.stack_process import RunningStack, wait_until
-from picadaily.imaging import sample_jpeg
+from harness.stack import RunningStack, wait_until
+from picadaily.drills import orphan_thumbnails, sample_jpeg
 from picadaily.steps import FINAL_STATUSES
 
 log = logging.getLogger("bench.chaos")
@@ -250,10 +250,11 @@ class Chaos:
         for pid in deleted:
             if api.get(f"/api/pictures/{pid}").status_code != 404:
                 v.append(f"{pid} was deleted (202) but its document is still there")
-        known = set(docs)
         thumbs = self._thumbnail_ids()
-        # (thumbnails of earlier runs' pictures are no orphans: ask only about the rest)
-        orphans = {i for i in thumbs - known if not self._exists(api, i)}
+        statuses = {i: d.get("status") for i, d in docs.items()}
+        # (thumbnails of earlier runs' pictures: their pictures are asked about one by one)
+        statuses.update({i: self._status(api, i) for i in thumbs - set(docs)})
+        orphans = orphan_thumbnails(thumbs, statuses)
         result.orphan_thumbnails = len(orphans)
         if orphans & set(deleted):
             v.append(f"thumbnails of deleted pictures left: {sorted(orphans & set(deleted))}")
@@ -270,6 +271,10 @@ class Chaos:
 
     def _exists(self, api: httpx.Client, picture_id: str) -> bool:
         return api.get(f"/api/pictures/{picture_id}").status_code == 200
+
+    def _status(self, api: httpx.Client, picture_id: str) -> str | None:
+        resp = api.get(f"/api/pictures/{picture_id}")
+        return str(resp.json()["status"]) if resp.status_code == 200 else None
 
     def _thumbnail_ids(self) -> set[str]:
         from picadaily.layout import thumbnail_ids
@@ -336,3 +341,7 @@ def main() -> int:
     out.write_text(json.dumps([asdict(r) for r in results], indent=2))
     log.info("saved %s", out)
     return 1 if any(r.violations or r.stuck for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from cli.stack_process import RunningStack
+from harness.stack import RunningStack
 from picadaily.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from bench.procs import pss_by_process, rss_by_process, usage
-from cli.stack_process import RunningStack
+from harness.stack import RunningStack
 
 log = logging.getLogger("bench.footprint")
 SETTLE_S = 10.0

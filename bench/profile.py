@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from cli.stack_process import RunningStack
+from harness.stack import RunningStack
 
 from .chaos import children
 from .common import quiet_logging, save_results, temporary_stack

@@ -1,4 +1,4 @@
-"""``make bench`` / ``picadaily bench``: raw work vs choreography vs orchestration, side by side.
+"""``make bench`` (``python -m bench.run``): raw work vs choreography vs orchestration.
 
 Prints a table, writes ``bench/results/<date>-<machine>.json`` and a PNG chart next to it.
 ``BENCH_QUICK=1`` runs a short version for smoke checks.
@@ -13,6 +13,7 @@ import os
 import platform
 import re
 import statistics
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from bench.photos import phone_sized
 from bench.progress import Progress
 from bench.raw import RawResult, local_vision, run_raw
 from bench.stack_modes import Burst, ModeResult, measure_burst, measure_latency
-from cli.stack_process import RunningStack
+from harness.stack import RunningStack
 
 log = logging.getLogger("bench")
 MODES = ("choreography", "orchestration")
@@ -306,3 +307,7 @@ def main() -> int:
                  cost["cpu_pct"], cost["p50_delta_ms"])
     log.info("saved %s and %s", path, path.with_suffix(".png").name)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from cli.stack_process import RunningStack
+from harness.stack import RunningStack
 from picadaily.contracts import Label, Picture, Safety, Thumbnail, TimelineEntry
 from picadaily.ids import new_picture_id
 from picadaily.internal_auth import internal_headers

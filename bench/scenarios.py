@@ -16,33 +16,10 @@ from typing import Any
 import httpx
 
 from bench.chaos import RESULTS
-from cli.stack_process import RunningStack
+from cli.lab import report_markdown as markdown
+from harness.stack import RunningStack
 
 log = logging.getLogger("picadaily.scenarios")
-ROWS = (("what was done", "done_what"), ("accepted", "accepted"), ("refused uploads", "refused"),
-        ("statuses", "statuses"), ("stuck", "stuck"), ("duplicate steps", "duplicates"),
-        ("orphan thumbnails", "orphans"), ("last final after (s)", "last_final_s"),
-        ("longest wait for a final status (s)", "longest_processing_s"),
-        ("retried attempts", "retries"), ("dead letters", "dead_letters"),
-        ("what a user saw meanwhile", "seen"))
-
-
-def markdown(report: dict[str, Any]) -> str:
-    results = report["results"]
-    lines = [f"**{report['title']}**", "",
-             "| | " + " | ".join(r["mode"] for r in results) + " |",
-             "|---|" + "---|" * len(results)]
-    for label, key in ROWS:
-        lines.append(f"| {label} | " + " | ".join(_cell(r[key]) for r in results) + " |")
-    return "\n".join(lines)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {v}" for k, v in sorted(value.items()))
-    return str(value)
-
-
 def run_all(api: httpx.Client, names: list[str]) -> list[dict[str, Any]]:
     reports = []
     for scenario in api.get("/api/lab/scenarios").json()["scenarios"]:
@@ -77,3 +54,7 @@ def main(names: list[str] | None = None) -> int:
     if broken:
         log.error("scenarios that left something broken: %s", ", ".join(broken))
     return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

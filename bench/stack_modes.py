@@ -15,7 +15,7 @@ import httpx
 from bench.common import stack_jetstream, upload
 from bench.procs import cpu_by_process, usage
 from bench.progress import Progress
-from cli.stack_process import RunningStack
+from harness.stack import RunningStack
 from picadaily.settings import Settings
 from picadaily.steps import FINAL_STATUSES
 

@@ -4,6 +4,10 @@ uvicorn's main loop wakes every 0.1 s to refresh the ``date`` header (once a sec
 whether it was asked to stop: about a millisecond of CPU a second per idle process, six HTTP
 services in the stack (measured: each idle Python service used 1.7-2 ms of CPU a second). Here it
 wakes once a second, when the header needs it, and at once when a signal asks it to stop.
+
+``main_loop`` and ``on_tick`` are uvicorn's internals, not its public API: pyproject.toml bounds
+uvicorn to the releases ``tests/integration/test_http_server.py`` passed on, and constraints.txt
+pins the one installed.
 """
 
 from __future__ import annotations

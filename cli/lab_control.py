@@ -1,9 +1,8 @@
 """The stack runner's control endpoint (loopback only): what each process is doing, and for the
 failure lab (only when ``PICADAILY_LAB=true``) stop, start or kill -9 one.
 
-GET /processes -> [{name, state, pid, restarts, last_exit, port}]
-POST /processes/<name>/stop | start | kill -> the process afterwards, or 403 (the lab is off),
-404 / 409 with a reason
+Its paths and answers are ``picadaily.control_api``'s: GET /processes, POST
+/processes/<name>/stop | start | kill.
 
 Every request carries the stack's internal token (``picadaily.internal_auth``; 401 without it):
 the frontend has it, a local user who finds the port does not.
@@ -18,17 +17,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from picadaily.control_api import ACTIONS, PROCESSES, ProcessState
 from picadaily.internal_auth import HEADER, token_matches
 
 log = logging.getLogger("picadaily.stack")
-ACTIONS = ("stop", "start", "kill")
 
 
 class Controlled(Protocol):
     """What the endpoint needs of the stack runner (``cli.stack.Stack``)."""
 
-    def lab_status(self) -> list[dict[str, Any]]: ...
-    def lab_action(self, name: str, action: str) -> dict[str, Any]: ...
+    def lab_status(self) -> list[ProcessState]: ...
+    def lab_action(self, name: str, action: str) -> ProcessState: ...
 
 
 class LabActionRefused(ValueError):
@@ -64,8 +63,8 @@ def serve(stack: Controlled, url: str, *, actions: bool, token: str) -> Threadin
         def do_GET(self) -> None:
             if not self._allowed():
                 return
-            if self.path.rstrip("/") == "/processes":
-                self._answer(200, stack.lab_status())
+            if self.path.rstrip("/") == PROCESSES:
+                self._answer(200, [p.model_dump() for p in stack.lab_status()])
             else:
                 self._answer(404, {"error": "no such lab resource"})
 
@@ -76,11 +75,11 @@ def serve(stack: Controlled, url: str, *, actions: bool, token: str) -> Threadin
                 self._answer(403, {"error": "the failure lab is off (PICADAILY_LAB=true)"})
                 return
             parts = self.path.strip("/").split("/")
-            if len(parts) != 3 or parts[0] != "processes" or parts[2] not in ACTIONS:
+            if len(parts) != 3 or f"/{parts[0]}" != PROCESSES or parts[2] not in ACTIONS:
                 self._answer(404, {"error": "POST /processes/<name>/stop|start|kill"})
                 return
             try:
-                self._answer(200, stack.lab_action(parts[1], parts[2]))
+                self._answer(200, stack.lab_action(parts[1], parts[2]).model_dump())
             except KeyError:
                 self._answer(404, {"error": f"no process {parts[1]!r}"})
             except LabActionRefused as exc:

@@ -22,12 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     setup.add_argument("--streams", action="store_true", help="JetStream streams and KV")
     setup.add_argument("--storage", action="store_true",
                            help="buckets, the SQS queue and the bucket notification (moto/S3)")
-    sub.add_parser("bench", help="raw vs choreography vs orchestration (BENCH_QUICK=1: short)")
     health = sub.add_parser("healthz", help="exit 0 when a component's /healthz answers 200")
     health.add_argument("component")
-    sub.add_parser("chaos", help="kill -9 every process during bursts in both modes; check")
-    scenarios = sub.add_parser("scenarios", help="failure-lab scenarios in both modes; tables")
-    scenarios.add_argument("names", nargs="*", help="which (default: all)")
     lab = sub.add_parser("lab", help="the failure lab: stop/start/kill a process, arm faults")
     lab.add_argument("action", choices=["status", "stop", "start", "kill", "fault", "clear",
                                         "scenario"])
@@ -68,10 +64,6 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("say what to provision: --streams, --storage or both")
         provision(Settings(), streams=args.streams, storage=args.storage)
         return 0
-    if args.command == "bench":
-        from bench.run import main as bench_main
-
-        return bench_main()
     if args.command == "lab":
         from cli.lab import lab as run_lab
 
@@ -79,14 +71,6 @@ def main(argv: list[str] | None = None) -> int:
         return run_lab(Settings(), args)
     if args.command == "healthz":
         return healthz(Settings(), args.component)
-    if args.command == "scenarios":
-        from bench.scenarios import main as scenarios_main
-
-        return scenarios_main(args.names)
-    if args.command == "chaos":
-        from bench.chaos import main as chaos_main
-
-        return chaos_main()
     if args.command == "review":
         from cli.review import review
 

@@ -38,6 +38,7 @@ from cli.proxy import RoundRobinProxy
 from cli.supervisor import Proc, die_with_parent
 from infra import nats_users, seaweedfs
 from infra.net import tcp_open
+from picadaily.control_api import ProcessState
 from picadaily.internal_auth import otlp_headers
 from picadaily.runtime import READY_MARK
 from picadaily.settings import Settings
@@ -467,14 +468,15 @@ class Stack:
 
     # --- the failure lab ----------------------------------------------------------------------
 
-    def lab_status(self) -> list[dict[str, Any]]:
+    def lab_status(self) -> list[ProcessState]:
         with self.lock:
-            return [{"name": p.name, "state": p.state, "restarts": p.restarts, "port": p.port,
-                     "last_exit": p.last_exit,
-                     "pid": p.popen.pid if p.popen and p.popen.poll() is None else None}
-                    for p in self.procs]
+            return [ProcessState(
+                name=p.name, state=p.state, restarts=p.restarts, port=p.port,
+                last_exit=p.last_exit,
+                pid=p.popen.pid if p.popen and p.popen.poll() is None else None)
+                for p in self.procs]
 
-    def lab_action(self, name: str, action: str) -> dict[str, Any]:
+    def lab_action(self, name: str, action: str) -> ProcessState:
         with self.lock:
             proc = next((p for p in self.procs if p.name == name), None)
             if proc is None:
@@ -498,7 +500,7 @@ class Stack:
             log.warning("  %-10s stopped from the failure lab", name)
             self._terminate(proc)
             proc.state = "stopped"
-        return next(p for p in self.lab_status() if p["name"] == name)
+        return next(p for p in self.lab_status() if p.name == name)
 
     def _supervise(self, proc: Proc, now: float) -> None:
         assert proc.popen is not None

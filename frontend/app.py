@@ -27,7 +27,6 @@ from picadaily.streams import open_kv
 from .admins import Admins
 from .body_limit import BodyLimit
 from .deps import Frontend
-from .lab_scenarios import ScenarioRunner
 from .routes import (
     collage,
     dead_letters,
@@ -89,8 +88,11 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(close_nats, nc)
             kv = await open_kv(nc.jetstream(), settings)
             store = S3ObjectStore.from_settings(settings)
-            scenarios = ScenarioRunner(settings, nc, nc.jetstream(), metadata, store) \
-                if settings.lab else None
+            scenarios = None
+            if settings.lab:  # (the lab's scenario runner is loaded only when the lab is on)
+                from .lab_scenarios import ScenarioRunner
+
+                scenarios = ScenarioRunner(settings, nc, nc.jetstream(), metadata, store)
             app.state.frontend = Frontend(settings=settings, metadata=metadata, store=store,
                                           modes=ModeSwitch(kv, settings.default_mode), nats=nc,
                                           kv=kv, scenarios=scenarios, admins=Admins(settings, kv),

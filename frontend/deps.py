@@ -14,10 +14,9 @@ from picadaily.mode import ModeSwitch
 from picadaily.settings import Settings
 from picadaily.storage import S3ObjectStore
 
-from .lab_scenarios import ScenarioRunner
-
 if TYPE_CHECKING:
     from .admins import Admins
+    from .lab_scenarios import ScenarioRunner
 
 
 @dataclass

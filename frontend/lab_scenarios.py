@@ -26,9 +26,10 @@ import httpx
 
 from picadaily import choreography
 from picadaily.contracts import utcnow
+from picadaily.control_api import PROCESSES, Action, ProcessState, action_path
+from picadaily.drills import orphan_thumbnails, sample_jpeg
 from picadaily.event_data import DATA_MODELS
 from picadaily.events import subject
-from picadaily.imaging import sample_jpeg
 from picadaily.internal_auth import internal_headers
 from picadaily.layout import thumbnail_ids
 from picadaily.settings import MODES, Settings
@@ -40,22 +41,25 @@ SETTLE_S = 240.0  # how long a scenario waits for its pictures to be final befor
 RESTART_WAIT_S = 90.0
 
 
+def _processes(body: Any) -> list[ProcessState]:
+    return [ProcessState.model_validate(p) for p in body]
+
+
 class Lab:
     """The actions a scenario takes: the same ones the lab page offers."""
 
     def __init__(self, settings: Settings, nats: Any, client: httpx.AsyncClient) -> None:
         self.settings, self.nats, self.client = settings, nats, client
 
-    async def process(self, name: str, action: str) -> None:
-        resp = await self.client.post(
-            f"{self.settings.lab_control_url}/processes/{name}/{action}")
+    async def process(self, name: str, action: Action) -> None:
+        resp = await self.client.post(self.settings.lab_control_url + action_path(name, action))
         resp.raise_for_status()
 
     async def wait_running(self, name: str) -> None:
         deadline = time.monotonic() + RESTART_WAIT_S
         while time.monotonic() < deadline:
-            resp = await self.client.get(f"{self.settings.lab_control_url}/processes")
-            if any(p["name"] == name and p["state"] == "running" for p in resp.json()):
+            resp = await self.client.get(self.settings.lab_control_url + PROCESSES)
+            if any(p.name == name and p.state == "running" for p in _processes(resp.json())):
                 return
             await asyncio.sleep(0.5)
         raise RuntimeError(f"{name} was not running again within {RESTART_WAIT_S:.0f} s")
@@ -195,6 +199,8 @@ class Report:
 class ScenarioRunner:
     """Runs one scenario at a time in the frontend's event loop."""
 
+    scenarios = SCENARIOS
+
     def __init__(self, settings: Settings, nats: Any, js: Any, metadata: httpx.AsyncClient,
                  store: Any) -> None:
         self.settings, self.nats, self.js = settings, nats, js
@@ -292,8 +298,8 @@ class ScenarioRunner:
             result.duplicates += sum(1 for n in oks.values() if n > 1)
             result.retries += sum(1 for e in doc.get("timeline", []) if e["attempt"] > 1)
         thumbs = await asyncio.to_thread(thumbnail_ids, self.store, self.settings)
-        result.orphans = sum(1 for i, d in docs.items()
-                             if i in thumbs and d.get("status") != "done")
+        result.orphans = len(orphan_thumbnails(
+            thumbs & set(docs), {i: d.get("status") for i, d in docs.items()}))
         result.dead_letters = await self._dead_letter_count() - dead_before
         result.seen = _what_a_user_saw(result)
         return result

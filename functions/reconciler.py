@@ -51,6 +51,7 @@ from picadaily.ids import picture_id_for_key
 from picadaily.internal_auth import internal_headers
 from picadaily.moderation import timeout_decision
 from picadaily.runtime import announce_ready
+from picadaily.service_api import Ids
 from picadaily.service_errors import raise_for_service_error
 from picadaily.settings import Settings
 from picadaily.steps import Status, Step
@@ -220,8 +221,8 @@ class Reconciler:
         unknown: list[tuple[str, ObjectInfo]] = []
         for start in range(0, len(objects), STATES_CHUNK):
             chunk = objects[start:start + STATES_CHUNK]
-            resp = await self._metadata.post("/pictures/states", json={
-                "ids": [picture_id_for_key(key) for key, _ in chunk]})
+            ids = Ids(ids=[picture_id_for_key(key) for key, _ in chunk])
+            resp = await self._metadata.post("/pictures/states", json=ids.model_dump())
             raise_for_service_error(resp)
             states: dict[str, str] = resp.json()
             for key, modified in chunk:

@@ -256,13 +256,3 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 # ``_open`` turns its warning into a refusal. Our own limit (``max_pixels``, lower by default) is
 # checked on the header before any pixel is decoded.
 
-
-def sample_jpeg(n: int) -> bytes:
-    """A small JPEG of its own colour for each ``n``: pictures for drills (the lab, chaos).
-
-    Cool colours only (red below 128, blue above): the safety model calls a few warm ones
-    borderline, and a drill picture must not wait for a person."""
-    colour = ((n * 37) % 128, (n * 91) % 256, 128 + (n * 53) % 128)
-    out = io.BytesIO()
-    Image.new("RGB", (96, 72), colour).save(out, "JPEG")
-    return out.getvalue()

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 THUMBNAIL_PREFIX = "thumbnails/"
 COLLAGE_PREFIX = "collage/"
 COLLAGE_KEY = f"{COLLAGE_PREFIX}current.jpg"
+# The collage shows the newest this many pictures with a thumbnail (a square: 2 x 2 tiles).
+COLLAGE_PICTURES = 4
 # The collage object's user metadata names its members (comma-separated picture ids).
 COLLAGE_MEMBERS_METADATA = "pictures"
 

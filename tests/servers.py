@@ -20,8 +20,8 @@ import uvicorn
 
 from cli.ports import free_port, free_port_block
 from cli.stack import binary
-from cli.stack_process import wait_until
 from cli.supervisor import die_with_parent
+from harness.stack import wait_until
 from infra import seaweedfs
 from picadaily.settings import Settings
 

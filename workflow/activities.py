@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -20,9 +21,17 @@ from picadaily.contracts import Analysis, CollageResult, Thumbnail
 from picadaily.http_client import service_client
 from picadaily.internal_auth import internal_headers
 from picadaily.safety import SafetyVerdict, check_safety
+from picadaily.service_api import (
+    CollageRequest,
+    Decision,
+    DecisionOut,
+    FinalStatus,
+    ImageRequest,
+    ReviewRequest,
+)
 from picadaily.service_errors import ServiceError, read_service_error
 from picadaily.settings import Settings
-from picadaily.steps import Step
+from picadaily.steps import Status, Step
 
 from .held_timeline import HeldTimeline
 from .inputs import (
@@ -76,25 +85,28 @@ def _version(picture: PictureInput) -> dict[str, int]:
     return {"version": picture.version}
 
 
+def _image(picture: PictureInput) -> ImageRequest:
+    return ImageRequest(picture_id=picture.picture_id, bucket=picture.bucket, key=picture.key)
+
+
 class PictureActivities:
     def __init__(self, clients: ServiceClients, timeline: HeldTimeline) -> None:
         self._c = clients
         self._timeline = timeline  # what finish_picture sends with the final status
 
-    async def _post(self, client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> Any:
-        resp = await client.post(path, json=body)
+    async def _post(self, client: httpx.AsyncClient, path: str, body: BaseModel) -> Any:
+        resp = await client.post(path, json=body.model_dump(mode="json"))
         raise_for_service_error(resp)
         return resp.json()
 
     @activity.defn(name=Step.ANALYSE_IMAGE.value)
     async def analyse_image(self, picture: PictureInput) -> Analysis:
-        body = {"picture_id": picture.picture_id, "bucket": picture.bucket, "key": picture.key}
-        return Analysis.model_validate(await self._post(self._c.vision, "/analyse", body))
+        return Analysis.model_validate(await self._post(self._c.vision, "/analyse",
+                                                        _image(picture)))
 
     @activity.defn(name=Step.EXTRACT_EXIF.value)
     async def extract_exif(self, picture: PictureInput) -> None:
-        body = {"picture_id": picture.picture_id, "bucket": picture.bucket, "key": picture.key}
-        exif = await self._post(self._c.exif, "/exif", body)
+        exif = await self._post(self._c.exif, "/exif", _image(picture))
         resp = await self._c.metadata.put(f"/pictures/{picture.picture_id}/exif", json=exif,
                                           params=_version(picture))
         raise_for_service_error(resp)
@@ -113,8 +125,8 @@ class PictureActivities:
         else:  # borderline: stored, and the picture waits for a person
             resp = await self._c.metadata.put(
                 f"/pictures/{pid}/review-request", params=_version(req.picture),
-                json={"analysis": req.analysis.model_dump(mode="json"),
-                      "reason": req.review_reason})
+                json=ReviewRequest(analysis=req.analysis, reason=req.review_reason)
+                .model_dump(mode="json"))
         raise_for_service_error(resp)
 
     @activity.defn(name=Step.REVIEW.value)
@@ -123,20 +135,20 @@ class PictureActivities:
         entry, spanning the wait, and sets the status)."""
         resp = await self._c.metadata.put(
             f"/pictures/{req.picture.picture_id}/review", params=_version(req.picture),
-            json={"decision": req.decision.model_dump(), "decision_id": req.decision_id})
+            json=Decision(decision=req.decision, decision_id=req.decision_id)
+            .model_dump(mode="json"))
         if resp.status_code in (404, 409):
             gone = "the picture was deleted or replaced while it waited"
             return ReviewResult(outcome="refused", reason=gone, error=gone)
         raise_for_service_error(resp)
-        body = resp.json()
-        return ReviewResult(outcome=body["outcome"], status=body["picture"]["status"],
-                            error=body["picture"]["error"], reason=body["reason"])
+        out = DecisionOut.model_validate(resp.json())
+        return ReviewResult(outcome=out.outcome, status=Status(out.picture.status),
+                            error=out.picture.error, reason=out.reason)
 
     @activity.defn(name=Step.MAKE_THUMBNAIL.value)
     async def make_thumbnail(self, picture: PictureInput) -> Thumbnail:
-        body = {"picture_id": picture.picture_id, "bucket": picture.bucket, "key": picture.key}
         thumb = Thumbnail.model_validate(await self._post(self._c.thumbnails, "/thumbnails",
-                                                          body))
+                                                          _image(picture)))
         resp = await self._c.metadata.put(f"/pictures/{picture.picture_id}/thumbnail",
                                           json=thumb.model_dump(), params=_version(picture))
         raise_for_service_error(resp)
@@ -145,7 +157,7 @@ class PictureActivities:
     @activity.defn(name=Step.UPDATE_COLLAGE.value)
     async def update_collage(self, picture: PictureInput) -> CollageResult:
         return CollageResult.model_validate(await self._post(
-            self._c.collage, "/collage", {"picture_id": picture.picture_id}))
+            self._c.collage, "/collage", CollageRequest(picture_id=picture.picture_id)))
 
     @activity.defn(name=Step.CLEAN_UP.value)
     async def clean_up(self, req: CleanUpInput) -> None:
@@ -161,15 +173,16 @@ class PictureActivities:
         resp = await self._c.thumbnails.delete(f"/thumbnails/{pid}")
         raise_for_service_error(resp)
         if req.had_thumbnail:
-            await self._post(self._c.collage, "/collage", {"picture_id": None})
+            await self._post(self._c.collage, "/collage", CollageRequest())
 
     @activity.defn(name="finish_picture")
     async def finish_picture(self, req: FinishInput) -> None:
         """The final status, with the timeline entries held for it (sent again if this fails)."""
-        held = [e.model_dump(mode="json") for e in self._timeline.held(req.picture)]
+        final = FinalStatus(status=req.status, error=req.error,
+                            timeline=self._timeline.held(req.picture))
         resp = await self._c.metadata.put(
             f"/pictures/{req.picture.picture_id}/status", params=_version(req.picture),
-            json={"status": req.status, "error": req.error, "timeline": held})
+            json=final.model_dump(mode="json"))
         if resp.status_code == 404:
             log.info("%s was deleted while it was processed", req.picture.picture_id)
         elif resp.status_code == 409:

@@ -6,19 +6,19 @@ it on), and only for admins."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from picadaily.control_api import PROCESSES, Action, action_path
 from picadaily.faults import FAULTY_SERVICES, FaultPlan, FaultyService
 from picadaily.internal_auth import internal_headers
 
 from ..auth import AdminOnly
 from ..deps import Frontend, FrontendDep
 from ..errors import error_responses, http_error
-from ..lab_scenarios import SCENARIOS
 
 router = APIRouter(prefix="/api/lab", tags=["lab"], dependencies=[AdminOnly],
                    responses=error_responses(400, 401, 403, 404, 409, 413, 422, 502, 503))
@@ -71,16 +71,15 @@ async def _faults(fe: Frontend, service: str) -> list[dict[str, Any]] | str:
 
 @router.get("")
 async def lab_state(fe: LabDep) -> dict[str, Any]:
-    processes = await _call(fe, "GET", f"{fe.settings.lab_control_url}/processes")
+    processes = await _call(fe, "GET", fe.settings.lab_control_url + PROCESSES)
     faults = await asyncio.gather(*(_faults(fe, s) for s in FAULTY_SERVICES))
     return {"processes": processes, "faults": dict(zip(FAULTY_SERVICES, faults, strict=True))}
 
 
 @router.post("/processes/{name}/{action}")
-async def process_action(name: str, action: Literal["stop", "start", "kill"],
-                         fe: LabDep) -> dict[str, Any]:
-    result: dict[str, Any] = await _call(fe,
-        "POST", f"{fe.settings.lab_control_url}/processes/{name}/{action}")
+async def process_action(name: str, action: Action, fe: LabDep) -> dict[str, Any]:
+    url = fe.settings.lab_control_url + action_path(name, action)
+    result: dict[str, Any] = await _call(fe, "POST", url)
     return result
 
 
@@ -102,7 +101,7 @@ async def scenarios(fe: LabDep) -> dict[str, Any]:
     assert runner is not None  # the lab is on
     return {
         "scenarios": [{"name": s.name, "title": s.title, "uploads": s.uploads,
-                       "outage_s": s.outage_s} for s in SCENARIOS.values()],
+                       "outage_s": s.outage_s} for s in runner.scenarios.values()],
         "running": runner.running,
         "latest": runner.latest.as_dict() if runner.latest else None,
     }
@@ -114,8 +113,8 @@ async def run_scenario(name: str, fe: LabDep,
     """Run a canned scenario in both modes, one after the other; poll ``GET /scenarios``."""
     runner = fe.scenarios
     assert runner is not None
-    if name not in SCENARIOS:
-        raise http_error(404, f"no scenario {name!r}; there are: {', '.join(SCENARIOS)}")
+    if name not in runner.scenarios:
+        raise http_error(404, f"no scenario {name!r}; there are: {', '.join(runner.scenarios)}")
     if runner.running:
         raise http_error(409, "a scenario is running already; one at a time")
     req = req or ScenarioRequest()

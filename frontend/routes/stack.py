@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 from fastapi import APIRouter
 
+from picadaily.control_api import PROCESSES
+
 from ..deps import FrontendDep
 from ..errors import error_responses
 
@@ -22,7 +24,7 @@ async def stack_state(fe: FrontendDep) -> dict[str, Any]:
     only the container engine knows."""
     assert fe.control is not None
     try:
-        resp = await fe.control.get("/processes")
+        resp = await fe.control.get(PROCESSES)
         resp.raise_for_status()
         processes = resp.json()
     except (httpx.HTTPError, ValueError):

@@ -9,6 +9,7 @@ events cannot start a rebuild storm.
 from __future__ import annotations
 
 import io
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -17,11 +18,12 @@ from typing import Protocol
 from PIL import Image, ImageOps
 
 from picadaily.contracts import CollageResult
-from picadaily.layout import COLLAGE_KEY, COLLAGE_MEMBERS_METADATA, thumbnail_key
+from picadaily.layout import COLLAGE_KEY, COLLAGE_MEMBERS_METADATA, COLLAGE_PICTURES, thumbnail_key
 from picadaily.storage import ObjectMissing, ObjectStore
 
 TILE = 400
-GRID = 2
+GRID = math.isqrt(COLLAGE_PICTURES)  # tiles a side
+assert GRID * GRID == COLLAGE_PICTURES, "the collage is a square"
 TILE_CACHE = 32
 
 
@@ -51,7 +53,7 @@ class Collage:
         thumbnail not recorded there: it joined through its own ``created``) stays while its
         picture is alive — a rebuild for another picture's deletion must not drop it.
         """
-        count = GRID * GRID
+        count = COLLAGE_PICTURES
         with self._lock:
             current = self.current_members()
             candidates = self.members.candidates(
@@ -108,7 +110,7 @@ class _TileMissing(Exception):
 def compose(thumbnails: list[bytes]) -> bytes:
     """A GRID x GRID JPEG; each thumbnail centre-cropped to a square tile, newest top-left."""
     canvas = Image.new("RGB", (TILE * GRID, TILE * GRID), (24, 24, 28))
-    for index, data in enumerate(thumbnails[: GRID * GRID]):
+    for index, data in enumerate(thumbnails[:COLLAGE_PICTURES]):
         if not data:
             continue
         with Image.open(io.BytesIO(data)) as thumb:

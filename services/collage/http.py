@@ -8,13 +8,13 @@ from typing import Annotated
 
 import httpx
 from fastapi import Depends, FastAPI, Request
-from pydantic import BaseModel
 
 from picadaily.contracts import CollageResult
 from picadaily.event_runtime import event_edge_with_timeline
 from picadaily.faults import Faults, with_faults
 from picadaily.http_edge import service_app, watch_event_edge
 from picadaily.internal_auth import internal_headers
+from picadaily.service_api import CollageRequest
 from picadaily.settings import Settings
 from picadaily.steps import Step
 from picadaily.storage import S3ObjectStore
@@ -31,10 +31,6 @@ class MetadataMembers:
         resp = self._client.get("/collage-candidates", params={"count": count, "also": also})
         resp.raise_for_status()
         return {p["id"]: p["created"] for p in resp.json()}
-
-
-class CollageRequest(BaseModel):
-    picture_id: str | None = None
 
 
 def _collage(request: Request) -> Collage:

@@ -8,24 +8,18 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from pydantic import BaseModel
 
 from picadaily.contracts import Exif
 from picadaily.event_runtime import event_edge_with_timeline
 from picadaily.faults import Faults, with_faults
 from picadaily.http_edge import service_app, watch_event_edge
+from picadaily.service_api import ImageRequest
 from picadaily.settings import Settings
 from picadaily.steps import Step
 from picadaily.storage import S3ObjectStore
 
 from . import events
 from .core import ExifReader, OfflineGazetteer
-
-
-class ExifRequest(BaseModel):
-    picture_id: str
-    bucket: str
-    key: str
 
 
 def _reader(request: Request) -> ExifReader:
@@ -58,7 +52,7 @@ def create_app(settings: Settings, reader: ExifReader | None = None) -> FastAPI:
     app.state.exif = core
 
     @app.post("/exif")
-    def extract_exif(req: ExifRequest, core: ExifDep) -> Exif:
+    def extract_exif(req: ImageRequest, core: ExifDep) -> Exif:
         return core.extract_exif(req.picture_id, req.bucket, req.key)
 
     return app

@@ -36,6 +36,7 @@ from picadaily.contracts import (
     TimelineEntry,
     utcnow,
 )
+from picadaily.layout import COLLAGE_PICTURES
 from picadaily.steps import FINAL_STATUSES, PIPELINE, Status, Step
 
 from .repository import PictureRepository, Query
@@ -402,7 +403,7 @@ class Metadata:
             next_cursor = _encode_cursor(last.created.isoformat(), last.id)
         return Page(pictures, next_cursor)
 
-    def collage_candidates(self, count: int = 4,
+    def collage_candidates(self, count: int = COLLAGE_PICTURES,
                            also: Sequence[str] = ()) -> list[CollageCandidate]:
         """The newest pictures that have a thumbnail and are not rejected or failed, and those
         of ``also`` (the collage's current members) still processing or done, thumbnail or not

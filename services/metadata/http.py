@@ -18,13 +18,14 @@ from picadaily.contracts import (
     Exif,
     Picture,
     Registration,
-    ReviewDecision,
     Thumbnail,
     TimelineEntry,
 )
 from picadaily.event_runtime import event_edge_running
 from picadaily.events import changes_subject
 from picadaily.http_edge import service_app, watch_event_edge
+from picadaily.layout import COLLAGE_PICTURES
+from picadaily.service_api import Decision, DecisionOut, Failure, FinalStatus, Ids, ReviewRequest
 from picadaily.settings import Settings
 from picadaily.steps import FINAL_STATUSES, Status
 
@@ -35,37 +36,6 @@ from .repository import PictureRepository, SqlitePictures
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class FinalStatus(BaseModel):
-    status: Status
-    error: str | None = None
-    # Timeline entries that travel with the status (orchestration's local steps): recorded first.
-    timeline: list[TimelineEntry] = []
-
-
-class Ids(BaseModel):
-    ids: list[str]
-
-
-class Failure(BaseModel):
-    error: str
-
-
-class ReviewRequest(BaseModel):
-    analysis: Analysis
-    reason: str
-
-
-class Decision(BaseModel):
-    decision: ReviewDecision
-    decision_id: str
-
-
-class DecisionOut(BaseModel):
-    outcome: str
-    reason: str
-    picture: Picture
 
 
 class PageOut(BaseModel):
@@ -287,7 +257,7 @@ def create_app(settings: Settings, repo: PictureRepository | None = None) -> Fas
 
     @app.get("/collage-candidates")
     @db
-    def collage_candidates(md: MetadataDep, count: int = 4,
+    def collage_candidates(md: MetadataDep, count: int = COLLAGE_PICTURES,
                            also: Annotated[list[str] | None, Query(max_length=50)] = None,
                            ) -> list[CollageCandidate]:
         return md.collage_candidates(count, also or [])

@@ -7,25 +7,19 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from pydantic import BaseModel
 
 from picadaily.contracts import Thumbnail
 from picadaily.event_runtime import event_edge_with_timeline
 from picadaily.faults import Faults, with_faults
 from picadaily.http_edge import service_app, watch_event_edge
 from picadaily.imaging import DecodeBudget
+from picadaily.service_api import ImageRequest
 from picadaily.settings import Settings
 from picadaily.steps import Step
 from picadaily.storage import S3ObjectStore
 
 from . import events
 from .core import Thumbnails
-
-
-class ThumbnailRequest(BaseModel):
-    picture_id: str
-    bucket: str
-    key: str
 
 
 def _thumbnails(request: Request) -> Thumbnails:
@@ -61,7 +55,7 @@ def create_app(settings: Settings, thumbnails: Thumbnails | None = None) -> Fast
     app.state.thumbnails = core
 
     @app.post("/thumbnails")
-    def make_thumbnail(req: ThumbnailRequest, core: ThumbnailsDep) -> Thumbnail:
+    def make_thumbnail(req: ImageRequest, core: ThumbnailsDep) -> Thumbnail:
         return core.make_thumbnail(req.picture_id, req.bucket, req.key)
 
     @app.delete("/thumbnails/{picture_id}", status_code=204)

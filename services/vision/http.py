@@ -7,25 +7,19 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from pydantic import BaseModel
 
 from picadaily.contracts import Analysis
 from picadaily.event_runtime import event_edge_with_timeline
 from picadaily.faults import Faults, with_faults
 from picadaily.http_edge import service_app, watch_event_edge
 from picadaily.imaging import DecodeBudget
+from picadaily.service_api import ImageRequest
 from picadaily.settings import Settings
 from picadaily.steps import Step
 from picadaily.storage import S3ObjectStore
 
 from . import events
 from .core import AnalysisBackend, LocalVision, Vision, VisionUnavailable
-
-
-class AnalyseRequest(BaseModel):
-    picture_id: str
-    bucket: str
-    key: str
 
 
 def _vision(request: Request) -> Vision:
@@ -67,7 +61,7 @@ def create_app(settings: Settings, vision: Vision | None = None) -> FastAPI:
     app.state.vision = core
 
     @app.post("/analyse")
-    def analyse_image(req: AnalyseRequest, vision: Annotated[Vision, Depends(_vision)]) -> Analysis:
+    def analyse_image(req: ImageRequest, vision: Annotated[Vision, Depends(_vision)]) -> Analysis:
         return vision.analyse_image(req.picture_id, req.bucket, req.key)
 
     return app

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.stack_process import RunningStack
+from harness.stack import RunningStack
 
 log = logging.getLogger(__name__)
 MAX_UPLOAD = 8_000_000

@@ -7,8 +7,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from cli.stack_process import RunningStack
-from picadaily.imaging import sample_jpeg
+from harness.stack import RunningStack
+from picadaily.drills import sample_jpeg
 
 pytestmark = pytest.mark.e2e
 STATE_CHANGING = [

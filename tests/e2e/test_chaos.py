@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from bench.chaos import ONE_PER_CLASS, Chaos, table
-from cli.stack_process import RunningStack, wait_until
-from picadaily.imaging import sample_jpeg
+from harness.stack import RunningStack, wait_until
+from picadaily.drills import sample_jpeg
 from tests.e2e.client import wait_final
 from tests.e2e.conftest import SHOTS, TIMEOUT_MS
 from tests.e2e.test_ui import log_in

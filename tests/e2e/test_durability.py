@@ -24,8 +24,8 @@ import pytest
 
 from bench.chaos import children
 from cli.ports import port_is_free
-from cli.stack_process import RunningStack, wait_until
-from picadaily.imaging import sample_jpeg
+from harness.stack import RunningStack, wait_until
+from picadaily.drills import sample_jpeg
 from picadaily.steps import FINAL_STATUSES
 from tests.e2e.client import wait_final
 

@@ -10,7 +10,7 @@ import httpx
 import nats
 import pytest
 
-from cli.stack_process import RunningStack
+from harness.stack import RunningStack
 from picadaily import choreography
 from picadaily.asyncapi import document
 

@@ -9,9 +9,9 @@ import contextlib
 import httpx
 import pytest
 
-from cli.stack_process import RunningStack
 from frontend.routes.live import MAX_LIVE_PER_CLIENT
-from picadaily.imaging import sample_jpeg
+from harness.stack import RunningStack
+from picadaily.drills import sample_jpeg
 
 pytestmark = pytest.mark.e2e
 

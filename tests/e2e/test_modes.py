@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.stack_process import RunningStack
+from harness.stack import RunningStack
 from picadaily.steps import FINAL_STATUSES
 from picadaily.storage import s3_client
 from tests.conftest import photos

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
-from cli.stack_process import RunningStack
+from harness.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
 EXAMPLES = 10

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from cli.stack_process import RunningStack
+from harness.stack import RunningStack
 from picadaily.steps import PIPELINE
 from picadaily.storage import s3_client
 from tests.conftest import photos

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from cli.ports import port_is_free
-from cli.stack_process import RunningStack
+from harness.stack import RunningStack
 from picadaily.steps import FINAL_STATUSES
 from tests.conftest import photos
 from tests.e2e.client import upload, wait_final

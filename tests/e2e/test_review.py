@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.stack_process import RunningStack, wait_until
+from harness.stack import RunningStack, wait_until
 from picadaily.steps import Status, Step
 from picadaily.storage import S3ObjectStore
 from tests.conftest import photos

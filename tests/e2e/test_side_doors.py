@@ -13,11 +13,11 @@ import grpc
 import httpx
 import pytest
 
-from cli.stack_process import RunningStack
 from functions.seaweedfs import filer_pb2
 from functions.seaweedfs.source import SUBSCRIBE
+from harness.stack import RunningStack
 from infra import seaweedfs
-from picadaily.imaging import sample_jpeg
+from picadaily.drills import sample_jpeg
 from picadaily.settings import Settings
 
 from .client import wait_final

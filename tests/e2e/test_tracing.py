@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.stack_process import RunningStack, wait_until
-from picadaily.imaging import sample_jpeg
+from harness.stack import RunningStack, wait_until
+from picadaily.drills import sample_jpeg
 from picadaily.internal_auth import internal_headers
 from tests.e2e.client import wait_final
 

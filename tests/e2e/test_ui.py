@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cli.stack_process import RunningStack
+from harness.stack import RunningStack
 from tests.conftest import photos
 from tests.e2e.conftest import SHOTS, TIMEOUT_MS
 

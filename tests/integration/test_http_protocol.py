@@ -22,7 +22,7 @@ from starlette.routing import Route
 from cli.http_protocol import guarded_protocol
 from cli.http_server import Server
 from cli.ports import free_port
-from cli.stack_process import wait_until
+from harness.stack import wait_until
 
 HEADER_TIMEOUT_S = 0.5
 MAX_CONNECTIONS = 20

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from cli.http_server import Server
 from cli.ports import free_port
-from cli.stack_process import wait_until
+from harness.stack import wait_until
 
 
 def test_it_serves_and_stops_as_soon_as_it_is_told() -> None:

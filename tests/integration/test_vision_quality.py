@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from picadaily.contracts import SAFETY_CATEGORIES, Analysis, Likelihood, Safety
-from picadaily.imaging import ImageRejected, sample_jpeg
+from picadaily.drills import sample_jpeg
+from picadaily.imaging import ImageRejected
 from picadaily.safety import check_safety
 from picadaily.storage import InMemoryObjectStore
 from services.vision.core import LocalVision, Vision

@@ -10,13 +10,13 @@ import zlib
 import pytest
 from PIL import Image
 
+from picadaily.drills import sample_jpeg
 from picadaily.imaging import (
     NEUTRAL_BACKGROUND,
     DecodeBudget,
     ImageRejected,
     decode,
     inspect,
-    sample_jpeg,
     served_type,
 )
 

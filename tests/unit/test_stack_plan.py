@@ -47,8 +47,8 @@ def test_a_frontend_alive_but_answering_nobody_is_killed_to_be_restarted(
     import threading
 
     import cli.stack
-    from cli.stack_process import wait_until
     from cli.supervisor import Proc
+    from harness.stack import wait_until
 
     monkeypatch.setattr(cli.stack, "LIVENESS_EVERY_S", 0.05)
     monkeypatch.setattr(cli.stack, "LIVENESS_TIMEOUT_S", 0.2)
