@@ -88,6 +88,8 @@ async def test_the_same_storage_event_twice_changes_nothing_the_second_time(
     await pipeline.handle(body)
     doc = await wait_final(pipeline.settings, picture_id)
     await pipeline.handle(body)  # and again once it is done
+    # Checking that nothing more happens: a second run of the pipeline would have shown within
+    # a second (the whole first run takes a few hundred ms here, events included).
     await asyncio.sleep(1.0)
     again = await wait_final(pipeline.settings, picture_id)
     assert_choreographed([t["step"] for t in again["timeline"]])

@@ -66,7 +66,7 @@ def test_a_postgresql_restart_mid_burst_loses_no_write(
         postgres.stop("fast")  # every pooled connection dies with it
         with lock:
             left_at_stop = WRITES - len(written)
-        time.sleep(1)
+        time.sleep(1)  # the outage: a second, so the writes in flight meet the stopped server
         postgres.start()
         for future in futures:
             future.result()

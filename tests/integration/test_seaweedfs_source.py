@@ -185,9 +185,19 @@ async def test_the_position_is_stored_once_a_second_while_events_flow_and_at_onc
         s3.put_object(Bucket=settings.pictures_bucket, Key=f"burst-{i}", Body=b"x",
                       ContentType="image/jpeg")
     await run.events(20, quiet_s=0.2)
-    await asyncio.sleep(POSITION_EVERY_S + 1.0)
-    stored = await kv.get(position_key(settings.pictures_bucket))
-    assert int(bytes(stored.value or b"0")) == run.source.position > 0
+    async def stored_position() -> int:
+        try:
+            stored = await kv.get(position_key(settings.pictures_bucket))
+        except nats.js.errors.KeyNotFoundError:
+            return 0
+        return int(bytes(stored.value or b"0"))
+
+    # written within a period of POSITION_EVERY_S (a deadline of ten of them)
+    deadline = asyncio.get_running_loop().time() + 10 * POSITION_EVERY_S
+    while await stored_position() != run.source.position:
+        assert asyncio.get_running_loop().time() < deadline, "the position was not stored"
+        await asyncio.sleep(0.05)
+    assert run.source.position > 0
     # a burst of twenty events, a write or two of the position (not one per event)
     writes = (await run.js.stream_info(kv_stream)).state.last_seq - writes_before
     assert 1 <= writes < 10

@@ -41,7 +41,7 @@ async def test_a_process_without_http_exits_with_an_error_when_its_consumer_dies
     async with event_edge_running(provisioned, "exif", lambda edge: [
             edge.on("uploaded", ignore)]) as edge:
         assert edge is not None and edge.task is not None
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # alive for a while (a broken edge fails in its first ms)
         assert not edge.task.done() and edge.problem is None
         edge.task.cancel()
         with pytest.raises(RuntimeError, match="cancelled"):

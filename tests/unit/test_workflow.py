@@ -271,6 +271,8 @@ async def test_a_borderline_picture_waits_for_the_update_and_one_decision_only(
         # a decision as soon as the status says awaiting_review is taken, not refused
         update = asyncio.ensure_future(handle.execute_update(
             REVIEW_UPDATE, ReviewDecision(decision="approve"), id="a"))
+        # (the update reaching the server while the step still runs: the SDK tells the test
+        # nothing when it was admitted, and 0.2 s is many round trips to the local test server)
         await asyncio.sleep(0.2)
         assert stand_ins.gate is not None
         stand_ins.gate.set()
