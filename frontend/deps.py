@@ -41,12 +41,9 @@ class Frontend:
     async def temporal(self) -> Any:
         """A Temporal client, connected on first use (the compare page, review decisions)."""
         if self._temporal is None:
-            from temporalio.client import Client
-            from temporalio.contrib.pydantic import pydantic_data_converter
+            from picadaily.temporal_client import connect_temporal
 
-            self._temporal = await Client.connect(self.settings.temporal_address,
-                                                  namespace=self.settings.temporal_namespace,
-                                                  data_converter=pydantic_data_converter)
+            self._temporal = await connect_temporal(self.settings)
         return self._temporal
 
 

@@ -49,7 +49,7 @@ from picadaily.events import (
 from picadaily.http_client import service_client
 from picadaily.ids import picture_id_for_key
 from picadaily.internal_auth import internal_headers
-from picadaily.moderation import timeout_decision
+from picadaily.moderation import timeout_decision, timeout_due
 from picadaily.runtime import announce_ready
 from picadaily.service_api import Ids
 from picadaily.service_errors import raise_for_service_error
@@ -146,8 +146,8 @@ class Reconciler:
         if picture.status != Status.AWAITING_REVIEW or review is None \
                 or picture.mode != "choreography":
             return False
-        late = timedelta(seconds=self._settings.review_timeout + self._settings.reconcile_after_s)
-        return review.requested + late < utcnow()
+        due = timeout_due(review.requested, self._settings.review_timeout)
+        return due + timedelta(seconds=self._settings.reconcile_after_s) < utcnow()
 
     async def _run_ended(self, picture: Picture) -> bool:
         """An orchestrated picture waiting for review whose run somebody ended (terminated or
@@ -265,11 +265,10 @@ class Reconciler:
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
-    from temporalio.client import Client
 
     from picadaily.nats_util import close_nats, connect_nats
     from picadaily.streams import provision_streams
-    from workflow.converter import data_converter
+    from picadaily.temporal_client import connect_temporal
 
     nc = await connect_nats(settings, "reconciler")
     try:
@@ -277,9 +276,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
         await provision_streams(js, settings)
         async with service_client(settings.metadata_url, timeout=30,
                                   headers=internal_headers(settings.internal_token)) as metadata:
-            temporal = await Client.connect(settings.temporal_address,
-                                            namespace=settings.temporal_namespace,
-                                            data_converter=data_converter)
+            temporal = await connect_temporal(settings)
             reconciler = Reconciler(settings, S3ObjectStore.from_settings(settings), metadata, js,
                                     EventBus(js, settings, "picadaily/reconciler",
                                              may_publish("reconciler")), temporal)

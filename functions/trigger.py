@@ -34,7 +34,6 @@ from picadaily.service_errors import raise_for_service_error
 from picadaily.settings import Mode, Settings
 from picadaily.steps import Step
 from picadaily.storage_events import MalformedStorageEvent, StorageEvent, parse, subject_for
-from picadaily.tracing import temporal_interceptors
 from workflow.inputs import PictureInput
 from workflow.starter import ended_without_finishing, start_processing
 
@@ -206,14 +205,10 @@ class Trigger:
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
-    from temporalio.client import Client
 
-    from workflow.converter import data_converter
+    from picadaily.temporal_client import connect_temporal
 
-    temporal = await Client.connect(settings.temporal_address,
-                                    namespace=settings.temporal_namespace,
-                                    data_converter=data_converter,
-                                    interceptors=temporal_interceptors())
+    temporal = await connect_temporal(settings, traced=True)
     async with service_client(settings.metadata_url, timeout=10,
                               headers=internal_headers(settings.internal_token)) as metadata:
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from picadaily.contracts import ReviewDecision
 
 # The workflow's Update a person's decision arrives by (orchestration).
@@ -21,6 +23,12 @@ def duration(seconds: float) -> str:
     if seconds >= 60 and seconds % 60 == 0:
         return f"{seconds / 60:.0f} min"
     return f"{seconds:g} s"
+
+
+def timeout_due(requested: datetime, review_timeout_s: float) -> datetime:
+    """When nobody's decision came in time (choreography schedules the timeout's decision for
+    then; orchestration's workflow waits as long on its own timer)."""
+    return requested + timedelta(seconds=review_timeout_s)
 
 
 def timeout_decision(review_timeout_s: float) -> ReviewDecision:

@@ -157,6 +157,6 @@ def services(provisioned: Settings) -> Iterator[Settings]:
 async def temporal_client(temporal_address: str) -> AsyncIterator[object]:
     from temporalio.client import Client
 
-    from workflow.converter import data_converter
+    from picadaily.temporal_client import data_converter
 
     yield await Client.connect(temporal_address, data_converter=data_converter)

@@ -10,11 +10,10 @@ from temporalio.worker import Worker
 
 from picadaily.runtime import announce_ready
 from picadaily.settings import Settings
+from picadaily.temporal_client import connect_temporal
 from picadaily.timeline import HttpTimeline
-from picadaily.tracing import temporal_interceptors
 
 from .activities import PictureActivities, ServiceClients
-from .converter import data_converter
 from .held_timeline import HeldTimeline
 from .process_picture import ProcessPicture
 from .timeline_interceptor import TimelineInterceptor
@@ -38,9 +37,7 @@ def build_worker(client: Client, settings: Settings, clients: ServiceClients,
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
     # The tracing interceptor (when tracing is on) also serves the workers of this client.
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                  data_converter=data_converter,
-                                  interceptors=temporal_interceptors())
+    client = await connect_temporal(settings, traced=True)
     clients = ServiceClients(settings)
     try:
         worker = build_worker(client, settings, clients)

@@ -42,6 +42,12 @@ from picadaily.steps import FINAL_STATUSES, PIPELINE, Status, Step
 from .repository import PictureRepository, Query
 
 
+def name_key(name: str | None) -> str | None:
+    """Labels and cameras are found whatever their case and surrounding spaces: what is stored
+    to find them by, and what a query asks for (the label index keeps names lower-case)."""
+    return name.strip().lower() if name and name.strip() else None
+
+
 class PictureNotFound(Exception):
     pass
 
@@ -243,7 +249,7 @@ class Metadata:
         with self._repo.transaction():
             picture = self._require(picture_id, version=version)
             self._repo.update(picture_id, exif=exif, updated=utcnow(),
-                              camera=exif.camera.lower() if exif.camera else None,
+                              camera=name_key(exif.camera),
                               taken_year=exif.year)
         self._changed(picture_id, picture.status)
 
@@ -393,8 +399,9 @@ class Metadata:
         """Newest first. ``cursor`` is the opaque ``next_cursor`` of the previous page;
         ``timeline=False`` leaves the timelines out (a reader that only needs the fields)."""
         after = _decode_cursor(cursor) if cursor else None
-        ids = self._repo.query(Query(label=label, mode=mode, status=status, camera=camera,
-                                     year=year, limit=limit + 1, after=after))
+        ids = self._repo.query(Query(label=name_key(label), mode=mode, status=status,
+                                     camera=name_key(camera), year=year, limit=limit + 1,
+                                     after=after))
         pictures = [p for i in ids[:limit]
                     if (p := self._repo.get(i, timeline=timeline)) is not None]
         next_cursor = None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 from picadaily.consumer import Delivery, EventEdge, Subscription
@@ -31,7 +30,7 @@ from picadaily.event_data import (
     ThumbnailCreated,
 )
 from picadaily.events import Event
-from picadaily.moderation import review_key, timeout_decision
+from picadaily.moderation import review_key, timeout_decision, timeout_due
 from picadaily.steps import Status, Step
 
 from .core import Metadata, PictureNotFound, StaleVersion
@@ -107,7 +106,7 @@ def subscriptions(edge: EventEdge, core: Metadata,
         if picture.status != Status.AWAITING_REVIEW or review is None:
             return  # decided (or ended) already: a redelivery
         # (again on a redelivery: the same time, replacing the same scheduled message)
-        due = review.requested + timedelta(seconds=edge.settings.review_timeout)
+        due = timeout_due(review.requested, edge.settings.review_timeout)
         timeout = timeout_decision(edge.settings.review_timeout)
         await edge.bus.schedule(
             event.follow(PictureReviewDecided(**timeout.model_dump()), edge.bus.source),

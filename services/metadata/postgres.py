@@ -40,6 +40,8 @@ CHECK_IDLE_S = 5.0  # a pooled connection idle for longer is checked before it i
 PICTURE = "SELECT * FROM pictures WHERE id = %s"
 TIMELINE = "SELECT * FROM timeline WHERE picture_id = %s ORDER BY started, attempt"
 
+# The same schema as SQLite's migrations end with (tests/integration/test_schema.py), numbered
+# by this dialect's own history.
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE pictures (

@@ -34,6 +34,7 @@ JSON_FIELDS = frozenset({"labels", "colours", "safety", "thumbnail", "review", "
 FIELDS = frozenset({"original_name", "content_type", "size", "mode", "status", "error",
                     "created", "finished", "updated", "collage_updated", "version",
                     "etag", "camera", "taken_year"}) | JSON_FIELDS
+INDEXED = frozenset({"camera", "taken_year"})  # columns to find pictures by, not in a Picture
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,8 @@ class PictureRepository(Protocol):
 # --- SQLite ------------------------------------------------------------------------------------
 
 # Versioned migrations: the service applies those above the file's ``user_version`` at start.
+# PostgreSQL's (``postgres.py``) are numbered by its own history but end with the same schema:
+# tests/integration/test_schema.py compares the two after their last migration.
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE IF NOT EXISTS pictures (
@@ -272,7 +275,7 @@ class SqlPictures:
             args.append(q.status)
         if q.camera:
             where.append("camera = ?")
-            args.append(q.camera.strip().lower())
+            args.append(q.camera)
         if q.year:
             where.append("taken_year = ?")
             args.append(q.year)
@@ -292,9 +295,9 @@ class SqlPictures:
         rows carry their picture's created time) and stopping at the page's end."""
         assert q.label is not None
         where = ["l.name = ?"]
-        args: list[object] = [q.label.strip().lower()]
+        args: list[object] = [q.label]
         for column, value in (("p.mode", q.mode), ("p.status", q.status),
-                              ("p.camera", q.camera.strip().lower() if q.camera else None),
+                              ("p.camera", q.camera),
                               ("p.taken_year", q.year)):
             if value:
                 where.append(f"{column} = ?")
@@ -455,6 +458,7 @@ def _row_to_picture(row: Any, timeline: list[Any]) -> Picture:
 class InMemoryPictures:
     pictures: dict[str, Picture] = field(default_factory=dict)
     tombstones: dict[str, tuple[datetime, int]] = field(default_factory=dict)
+    indexed: dict[str, dict[str, Any]] = field(default_factory=dict)  # camera, taken_year
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     @contextmanager
@@ -493,7 +497,9 @@ class InMemoryPictures:
         picture = self.pictures.get(picture_id)
         if picture is not None:
             for name, value in fields.items():
-                if name not in ("camera", "taken_year"):  # (read from ``exif`` here)
+                if name in INDEXED:  # columns to find pictures by, not fields of a Picture
+                    self.indexed.setdefault(picture_id, {})[name] = value
+                else:
                     setattr(picture, name, value)
 
     def add_timeline(self, picture_id: str, entry: TimelineEntry) -> None:
@@ -506,6 +512,7 @@ class InMemoryPictures:
         self.pictures[picture_id].timeline = []
 
     def remove(self, picture_id: str) -> bool:
+        self.indexed.pop(picture_id, None)
         return self.pictures.pop(picture_id, None) is not None
 
     def tombstone(self, picture_id: str) -> datetime | None:
@@ -527,17 +534,16 @@ class InMemoryPictures:
                       reverse=True)
 
     def query(self, q: Query) -> list[str]:
-        label = q.label.strip().lower() if q.label else None
         out = []
         for p in self._newest_first():
-            if label and label not in {x.name.lower() for x in p.labels or []}:
+            if q.label and q.label not in {x.name.lower() for x in p.labels or []}:
                 continue
             if (q.mode and p.mode != q.mode) or (q.status and p.status != q.status):
                 continue
-            camera = p.exif.camera.lower() if p.exif and p.exif.camera else None
-            if q.camera and camera != q.camera.strip().lower():
+            indexed = self.indexed.get(p.id, {})
+            if q.camera and indexed.get("camera") != q.camera:
                 continue
-            if q.year and (p.exif.year if p.exif else None) != q.year:
+            if q.year and indexed.get("taken_year") != q.year:
                 continue
             if q.after and (p.created.isoformat(), p.id) >= q.after:
                 continue

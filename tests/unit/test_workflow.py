@@ -24,8 +24,8 @@ from picadaily.contracts import Analysis, CollageResult, ReviewDecision, Safety,
 from picadaily.moderation import REVIEW_UPDATE
 from picadaily.safety import SafetyVerdict, check_safety
 from picadaily.steps import Status, Step
+from picadaily.temporal_client import data_converter
 from tests.unit.process_picture_before_exif import ProcessPicture as ProcessPictureBeforeExif
-from workflow.converter import data_converter
 from workflow.inputs import (
     AnalysisInput,
     CleanUpInput,
