@@ -56,3 +56,7 @@ class Status(StrEnum):
 
 
 FINAL_STATUSES = frozenset({Status.DONE, Status.REJECTED, Status.FAILED})
+# The pictures the collage may show (with a thumbnail): done, or still processing (choreography:
+# the collage may be rebuilt before the metadata heard that the picture is done). In this order:
+# the SQL of the collage's partial index is written from it and must never change.
+COLLAGE_STATUSES: tuple[Status, ...] = (Status.DONE, Status.PROCESSING)

@@ -28,6 +28,7 @@ from picadaily.contracts import (
     TimelineEntry,
 )
 from picadaily.sqlite import open_sqlite
+from picadaily.steps import COLLAGE_STATUSES
 
 # Columns a core may change with ``update`` (JSON ones are stored as text).
 JSON_FIELDS = frozenset({"labels", "colours", "safety", "thumbnail", "review", "exif"})
@@ -48,12 +49,11 @@ class Query:
     after: tuple[str, str] | None = None  # (created ISO time, id) of the last one already seen
 
 
-# A picture the collage may show: still processing or done (its thumbnail, when it has one).
-# The collage's candidates are those with a thumbnail. Written out in the SQL (not parameters)
-# so that a partial index on exactly these rows serves the query: COLLAGE_WHERE is in a
-# migration's index and in the queries that must match it, so its text never changes.
-COLLAGE_ALIVE = ("done", "processing")
-ALIVE_WHERE = f"status IN ({', '.join(repr(status) for status in COLLAGE_ALIVE)})"
+# The collage's rule is the kernel's (steps.COLLAGE_STATUSES), its candidates those with a
+# thumbnail. Written out in the SQL (not parameters) so that a partial index on exactly these
+# rows serves the query: COLLAGE_WHERE is in a migration's index and in the queries that must
+# match it, so its text never changes (a unit test pins it).
+ALIVE_WHERE = f"status IN ({', '.join(repr(s.value) for s in COLLAGE_STATUSES)})"
 COLLAGE_WHERE = f"thumbnail IS NOT NULL AND {ALIVE_WHERE}"
 # The compare page's figures cover the newest pictures of each mode (counts cover all).
 STATS_WINDOW = 1000
@@ -552,10 +552,10 @@ class InMemoryPictures:
 
     def collage_candidates(self, count: int, also: Sequence[str] = ()) -> list[tuple[str, str]]:
         newest = [p for p in self._newest_first()
-                  if p.thumbnail is not None and p.status in COLLAGE_ALIVE][:count]
+                  if p.thumbnail is not None and p.status in COLLAGE_STATUSES][:count]
         ids = {p.id for p in newest}
         others = [p for i in dict.fromkeys(also) if i not in ids
-                  and (p := self.pictures.get(i)) is not None and p.status in COLLAGE_ALIVE]
+                  and (p := self.pictures.get(i)) is not None and p.status in COLLAGE_STATUSES]
         return [(p.id, p.created.isoformat()) for p in newest + others]
 
     def stats_rows(self, window: int = STATS_WINDOW) -> StatsRows:

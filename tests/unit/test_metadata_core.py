@@ -425,3 +425,11 @@ def test_stats_give_each_mode_s_critical_path_beside_the_sum_of_its_step_times(
     summary = md.stats()["orchestration"].summary()
     assert summary["critical_path_ms"]["p50"] == 140.0  # type: ignore[index]
     assert summary["steps_sum_ms"]["p50"] == 200.0  # type: ignore[index]
+
+
+def test_the_collage_index_s_predicate_never_changes() -> None:
+    """The partial index of migration 6 (SQLite) and 4 (PostgreSQL) was created from this text:
+    the queries serve from it only while they say exactly the same."""
+    from services.metadata.repository import COLLAGE_WHERE
+
+    assert COLLAGE_WHERE == "thumbnail IS NOT NULL AND status IN ('done', 'processing')"
