@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASYNCAPI_SPECS := 6.11.1
 
-.PHONY: install demo test test-fast lint docs upgrade bench ab pull-compare chaos scenarios requests review-timings profile scale footprint proto clean
+.PHONY: install demo test test-fast lint docs upgrade bench ab pull-compare client-compare chaos scenarios requests review-timings profile scale footprint proto clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("PicaDaily needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -60,6 +60,10 @@ ab: install
 # Our JetStream pull protocol (picadaily/pull.py) against FastStream's and nats-py's fetch loop.
 pull-compare: install
 	$(BIN)/python -m bench.pull_compare
+
+# Our httpx transport on aiohttp against httpx-aiohttp's and httpx's own (why http_client.py stays).
+client-compare: install
+	$(BIN)/python -m bench.client_compare
 
 chaos: install
 	$(BIN)/python -m bench.chaos

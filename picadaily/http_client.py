@@ -5,6 +5,12 @@ own connection layer (httpcore on anyio) cost 0.69 ms of client CPU per request 
 against a FastAPI app on loopback, where aiohttp's took 0.31 ms through this transport (0.11 ms
 called directly). The conductor makes eleven service calls per picture, so that was 4 ms of the
 worker's CPU per picture. Bodies are small JSON documents: a response is read whole.
+
+Why not ``httpx-aiohttp`` (the same idea, kept by others): ``make client-compare``
+(``bench/results/client-compare-20261202-032029.json``) measured the same client CPU (0.581 vs
+0.576 ms a request; httpx's own 0.973), but its 0.2.0 reports a refused connection, and one the
+server dropped, as ``ConnectTimeout``: ``/where`` would then say a stopped service timed out.
+Ours says ``ConnectError``. Worth measuring again with its next release.
 """
 
 from __future__ import annotations
