@@ -83,7 +83,8 @@ def run_component(name: str, settings: Settings | None = None) -> None:
         freeze_startup_objects()
         release_free_memory()  # what building the app (vision: its models) left free
         host, port = component.bind(settings)
-        serve(app, host, port, log_config=None, access_log=False, timeout_graceful_shutdown=10,
+        serve(app, host, port, replica_port=settings.replica_port, log_config=None,
+              access_log=False, timeout_graceful_shutdown=10,
               http=guarded_protocol(settings.max_connections, settings.header_timeout_s,
                                     settings.body_idle_timeout_s),
               proxy_headers=bool(settings.forwarded_allow_ips),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from types import FrameType
 
 import uvicorn
@@ -43,6 +44,25 @@ class Server(uvicorn.Server):
             self._loop.call_soon_threadsafe(self._stopping.set)
 
 
-def serve(app: object, host: str, port: int, **options: object) -> None:
-    """``uvicorn.run`` with this server."""
-    Server(uvicorn.Config(app, host=host, port=port, **options)).run()  # type: ignore[arg-type]
+def serve(app: object, host: str, port: int, *, replica_port: int | None = None,
+          **options: object) -> None:
+    """``uvicorn.run`` with this server. With ``replica_port`` it is one replica of several:
+    it listens on ``port`` together with the others, and on ``replica_port`` alone."""
+    server = Server(uvicorn.Config(app, host=host, port=port, **options))  # type: ignore[arg-type]
+    if replica_port is None:
+        server.run()
+        return
+    server.run(sockets=[listening(host, port, shared=True), listening(host, replica_port)])
+
+
+def listening(host: str, port: int, *, shared: bool = False) -> socket.socket:
+    """A listening socket; ``shared``: with ``SO_REUSEPORT``, so the kernel spreads the
+    connections over every process of this user listening on the port (only the same user's
+    sockets may join: the runner checks that the port was free before the first replica)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock

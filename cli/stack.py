@@ -34,7 +34,6 @@ import httpx
 from cli.components import COMPONENTS
 from cli.lab_control import LabActionRefused, serve
 from cli.ports import free_port, port_is_free, reserve
-from cli.proxy import RoundRobinProxy
 from cli.supervisor import Proc, die_with_parent
 from infra import nats_users, seaweedfs
 from infra.net import tcp_open
@@ -123,9 +122,6 @@ class Stack:
     lock: threading.Lock = field(default_factory=threading.Lock)
     lab_server: Any = None
     stopping: threading.Event = field(default_factory=threading.Event)
-    # (service, its address's port, its replicas' ports), and the proxies serving them
-    proxy_plan: list[tuple[str, int, list[int]]] = field(default_factory=list)
-    proxies: list[RoundRobinProxy] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -156,8 +152,9 @@ class Stack:
     def child_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items()
                if k not in {f"PICADAILY_{name.upper()}" for name in ADMIN_SECRETS}}
-        for name, value in self.settings.model_dump(mode="json",
-                                                    exclude=ADMIN_SECRETS).items():
+        # (a replica's own port is its process's alone: the runner sets it per replica)
+        for name, value in self.settings.model_dump(
+                mode="json", exclude=ADMIN_SECRETS | {"replica_port"}).items():
             # (lists and tuples as JSON: what the children's settings parse)
             env[f"PICADAILY_{name.upper()}"] = str(value).lower() if isinstance(value, bool) \
                 else json.dumps(value) if isinstance(value, list | dict) else str(value)
@@ -180,10 +177,9 @@ class Stack:
     # --- the processes ----------------------------------------------------------------------
 
     def plan(self) -> list[Proc]:
-        """The processes to start, in order (and ``proxy_plan``: the replicated addresses)."""
+        """The processes to start, in order."""
         home = self.settings.home
         py = sys.executable
-        self.proxy_plan = []
         procs = [
             Proc("nats", [binary("nats-server"), "-c", str(nats_users.CONFIG), "-a", self.host,
                           "-p", str(self.nats_port), "-js", "-sd", str(home / "nats"),
@@ -208,7 +204,6 @@ class Stack:
         for name in self._components():
             component = COMPONENTS[name]
             copies = self.settings.replicas if name in REPLICATED else 1
-            backends = []
             for i in range(1, copies + 1):
                 proc_name = name if i == 1 else f"{name}-{i}"
                 # The trace store does not trace itself (each export would make spans).
@@ -220,18 +215,14 @@ class Stack:
                     env.update(self._admin_env())
                 port = component.port(self.settings)
                 if port is not None and copies > 1:
-                    # Each replica listens on a port of its own; the service's address is a
-                    # round-robin proxy over them (started with the stack).
+                    # The replicas share the service's port (SO_REUSEPORT: the kernel spreads
+                    # the connections; a replica that is down takes none); each also listens on
+                    # a port of its own, where its health is asked.
                     port = free_port()
-                    backends.append(port)
-                    env[f"PICADAILY_{name.upper()}_URL"] = f"http://{self.host}:{port}"
+                    env["PICADAILY_REPLICA_PORT"] = str(port)
                 ready = self._healthz_ready(port) if port is not None else _logged_ready
                 procs.append(Proc(proc_name, [py, "-m", "cli", "run", name], port, ready,
                                   self.logs / f"{proc_name}.log", env=env))
-            if backends:
-                address = component.port(self.settings)
-                assert address is not None
-                self.proxy_plan.append((name, address, backends))
         return procs
 
     def _store_procs(self) -> list[Proc]:
@@ -271,7 +262,7 @@ class Stack:
 
     def named_ports(self) -> list[tuple[str, int]]:
         """What listens on each port the settings name for this stack, listening yet or not (a
-        service's address is bound only as it starts; with replicas, by its proxy)."""
+        service's address is bound only as it starts, by its first replica)."""
         ports = [("nats", self.nats_port), ("temporal", self.temporal_port),
                  ("temporal-ui", self.temporal_ui_port),
                  ("control", _port_of(self.settings.lab_control_url, 8098))]
@@ -334,8 +325,6 @@ class Stack:
         procs = self.plan()
         self.check_ports(procs)
         self.env = self.child_env()
-        for name, port, backends in self.proxy_plan:
-            self.proxies.append(RoundRobinProxy(name, self.host, port, backends).start())
         provisioning: subprocess.Popen[str] | None = None
         waiting: list[Proc] = []  # started, not waited for yet (Temporal)
         try:
@@ -541,9 +530,6 @@ class Stack:
         for proc in servers:
             self._terminate(proc)
         self.procs.clear()
-        for proxy in self.proxies:
-            proxy.close()
-        self.proxies.clear()
         self._remove_leftovers()
         log.info("PicaDaily stopped")
 

@@ -169,6 +169,10 @@ class Settings(BaseSettings):
     # `picadaily up --replicas N`: N copies of every consumer, the worker and each service's HTTP
     # edge (behind one address). With N > 1 the metadata should be on PostgreSQL.
     replicas: int = Field(default=1, ge=1, le=8)
+    replica_port: int | None = Field(
+        default=None, description="set by the runner for a replica of an HTTP service: it "
+        "listens on the service's port together with its other replicas (SO_REUSEPORT: the "
+        "kernel spreads the connections) and on this port of its own (its health is asked there)")
 
     # The metadata's database: empty for the embedded SQLite file in home; a postgresql:// URL
     # for PostgreSQL (what replicas of the metadata service share).

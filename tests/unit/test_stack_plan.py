@@ -15,17 +15,23 @@ from picadaily.settings import Settings
 
 def test_a_replicas_port_is_never_one_the_settings_name(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A service's address is bound only when its proxy starts, so a free port picked for a
-    replica could be it (seen: metadata's replica on vision's address, and the stack failed)."""
+    """A service's address is bound only when its first replica starts, so a free port picked
+    for a replica's own could be it (seen: metadata's replica on vision's address, and the stack
+    failed). Every replica of an HTTP service shares the service's port and has one of its own."""
     stack = Stack(Settings(home=tmp_path, replicas=2))
     named = {port for _, port in stack.named_ports()}
     # the picker's first random choices are exactly the named ports, then ports nobody names
     choices = iter([*sorted(named), *range(20500, 20600)])
     monkeypatch.setattr(cli.ports.random, "randrange", lambda _low, _high: next(choices))
-    stack.plan()
-    replica_ports = {port for _, _, backends in stack.proxy_plan for port in backends}
-    assert len(replica_ports) == 2 * len(stack.proxy_plan) > 0
-    assert not replica_ports & named
+    procs = stack.plan()
+    own = {int(p.env["PICADAILY_REPLICA_PORT"]) for p in procs
+           if "PICADAILY_REPLICA_PORT" in p.env}
+    http_replicated = [p for p in procs if p.name.split("-")[0] in
+                       {"metadata", "vision", "thumbnails", "collage", "exif"}]
+    assert len(own) == len(http_replicated) == 10
+    assert not own & named
+    assert all(f"PICADAILY_{p.name.split('-')[0].upper()}_URL" not in p.env
+               for p in http_replicated)  # every replica is called at the service's address
 
 
 def test_a_port_already_taken_stops_the_stack_before_it_starts(tmp_path: Path) -> None:
