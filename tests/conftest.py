@@ -34,15 +34,6 @@ def photos(kind: str) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix != ".md")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The end-to-end tests run one after the other on one worker (``-n 2 --dist loadgroup``):
-    their stacks never compete with each other for the two cores, only with the unit and
-    integration tests the other worker runs meanwhile."""
-    for item in items:
-        if "e2e" in item.nodeid.split("/")[1:2]:
-            item.add_marker(pytest.mark.xdist_group("e2e"))
-
-
 @pytest.fixture(scope="session")
 def server_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("servers")
