@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASYNCAPI_SPECS := 6.11.1
 
-.PHONY: install demo test test-fast lint docs upgrade bench ab pull-compare client-compare chaos scenarios requests review-timings profile scale footprint proto clean
+.PHONY: install demo test test-fast lint docs kubernetes upgrade bench ab pull-compare client-compare chaos scenarios requests review-timings profile scale footprint proto clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("PicaDaily needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -48,6 +48,10 @@ upgrade:
 
 docs: install
 	$(BIN)/python -m picadaily.flow_drawing docs/architecture.md
+
+# The Kubernetes base of our processes, from its table (infra/k8s.py).
+kubernetes: install
+	$(BIN)/python -m infra.k8s
 
 bench: install
 	$(BIN)/python -m bench.run

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     kv_bucket: str = Field(default="picadaily",
                            description="NATS KV bucket: the mode switch, event-source positions")
     events_stream: str = "PICADAILY_EVENTS"
+    stream_replicas: int = Field(
+        default=1, ge=1, le=5, description="each JetStream stream's and the KV bucket's "
+        "replicas: 1 on one server; 3 on a cluster of three (a stream then survives one server)")
     dead_letter_stream: str = "PICADAILY_DEAD_LETTERS"
     # Retry budgets longer than a restart of any part (a service warming its models up, the
     # store, NATS): retryable errors (connection refused, 503) are retried for minutes, with a

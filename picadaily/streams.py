@@ -45,19 +45,19 @@ def stream_configs(settings: Settings) -> list[Any]:
             subjects=[subject_for(settings.pictures_bucket),
                       f"{STORAGE_REDRIVE_PREFIX}.{settings.pictures_bucket}.>"],
             retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=WEEK_S,
-            duplicate_window=DUPLICATE_WINDOW_S,
+            duplicate_window=DUPLICATE_WINDOW_S, num_replicas=settings.stream_replicas,
         ),
         StreamConfig(
             name=settings.events_stream, subjects=[f"{settings.event_prefix}.>"],
             retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=WEEK_S,
-            duplicate_window=DUPLICATE_WINDOW_S,
+            duplicate_window=DUPLICATE_WINDOW_S, num_replicas=settings.stream_replicas,
             # the review timeout of choreography is a scheduled message (nats-server >= 2.12)
             allow_msg_schedules=True, allow_rollup_hdrs=True,
         ),
         StreamConfig(
             name=settings.dead_letter_stream, subjects=[f"{settings.event_prefix}_dead.>"],
             retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=4 * WEEK_S,
-            duplicate_window=DUPLICATE_WINDOW_S,
+            duplicate_window=DUPLICATE_WINDOW_S, num_replicas=settings.stream_replicas,
         ),
     ]
 
@@ -87,4 +87,5 @@ async def open_kv(js: Any, settings: Settings) -> Any:
     try:
         return await js.key_value(settings.kv_bucket)
     except BucketNotFoundError:
-        return await js.create_key_value(KeyValueConfig(bucket=settings.kv_bucket, history=5))
+        return await js.create_key_value(KeyValueConfig(
+            bucket=settings.kv_bucket, history=5, replicas=settings.stream_replicas))
