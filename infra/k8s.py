@@ -251,6 +251,47 @@ def files(version: str) -> dict[str, str]:
     return out
 
 
+NATS_HEADER = """\
+# NATS for PicaDaily: `helm repo add nats https://nats-io.github.io/k8s/helm/charts/`, then
+# `helm install nats nats/nats -f infra/kubernetes/engines/nats.values.yaml` (chart 2.x).
+# Written by `make kubernetes` (infra/k8s.py): three servers with JetStream on files (with
+# PICADAILY_STREAM_REPLICAS=3 every stream and the KV bucket lives on all three and survives the
+# loss of one), and the users of infra/nats/picadaily.conf — one per component, who may
+# publish what — included as they are, their passwords from the same secret as our processes'.
+"""
+
+
+def nats_values() -> dict[str, Any]:
+    """The NATS chart's values: the cluster, and our users' file included in its config (the
+    chart writes ``port`` and ``jetstream`` itself; everything else of the file is kept)."""
+    from infra import nats_users
+
+    users = "".join(line for line in nats_users.CONFIG.read_text().splitlines(keepends=True)
+                    if not line.startswith(("port:", "jetstream:")))
+    env = {f"NATS_{role}_PASSWORD": {"valueFrom": {"secretKeyRef": {
+        "name": SECRET, "key": f"nats-{role.lower()}-password"}}} for role in nats_users.ROLES}
+    return {
+        "config": {
+            "cluster": {"enabled": True, "replicas": 3},
+            "jetstream": {"enabled": True,
+                          "fileStore": {"enabled": True, "pvc": {"enabled": True,
+                                                                 "size": "20Gi"}}},
+            "merge": {"00$include": "picadaily-users.conf"},
+        },
+        "configMap": {"merge": {"data": {"picadaily-users.conf": users}}},
+        "container": {"env": env},
+        "podDisruptionBudget": {"enabled": True},
+    }
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (an included file) as literal blocks, readable as the file is."""
+
+
+_Dumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+
+
 def project_version() -> str:
     import importlib.metadata
 
@@ -261,7 +302,10 @@ def write(folder: Path = BASE) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files(project_version()).items():
         (folder / name).write_text(text, encoding="utf-8")
-    log.info("wrote the kustomize base in %s", folder)
+    engines = folder.parent / "engines"
+    (engines / "nats.values.yaml").write_text(
+        NATS_HEADER + yaml.dump(nats_values(), Dumper=_Dumper, sort_keys=False), encoding="utf-8")
+    log.info("wrote the kustomize base in %s and %s", folder, engines / "nats.values.yaml")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ NATS users, probes, image, and the objects that point at each other. The files a
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,8 @@ def test_every_setting_is_one_the_code_reads_and_secrets_are_referenced_not_writ
                                 (ROOT / "infra" / "kubernetes" / "README.md").read_text()))
     used = {e["valueFrom"]["secretKeyRef"]["key"] for d in of_kind("Deployment").values()
             for e in container(d)["env"] if "valueFrom" in e}
+    used |= {e["valueFrom"]["secretKeyRef"]["key"]
+             for e in engine("nats.values.yaml")["container"]["env"].values()}
     assert used == documented, "the README's `kubectl create secret` names every key used"
 
 
@@ -191,3 +194,26 @@ def test_the_engines_give_what_the_base_expects() -> None:
         assert minio["environment"][name] == compose_minio[name], name
     assert minio["environment"]["MINIO_NOTIFY_NATS_ADDRESS_PICADAILY"] == k8s.ENGINES["nats"]
     assert settings_env["PICADAILY_S3_ENDPOINT"] == "http://minio:9000"
+
+
+def test_the_nats_servers_carry_our_users_and_their_config_is_valid(tmp_path: Path) -> None:
+    """The users' file the chart includes is infra/nats/picadaily.conf (less what the chart
+    writes itself), every password it names comes from the secret, and nats-server accepts a
+    config that includes it as the chart's does."""
+    from cli.stack import binary
+    from infra import nats_users
+
+    values = engine("nats.values.yaml")
+    assert values == k8s.nats_values(), "run `make kubernetes`"
+    included = values["configMap"]["merge"]["data"]["picadaily-users.conf"]
+    assert values["config"]["merge"] == {"00$include": "picadaily-users.conf"}
+    named = set(re.findall(r"\$(NATS_[A-Z]+_PASSWORD)", included))
+    assert named == set(values["container"]["env"]) == {
+        f"NATS_{role}_PASSWORD" for role in nats_users.ROLES}
+    (tmp_path / "picadaily-users.conf").write_text(included)
+    (tmp_path / "nats.conf").write_text(
+        'include picadaily-users.conf;\n"port": 4222,\n"jetstream": {"store_dir": "/data"}\n')
+    env = {name: "a-password" for name in named}
+    check = subprocess.run([binary("nats-server"), "-t", "-c", str(tmp_path / "nats.conf")],
+                           env=env, capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stderr + check.stdout
