@@ -46,12 +46,25 @@ SERVER_NAMES = {"nats-server": "nats"}
 
 
 def children(runner_pid: int) -> dict[str, int]:
-    """The stack's processes by component name."""
+    """The stack's processes by component name (a NATS cluster's servers as the runner names
+    them: nats, nats-2, nats-3)."""
     out = {}
     for pid in descendants(runner_pid)[1:]:
         name = store_part(pid) or process_name(pid)  # (the store: each of its four parts)
+        if name == "nats-server":
+            name = _nats_server(pid)
         out[SERVER_NAMES.get(name, name)] = pid
     return out
+
+
+def _nats_server(pid: int) -> str:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    except OSError:
+        return "nats"
+    server = argv[argv.index("-n") + 1] if "-n" in argv[:-1] else "picadaily"
+    number = server.rsplit("-", 1)[1] if server.startswith("picadaily-") else "1"
+    return "nats" if number == "1" else f"nats-{number}"
 
 
 @dataclass

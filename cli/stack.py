@@ -40,7 +40,7 @@ from infra.net import tcp_open
 from picadaily.control_api import ProcessState
 from picadaily.internal_auth import otlp_headers
 from picadaily.runtime import READY_MARK
-from picadaily.settings import Settings
+from picadaily.settings import Settings, nats_node_hosts
 
 log = logging.getLogger("picadaily.stack")
 # The processes of ours, in start order; the storage-event source depends on the settings.
@@ -51,7 +51,8 @@ SERVICES = ("metadata", "vision", "thumbnails", "collage", "exif", "worker", "tr
 REPLICATED = frozenset({"metadata", "vision", "thumbnails", "collage", "exif", "worker",
                         "trigger"})
 EVENT_SOURCES = {"seaweedfs": "source", "sqs": "bridge", "minio": None}
-SERVER_PROCESSES = frozenset({"nats", "temporal", *seaweedfs.PART_NAMES})
+SERVER_PROCESSES = frozenset({"nats", "nats-2", "nats-3", "nats-4", "nats-5", "temporal",
+                              *seaweedfs.PART_NAMES})
 # Our processes start in three waves, each wave's processes at once (their start is mostly
 # Python importing: one after the other, the stack took 28 s to start, 22 s of it in these):
 # first what the others call (the metadata service, the trace store), then the services and the
@@ -96,6 +97,7 @@ def start_waves(procs: list[Proc]) -> list[list[Proc]]:
 
 
 def _port_of(url: str, default: int) -> int:
+    url = url.split(",", 1)[0]  # (a NATS cluster's addresses: the same port on each)
     if "://" not in url:
         url = "tcp://" + url
     return urlsplit(url).port or default
@@ -180,14 +182,7 @@ class Stack:
         """The processes to start, in order."""
         home = self.settings.home
         py = sys.executable
-        procs = [
-            Proc("nats", [binary("nats-server"), "-c", str(nats_users.CONFIG), "-a", self.host,
-                          "-p", str(self.nats_port), "-js", "-sd", str(home / "nats"),
-                          "-n", "picadaily"],
-                 self.nats_port, lambda p: p.log_contains("Server is ready"),
-                 self.logs / "nats.log",
-                 env={**GO_SERVER_ENV, **nats_users.server_env(self.nats_passwords)}),
-        ]
+        procs = self._nats_procs()
         if self.settings.event_source == "seaweedfs":
             procs += self._store_procs()
         procs.append(Proc(
@@ -223,6 +218,46 @@ class Stack:
                 ready = self._healthz_ready(port) if port is not None else _logged_ready
                 procs.append(Proc(proc_name, [py, "-m", "cli", "run", name], port, ready,
                                   self.logs / f"{proc_name}.log", env=env))
+        return procs
+
+    def _nats_procs(self) -> list[Proc]:
+        """One NATS server, or a cluster: each server on a loopback address of its own
+        (``nats_node_hosts``), the same client port on each, its routes on the stack's base
+        port (free on those addresses: our processes listen on ``host`` only), the routes
+        authenticated with a password made for this run. Named nats, nats-2, nats-3."""
+        home = self.settings.home
+        env = {**GO_SERVER_ENV, **nats_users.server_env(self.nats_passwords)}
+        ready = lambda p: p.log_contains("Server is ready")  # noqa: E731
+        servers = self.settings.nats_servers
+        if servers == 1:
+            return [Proc("nats", [binary("nats-server"), "-c", str(nats_users.CONFIG),
+                                  "-a", self.host, "-p", str(self.nats_port), "-js",
+                                  "-sd", str(home / "nats"), "-n", "picadaily"],
+                         self.nats_port, ready, self.logs / "nats.log", env=env)]
+        nodes = nats_node_hosts(servers)
+        route_port = self.settings.port
+        secret = self.nats_passwords["PROVISION"] + "-routes"
+        procs = []
+        for i, node in enumerate(nodes):
+            name = "nats" if i == 0 else f"nats-{i + 1}"
+            folder = home / "nats" / name
+            folder.mkdir(parents=True, exist_ok=True)
+            routes = ", ".join(f'"nats-route://route:{secret}@{other}:{route_port}"'
+                               for other in nodes if other != node)
+            # (an include is relative to the including file: the users' file beside it)
+            (folder / "picadaily.conf").write_text(nats_users.CONFIG.read_text())
+            config = folder / "cluster.conf"
+            config.write_text(
+                'include "picadaily.conf"\n'
+                f'cluster {{\n  name: picadaily\n  listen: "{node}:{route_port}"\n'
+                f'  authorization {{ user: route, password: "{secret}" }}\n'
+                f'  routes: [{routes}]\n}}\n')
+            config.chmod(0o600)
+            procs.append(Proc(name, [binary("nats-server"), "-c", str(config), "-a", node,
+                                     "-p", str(self.nats_port), "-js", "-sd", str(folder),
+                                     "-n", f"picadaily-{i + 1}"],
+                              self.nats_port, ready, self.logs / f"{name}.log", env=env,
+                              host=node))
         return procs
 
     def _store_procs(self) -> list[Proc]:
@@ -302,8 +337,11 @@ class Stack:
         ports = self.named_ports()
         named = {port for _, port in ports}
         ports += [(f"{p.name} (a replica)", p.port) for p in procs
-                  if p.port is not None and p.port not in named]
+                  if p.port is not None and p.port not in named and not p.host]
         taken = [f"{name} ({port})" for name, port in ports if not port_is_free(self.host, port)]
+        # a NATS cluster's servers, on addresses of their own: their client and route ports
+        taken += [f"{p.name} ({p.host}:{port})" for p in procs if p.host and p.port
+                  for port in (p.port, self.settings.port) if not port_is_free(p.host, port)]
         if taken:
             raise StackError(
                 "these ports are already in use: " + ", ".join(taken) + ". Is PicaDaily already "

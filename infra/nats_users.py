@@ -38,7 +38,9 @@ def server_env(passwords: dict[str, str]) -> dict[str, str]:
 
 def user_url(nats_url: str, user: str | None, passwords: dict[str, str]) -> str:
     """``nats_url`` with ``user``'s credentials (none: the address alone, which the server
-    refuses)."""
+    refuses); a cluster's list of addresses (comma-separated) gets them on each."""
+    if "," in nats_url:
+        return ",".join(user_url(url.strip(), user, passwords) for url in nats_url.split(","))
     where = urlsplit(nats_url if "://" in nats_url else f"nats://{nats_url}")
     host = where.hostname or "127.0.0.1"
     netloc = f"{host}:{where.port}" if where.port else host

@@ -60,7 +60,7 @@ async def connect_nats(settings: Settings, name: str) -> Any:
         log.warning("%s: NATS: %r", name, exc)
 
     nc = await nats.connect(
-        settings.nats_url, name=name, max_reconnect_attempts=-1,
+        [url.strip() for url in settings.nats_url.split(",")], name=name, max_reconnect_attempts=-1,
         reconnect_time_wait=RECONNECT_WAIT_S, allow_reconnect=True, connect_timeout=2,
         disconnected_cb=on_disconnected, reconnected_cb=on_reconnected, error_cb=on_error,
     )

@@ -36,6 +36,12 @@ SEAWEEDFS_OFFSET = 12
 PORTS_PER_STACK = SEAWEEDFS_OFFSET + 7
 
 
+def nats_node_hosts(servers: int) -> list[str]:
+    """Where a local NATS cluster's servers listen: a loopback address each (Linux routes all of
+    127.0.0.0/8 to the loopback interface), so each is a host of its own."""
+    return [f"127.0.0.{2 + i}" for i in range(servers)]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PICADAILY_", extra="ignore")
 
@@ -97,6 +103,10 @@ class Settings(BaseSettings):
     kv_bucket: str = Field(default="picadaily",
                            description="NATS KV bucket: the mode switch, event-source positions")
     events_stream: str = "PICADAILY_EVENTS"
+    nats_servers: int = Field(
+        default=1, ge=1, le=5, description="the local stack's NATS servers: 1, or a cluster "
+        "(`picadaily up --cluster`: 3), each on a loopback address of its own (127.0.0.2, …), "
+        "so one can be cut off as well as killed")
     stream_replicas: int = Field(
         default=1, ge=1, le=5, description="each JetStream stream's and the KV bucket's "
         "replicas: 1 on one server; 3 on a cluster of three (a stream then survives one server)")
@@ -215,6 +225,9 @@ class Settings(BaseSettings):
     def _derive_ports(self) -> Settings:
         """Every address left empty derives from ``port`` (``PORT_OFFSETS``)."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        if not self.nats_url and self.nats_servers > 1:
+            self.nats_url = ",".join(f"nats://{node}:{self.port + PORT_OFFSETS['nats_url'][1]}"
+                                     for node in nats_node_hosts(self.nats_servers))
         for name, (template, offset) in PORT_OFFSETS.items():
             if not getattr(self, name):
                 setattr(self, name, template.format(host=host, port=self.port + offset))

@@ -90,3 +90,20 @@ def test_the_servers_start_one_by_one_temporal_beside_then_ours_in_waves_feeders
     minio = Stack(Settings(home=tmp_path, event_source="minio"))
     assert [[p.name for p in w] for w in start_waves(minio.plan())][:2] == [["nats"],
                                                                            ["temporal"]]
+
+
+def test_a_nats_cluster_is_three_servers_each_a_host_of_its_own(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, nats_servers=3, stream_replicas=3)
+    assert settings.nats_url.count(",") == 2  # every client is given all three
+    stack = Stack(settings)
+    servers = [p for p in stack.plan() if p.name.startswith("nats")]
+    assert [p.name for p in servers] == ["nats", "nats-2", "nats-3"]
+    assert [p.host for p in servers] == ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+    for proc in servers:
+        config = Path(proc.argv[proc.argv.index("-c") + 1]).read_text()
+        others = [p.host for p in servers if p is not proc]
+        assert all(f"@{host}:{settings.port}" in config for host in others), config
+        assert "authorization { user: route, password:" in config  # routes need the password
+        assert proc.argv[proc.argv.index("-a") + 1] == proc.host
+    child = stack.child_env()
+    assert child["PICADAILY_NATS_SERVERS"] == "3" and child["PICADAILY_STREAM_REPLICAS"] == "3"
