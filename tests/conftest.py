@@ -34,6 +34,29 @@ def photos(kind: str) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix != ".md")
 
 
+# The end-to-end files that take longest (a stack of their own, kills, a review timeout).
+LONGEST_FIRST = frozenset({"tests/e2e/test_restart.py", "tests/e2e/test_durability.py",
+                           "tests/e2e/test_review.py", "tests/e2e/test_chaos.py",
+                           "tests/e2e/test_cluster.py"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The order the two workers take files in (``--dist loadfile``, files in this order): the
+    unit tests first on both — the time-skipping workflow tests before any stack loads the
+    machine (beside two stacks their test server once stopped answering) — then the longest
+    end-to-end files, then the integration tests and the shorter end-to-end files, which fill
+    in around them and leave no long test alone at the end."""
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        if path.startswith("tests/unit/"):
+            return 0
+        if path in LONGEST_FIRST:
+            return 1
+        return 2 if path.startswith("tests/integration/") else 3
+
+    items.sort(key=rank)  # (stable: each file's tests stay in their order)
+
+
 @pytest.fixture(scope="session")
 def server_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("servers")

@@ -23,6 +23,7 @@ from tests.e2e.test_durability import ARTIFACTS, burst_with_a_kill
 pytestmark = pytest.mark.e2e
 log = logging.getLogger(__name__)
 SERVERS = 3
+CLUSTER_BURST = 40  # (the durability drills' 100 prove the volume; this, the fail-over)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ def test_killing_the_events_stream_s_leader_mid_burst_refuses_and_loses_nothing(
         cluster_stack: RunningStack, mode: str) -> None:
     events = cluster_stack.settings().events_stream
     leader = streams(cluster_stack)[events]["leader"]
-    result = burst_with_a_kill(cluster_stack, leader, mode)
+    result = burst_with_a_kill(cluster_stack, leader, mode, burst=CLUSTER_BURST)
     assert result["refused"] == 0, result
     # back to three current replicas once the killed server is back
     wait_until(lambda: all(s["current_followers"] == SERVERS - 1

@@ -45,8 +45,10 @@ def own_stack(drill_stack: RunningStack) -> RunningStack:
     return drill_stack
 
 
-def burst_with_a_kill(stack: RunningStack, victim: str, mode: str) -> dict[str, Any]:
-    """Upload BURST pictures over BURST_SECONDS; kill -9 the victim a third of the way through."""
+def burst_with_a_kill(stack: RunningStack, victim: str, mode: str,
+                      burst: int = BURST) -> dict[str, Any]:
+    """Upload ``burst`` pictures over BURST_SECONDS; kill -9 the victim a third of the way
+    through."""
     assert stack.proc is not None
     accepted: list[str] = []
     refused: list[int] = []
@@ -59,10 +61,10 @@ def burst_with_a_kill(stack: RunningStack, victim: str, mode: str) -> dict[str, 
 
     def send(n: int) -> None:
         nonlocal sent, killed_at
-        time.sleep(max(0.0, start + n * BURST_SECONDS / BURST - time.monotonic()))
+        time.sleep(max(0.0, start + n * BURST_SECONDS / burst - time.monotonic()))
         with lock:
             sent += 1
-            if killed_at is None and sent > BURST // 3:
+            if killed_at is None and sent > burst // 3:
                 os.kill(before, signal.SIGKILL)
                 killed_at = time.monotonic()
         try:
@@ -78,7 +80,7 @@ def burst_with_a_kill(stack: RunningStack, victim: str, mode: str) -> dict[str, 
                 refused.append(resp.status_code if resp is not None else 0)
 
     with ThreadPoolExecutor(THREADS) as pool:
-        list(pool.map(send, range(BURST)))
+        list(pool.map(send, range(burst)))
     assert killed_at is not None
 
     def restarted() -> bool:
@@ -92,7 +94,7 @@ def burst_with_a_kill(stack: RunningStack, victim: str, mode: str) -> dict[str, 
         listed = api.get("/api/pictures", params={"status": "processing", "limit": 100}).json()
     statuses = [d["status"] for d in docs.values()]
     result = {
-        "victim": victim, "mode": mode, "sent": BURST, "accepted": len(accepted),
+        "victim": victim, "mode": mode, "sent": burst, "accepted": len(accepted),
         "refused": len(refused), "done": statuses.count("done"),
         "failed": statuses.count("failed"), "rejected": statuses.count("rejected"),
         "seconds_from_kill_to_all_final": round(all_final - killed_at, 1),
