@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,25 +35,41 @@ def photos(kind: str) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix != ".md")
 
 
-# The end-to-end files that take longest (a stack of their own, kills, a review timeout).
-LONGEST_FIRST = frozenset({"tests/e2e/test_restart.py", "tests/e2e/test_durability.py",
-                           "tests/e2e/test_review.py", "tests/e2e/test_chaos.py",
-                           "tests/e2e/test_cluster.py"})
+# The drills: each runs a stack of its own and kills parts of it (or waits out a review
+# timeout). Beside each other on two cores they starve each other's stacks; one after the
+# other, on one worker, they hold as they do alone.
+DRILLS = frozenset({"tests/e2e/test_restart.py", "tests/e2e/test_durability.py",
+                    "tests/e2e/test_review.py", "tests/e2e/test_chaos.py",
+                    "tests/e2e/test_cluster.py"})
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``make test``'s two workers: a test file whole on one worker (its module's stack, its
+    order), and all the drills as one unit of work, one after the other on one worker, while
+    the other worker runs everything else."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class DrillsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "drills" if path in DRILLS else path
+
+    return DrillsTogether(config, log)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The order the two workers take files in (``--dist loadfile``, files in this order): the
-    unit tests first on both — the time-skipping workflow tests before any stack loads the
-    machine (beside two stacks their test server once stopped answering) — then the longest
-    end-to-end files, then the integration tests and the shorter end-to-end files, which fill
-    in around them and leave no long test alone at the end."""
+    """The order the workers take the files in: the time-skipping workflow tests first (beside
+    the drills' stacks their test server once stopped answering), the other unit tests, then
+    the drills (the longest unit of work, so started early), then the rest around them."""
     def rank(item: pytest.Item) -> int:
         path = item.nodeid.split("::", 1)[0]
-        if path.startswith("tests/unit/"):
+        if path == "tests/unit/test_workflow.py":
             return 0
-        if path in LONGEST_FIRST:
+        if path.startswith("tests/unit/"):
             return 1
-        return 2 if path.startswith("tests/integration/") else 3
+        if path in DRILLS:
+            return 2
+        return 3
 
     items.sort(key=rank)  # (stable: each file's tests stay in their order)
 

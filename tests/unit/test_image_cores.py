@@ -11,7 +11,7 @@ from PIL import Image
 from picadaily.faults import FaultPlan, Faults, InjectedFault, with_faults
 from picadaily.imaging import ImageRejected
 from picadaily.layout import COLLAGE_KEY, thumbnail_key
-from picadaily.storage import InMemoryObjectStore
+from picadaily.storage import InMemoryObjectStore, ObjectMissing
 from services.collage.core import Collage
 from services.thumbnails.core import Thumbnails
 from services.vision.core import LocalVision, Vision
@@ -38,6 +38,23 @@ def test_thumbnail_of_a_broken_picture_is_rejected() -> None:
     store.put("pictures", "p1", b"garbage", "image/jpeg")
     with pytest.raises(ImageRejected):
         Thumbnails(store, "thumbs", 400, 50_000_000).make_thumbnail("p1", "pictures", "p1")
+
+
+def test_a_picture_deleted_while_its_thumbnail_is_made_keeps_no_thumbnail() -> None:
+    """Its deletion's clean-up ran before the thumbnail was written (choreography: the two
+    consumers are independent): the write is undone, and the step says why."""
+    store = InMemoryObjectStore()
+    store.put("pictures", "p1", jpeg((10, 200, 10)), "image/jpeg")
+    write = store.put
+
+    def put_as_the_original_is_deleted(bucket: str, key: str, *args: Any) -> None:
+        store.delete("pictures", "p1")  # the user's deletion lands meanwhile
+        write(bucket, key, *args)
+
+    store.put = put_as_the_original_is_deleted  # type: ignore[method-assign]
+    with pytest.raises(ObjectMissing, match="deleted while its thumbnail was made"):
+        Thumbnails(store, "thumbs", 400, 50_000_000).make_thumbnail("p1", "pictures", "p1")
+    assert [k for k in store.objects if k[0] == "thumbs"] == []
 
 
 class Members:
