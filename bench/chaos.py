@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from bench.procs import descendants, process_name, store_part
+from cli.stack import nats_process_of_server
 from harness.stack import RunningStack, wait_until
 from picadaily.drills import orphan_thumbnails, sample_jpeg
 from picadaily.steps import FINAL_STATUSES
@@ -62,9 +63,8 @@ def _nats_server(pid: int) -> str:
         argv = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
     except OSError:
         return "nats"
-    server = argv[argv.index("-n") + 1] if "-n" in argv[:-1] else "picadaily"
-    number = server.rsplit("-", 1)[1] if server.startswith("picadaily-") else "1"
-    return "nats" if number == "1" else f"nats-{number}"
+    return nats_process_of_server(argv[argv.index("-n") + 1] if "-n" in argv[:-1]
+                                  else "picadaily")
 
 
 @dataclass
@@ -287,7 +287,7 @@ class Chaos:
         v += self._one_workflow_per_picture(docs)
 
     def _exists(self, api: httpx.Client, picture_id: str) -> bool:
-        return api.get(f"/api/pictures/{picture_id}").status_code == 200
+        return self._status(api, picture_id) is not None
 
     def _status(self, api: httpx.Client, picture_id: str) -> str | None:
         resp = api.get(f"/api/pictures/{picture_id}")

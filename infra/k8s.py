@@ -12,6 +12,7 @@ itself, as in compose, so no event source of ours runs here.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from dataclasses import dataclass
@@ -102,14 +103,20 @@ def settings_env() -> dict[str, str]:
 
 def port_of(process: Process) -> int | None:
     """The port it serves HTTP on, as the settings above say (None: it serves none)."""
-    settings = Settings.model_validate({k.removeprefix("PICADAILY_").lower(): v
-                                        for k, v in settings_env().items()
-                                        if k.startswith("PICADAILY_")})
     if not process.http:
         return None
+    settings = _settings()
     if process.name == "frontend":
         return settings.port
     return service_port(getattr(settings, f"{process.name}_url"))
+
+
+@functools.cache
+def _settings() -> Settings:
+    """The settings every process reads from the ConfigMap (built once)."""
+    return Settings.model_validate({k.removeprefix("PICADAILY_").lower(): v
+                                    for k, v in settings_env().items()
+                                    if k.startswith("PICADAILY_")})
 
 
 def _secret(name: str, key: str) -> dict[str, Any]:

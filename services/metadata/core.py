@@ -254,19 +254,13 @@ class Metadata:
         self._changed(picture_id, picture.status)
 
     def set_thumbnail(self, picture_id: str, thumbnail: Thumbnail | None,
-                      version: int | None = None) -> None:
+                      version: int | None = None, only_while_processing: bool = False) -> None:
+        """``only_while_processing`` (choreography's report that the thumbnail was made): a late
+        report about a picture that is no longer processing (it failed meanwhile) changes
+        nothing."""
         with self._repo.transaction():
             picture = self._require(picture_id, version=version)
-            self._repo.update(picture_id, thumbnail=thumbnail, updated=utcnow())
-        self._changed(picture_id, picture.status)
-
-    def thumbnail_created(self, picture_id: str, thumbnail: Thumbnail,
-                          version: int | None = None) -> None:
-        """Choreography: the thumbnail was made. A late report about a picture that is no longer
-        processing (it failed meanwhile) changes nothing."""
-        with self._repo.transaction():
-            picture = self._require(picture_id, version=version)
-            if picture.status != Status.PROCESSING:
+            if only_while_processing and picture.status != Status.PROCESSING:
                 return
             self._repo.update(picture_id, thumbnail=thumbnail, updated=utcnow())
         self._changed(picture_id, picture.status)

@@ -137,7 +137,8 @@ def subscriptions(edge: EventEdge, core: Metadata,
         await run(core.store_exif, event.picture_id, exif, event.version)
 
     async def on_thumbnail(event: Event[ThumbnailCreated], delivery: Delivery) -> None:
-        await run(core.thumbnail_created, event.picture_id, event.data.thumbnail, event.version)
+        await run(core.set_thumbnail, event.picture_id, event.data.thumbnail, event.version,
+                  True)  # (only while processing: a late report changes nothing)
 
     async def on_collage(event: Event[CollageUpdated], delivery: Delivery) -> None:
         await run(core.collage_updated, event.picture_id, event.data.thumbnail, event.version,

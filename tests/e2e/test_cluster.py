@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from cli.stack import nats_process_of_server
 from harness.stack import RunningStack, wait_until
 from picadaily.nats_util import close_nats, connect_nats
 from tests.e2e.test_durability import ARTIFACTS, burst_with_a_kill
@@ -55,19 +56,13 @@ def streams(stack: RunningStack) -> dict[str, Any]:
                 assert cluster is not None
                 current = [r for r in cluster.replicas or [] if r.current]
                 out[name] = {"replicas": info.config.num_replicas,
-                             "leader": process_of(cluster.leader or ""),
+                             "leader": nats_process_of_server(cluster.leader or ""),
                              "current_followers": len(current)}
             return out
         finally:
             await close_nats(nc)
 
     return asyncio.run(ask())
-
-
-def process_of(server_name: str) -> str:
-    """The runner's process of a server: picadaily-1 is "nats", picadaily-2 "nats-2", …"""
-    number = int(server_name.rsplit("-", 1)[1])
-    return "nats" if number == 1 else f"nats-{number}"
 
 
 def test_every_stream_and_the_kv_bucket_are_on_all_three_servers(

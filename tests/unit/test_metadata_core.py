@@ -205,10 +205,10 @@ def test_late_or_unrelated_reports_change_nothing(md: Metadata) -> None:
     md.collage_updated("p1", None)
     assert (md.get("p1").status, md.get("p1").collage_updated) == ("processing", False)
     md.fail("p1", "update_collage failed")
-    md.thumbnail_created("p1", THUMB)
+    md.set_thumbnail("p1", THUMB, only_while_processing=True)
     assert (md.get("p1").status, md.get("p1").thumbnail) == ("failed", None)
     md.register("p2", reg("b.jpg", mode="choreography"))
-    md.thumbnail_created("p2", THUMB)
+    md.set_thumbnail("p2", THUMB, only_while_processing=True)
     assert md.get("p2").thumbnail == THUMB
 
 
