@@ -7,7 +7,7 @@ import logging
 import sys
 
 from cli.components import COMPONENTS, run_component
-from picadaily.settings import Settings
+from picadaily.settings import CLUSTER, Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,9 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     start = sub.add_parser("up", help="start the whole local stack and print its URL")
     start.add_argument("--replicas", type=int, help="N copies of every consumer, the worker and "
                        "each service (PICADAILY_REPLICAS)")
-    start.add_argument("--cluster", action="store_true", help="the clustered tiers: NATS as 3 "
-                       "servers on loopback addresses of their own, every stream at 3 replicas "
-                       "(PICADAILY_NATS_SERVERS=3, PICADAILY_STREAM_REPLICAS=3)")
+    start.add_argument("--cluster", action="store_true", help="the clustered tiers, each node "
+                       "on a loopback address of its own: NATS as 3 servers, every stream at 3 "
+                       "replicas; SeaweedFS as 3 masters and 3 volume servers (replication "
+                       "001), 2 filers and 2 S3 gateways; two of each of our processes "
+                       "(PICADAILY_NATS_SERVERS=3, PICADAILY_STREAM_REPLICAS=3, "
+                       "PICADAILY_STORAGE_NODES=3, PICADAILY_REPLICAS=2)")
     run = sub.add_parser("run", help="run one component (the stack runner uses this)")
     run.add_argument("component", choices=sorted(COMPONENTS))
     setup = sub.add_parser("provision", help="create what the processes expect to exist")
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
         for noisy in ("httpx", "httpcore", "botocore"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-        settings = Settings(nats_servers=3, stream_replicas=3) if args.cluster else Settings()
+        settings = Settings(**CLUSTER) if args.cluster else Settings()  # type: ignore[arg-type]
         if args.replicas:
             settings.replicas = args.replicas
         return up(settings)

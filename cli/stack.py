@@ -52,7 +52,7 @@ REPLICATED = frozenset({"metadata", "vision", "thumbnails", "collage", "exif", "
                         "trigger"})
 EVENT_SOURCES = {"seaweedfs": "source", "sqs": "bridge", "minio": None}
 SERVER_PROCESSES = frozenset({"nats", "nats-2", "nats-3", "nats-4", "nats-5", "temporal",
-                              *seaweedfs.PART_NAMES})
+                              *seaweedfs.cluster_part_names(5)})
 # Our processes start in three waves, each wave's processes at once (their start is mostly
 # Python importing: one after the other, the stack took 28 s to start, 22 s of it in these):
 # first what the others call (the metadata service, the trace store), then the services and the
@@ -268,12 +268,13 @@ class Stack:
                                      "-p", str(self.nats_port), "-js", "-sd", str(folder),
                                      "-n", f"picadaily-{i + 1}"],
                               self.nats_port, ready, self.logs / f"{name}.log", env=env,
-                              host=node))
+                              host=node, binds=(self.nats_port, route_port)))
         return procs
 
     def _store_procs(self) -> list[Proc]:
-        """SeaweedFS's four parts (``infra.seaweedfs``), each in the store's folder, with this
-        run's signing keys and TLS material."""
+        """SeaweedFS's four parts (``infra.seaweedfs``), or a cluster's (three masters and
+        volume servers, two filers and S3 gateways), each in the store's folder, with this run's
+        signing keys and TLS material."""
         storage = self.settings.storage_dir()
         env = {**seaweedfs.SERVER_ENV, **GO_SERVER_ENV, **seaweedfs.security_env(self.settings)}
         procs = []
@@ -281,8 +282,10 @@ class Stack:
             procs.append(Proc(part.name, part.argv, part.port,
                               _ignoring_proc(seaweedfs.part_ready(self.settings, part)),
                               self.logs / f"{part.name}.log", env=env, cwd=storage,
+                              host=part.host, binds=part.binds,
                               stop_grace_s=seaweedfs.FILER_STOP_GRACE_S
-                              if part.name == "storage-filer" else seaweedfs.STOP_GRACE_S))
+                              if part.name.startswith("storage-filer")
+                              else seaweedfs.STOP_GRACE_S))
         return procs
 
     def _nats_url(self, component: str) -> str:
@@ -312,7 +315,8 @@ class Stack:
         ports = [("nats", self.nats_port), ("temporal", self.temporal_port),
                  ("temporal-ui", self.temporal_ui_port),
                  ("control", _port_of(self.settings.lab_control_url, 8098))]
-        if self.settings.event_source == "seaweedfs":
+        if self.settings.event_source == "seaweedfs" and self.settings.storage_nodes == 1:
+            # (a cluster's store is on its nodes' addresses: ``check_ports`` asks there)
             ports += [("storage" if what == "s3" else f"storage {what}", port)
                       for what, port in seaweedfs.ports(self.settings).items()]
         return ports + [(name, port) for name in self._components()
@@ -350,9 +354,9 @@ class Stack:
         ports += [(f"{p.name} (a replica)", p.port) for p in procs
                   if p.port is not None and p.port not in named and not p.host]
         taken = [f"{name} ({port})" for name, port in ports if not port_is_free(self.host, port)]
-        # a NATS cluster's servers, on addresses of their own: their client and route ports
-        taken += [f"{p.name} ({p.host}:{port})" for p in procs if p.host and p.port
-                  for port in (p.port, self.settings.port) if not port_is_free(p.host, port)]
+        # a cluster's servers, on addresses of their own: every port each listens on
+        taken += [f"{p.name} ({p.host}:{port})" for p in procs if p.host
+                  for port in p.binds if not port_is_free(p.host, port)]
         if taken:
             raise StackError(
                 "these ports are already in use: " + ", ".join(taken) + ". Is PicaDaily already "

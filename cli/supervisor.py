@@ -45,7 +45,8 @@ class Proc:
     ready: Callable[[Proc], bool]
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
-    host: str = ""  # the address its port is on, when not the stack's (a NATS cluster's node)
+    host: str = ""  # the address its port is on, when not the stack's (a cluster's node)
+    binds: tuple[int, ...] = ()  # every port it listens on at ``host`` (a cluster's node)
     stop_grace_s: float = 10.0
     cwd: Path | None = None
     popen: subprocess.Popen[bytes] | None = None

@@ -53,7 +53,7 @@ from picadaily.moderation import timeout_decision, timeout_due
 from picadaily.runtime import announce_ready
 from picadaily.service_api import Ids
 from picadaily.service_errors import raise_for_service_error
-from picadaily.settings import Settings
+from picadaily.settings import Settings, first_address
 from picadaily.steps import Status, Step
 from picadaily.storage import ObjectInfo, S3ObjectStore
 from picadaily.storage_events import escape_key, minio_notification, subject_for
@@ -246,7 +246,8 @@ class Reconciler:
             size=head.size, etag=head.etag, content_type=head.content_type,
             user_metadata=dict(head.metadata),
             sequencer=f"reconcile-{int(modified.timestamp() * 1e9):X}",
-            deployment_id="picadaily-reconciler", endpoint=self._settings.s3_endpoint)
+            deployment_id="picadaily-reconciler",
+            endpoint=first_address(self._settings.s3_endpoint))
         # One replay per object version per reconciliation round (JetStream drops repeats).
         round_id = int(utcnow().timestamp() // max(self._settings.reconcile_every_s, 1))
         await self._js.publish(subject_for(bucket), json.dumps(body).encode(),

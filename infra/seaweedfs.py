@@ -34,12 +34,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from infra.net import tcp_open
-from picadaily.settings import Settings
+from picadaily.settings import Settings, first_address, node_hosts, storage_gateways
 
 # Offsets from seaweedfs_port_base (see Settings). The S3 port is the s3_endpoint's and the
 # filer's gRPC port the seaweedfs_filer_grpc's: those two are what other processes call.
 MASTER, MASTER_GRPC, VOLUME, VOLUME_GRPC, FILER, S3_GRPC = 0, 1, 2, 3, 4, 6
-# The processes, in start order; "storage" is the S3 gateway, the part everything of ours calls.
+# The processes of one node, in start order; "storage" is the S3 gateway, the part everything
+# of ours calls (a cluster's: ``cluster_part_names``).
 PART_NAMES = ("storage-master", "storage-volume", "storage-filer", "storage")
 
 # What each of our components may do in S3 (SeaweedFS actions, per bucket), beside the
@@ -63,7 +64,7 @@ def _port(address: str, what: str) -> int:
 
 
 def s3_port(settings: Settings) -> int:
-    return _port(settings.s3_endpoint, "the S3 endpoint")
+    return _port(first_address(settings.s3_endpoint), "the S3 endpoint")
 
 
 def ports(settings: Settings) -> dict[str, int]:
@@ -71,13 +72,16 @@ def ports(settings: Settings) -> dict[str, int]:
     return {"master": base + MASTER, "master.port.grpc": base + MASTER_GRPC,
             "volume": base + VOLUME, "volume.port.grpc": base + VOLUME_GRPC,
             "filer": base + FILER,
-            "filer.port.grpc": _port(settings.seaweedfs_filer_grpc, "the filer gRPC address"),
+            "filer.port.grpc": _port(first_address(settings.seaweedfs_filer_grpc),
+                                     "the filer gRPC address"),
             "s3": s3_port(settings), "s3.port.grpc": base + S3_GRPC}
 
 
 # Every bucket is a collection of its own; by default the master grows 7 volumes for each at
-# once. One is plenty here (and many test buckets then fit on one volume server).
-SERVER_ENV = {"WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"}
+# once. One is plenty here (and many test buckets then fit on one volume server); a cluster's
+# volumes are kept twice (replication 001: two volume servers of one rack), grown one at once too.
+SERVER_ENV = {"WEED_MASTER_VOLUME_GROWTH_COPY_1": "1", "WEED_MASTER_VOLUME_GROWTH_COPY_2": "1"}
+CLUSTER_REPLICATION = "001"
 
 
 @dataclass(frozen=True)
@@ -85,42 +89,78 @@ class StorePart:
     name: str
     argv: list[str]
     port: int  # the port it is reached on (ready when it answers there)
+    host: str = ""  # a cluster node's own address ("": the stack's host)
+    binds: tuple[int, ...] = ()  # every port it listens on, on host
+
+
+def part_name(part: str, node: int) -> str:
+    """The runner's name for a part of the store on node ``node`` (1, 2, …): storage-master,
+    storage-master-2, …; the S3 gateway is "storage", "storage-2"."""
+    base = "storage" if part == "s3" else f"storage-{part}"
+    return base if node == 1 else f"{base}-{node}"
+
+
+def cluster_part_names(nodes: int) -> frozenset[str]:
+    return frozenset(part_name(part, node) for part in ("master", "volume", "filer", "s3")
+                     for node in range(1, nodes + 1))
 
 
 def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
-    """The four processes, in start order. Each runs with ``data_dir`` as its working directory
-    and ``security_env`` in its environment."""
+    """The processes, in start order. Each runs with ``data_dir`` as its working directory
+    and ``security_env`` in its environment. One node: its four parts on the stack's host. A
+    cluster (``storage_nodes`` > 1): a master (raft) and a volume server on each node, a filer
+    and an S3 gateway on the first two (``storage_gateways``), each node on its own loopback
+    address, every part in a folder of its node's."""
     p = ports(settings)
-    host = settings.host
-    master = f"{host}:{p['master']}.{p['master.port.grpc']}"
-    filer = f"{host}:{p['filer']}.{p['filer.port.grpc']}"
-    sockets = data_dir / "sockets"
+    nodes = settings.storage_nodes
+    hosts = [settings.host] if nodes == 1 else node_hosts("storage", nodes)
+    gateways = hosts[:storage_gateways(nodes)]
+    masters = ",".join(f"{h}:{p['master']}.{p['master.port.grpc']}" for h in hosts)
+    filers = ",".join(f"{h}:{p['filer']}.{p['filer.port.grpc']}" for h in gateways)
     log = [weed, "-logtostderr"]
-    return [
-        StorePart("storage-master", [
-            *log, "master", f"-ip={host}", f"-ip.bind={host}", f"-mdir={data_dir / 'master'}",
+
+    def folder(node: int, sub: str) -> Path:
+        return data_dir / sub if nodes == 1 else data_dir / f"node-{node}" / sub
+
+    out: list[StorePart] = []
+    for i, host in enumerate(hosts, start=1):
+        on_node = "" if nodes == 1 else host
+        cluster = [] if nodes == 1 else [
+            f"-peers={masters}", f"-defaultReplication={CLUSTER_REPLICATION}"]
+        out.append(StorePart(part_name("master", i), [
+            *log, "master", f"-ip={host}", f"-ip.bind={host}", f"-mdir={folder(i, 'master')}",
             f"-port={p['master']}", f"-port.grpc={p['master.port.grpc']}",
             # Small volumes, as many as the disk holds: a local stack holds photos, not
             # terabytes (the default is 30 GB each). One master: no 10 s raft election wait.
             "-volumeSizeLimitMB=128", "-electionTimeout=1s", "-telemetry=false",
-            "-disableHttp"], p["master.port.grpc"]),
-        StorePart("storage-volume", [
-            *log, "volume", f"-ip={host}", f"-ip.bind={host}", f"-dir={data_dir / 'volume'}",
-            "-max=0", f"-master={master}", f"-port={p['volume']}",
+            "-disableHttp", *cluster], p["master.port.grpc"], on_node,
+            (p["master"], p["master.port.grpc"])))
+    for i, host in enumerate(hosts, start=1):
+        on_node = "" if nodes == 1 else host
+        out.append(StorePart(part_name("volume", i), [
+            *log, "volume", f"-ip={host}", f"-ip.bind={host}", f"-dir={folder(i, 'volume')}",
+            "-max=0", f"-master={masters}", f"-port={p['volume']}",
             f"-port.grpc={p['volume.port.grpc']}",
             # no pause between the last heartbeat and the stop
-            "-preStopSeconds=0"], p["volume"]),
-        StorePart("storage-filer", [
-            *log, "filer", f"-ip={host}", f"-ip.bind={host}", f"-master={master}",
-            f"-defaultStoreDir={data_dir / 'filer'}", f"-port={p['filer']}",
-            f"-port.grpc={p['filer.port.grpc']}", f"-localSocket={sockets / 'filer.sock'}",
-            "-disableHttp"], p["filer.port.grpc"]),
-        StorePart("storage", [
-            *log, "s3", f"-ip.bind={host}", f"-filer={filer}", f"-port={p['s3']}",
-            f"-port.grpc={p['s3.port.grpc']}", f"-localSocket={sockets / 's3.sock'}",
+            "-preStopSeconds=0"], p["volume"], on_node, (p["volume"], p["volume.port.grpc"])))
+    for i, host in enumerate(gateways, start=1):
+        on_node = "" if nodes == 1 else host
+        out.append(StorePart(part_name("filer", i), [
+            *log, "filer", f"-ip={host}", f"-ip.bind={host}", f"-master={masters}",
+            f"-defaultStoreDir={folder(i, 'filer')}", f"-port={p['filer']}",
+            f"-port.grpc={p['filer.port.grpc']}",
+            f"-localSocket={folder(i, 'sockets') / 'filer.sock'}",
+            "-disableHttp"], p["filer.port.grpc"], on_node, (p["filer"], p["filer.port.grpc"])))
+    for i, host in enumerate(gateways, start=1):
+        on_node = "" if nodes == 1 else host
+        # (each gateway knows every filer: it goes on to the other when its own is down)
+        out.append(StorePart(part_name("s3", i), [
+            *log, "s3", f"-ip.bind={host}", f"-filer={filers}", f"-port={p['s3']}",
+            f"-port.grpc={p['s3.port.grpc']}",
+            f"-localSocket={folder(i, 'sockets') / 's3.sock'}",
             f"-config={identities_path(settings)}", "-port.iceberg=0", "-port.lance=0",
-            "-iam=false"], p["s3"]),
-    ]
+            "-iam=false"], p["s3"], on_node, (p["s3"], p["s3.port.grpc"])))
+    return out
 
 
 # On SIGTERM the filer flushes its metadata log only after a graceful gRPC stop; killed sooner,
@@ -207,10 +247,14 @@ def tls_material(settings: Settings) -> None:
           .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
           .sign(ca_key, hashes.SHA256()))
     names: list[x509.GeneralName] = [x509.DNSName("localhost")]
-    try:
-        names.append(x509.IPAddress(ipaddress.ip_address(settings.host)))
-    except ValueError:
-        names.append(x509.DNSName(settings.host))
+    hosts = [settings.host]
+    if settings.storage_nodes > 1:  # a cluster's nodes, on addresses of their own
+        hosts += node_hosts("storage", settings.storage_nodes)
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
     for who in ("store", "client"):
         key = ec.generate_private_key(ec.SECP256R1())
         cert = (x509.CertificateBuilder()
@@ -249,24 +293,29 @@ def security_env(settings: Settings, tls: bool = True) -> dict[str, str]:
 
 def prepare(settings: Settings, data_dir: Path, tls: bool = True) -> None:
     """Folders and (``tls``) the run's TLS material; the caller makes the identities."""
-    for sub in ("master", "volume", "filer", "sockets"):
-        (data_dir / sub).mkdir(parents=True, exist_ok=True)
+    nodes = settings.storage_nodes
+    for node in [None] if nodes == 1 else range(1, nodes + 1):
+        for sub in ("master", "volume", "filer", "sockets"):
+            (data_dir / sub if node is None else data_dir / f"node-{node}" / sub).mkdir(
+                parents=True, exist_ok=True)
     if tls:
         tls_material(settings)
 
 
 def part_ready(settings: Settings, part: StorePart) -> Callable[[], bool]:
-    """The S3 gateway: ready when it answers HTTP (403 to an anonymous caller); the others when
+    """An S3 gateway: ready when it answers HTTP (403 to an anonymous caller); the others when
     their port accepts connections."""
     import httpx
 
-    if part.name != "storage":
-        return lambda: tcp_open(settings.host, part.port)
+    host = part.host or settings.host
+    if not part.name.startswith("storage-"):  # a gateway: storage, storage-2, …
+        url = f"http://{host}:{part.port}/"
 
-    def ready() -> bool:
-        try:
-            return httpx.get(settings.s3_endpoint + "/", timeout=1).status_code < 500
-        except httpx.HTTPError:
-            return False
+        def ready() -> bool:
+            try:
+                return httpx.get(url, timeout=1).status_code < 500
+            except httpx.HTTPError:
+                return False
 
-    return ready
+        return ready
+    return lambda: tcp_open(host, part.port)

@@ -80,6 +80,14 @@ class SigV4:
         return out
 
 
+class _Gateway:
+    def __init__(self, endpoint: str) -> None:
+        parts = urlsplit(endpoint.strip())
+        self.host = parts.netloc
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.prefix = parts.path.rstrip("/")
+
+
 class Response:
     def __init__(self, status: int, headers: Any, data: bytes) -> None:
         self.status = status
@@ -92,41 +100,60 @@ class Response:
 
 
 class S3Objects:
-    """Object calls on a path-style S3 endpoint (``http://host:port/bucket/key``)."""
+    """Object calls on a path-style S3 endpoint (``http://host:port/bucket/key``), or on any of
+    several gateways of one store (``endpoint`` comma-separated: a cluster's). With several, a
+    call that cannot reach its gateway (refused, reset, no answer) goes to the next one, and
+    the calls after it stay there: every call here is idempotent (GET, HEAD, PUT, DELETE of one
+    key; a listing)."""
 
     def __init__(self, endpoint: str, signer: SigV4, pool_size: int = 32,
                  timeout_s: float = 30.0) -> None:
         import urllib3
 
-        parts = urlsplit(endpoint)
-        self._host = parts.netloc
-        self._origin = f"{parts.scheme}://{parts.netloc}"
-        self._prefix = parts.path.rstrip("/")
+        self._gateways = [_Gateway(url) for url in endpoint.split(",") if url.strip()]
+        self._current = 0
         self._signer = signer
+        several = len(self._gateways) > 1
+        # (with another gateway to go to, a dead one is not waited for)
         self._pool = urllib3.PoolManager(
             maxsize=pool_size, block=False,
-            timeout=urllib3.Timeout(connect=5.0, read=timeout_s),
-            retries=urllib3.Retry(total=2, connect=2, read=0, status=0, redirect=0,
-                                  allowed_methods=None, raise_on_status=False))
+            timeout=urllib3.Timeout(connect=1.0 if several else 5.0, read=timeout_s),
+            retries=urllib3.Retry(total=0 if several else 2, connect=0 if several else 2,
+                                  read=0, status=0, redirect=0, allowed_methods=None,
+                                  raise_on_status=False))
 
     def request(self, operation: str, method: str, bucket: str, key: str,
                 body: bytes | None = None, headers: dict[str, str] | None = None,
                 query: dict[str, str] | None = None) -> Response:
         """``key`` "" addresses the bucket itself (a listing)."""
-        path = f"{self._prefix}/{quote(bucket, safe='')}" + \
-            (f"/{quote(key, safe='/~')}" if key else "")
+        import urllib3
+
         # the canonical query: names sorted, names and values encoded (a "/" too)
         canonical = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
                              for k, v in sorted((query or {}).items()))
-        signed = self._signer.sign(method, self._host, path, canonical, headers or {})
-        url = self._origin + path + (f"?{canonical}" if canonical else "")
         with tracer.start_as_current_span(
                 f"S3.{operation}", kind=SpanKind.CLIENT,
                 attributes={"rpc.system": "aws-api", "rpc.service": "S3",
                             "rpc.method": operation, "aws.s3.bucket": bucket}):
-            resp = self._pool.request(method, url, body=body, headers=signed, preload_content=True,
-                                      redirect=False)
-        return Response(resp.status, resp.headers, resp.data)
+            tries = 2 * len(self._gateways) if len(self._gateways) > 1 else 1
+            for attempt in range(tries):
+                at = self._current
+                gateway = self._gateways[at]
+                path = f"{gateway.prefix}/{quote(bucket, safe='')}" + \
+                    (f"/{quote(key, safe='/~')}" if key else "")
+                signed = self._signer.sign(method, gateway.host, path, canonical,
+                                           headers or {})
+                url = gateway.origin + path + (f"?{canonical}" if canonical else "")
+                try:
+                    resp = self._pool.request(method, url, body=body, headers=signed,
+                                              preload_content=True, redirect=False)
+                except urllib3.exceptions.HTTPError:
+                    if attempt == tries - 1:
+                        raise
+                    self._current = (at + 1) % len(self._gateways)  # the next gateway
+                    continue
+                return Response(resp.status, resp.headers, resp.data)
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self._pool.clear()

@@ -36,10 +36,40 @@ SEAWEEDFS_OFFSET = 12
 PORTS_PER_STACK = SEAWEEDFS_OFFSET + 7
 
 
-def nats_node_hosts(servers: int) -> list[str]:
-    """Where a local NATS cluster's servers listen: a loopback address each (Linux routes all of
+# The clustered tiers' nodes, each tier on loopback addresses of its own (127.0.<tier>.2, …):
+# cutting one node off (packet rules on its address) cuts off that server alone.
+CLUSTER_TIERS = {"nats": 0, "storage": 1}
+
+
+def node_hosts(tier: str, nodes: int) -> list[str]:
+    """Where a local cluster's servers listen: a loopback address each (Linux routes all of
     127.0.0.0/8 to the loopback interface), so each is a host of its own."""
-    return [f"127.0.0.{2 + i}" for i in range(servers)]
+    return [f"127.0.{CLUSTER_TIERS[tier]}.{2 + i}" for i in range(nodes)]
+
+
+def nats_node_hosts(servers: int) -> list[str]:
+    return node_hosts("nats", servers)
+
+
+# `picadaily up --cluster`: the clustered tiers and two of each of our processes (the settings
+# the runner's children read; a test's stack sets the same as environment variables).
+CLUSTER: dict[str, int] = {"nats_servers": 3, "stream_replicas": 3, "storage_nodes": 3,
+                           "replicas": 2}
+
+
+def storage_gateways(nodes: int) -> int:
+    """How many of a local store's nodes run a filer and an S3 gateway: two on a cluster (one
+    may die), one on a single node."""
+    return 1 if nodes == 1 else 2
+
+
+def first_address(addresses: str) -> str:
+    """The first of a comma-separated list of addresses (a cluster's: NATS, S3, the filer)."""
+    return addresses.split(",", 1)[0].strip()
+
+
+def address_list(addresses: str) -> list[str]:
+    return [a.strip() for a in addresses.split(",") if a.strip()]
 
 
 class Settings(BaseSettings):
@@ -54,6 +84,7 @@ class Settings(BaseSettings):
 
     # The servers the stack runner starts (or docker-compose provides).
     nats_url: str = ""  # derived defaults (``PORT_OFFSETS``): nats://127.0.0.1:<port + 1>, …
+    # (a cluster's S3 gateways, the filers and NATS servers: comma-separated, tried in turn)
     s3_endpoint: str = ""
     s3_region: str = "us-east-1"
     s3_access_key: str = "picadaily"
@@ -107,6 +138,11 @@ class Settings(BaseSettings):
         default=1, ge=1, le=5, description="the local stack's NATS servers: 1, or a cluster "
         "(`picadaily up --cluster`: 3), each on a loopback address of its own (127.0.0.2, …), "
         "so one can be cut off as well as killed")
+    storage_nodes: int = Field(
+        default=1, ge=1, le=5, description="the local SeaweedFS: 1 node, or a cluster "
+        "(`picadaily up --cluster`: 3 masters and 3 volume servers with replication 001, a "
+        "filer and an S3 gateway on two of them), each node on a loopback address of its own "
+        "(127.0.1.2, …)")
     stream_replicas: int = Field(
         default=1, ge=1, le=5, description="each JetStream stream's and the KV bucket's "
         "replicas: 1 on one server; 3 on a cluster of three (a stream then survives one server)")
@@ -228,6 +264,15 @@ class Settings(BaseSettings):
         if not self.nats_url and self.nats_servers > 1:
             self.nats_url = ",".join(f"nats://{node}:{self.port + PORT_OFFSETS['nats_url'][1]}"
                                      for node in nats_node_hosts(self.nats_servers))
+        if not self.s3_endpoint and self.storage_nodes > 1:
+            gateways = node_hosts("storage", storage_gateways(self.storage_nodes))
+            port = self.port + PORT_OFFSETS["s3_endpoint"][1]
+            self.s3_endpoint = ",".join(f"http://{node}:{port}" for node in gateways)
+            if not self.seaweedfs_port_base:
+                self.seaweedfs_port_base = self.port + SEAWEEDFS_OFFSET
+            if not self.seaweedfs_filer_grpc:
+                self.seaweedfs_filer_grpc = ",".join(
+                    f"{node}:{self.seaweedfs_port_base + 5}" for node in gateways)
         for name, (template, offset) in PORT_OFFSETS.items():
             if not getattr(self, name):
                 setattr(self, name, template.format(host=host, port=self.port + offset))
@@ -236,7 +281,7 @@ class Settings(BaseSettings):
         if not self.seaweedfs_filer_grpc:
             self.seaweedfs_filer_grpc = f"{host}:{self.seaweedfs_port_base + 5}"
         if not self.sqs_endpoint:
-            self.sqs_endpoint = self.s3_endpoint
+            self.sqs_endpoint = first_address(self.s3_endpoint)
         return self
 
     @field_validator("safety_review_band")

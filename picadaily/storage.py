@@ -70,9 +70,12 @@ def _aws_client(service: Literal["s3", "sqs"], endpoint: str, settings: Settings
 
 
 def s3_client(settings: Settings) -> Any:
-    return _aws_client("s3", settings.s3_endpoint, settings, s3={"addressing_style": "path"},
-                       retries={"max_attempts": 3, "mode": "standard"},
-                       max_pool_connections=32)
+    from picadaily.settings import first_address
+
+    # (boto3 takes one endpoint: a cluster's first gateway, for provisioning)
+    return _aws_client("s3", first_address(settings.s3_endpoint), settings,
+                       s3={"addressing_style": "path"},
+                       retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32)
 
 
 def sqs_client(settings: Settings) -> Any:

@@ -33,7 +33,7 @@ from opentelemetry.trace import SpanKind
 
 from picadaily.contracts import utcnow
 from picadaily.ids import picture_id_for_key
-from picadaily.settings import Settings
+from picadaily.settings import Settings, address_list, first_address
 from picadaily.storage_events import parse, subject_for
 from picadaily.streams import dead_letter_subject
 from picadaily.tracing import PICTURE_ATTRIBUTE, extracted, nats_headers, tracer
@@ -146,7 +146,8 @@ class SeaweedfsSource:
         comes later in the log, whose time for it is above every earlier entry's stamp, so
         following again from there repeats, never skips."""
         try:
-            notifications = to_notifications(resp, self._bucket, self._settings.s3_endpoint)
+            notifications = to_notifications(resp, self._bucket,
+                                             first_address(self._settings.s3_endpoint))
         except MalformedFilerEvent as exc:
             log.error("a filer event that cannot be read is set aside: %s", exc)
             await self._until_published(self._dead_letter_subject(), json.dumps({
@@ -234,16 +235,22 @@ async def _forever(what: str, action: Callable[[], Awaitable[Any]]) -> None:
 
 def filer_channel(settings: Settings) -> Any:
     """A channel to the filer's gRPC: mutual TLS with the run's client certificate when the
-    store has TLS material (the stack's), else plain (a test's bare server)."""
+    store has TLS material (the stack's), else plain (a test's bare server). A cluster's
+    filers (``seaweedfs_filer_grpc`` comma-separated) are one channel: gRPC's pick_first keeps
+    to one and goes on to the next when it is lost; each filer's metadata log holds the other's
+    changes too (the filers follow each other), so the position carries over."""
     import grpc
 
+    filers = address_list(settings.seaweedfs_filer_grpc)
+    target = filers[0] if len(filers) == 1 else "ipv4:" + ",".join(filers)
+    options = [] if len(filers) == 1 else [("grpc.ssl_target_name_override", "localhost")]
     folder = settings.storage_tls_dir()
     if not (folder / "ca.crt").exists():
-        return grpc.aio.insecure_channel(settings.seaweedfs_filer_grpc)
-    return grpc.aio.secure_channel(settings.seaweedfs_filer_grpc, grpc.ssl_channel_credentials(
+        return grpc.aio.insecure_channel(target)
+    return grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(
         root_certificates=(folder / "ca.crt").read_bytes(),
         private_key=(folder / "client.key").read_bytes(),
-        certificate_chain=(folder / "client.crt").read_bytes()))
+        certificate_chain=(folder / "client.crt").read_bytes()), options=options)
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:

@@ -346,20 +346,37 @@ class SqlPictures:
 
 
 
+@contextmanager
+def _file_lock(path: str) -> Iterator[None]:
+    if path == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{path}.migrating", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 class SqlitePictures(SqlPictures):
     """A thread-safe SQLite repository. One connection, serialised by a lock (the HTTP edge runs
     handlers in a thread pool); a transaction holds the lock from BEGIN to COMMIT."""
 
     def __init__(self, path: Path | str) -> None:
+        self._path = str(path)
         self._db = open_sqlite(path)
         self._db.execute("PRAGMA foreign_keys=ON")
         self._lock = threading.RLock()
         self._migrate()
 
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+        """Every migration not applied yet; two replicas starting on one file take turns (a
+        lock file beside it; the version is read once the lock is held), so it migrates once."""
+        with _file_lock(self._path):
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                self._db.executescript(
+                    f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
 
     def close(self) -> None:
         self._db.close()

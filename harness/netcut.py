@@ -1,0 +1,92 @@
+"""Cutting one node of a local cluster off the network, and letting it back: what a pulled cable
+or a partition does, as opposed to a kill.
+
+A cluster's node listens on a loopback address of its own (``picadaily.settings.node_hosts``),
+but what it sends leaves from 127.0.0.1 like everything else on the machine (an unbound socket
+takes the loopback's first address), so an address alone names only what comes *to* the node.
+The process is therefore moved into a cgroup (v2) of its own as well, and two packet rules drop
+everything addressed to the node and everything its process sends::
+
+    iptables -I INPUT  -d <node address>                 -j DROP
+    iptables -I OUTPUT -m cgroup --path <its cgroup>     -j DROP
+
+Its connections are not closed: they stall, as over a dead link, and carry on (TCP retransmits)
+once the rules go. Needs root, ``iptables`` (Debian's package; ``.ci/run`` installs it) and a
+cgroup v2 hierarchy; ``unavailable()`` says which is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def _cgroup2_root() -> Path | None:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/mounts").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 2 and fields[2] == "cgroup2":
+                return Path(fields[1])
+    return None
+
+
+def unavailable() -> str | None:
+    """Why nodes cannot be cut off here (None: they can)."""
+    if os.geteuid() != 0:
+        return "cutting a node off takes packet rules: run as root"
+    if shutil.which("iptables") is None:
+        return "iptables not found: apt-get install iptables"
+    if _cgroup2_root() is None:
+        return "no cgroup v2 hierarchy mounted (the rule on what a node sends needs one)"
+    return None
+
+
+def _iptables(*rule: str) -> None:
+    subprocess.run(["iptables", "-w", *rule], check=True, capture_output=True, timeout=30)
+
+
+class CutOff:
+    """One node cut off: ``pid`` (its server process) and ``address`` (where it listens)."""
+
+    def __init__(self, pid: int, address: str) -> None:
+        root = _cgroup2_root()
+        if root is None or (why := unavailable()):
+            raise RuntimeError(why or "no cgroup v2")
+        self.pid, self.address = pid, address
+        self._root = root
+        self._group = root / f"picadaily-cut-{pid}"
+        self._rules = [("INPUT", "-d", address, "-j", "DROP"),
+                       ("OUTPUT", "-m", "cgroup", "--path", self._group.name, "-j", "DROP")]
+        self._was_in = Path(f"/proc/{pid}/cgroup").read_text().strip().split("::", 1)[-1]
+
+    def start(self) -> None:
+        self._group.mkdir(exist_ok=True)
+        (self._group / "cgroup.procs").write_text(str(self.pid))
+        for chain, *rule in self._rules:
+            _iptables("-I", chain, *rule)
+
+    def end(self) -> None:
+        """The rules gone, the process (if it still lives) back where it was."""
+        for chain, *rule in self._rules:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                _iptables("-D", chain, *rule)
+        home = self._root / self._was_in.lstrip("/")
+        with contextlib.suppress(OSError):  # (it may have died meanwhile)
+            for pid in (self._group / "cgroup.procs").read_text().split():
+                (home / "cgroup.procs").write_text(pid)
+        with contextlib.suppress(OSError):
+            self._group.rmdir()
+
+
+@contextlib.contextmanager
+def cut_off(pid: int, address: str) -> Iterator[CutOff]:
+    cut = CutOff(pid, address)
+    cut.start()
+    try:
+        yield cut
+    finally:
+        cut.end()
