@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASYNCAPI_SPECS := 6.11.1
 
-.PHONY: install demo test test-fast lint docs kubernetes upgrade bench ab pull-compare client-compare chaos scenarios requests review-timings profile scale footprint proto clean
+.PHONY: install demo test test-fast lint docs kubernetes upgrade bench ab pull-compare client-compare chaos cluster-chaos scenarios requests review-timings profile scale footprint proto clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("PicaDaily needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -71,6 +71,10 @@ client-compare: install
 
 chaos: install
 	$(BIN)/python -m bench.chaos
+
+# The cluster drill: each tier's servers killed -9 and cut off mid-burst (needs root: iptables).
+cluster-chaos: install
+	$(BIN)/python -m bench.cluster_chaos
 
 scenarios: install
 	$(BIN)/python -m bench.scenarios

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,6 +46,9 @@ ONE_PER_CLASS = ("storage", "nats", "temporal", "vision", "worker", "trigger", "
 CHAOS_ENV = {"PICADAILY_RECONCILE_AFTER_S": "8", "PICADAILY_RECONCILE_EVERY_S": "4",
              "PICADAILY_RECONCILE_FULL_EVERY_S": "4"}
 SERVER_NAMES = {"nats-server": "nats"}
+# A disturbance of a run: when (seconds into the burst), its name, and what does it (returning
+# the seconds the stack took to recover from it).
+Disturbance = tuple[float, str, Callable[[], float]]
 
 
 def children(runner_pid: int) -> dict[str, int]:
@@ -84,6 +89,7 @@ class ChaosResult:
     dead_letters: int = 0
     unreadable_answers: int = 0  # pages that were not a document (a part down meanwhile)
     seconds_until_last_final: float = 0.0
+    longest_wait_s: float = 0.0  # the longest from an upload's 202 to its final status
     seconds_until_deletions_done: float = 0.0
     kills: dict[str, float] = field(default_factory=dict)  # victim -> seconds into the burst
     recovery_s: dict[str, float] = field(default_factory=dict)  # victim -> until restarted
@@ -97,16 +103,22 @@ class Chaos:
         self.random = random.Random(seed)
         self.settings = stack.settings()
 
-    def run(self, mode: str, uploads: int, victims: tuple[str, ...],
-            seconds: float) -> ChaosResult:
+    def run(self, mode: str, uploads: int, victims: tuple[str, ...], seconds: float,
+            disturbances: tuple[Disturbance, ...] = (), flips: bool = True) -> ChaosResult:
         """Uploads spread over ``seconds`` with no mode of their own: they follow the switch,
-        which starts at ``mode``, is flipped to the other mode half way, and back at 3/4."""
+        which starts at ``mode``, is flipped to the other mode half way, and back at 3/4
+        (``flips``). Each victim is killed -9 at a random moment; each of ``disturbances``
+        (at, what, action) is done at its moment (its action returns the seconds it took the
+        stack to recover, which the result keeps under its name)."""
         result = ChaosResult(mode=mode, uploads=uploads)
         other = "choreography" if mode == "orchestration" else "orchestration"
         api = self.stack.client(timeout=30)
         self._put_mode(api, mode)
-        kill_at = sorted((self.random.uniform(0.1, 0.9) * seconds, v) for v in victims)
-        flips = [(seconds / 2, other), (seconds * 3 / 4, mode)]
+        kill_at: list[Disturbance] = sorted(
+            (self.random.uniform(0.1, 0.9) * seconds, v, functools.partial(self._kill, v))
+            for v in victims)
+        kill_at = sorted([*kill_at, *disturbances], key=lambda d: d[0])
+        flips_at = [(seconds / 2, other), (seconds * 3 / 4, mode)] if flips else []
         accepted: list[str] = []
         deleted: list[str] = []
         lock = threading.Lock()
@@ -134,15 +146,15 @@ class Chaos:
                     result.refused += 1
 
         def disturb() -> None:
-            events = sorted([(t, "kill", v) for t, v in kill_at] +
-                            [(t, "flip", m) for t, m in flips])
-            for at, what, arg in events:
+            events: list[tuple[float, str, Callable[[], float] | None]] = sorted(
+                [*kill_at, *((t, m, None) for t, m in flips_at)], key=lambda e: e[0])
+            for at, what, action in events:
                 time.sleep(max(0.0, start + at - time.monotonic()))
-                if what == "flip":
-                    self._put_mode(api, arg)
+                if action is None:
+                    self._put_mode(api, what)
                 else:
-                    result.kills[arg] = round(time.monotonic() - start, 1)
-                    result.recovery_s[arg] = self._kill(arg)
+                    result.kills[what] = round(time.monotonic() - start, 1)
+                    result.recovery_s[what] = action()
 
         disturber = threading.Thread(target=disturb)
         disturber.start()
@@ -166,16 +178,14 @@ class Chaos:
 
     def _kill(self, victim: str) -> float:
         """kill -9; returns the seconds until the supervisor had it running again."""
-        assert self.stack.proc is not None
-        runner = self.stack.proc.pid
-        before = children(runner).get(victim)
+        before = self.stack.processes().get(victim)
         if before is None:
             return -1.0
         t0 = time.monotonic()
         os.kill(before, signal.SIGKILL)
         try:
-            wait_until(lambda: children(runner).get(victim) not in (None, before),
-                       timeout=90, what=f"{victim} restarted")
+            wait_until(lambda: self.stack.processes().get(victim) not in (None, before),
+                       timeout=90, what=f"{victim} restarted", tolerate=(httpx.HTTPError,))
         except TimeoutError:
             return -1.0
         return round(time.monotonic() - t0, 1)
@@ -192,6 +202,10 @@ class Chaos:
         # or by the reconciler: it converges later than the uploads; wait for it, bounded.
         self._wait_gone(api, deleted)
         result.seconds_until_deletions_done = round(time.monotonic() - start, 1)
+        waits = [(dt.datetime.fromisoformat(d["finished"]) -
+                  dt.datetime.fromisoformat(d["created"])).total_seconds()
+                 for d in docs.values() if d.get("finished") and d.get("created")]
+        result.longest_wait_s = round(max(waits, default=0.0), 1)
         statuses = Counter(d.get("status") for d in docs.values())
         result.done, result.failed = statuses["done"], statuses["failed"]
         result.rejected = statuses["rejected"]
@@ -322,7 +336,7 @@ class Chaos:
 def table(results: list[ChaosResult]) -> str:
     rows = ["accepted", "refused", "deleted", "done", "failed", "rejected", "stuck",
             "steps_run_twice", "orphan_thumbnails", "retried_attempts", "dead_letters",
-            "seconds_until_last_final", "seconds_until_deletions_done"]
+            "seconds_until_last_final", "longest_wait_s", "seconds_until_deletions_done"]
     lines = ["| | " + " | ".join(r.mode for r in results) + " |",
              "|---|" + "---|" * len(results)]
     lines += [f"| {row.replace('_', ' ')} | " + " | ".join(str(getattr(r, row)) for r in results)

@@ -13,6 +13,7 @@ and KV in NATS (``nats/``), workflows in Temporal's SQLite, documents in the met
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -35,7 +36,7 @@ from cli.components import COMPONENTS
 from cli.lab_control import LabActionRefused, serve
 from cli.ports import free_port, port_is_free, reserve
 from cli.supervisor import Proc, die_with_parent
-from infra import nats_users, seaweedfs
+from infra import nats_users, patroni, seaweedfs
 from infra.net import tcp_open
 from picadaily.control_api import ProcessState
 from picadaily.internal_auth import otlp_headers
@@ -52,7 +53,9 @@ REPLICATED = frozenset({"metadata", "vision", "thumbnails", "collage", "exif", "
                         "trigger"})
 EVENT_SOURCES = {"seaweedfs": "source", "sqs": "bridge", "minio": None}
 SERVER_PROCESSES = frozenset({"nats", "nats-2", "nats-3", "nats-4", "nats-5", "temporal",
-                              *seaweedfs.cluster_part_names(5)})
+                              *seaweedfs.cluster_part_names(5),
+                              *(patroni.etcd_name(n) for n in range(1, 4)),
+                              *(patroni.node_name(n) for n in range(1, 4))})
 # Our processes start in three waves, each wave's processes at once (their start is mostly
 # Python importing: one after the other, the stack took 28 s to start, 22 s of it in these):
 # first what the others call (the metadata service, the trace store), then the services and the
@@ -69,6 +72,8 @@ FIRST_TO_STOP = frozenset({"frontend", "source", "bridge"})
 LIVENESS_CHECKED = frozenset({"frontend"})
 LIVENESS_EVERY_S, LIVENESS_TIMEOUT_S, LIVENESS_FAILURES = 5.0, 5.0, 3
 ADMIN_SECRETS = {"admin_password", "admin_password_hash", "admin_token"}
+# The settings only the metadata service is given (the database's password is in its URL).
+METADATA_ONLY = {"database_url"}
 
 
 class StackError(RuntimeError):
@@ -150,6 +155,10 @@ class Stack:
         self.s3_keys: dict[str, seaweedfs.S3Key] = {}
         # A NATS password per role for this run (``infra.nats_users``).
         self.nats_passwords = nats_users.make_passwords()
+        # The runner's own PostgreSQL cluster (``infra.patroni``): this run's passwords.
+        self.database_passwords = patroni.passwords() if s.postgres_nodes else {}
+        if s.postgres_nodes and not s.database_url:
+            s.database_url = patroni.database_url(s, self.database_passwords)
         self.logs = s.log_dir()
         self.made_up_password = ""
         if not s.admin_password and not s.admin_password_hash:
@@ -163,11 +172,12 @@ class Stack:
     # --- environment shared with every child --------------------------------------------------
 
     def child_env(self) -> dict[str, str]:
+        withheld = ADMIN_SECRETS | METADATA_ONLY
         env = {k: v for k, v in os.environ.items()
-               if k not in {f"PICADAILY_{name.upper()}" for name in ADMIN_SECRETS}}
+               if k not in {f"PICADAILY_{name.upper()}" for name in withheld}}
         # (a replica's own port is its process's alone: the runner sets it per replica)
         for name, value in self.settings.model_dump(
-                mode="json", exclude=ADMIN_SECRETS | {"replica_port"}).items():
+                mode="json", exclude=withheld | {"replica_port"}).items():
             # (lists and tuples as JSON: what the children's settings parse)
             env[f"PICADAILY_{name.upper()}"] = str(value).lower() if isinstance(value, bool) \
                 else json.dumps(value) if isinstance(value, list | dict) else str(value)
@@ -196,6 +206,8 @@ class Stack:
         procs = self._nats_procs()
         if self.settings.event_source == "seaweedfs":
             procs += self._store_procs()
+        if self.settings.postgres_nodes:
+            procs += self._database_procs()
         procs.append(Proc(
             "temporal", [binary("temporal"), "server", "start-dev",
                          "--ip", self.host, "--port", str(self.temporal_port),
@@ -219,6 +231,8 @@ class Stack:
                 env["PICADAILY_NATS_URL"] = self._nats_url(name)
                 if name == "frontend":
                     env.update(self._admin_env())
+                if name == "metadata":
+                    env["PICADAILY_DATABASE_URL"] = self.settings.database_url
                 port = component.port(self.settings)
                 if port is not None and copies > 1:
                     # The replicas share the service's port (SO_REUSEPORT: the kernel spreads
@@ -288,6 +302,29 @@ class Stack:
                               else seaweedfs.STOP_GRACE_S))
         return procs
 
+    def _database_procs(self) -> list[Proc]:
+        """etcd's three members, then the PostgreSQL nodes (``infra.patroni``), each ready once
+        it is the primary or a standby following it."""
+        try:
+            patroni.prepare(self.settings, self.database_passwords)
+            parts = patroni.parts(self.settings, self.database_passwords)
+        except FileNotFoundError as exc:
+            raise StackError(str(exc)) from None
+        procs = []
+        for part in parts:
+            if part.name.startswith("database-etcd"):
+                ready = _ignoring_proc(functools.partial(tcp_open, part.host, part.port))
+            else:  # once it is the primary or follows it (Patroni's REST API says which)
+                api = f"http://{part.host}:{part.binds[1]}"
+                ready = _ignoring_proc(functools.partial(
+                    lambda api: self._http_ok(f"{api}/primary", 200) or
+                    self._http_ok(f"{api}/replica", 200), api))
+            procs.append(Proc(part.name, part.argv, part.port, ready,
+                              self.logs / f"{part.name}.log", env=GO_SERVER_ENV,
+                              host=part.host, binds=part.binds, stop_grace_s=20.0,
+                              stop_its_child=part.namespaced))
+        return procs
+
     def _nats_url(self, component: str) -> str:
         user = nats_users.USERS.get(component)
         if component == "frontend" and self.settings.lab:
@@ -326,11 +363,13 @@ class Stack:
         url = f"http://{self.host}:{port}/healthz"
         return lambda _proc: self._http_ok(url)
 
-    def _http_ok(self, url: str) -> bool:
+    def _http_ok(self, url: str, status: int | None = None) -> bool:
+        """It answers (below 500; or exactly ``status``)."""
         try:
-            return httpx.get(url, timeout=1).status_code < 500
+            code = httpx.get(url, timeout=1).status_code
         except httpx.HTTPError:
             return False
+        return code == status if status is not None else code < 500
 
     def _temporal_ready(self) -> bool:
         """The dev server answers for our namespace through its web UI's HTTP API (503 until
@@ -597,7 +636,7 @@ class Stack:
     def _terminate_together(self, procs: list[Proc]) -> None:
         for proc in procs:
             if proc.popen is not None and proc.popen.poll() is None:
-                proc.popen.send_signal(signal.SIGTERM)
+                proc.ask_to_stop()
         for proc in procs:
             self._terminate(proc, signalled=True)  # waits for it; kills it if it lingers
 
@@ -609,7 +648,7 @@ class Stack:
             return
         if popen.poll() is None:
             if not signalled:
-                popen.send_signal(signal.SIGTERM)
+                proc.ask_to_stop()
             try:
                 popen.wait(grace)
             except subprocess.TimeoutExpired:

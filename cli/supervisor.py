@@ -11,8 +11,10 @@ of the runner leaves no orphan holding a port.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import os
 import signal
 import subprocess
 import sys
@@ -47,6 +49,9 @@ class Proc:
     env: dict[str, str] = field(default_factory=dict)
     host: str = ""  # the address its port is on, when not the stack's (a cluster's node)
     binds: tuple[int, ...] = ()  # every port it listens on at ``host`` (a cluster's node)
+    # A namespace's wrapper (``unshare --fork``) ignores SIGTERM while it waits for its child:
+    # a stop is asked of that child (the wrapper exits with it).
+    stop_its_child: bool = False
     stop_grace_s: float = 10.0
     cwd: Path | None = None
     popen: subprocess.Popen[bytes] | None = None
@@ -70,6 +75,19 @@ class Proc:
         )
         self.started_s = time.monotonic()
         self.state = "starting"
+
+    def ask_to_stop(self) -> None:
+        """SIGTERM, to it (or to its child: ``stop_its_child``)."""
+        assert self.popen is not None
+        pid = self.popen.pid
+        if self.stop_its_child:
+            try:
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            except OSError:
+                children = []
+            pid = int(children[0]) if children else pid
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
 
     def exited(self) -> bool:
         return self.popen is not None and self.popen.poll() is not None

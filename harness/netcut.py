@@ -45,6 +45,18 @@ def unavailable() -> str | None:
     return None
 
 
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{parent}/task").iterdir():
+                children = [int(c) for c in (task / "children").read_text().split()]
+                out += children
+                todo += children
+    return out
+
+
 def _iptables(*rule: str) -> None:
     subprocess.run(["iptables", "-w", *rule], check=True, capture_output=True, timeout=30)
 
@@ -65,7 +77,9 @@ class CutOff:
 
     def start(self) -> None:
         self._group.mkdir(exist_ok=True)
-        (self._group / "cgroup.procs").write_text(str(self.pid))
+        for pid in (self.pid, *_descendants(self.pid)):  # (a node's processes: all of them)
+            with contextlib.suppress(OSError):
+                (self._group / "cgroup.procs").write_text(str(pid))
         for chain, *rule in self._rules:
             _iptables("-I", chain, *rule)
 

@@ -78,6 +78,18 @@ class RunningStack:
                     settings.s3_secret_key = key["secretKey"]
         return settings
 
+    def processes(self) -> dict[str, int]:
+        """The runner's processes that are running now, by its names for them (nats-2,
+        storage-master-3, …), from its control endpoint: their pids."""
+        from picadaily.control_api import PROCESSES
+        from picadaily.internal_auth import HEADER
+
+        settings = self.settings()
+        resp = httpx.get(settings.lab_control_url + PROCESSES, timeout=10,
+                         headers={HEADER: self.internal_token})
+        resp.raise_for_status()
+        return {p["name"]: p["pid"] for p in resp.json() if p["pid"] is not None}
+
     def client(self, timeout: float | None = 30) -> httpx.Client:
         """An HTTP client of the stack's public API, signed in as admin (bearer token)."""
         return httpx.Client(base_url=self.url, timeout=timeout,

@@ -38,7 +38,7 @@ PORTS_PER_STACK = SEAWEEDFS_OFFSET + 7
 
 # The clustered tiers' nodes, each tier on loopback addresses of its own (127.0.<tier>.2, …):
 # cutting one node off (packet rules on its address) cuts off that server alone.
-CLUSTER_TIERS = {"nats": 0, "storage": 1}
+CLUSTER_TIERS = {"nats": 0, "storage": 1, "database": 2}
 
 
 def node_hosts(tier: str, nodes: int) -> list[str]:
@@ -54,7 +54,7 @@ def nats_node_hosts(servers: int) -> list[str]:
 # `picadaily up --cluster`: the clustered tiers and two of each of our processes (the settings
 # the runner's children read; a test's stack sets the same as environment variables).
 CLUSTER: dict[str, int] = {"nats_servers": 3, "stream_replicas": 3, "storage_nodes": 3,
-                           "replicas": 2}
+                           "postgres_nodes": 2, "replicas": 2}
 
 
 def storage_gateways(nodes: int) -> int:
@@ -226,6 +226,11 @@ class Settings(BaseSettings):
     # The metadata's database: empty for the embedded SQLite file in home; a postgresql:// URL
     # for PostgreSQL (what replicas of the metadata service share).
     database_url: str = ""
+    postgres_nodes: int = Field(
+        default=0, ge=0, le=3, description="the local stack's own PostgreSQL: 0, none (the "
+        "metadata on SQLite, or on database_url); 2 (`picadaily up --cluster`), a primary and "
+        "a synchronous standby failed over by Patroni on a three-member etcd, each node on a "
+        "loopback address of its own (127.0.2.2, …); the runner makes the URL")
     database_pool_size: int = 8
 
     # Admins: changing the system (mode flip, delete, redrive, the lab) needs a login with this

@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "frontend": {"picadaily"},
     "functions": {"picadaily", "workflow"},  # the trigger starts the workflow (its client)
     "cli": {"picadaily", "infra", "<computed>"},
-    "harness": {"picadaily", "cli"},  # the stack in a child process, as a user starts it
+    "harness": {"picadaily", "cli", "infra"},  # the stack in a child process, as a user starts it
     "bench": {"picadaily", "harness", "cli", "services"},  # (the raw cost: cores called directly)
 }
 

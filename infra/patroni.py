@@ -1,0 +1,184 @@
+"""The local PostgreSQL cluster (``picadaily up --cluster``): a primary and a synchronous standby,
+failed over by Patroni (PyPI ``patroni[etcd3]``) on a three-member etcd (Debian
+``etcd-server``), every node on a loopback address of its own (``node_hosts("database", …)``).
+
+Each PostgreSQL node is one process of the runner's: Patroni, and the PostgreSQL server it
+runs, inside a user and PID namespace of their own (``unshare``): killing it -9 takes the whole
+node (Patroni with its server, as a host going down does), and PostgreSQL, which refuses to
+run as root, runs as an unprivileged user of that namespace while its files stay the runner
+user's, under ``PICADAILY_HOME/database``. The metadata service connects as production does:
+both nodes in one URL with ``target_session_attrs=read-write`` (psycopg then finds the primary,
+whichever it is).
+
+Patroni's timings are its smallest allowed: a leader key of 20 s (``ttl``, the validator's
+minimum), a loop of 2 s, and ``synchronous_mode`` on, so a commit is on both nodes before it is
+acknowledged and the standby may be promoted without losing one; with the standby gone, Patroni
+drops it from ``synchronous_standby_names`` (``synchronous_mode_strict`` off) instead of
+blocking every commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from picadaily.settings import Settings, node_hosts
+
+# On each database node's address, from the stack's base port (free there: our processes listen
+# on the stack's host only): PostgreSQL, Patroni's REST API, etcd's clients and peers.
+POSTGRES, REST, ETCD_CLIENT, ETCD_PEER = 1, 2, 3, 4
+ETCD_MEMBERS = 3
+TTL_S, LOOP_WAIT_S, RETRY_TIMEOUT_S = 20, 2, 5
+DATABASE = "picadaily"
+# The user PostgreSQL runs as inside its namespace when the runner is root (any but 0).
+NAMESPACE_UID = 1000
+
+
+def etcd_name(number: int) -> str:
+    return "database-etcd" if number == 1 else f"database-etcd-{number}"
+
+
+def node_name(number: int) -> str:
+    """The runner's name for a PostgreSQL node: database, database-2."""
+    return "database" if number == 1 else f"database-{number}"
+
+
+@dataclass(frozen=True)
+class DatabasePart:
+    name: str
+    argv: list[str]
+    host: str
+    port: int  # ready when it answers here
+    binds: tuple[int, ...]
+    namespaced: bool = False  # in a namespace of its own (``namespace``)
+
+
+def passwords() -> dict[str, str]:
+    """This run's: the superuser (our metadata service's user too), replication, rewind, and
+    Patroni's REST API."""
+    return {role: secrets.token_urlsafe(18) for role in ("superuser", "replication", "rewind",
+                                                         "rest")}
+
+
+def database_url(settings: Settings, secret: dict[str, str]) -> str:
+    hosts = ",".join(f"{h}:{settings.port + POSTGRES}"
+                     for h in node_hosts("database", settings.postgres_nodes))
+    return (f"postgresql://{DATABASE}:{secret['superuser']}@{hosts}/{DATABASE}"
+            "?target_session_attrs=read-write&connect_timeout=3")
+
+
+def etcd_hosts(settings: Settings) -> list[str]:
+    return node_hosts("database", max(ETCD_MEMBERS, settings.postgres_nodes))[:ETCD_MEMBERS]
+
+
+def parts(settings: Settings, secret: dict[str, str]) -> list[DatabasePart]:
+    """etcd's members, then the PostgreSQL nodes, in start order."""
+    folder = settings.home / "database"
+    base = settings.port
+    etcd = shutil.which("etcd")
+    if etcd is None:
+        raise FileNotFoundError("etcd not found: the clustered PostgreSQL's Patroni keeps its "
+                                "leader there (Debian/Ubuntu: sudo apt-get install etcd-server)")
+    members = etcd_hosts(settings)
+    initial = ",".join(f"db{i}=http://{h}:{base + ETCD_PEER}" for i, h in enumerate(members, 1))
+    out = []
+    for i, host in enumerate(members, start=1):
+        out.append(DatabasePart(etcd_name(i), [
+            etcd, "--name", f"db{i}", "--data-dir", str(folder / f"etcd-{i}"),
+            "--listen-client-urls", f"http://{host}:{base + ETCD_CLIENT}",
+            "--advertise-client-urls", f"http://{host}:{base + ETCD_CLIENT}",
+            "--listen-peer-urls", f"http://{host}:{base + ETCD_PEER}",
+            "--initial-advertise-peer-urls", f"http://{host}:{base + ETCD_PEER}",
+            "--initial-cluster", initial, "--initial-cluster-state", "new",
+            "--initial-cluster-token", f"picadaily-{base}", "--log-level", "warn",
+            "--heartbeat-interval", "100", "--election-timeout", "1000"],
+            host, base + ETCD_CLIENT, (base + ETCD_CLIENT, base + ETCD_PEER)))
+    for i, host in enumerate(node_hosts("database", settings.postgres_nodes), start=1):
+        config = folder / f"node-{i}" / "patroni.yml"
+        out.append(DatabasePart(node_name(i), [*namespace(), *patroni_argv(config)],
+                                host, base + POSTGRES, (base + POSTGRES, base + REST),
+                                namespaced=True))
+    return out
+
+
+def namespace() -> list[str]:
+    """A user and PID namespace for one node: PostgreSQL as an unprivileged user there (the
+    runner's own user, or NAMESPACE_UID when that is root), everything in it killed with it."""
+    who = [f"--map-user={NAMESPACE_UID}", f"--map-group={NAMESPACE_UID}"] \
+        if os.geteuid() == 0 else ["--map-current-user"]
+    return ["unshare", "--user", *who, "--pid", "--fork", "--kill-child=SIGTERM", "--mount-proc"]
+
+
+def patroni_argv(config: Path) -> list[str]:
+    import sys
+
+    return [str(Path(sys.executable).parent / "patroni"), str(config)]
+
+
+def prepare(settings: Settings, secret: dict[str, str]) -> None:
+    """Each node's folder and Patroni configuration (mode 600: it holds this run's
+    passwords)."""
+    folder = settings.home / "database"
+    bin_dir = _postgres_bin()
+    members = ",".join(f"{h}:{settings.port + ETCD_CLIENT}" for h in etcd_hosts(settings))
+    for i, host in enumerate(node_hosts("database", settings.postgres_nodes), start=1):
+        node = folder / f"node-{i}"
+        node.mkdir(parents=True, exist_ok=True, mode=0o700)
+        node.chmod(0o700)
+        config = {
+            "scope": f"picadaily-{settings.port}", "name": f"db{i}",
+            "log": {"level": "WARNING"},
+            "restapi": {"listen": f"{host}:{settings.port + REST}",
+                        "connect_address": f"{host}:{settings.port + REST}",
+                        "authentication": {"username": "patroni", "password": secret["rest"]}},
+            "etcd3": {"hosts": members},
+            "bootstrap": {
+                "dcs": {"ttl": TTL_S, "loop_wait": LOOP_WAIT_S,
+                        "retry_timeout": RETRY_TIMEOUT_S, "synchronous_mode": True,
+                        "synchronous_mode_strict": False,
+                        "maximum_lag_on_failover": 1024 * 1024,
+                        "postgresql": {"use_pg_rewind": True, "parameters": {
+                            "wal_level": "replica", "hot_standby": "on", "wal_log_hints": "on",
+                            "max_wal_senders": 5, "max_replication_slots": 5,
+                            "max_connections": 100}}},
+                "initdb": [{"encoding": "UTF8"}, {"auth": "scram-sha-256"}],
+                # our database, once, on the first primary (psql is given its address last)
+                "post_bootstrap": f"{bin_dir / 'psql'} -q -c 'CREATE DATABASE {DATABASE}'",
+            },
+            "postgresql": {
+                "listen": f"{host}:{settings.port + POSTGRES}",
+                "connect_address": f"{host}:{settings.port + POSTGRES}",
+                "data_dir": str(node / "data"), "bin_dir": str(bin_dir),
+                "pgpass": str(node / "pgpass"),
+                # (a standby's copy must not wait for a spread checkpoint: measured 65 s)
+                "basebackup": [{"checkpoint": "fast"}],
+                "authentication": {
+                    "superuser": {"username": DATABASE, "password": secret["superuser"]},
+                    "replication": {"username": "replicator",
+                                    "password": secret["replication"]},
+                    "rewind": {"username": "rewinder", "password": secret["rewind"]}},
+                "parameters": {"unix_socket_directories": str(node)},
+                # every connection with this run's password (on loopback they all come from
+                # 127.0.0.1: an unbound socket's address)
+                "pg_hba": ["host replication replicator 127.0.0.0/8 scram-sha-256",
+                           "host all all 127.0.0.0/8 scram-sha-256",
+                           "local all all scram-sha-256"],
+            },
+        }
+        path = node / "patroni.yml"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(config, out, indent=1)  # (JSON is YAML)
+        path.chmod(0o600)
+
+
+def _postgres_bin() -> Path:
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not bins:
+        raise FileNotFoundError("PostgreSQL's server is not installed: on Debian/Ubuntu run "
+                                "'sudo apt-get install postgresql'")
+    return bins[-1].parent
