@@ -80,13 +80,14 @@ def resolve(stack: RunningStack, role: str) -> str:
 
 
 def drill(stack: RunningStack, chaos: Chaos, mode: str, tier: str, role: str, how: str,
-          uploads: int, seconds: float) -> Drill:
-    """One burst of ``uploads`` over ``seconds``; the server taken away a fifth of the way in."""
+          uploads: int, seconds: float, cut_s: float = CUT_S) -> Drill:
+    """One burst of ``uploads`` over ``seconds``; the server taken away a fifth of the way in
+    (a cut lasting ``cut_s``)."""
     victim = resolve(stack, role)
     outages: list[Outage] = []
 
     def away() -> float:
-        outages.append(take_away(stack, victim, how))
+        outages.append(take_away(stack, victim, how, cut_s))
         return outages[-1].back_s
 
     run = chaos.run(mode, uploads, victims=(), seconds=seconds, flips=False,

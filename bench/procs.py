@@ -52,6 +52,10 @@ def process_name(pid: int) -> str:
         return "postgresql"
     if "up" in argv:
         return "stack runner"
+    if any(Path(a).name == "patroni" for a in argv[:2]):
+        return "patroni"
+    if Path(argv[0]).name == "unshare":  # (a database node's namespace, around Patroni)
+        return "patroni"
     return Path(argv[0]).name
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.chart import draw_chart
+from bench.cluster_price import measure_cluster
 from bench.common import RESULTS, quiet_logging, reconciled, temporary_stack
 from bench.photos import phone_sized
 from bench.progress import Progress
@@ -244,6 +245,9 @@ def main() -> int:
         if os.environ.get("BENCH_TRACING_COST", "1") == "1" else {}
     replicated = measure_replicas(latency_set, burst_set) \
         if os.environ.get("BENCH_REPLICAS", "1") == "1" else {}
+    # The clustered stack (picadaily up --cluster): its price next to the single node's.
+    clustered = measure_cluster(latency_set, burst_set) \
+        if os.environ.get("BENCH_CLUSTER", "1") == "1" else None
 
     now = dt.datetime.now(dt.UTC)
     results: dict[str, Any] = {
@@ -264,6 +268,15 @@ def main() -> int:
             mode: {variant: {key: summary[mode][key] for key in kept}
                    for variant, summary in variants.items()}
             for mode in ("choreography", "orchestration")}
+    if clustered is not None:
+        summary = summarise(raw, clustered[0], cores)
+        kept = ("throughput_per_s", "p50_ms", "cpu_s_per_picture", "failures",
+                "cpu_ms_per_picture_by_process")
+        results["cluster"] = {
+            **{mode: {"single_node": {k: results["modes"][mode][k] for k in kept},
+                      "cluster": {k: summary[mode][k] for k in kept}}
+               for mode in ("choreography", "orchestration")},
+            **clustered[1]}
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = f"{now.strftime('%Y%m%d-%H%M%S')}-{results['machine']}{'-quick' if quick else ''}"
     path = RESULTS / f"{stem}.json"
@@ -302,6 +315,19 @@ def main() -> int:
                 log.info("%s %s, CPU ms per picture by process: %s", mode, name, ", ".join(
                     f"{process} {ms:.0f}"
                     for process, ms in v["cpu_ms_per_picture_by_process"].items() if ms >= 1))
+    cluster = results.get("cluster", {})
+    for mode in ("choreography", "orchestration"):
+        if mode in cluster:
+            one, many = cluster[mode]["single_node"], cluster[mode]["cluster"]
+            log.info("%s, single node vs cluster: p50 %.0f vs %.0f ms, CPU %.0f vs %.0f "
+                     "ms/picture, %.2f vs %.2f pictures/s", mode, one["p50_ms"],
+                     many["p50_ms"], 1000 * one["cpu_s_per_picture"],
+                     1000 * many["cpu_s_per_picture"], one["throughput_per_s"],
+                     many["throughput_per_s"])
+    if cluster:
+        log.info("cluster: idle RSS %d MB (started in %.1f s); JetStream publish p50 R1 %.2f "
+                 "ms, R3 %.2f ms", cluster["idle_rss_mb"], cluster["start_s"],
+                 cluster["publish_ms"]["R1"]["p50"], cluster["publish_ms"]["R3"]["p50"])
     for mode, cost in results.get("tracing_cost", {}).items():
         log.info("%s, tracing on vs off: CPU/picture %+.1f %%, p50 %+.1f ms", mode,
                  cost["cpu_pct"], cost["p50_delta_ms"])

@@ -1,36 +1,45 @@
-"""The NATS tier as a cluster (``picadaily up --cluster``'s): three servers, each on a loopback
-address of its own, every stream and the KV bucket on all three. A burst of uploads in each mode
-while the server leading the events stream is killed -9: every upload is accepted (none refused
-while one server is down), every picture ends done, and the streams keep three replicas once the
-server is back. Figures (the wait from the kill to the last final status) in
+"""``picadaily up --cluster`` (``picadaily.settings.CLUSTER``): NATS as three servers, every
+stream and the KV bucket on all three; SeaweedFS as three masters and volume servers, every
+object on two of them (replication 001), two filers and two S3 gateways; PostgreSQL as a
+primary and a synchronous standby under Patroni; two of each of our processes. Each server on a
+loopback address of its own.
+
+Then the cluster drill's short form (``bench.cluster_chaos``; ``make cluster-chaos`` runs every
+tier, killed and cut off, in both modes): a burst of uploads with deletions in choreography
+while the NATS server leading the events stream is cut off for 10 s, and in orchestration while
+the PostgreSQL primary's node is killed -9. Every check of the chaos run holds (every 202 final
+exactly once, done with image, thumbnail and labels, nothing stuck, no orphan, deletions done),
+no upload is refused while the server is away, and its tier has a new leader. Figures in
 ``test-artifacts/cluster.json``."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
+import httpx
 import pytest
 
-from cli.stack import nats_process_of_server
+from bench.chaos import Chaos
+from bench.cluster_chaos import CLUSTER_ENV, drill
+from harness.cluster import database_primary, stream_states
+from harness.netcut import unavailable
 from harness.stack import RunningStack, wait_until
-from picadaily.nats_util import close_nats, connect_nats
-from tests.e2e.test_durability import ARTIFACTS, burst_with_a_kill
+from infra import patroni
+from picadaily.settings import CLUSTER, node_hosts
+from tests.e2e.test_durability import ARTIFACTS
 
 pytestmark = pytest.mark.e2e
 log = logging.getLogger(__name__)
-SERVERS = 3
-CLUSTER_BURST = 40  # (the durability drills' 100 prove the volume; this, the fail-over)
+SERVERS = CLUSTER["nats_servers"]
+SHORT_CUT_S = 10.0
 
 
 @pytest.fixture(scope="module")
 def cluster_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    stack = RunningStack(tmp_path_factory.mktemp("cluster") / "home", {
-        "PICADAILY_NATS_SERVERS": str(SERVERS), "PICADAILY_STREAM_REPLICAS": str(SERVERS)})
+    stack = RunningStack(tmp_path_factory.mktemp("cluster") / "home", CLUSTER_ENV)
     stack.start()
     try:
         yield stack
@@ -39,55 +48,78 @@ def cluster_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
             stack.discard()
 
 
-def streams(stack: RunningStack) -> dict[str, Any]:
-    """Each stream's replica count, leader (as the runner names its process) and how many of
-    its replicas are current."""
-    settings = stack.settings()
-
-    async def ask() -> dict[str, Any]:
-        nc = await connect_nats(settings, "test")
-        try:
-            js = nc.jetstream()
-            out = {}
-            for name in (settings.events_stream, settings.storage_stream,
-                         f"KV_{settings.kv_bucket}"):
-                info = await js.stream_info(name)
-                cluster = info.cluster
-                assert cluster is not None
-                current = [r for r in cluster.replicas or [] if r.current]
-                out[name] = {"replicas": info.config.num_replicas,
-                             "leader": nats_process_of_server(cluster.leader or ""),
-                             "current_followers": len(current)}
-            return out
-        finally:
-            await close_nats(nc)
-
-    return asyncio.run(ask())
-
-
 def test_every_stream_and_the_kv_bucket_are_on_all_three_servers(
         cluster_stack: RunningStack) -> None:
-    for name, stream in streams(cluster_stack).items():
+    for name, stream in stream_states(cluster_stack.settings()).items():
         assert stream["replicas"] == SERVERS, name
         assert stream["current_followers"] == SERVERS - 1, name
 
 
-@pytest.mark.parametrize("mode", ["choreography", "orchestration"])
-def test_killing_the_events_stream_s_leader_mid_burst_refuses_and_loses_nothing(
-        cluster_stack: RunningStack, mode: str) -> None:
-    events = cluster_stack.settings().events_stream
-    leader = streams(cluster_stack)[events]["leader"]
-    result = burst_with_a_kill(cluster_stack, leader, mode, burst=CLUSTER_BURST)
-    assert result["refused"] == 0, result
-    # back to three current replicas once the killed server is back
+def test_two_of_each_of_our_processes_and_every_server_on_its_own_address(
+        cluster_stack: RunningStack) -> None:
+    running = cluster_stack.processes()
+    for ours in ("metadata", "vision", "thumbnails", "collage", "exif", "worker", "trigger"):
+        assert {ours, f"{ours}-2"} <= set(running), ours
+    for server in ("nats-3", "storage-master-3", "storage-volume-3", "storage-filer-2",
+                   "storage-2", "database-etcd-3", "database-2"):
+        assert server in running, server
+
+
+def test_an_upload_s_original_is_on_two_volume_servers_and_its_document_on_both_databases(
+        cluster_stack: RunningStack) -> None:
+    settings = cluster_stack.settings()
+    with cluster_stack.client() as api:
+        resp = api.post("/api/pictures", files=[("pictures", ("r.jpg", _jpeg(), "image/jpeg"))])
+        assert resp.status_code == 202, resp.text
+        picture = resp.json()["accepted"][0]["id"]
+        wait_until(lambda: api.get(f"/api/pictures/{picture}").json()["status"] == "done",
+                   timeout=60, what="the picture done")
+    storage = settings.storage_dir()
+    holding = [n for n in range(1, settings.storage_nodes + 1)
+               if list((storage / f"node-{n}" / "volume").glob("pictures_*.dat"))]
+    assert len(holding) == 2, f"the pictures' volumes are on nodes {holding}"
+    # PostgreSQL: the standby is synchronous and streaming, with nothing left to replay
+    cluster = httpx.get(f"http://{node_hosts('database', 1)[0]}:"
+                        f"{settings.port + patroni.REST}/cluster", timeout=5).json()
+    roles = sorted(m["role"] for m in cluster["members"])
+    assert roles == ["leader", "sync_standby"], cluster
+    standby = next(m for m in cluster["members"] if m["role"] == "sync_standby")
+    assert standby["state"] == "streaming", standby
+
+
+@pytest.mark.parametrize(("mode", "tier", "role", "how"), [
+    ("choreography", "nats", "the events stream's leader", "cut"),
+    ("orchestration", "database", "the PostgreSQL primary", "kill"),
+])
+def test_a_server_taken_away_mid_burst_refuses_nothing_and_loses_nothing(
+        cluster_stack: RunningStack, mode: str, tier: str, role: str, how: str) -> None:
+    if how == "cut" and (why := unavailable()):
+        pytest.skip(f"cutting a server off: {why}")
+    result = drill(cluster_stack, Chaos(cluster_stack), mode, tier, role, how, uploads=24,
+                   seconds=SHORT_CUT_S + 6, cut_s=SHORT_CUT_S)
+    run = result.run
+    assert run.violations == [], run.violations
+    assert run.refused == 0, result.row()
+    assert run.stuck == 0 and run.failed == 0, result.row()
+    assert run.done + run.deleted == run.accepted, result.row()
+    assert result.outage.new_leader_s is not None, f"{result.victim} led nothing?"
+    settings = cluster_stack.settings()
+    # the tier whole again: every stream current on all three; a primary and its standby
     wait_until(lambda: all(s["current_followers"] == SERVERS - 1
-                           for s in streams(cluster_stack).values()),
+                           for s in stream_states(settings).values()),
                timeout=60, what="every stream current on all three servers again",
                tolerate=(Exception,))
-    result["new_leader"] = streams(cluster_stack)[events]["leader"]
-    log.info("cluster: %s", result)
+    wait_until(lambda: database_primary(settings) is not None, timeout=60,
+               what="a PostgreSQL primary")
+    log.info("cluster: %s", result.row())
     ARTIFACTS.mkdir(exist_ok=True)
     path = Path(ARTIFACTS) / "cluster.json"
     saved = json.loads(path.read_text()) if path.exists() else {}
-    saved[mode] = result
+    saved[f"{mode}/{how} {result.victim}"] = result.row()
     path.write_text(json.dumps(saved, indent=2))
+
+
+def _jpeg() -> bytes:
+    from picadaily.drills import sample_jpeg
+
+    return sample_jpeg(4242)
