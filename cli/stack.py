@@ -41,7 +41,7 @@ from infra.net import tcp_open
 from picadaily.control_api import ProcessState
 from picadaily.internal_auth import otlp_headers
 from picadaily.runtime import READY_MARK
-from picadaily.settings import Settings, nats_node_hosts
+from picadaily.settings import Settings
 
 log = logging.getLogger("picadaily.stack")
 # The processes of ours, in start order; the storage-event source depends on the settings.
@@ -247,7 +247,7 @@ class Stack:
 
     def _nats_procs(self) -> list[Proc]:
         """One NATS server, or a cluster: each server on a loopback address of its own
-        (``nats_node_hosts``), the same client port on each, its routes on the stack's base
+        (``Settings.node_hosts``), the same client port on each, its routes on the stack's base
         port (free on those addresses: our processes listen on ``host`` only), the routes
         authenticated with a password made for this run. Named nats, nats-2, nats-3."""
         home = self.settings.home
@@ -259,7 +259,7 @@ class Stack:
                                   "-a", self.host, "-p", str(self.nats_port), "-js",
                                   "-sd", str(home / "nats"), "-n", "picadaily"],
                          self.nats_port, ready, self.logs / "nats.log", env=env)]
-        nodes = nats_node_hosts(servers)
+        nodes = self.settings.node_hosts("nats", servers)
         route_port = self.settings.port
         secret = self.nats_passwords["PROVISION"] + "-routes"
         procs = []

@@ -21,7 +21,7 @@ from harness.netcut import cut_off
 from harness.stack import RunningStack, wait_until
 from infra import patroni, seaweedfs
 from picadaily.nats_util import close_nats, connect_nats
-from picadaily.settings import Settings, nats_node_hosts, node_hosts
+from picadaily.settings import Settings
 
 CUT_S = 20.0
 # "I1202 05:50:33.990247 master_server.go:259 [127.0.1.3:9312.9313] 127.0.1.2:9312.9313
@@ -33,11 +33,11 @@ def node_address(settings: Settings, process: str) -> str:
     """The loopback address a cluster server listens on, by the runner's name for it."""
     number = int(process.rsplit("-", 1)[1]) if process[-1].isdigit() else 1
     if process.startswith("nats"):
-        return nats_node_hosts(settings.nats_servers)[number - 1]
+        return settings.node_hosts("nats", settings.nats_servers)[number - 1]
     if process.startswith("storage"):
-        return node_hosts("storage", settings.storage_nodes)[number - 1]
+        return settings.node_hosts("storage", settings.storage_nodes)[number - 1]
     if process.startswith("database"):  # (etcd's members share the nodes' addresses)
-        return node_hosts("database", max(settings.postgres_nodes, 3))[number - 1]
+        return settings.node_hosts("database", max(settings.postgres_nodes, 3))[number - 1]
     raise ValueError(f"{process} is not a cluster server")
 
 
@@ -74,7 +74,7 @@ def master_leader(stack: RunningStack) -> tuple[str, dt.datetime]:
     """The SeaweedFS master that became leader last (the runner's name for it) and when, from
     the masters' logs (their HTTP is off; their gRPC takes only the run's certificates)."""
     settings = stack.settings()
-    hosts = node_hosts("storage", settings.storage_nodes)
+    hosts = settings.node_hosts("storage", settings.storage_nodes)
     latest: tuple[str, dt.datetime] | None = None
     for log in settings.log_dir().glob("storage-master*.log"):
         for line in log.read_text(errors="replace").splitlines():
@@ -96,7 +96,8 @@ def _glog_time(month_day: str, clock: str) -> dt.datetime:
 def database_primary(settings: Settings, avoid: str = "") -> str | None:
     """The PostgreSQL node that is primary now (the runner's name for it), asked of each
     node's Patroni (not of ``avoid``'s)."""
-    for number, host in enumerate(node_hosts("database", settings.postgres_nodes), start=1):
+    hosts = settings.node_hosts("database", settings.postgres_nodes)
+    for number, host in enumerate(hosts, start=1):
         if host == avoid:
             continue
         try:

@@ -1,7 +1,7 @@
 """Cutting one node of a local cluster off the network, and letting it back: what a pulled cable
 or a partition does, as opposed to a kill.
 
-A cluster's node listens on a loopback address of its own (``picadaily.settings.node_hosts``),
+A cluster's node listens on a loopback address of its own (``Settings.node_hosts``),
 but what it sends leaves from 127.0.0.1 like everything else on the machine (an unbound socket
 takes the loopback's first address), so an address alone names only what comes *to* the node.
 The process is therefore moved into a cgroup (v2) of its own as well, and packet rules drop

@@ -1,6 +1,6 @@
 """The local PostgreSQL cluster (``picadaily up --cluster``): a primary and a synchronous standby,
 failed over by Patroni (PyPI ``patroni[etcd3]``) on a three-member etcd (Debian
-``etcd-server``), every node on a loopback address of its own (``node_hosts("database", …)``).
+``etcd-server``), every node on a loopback address of its own (``Settings.node_hosts``).
 
 Each PostgreSQL node is one process of the runner's: Patroni, and the PostgreSQL server it
 runs, inside a user and PID namespace of their own (``unshare``): killing it -9 takes the whole
@@ -26,7 +26,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from picadaily.settings import Settings, node_hosts
+from picadaily.settings import Settings
 
 # On each database node's address, from the stack's base port (free there: our processes listen
 # on the stack's host only): PostgreSQL, Patroni's REST API, etcd's clients and peers.
@@ -66,13 +66,14 @@ def passwords() -> dict[str, str]:
 
 def database_url(settings: Settings, secret: dict[str, str]) -> str:
     hosts = ",".join(f"{h}:{settings.port + POSTGRES}"
-                     for h in node_hosts("database", settings.postgres_nodes))
+                     for h in settings.node_hosts("database", settings.postgres_nodes))
     return (f"postgresql://{DATABASE}:{secret['superuser']}@{hosts}/{DATABASE}"
             "?target_session_attrs=read-write&connect_timeout=3")
 
 
 def etcd_hosts(settings: Settings) -> list[str]:
-    return node_hosts("database", max(ETCD_MEMBERS, settings.postgres_nodes))[:ETCD_MEMBERS]
+    members = max(ETCD_MEMBERS, settings.postgres_nodes)
+    return settings.node_hosts("database", members)[:ETCD_MEMBERS]
 
 
 def parts(settings: Settings, secret: dict[str, str]) -> list[DatabasePart]:
@@ -97,7 +98,7 @@ def parts(settings: Settings, secret: dict[str, str]) -> list[DatabasePart]:
             "--initial-cluster-token", f"picadaily-{base}", "--log-level", "warn",
             "--heartbeat-interval", "100", "--election-timeout", "1000"],
             host, base + ETCD_CLIENT, (base + ETCD_CLIENT, base + ETCD_PEER)))
-    for i, host in enumerate(node_hosts("database", settings.postgres_nodes), start=1):
+    for i, host in enumerate(settings.node_hosts("database", settings.postgres_nodes), start=1):
         config = folder / f"node-{i}" / "patroni.yml"
         out.append(DatabasePart(node_name(i), [*namespace(), *patroni_argv(config)],
                                 host, base + POSTGRES, (base + POSTGRES, base + REST),
@@ -125,7 +126,7 @@ def prepare(settings: Settings, secret: dict[str, str]) -> None:
     folder = settings.home / "database"
     bin_dir = _postgres_bin()
     members = ",".join(f"{h}:{settings.port + ETCD_CLIENT}" for h in etcd_hosts(settings))
-    for i, host in enumerate(node_hosts("database", settings.postgres_nodes), start=1):
+    for i, host in enumerate(settings.node_hosts("database", settings.postgres_nodes), start=1):
         node = folder / f"node-{i}"
         node.mkdir(parents=True, exist_ok=True, mode=0o700)
         node.chmod(0o700)

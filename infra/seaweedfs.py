@@ -34,7 +34,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from infra.net import tcp_open
-from picadaily.settings import Settings, first_address, node_hosts, storage_gateways
+from picadaily.settings import Settings, first_address, storage_gateways
 
 # Offsets from seaweedfs_port_base (see Settings). The S3 port is the s3_endpoint's and the
 # filer's gRPC port the seaweedfs_filer_grpc's: those two are what other processes call.
@@ -78,9 +78,12 @@ def ports(settings: Settings) -> dict[str, int]:
 
 
 # Every bucket is a collection of its own; by default the master grows 7 volumes for each at
-# once. One is plenty here (and many test buckets then fit on one volume server); a cluster's
-# volumes are kept twice (replication 001: two volume servers of one rack), grown one at once too.
-SERVER_ENV = {"WEED_MASTER_VOLUME_GROWTH_COPY_1": "1", "WEED_MASTER_VOLUME_GROWTH_COPY_2": "1"}
+# once. One is plenty here (and many test buckets then fit on one volume server). A cluster's
+# volumes are kept twice (replication 001: two volume servers of one rack), three at once, one
+# on each pair of servers: with one volume, a volume server cut off held half of the only
+# writable copy and every write failed until the cut ended (the cluster drill: 38 of 60
+# uploads refused).
+SERVER_ENV = {"WEED_MASTER_VOLUME_GROWTH_COPY_1": "1", "WEED_MASTER_VOLUME_GROWTH_COPY_2": "3"}
 CLUSTER_REPLICATION = "001"
 
 
@@ -113,10 +116,9 @@ def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
     address, every part in a folder of its node's."""
     p = ports(settings)
     nodes = settings.storage_nodes
-    hosts = [settings.host] if nodes == 1 else node_hosts("storage", nodes)
+    hosts = [settings.host] if nodes == 1 else settings.node_hosts("storage", nodes)
     gateways = hosts[:storage_gateways(nodes)]
     masters = ",".join(f"{h}:{p['master']}.{p['master.port.grpc']}" for h in hosts)
-    filers = ",".join(f"{h}:{p['filer']}.{p['filer.port.grpc']}" for h in gateways)
     log = [weed, "-logtostderr"]
 
     def folder(node: int, sub: str) -> Path:
@@ -153,9 +155,13 @@ def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
             "-disableHttp"], p["filer.port.grpc"], on_node, (p["filer"], p["filer.port.grpc"])))
     for i, host in enumerate(gateways, start=1):
         on_node = "" if nodes == 1 else host
-        # (each gateway knows every filer: it goes on to the other when its own is down)
+        # Each gateway on its own node's filer: given both, the gateways kept to a filer cut
+        # off and answered 500 for as long as the cut lasted (the cluster drill: 47 of 60
+        # uploads refused); on its own filer, a gateway whose filer is gone fails, and our
+        # clients go on to the other gateway (``picadaily.s3_objects``).
+        own_filer = f"{host}:{p['filer']}.{p['filer.port.grpc']}"
         out.append(StorePart(part_name("s3", i), [
-            *log, "s3", f"-ip.bind={host}", f"-filer={filers}", f"-port={p['s3']}",
+            *log, "s3", f"-ip.bind={host}", f"-filer={own_filer}", f"-port={p['s3']}",
             f"-port.grpc={p['s3.port.grpc']}",
             f"-localSocket={folder(i, 'sockets') / 's3.sock'}",
             f"-config={identities_path(settings)}", "-port.iceberg=0", "-port.lance=0",
@@ -249,7 +255,7 @@ def tls_material(settings: Settings) -> None:
     names: list[x509.GeneralName] = [x509.DNSName("localhost")]
     hosts = [settings.host]
     if settings.storage_nodes > 1:  # a cluster's nodes, on addresses of their own
-        hosts += node_hosts("storage", settings.storage_nodes)
+        hosts += settings.node_hosts("storage", settings.storage_nodes)
     for host in hosts:
         try:
             names.append(x509.IPAddress(ipaddress.ip_address(host)))

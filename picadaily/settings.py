@@ -36,19 +36,12 @@ SEAWEEDFS_OFFSET = 12
 PORTS_PER_STACK = SEAWEEDFS_OFFSET + 7
 
 
-# The clustered tiers' nodes, each tier on loopback addresses of its own (127.0.<tier>.2, …):
-# cutting one node off (packet rules on its address) cuts off that server alone.
+# The clustered tiers' nodes: each on a loopback address of its own (Linux routes all of
+# 127.0.0.0/8 to the loopback interface), so that each is a host that packet rules on its address
+# can cut off; each tier's and each stack's apart (the stack's base port is in the address), so
+# cutting a node off touches no other server, of this stack or of another on the machine.
 CLUSTER_TIERS = {"nats": 0, "storage": 1, "database": 2}
-
-
-def node_hosts(tier: str, nodes: int) -> list[str]:
-    """Where a local cluster's servers listen: a loopback address each (Linux routes all of
-    127.0.0.0/8 to the loopback interface), so each is a host of its own."""
-    return [f"127.0.{CLUSTER_TIERS[tier]}.{2 + i}" for i in range(nodes)]
-
-
-def nats_node_hosts(servers: int) -> list[str]:
-    return node_hosts("nats", servers)
+NODES_PER_TIER = 8
 
 
 # `picadaily up --cluster`: the clustered tiers and two of each of our processes (the settings
@@ -136,13 +129,13 @@ class Settings(BaseSettings):
     events_stream: str = "PICADAILY_EVENTS"
     nats_servers: int = Field(
         default=1, ge=1, le=5, description="the local stack's NATS servers: 1, or a cluster "
-        "(`picadaily up --cluster`: 3), each on a loopback address of its own (127.0.0.2, …), "
+        "(`picadaily up --cluster`: 3), each on a loopback address of its own (`node_hosts`), "
         "so one can be cut off as well as killed")
     storage_nodes: int = Field(
         default=1, ge=1, le=5, description="the local SeaweedFS: 1 node, or a cluster "
         "(`picadaily up --cluster`: 3 masters and 3 volume servers with replication 001, a "
         "filer and an S3 gateway on two of them), each node on a loopback address of its own "
-        "(127.0.1.2, …)")
+        "(`node_hosts`)")
     stream_replicas: int = Field(
         default=1, ge=1, le=5, description="each JetStream stream's and the KV bucket's "
         "replicas: 1 on one server; 3 on a cluster of three (a stream then survives one server)")
@@ -230,7 +223,7 @@ class Settings(BaseSettings):
         default=0, ge=0, le=3, description="the local stack's own PostgreSQL: 0, none (the "
         "metadata on SQLite, or on database_url); 2 (`picadaily up --cluster`), a primary and "
         "a synchronous standby failed over by Patroni on a three-member etcd, each node on a "
-        "loopback address of its own (127.0.2.2, …); the runner makes the URL")
+        "loopback address of its own (`node_hosts`); the runner makes the URL")
     database_pool_size: int = 8
 
     # Admins: changing the system (mode flip, delete, redrive, the lab) needs a login with this
@@ -268,9 +261,9 @@ class Settings(BaseSettings):
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         if not self.nats_url and self.nats_servers > 1:
             self.nats_url = ",".join(f"nats://{node}:{self.port + PORT_OFFSETS['nats_url'][1]}"
-                                     for node in nats_node_hosts(self.nats_servers))
+                                     for node in self.node_hosts("nats", self.nats_servers))
         if not self.s3_endpoint and self.storage_nodes > 1:
-            gateways = node_hosts("storage", storage_gateways(self.storage_nodes))
+            gateways = self.node_hosts("storage", storage_gateways(self.storage_nodes))
             port = self.port + PORT_OFFSETS["s3_endpoint"][1]
             self.s3_endpoint = ",".join(f"http://{node}:{port}" for node in gateways)
             if not self.seaweedfs_port_base:
@@ -296,6 +289,16 @@ class Settings(BaseSettings):
         if not 0.0 <= low <= high <= 1.0:
             raise ValueError(f"safety_review_band {band}: need 0 <= low <= high <= 1")
         return band
+
+    def node_hosts(self, tier: str, nodes: int) -> list[str]:
+        """Where a local cluster's servers of ``tier`` listen: 127.<16 + 8 * tier + node>.<the
+        base port's two bytes>, e.g. 127.16.31.144 and 127.17.31.144 for NATS' first two
+        servers of the stack on port 8080."""
+        if nodes > NODES_PER_TIER:
+            raise ValueError(f"at most {NODES_PER_TIER} servers of a tier")
+        high, low = divmod(self.port, 256)
+        return [f"127.{16 + NODES_PER_TIER * CLUSTER_TIERS[tier] + i}.{high}.{low}"
+                for i in range(nodes)]
 
     def admin_token_path(self) -> Path:
         """Where the stack runner leaves the admin token it made up (readable by its user only),

@@ -28,7 +28,7 @@ from harness.cluster import database_primary, stream_states
 from harness.netcut import unavailable
 from harness.stack import RunningStack, wait_until
 from infra import patroni
-from picadaily.settings import CLUSTER, node_hosts
+from picadaily.settings import CLUSTER
 from tests.e2e.test_durability import ARTIFACTS
 
 pytestmark = pytest.mark.e2e
@@ -39,6 +39,7 @@ SHORT_CUT_S = 10.0
 
 @pytest.fixture(scope="module")
 def cluster_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    (Path(ARTIFACTS) / "cluster.json").unlink(missing_ok=True)  # (this run's figures only)
     stack = RunningStack(tmp_path_factory.mktemp("cluster") / "home", CLUSTER_ENV)
     stack.start()
     try:
@@ -79,7 +80,7 @@ def test_an_upload_s_original_is_on_two_volume_servers_and_its_document_on_both_
                if list((storage / f"node-{n}" / "volume").glob("pictures_*.dat"))]
     assert len(holding) == 2, f"the pictures' volumes are on nodes {holding}"
     # PostgreSQL: the standby is synchronous and streaming, with nothing left to replay
-    cluster = httpx.get(f"http://{node_hosts('database', 1)[0]}:"
+    cluster = httpx.get(f"http://{settings.node_hosts('database', 1)[0]}:"
                         f"{settings.port + patroni.REST}/cluster", timeout=5).json()
     roles = sorted(m["role"] for m in cluster["members"])
     assert roles == ["leader", "sync_standby"], cluster

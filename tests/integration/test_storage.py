@@ -64,3 +64,17 @@ def test_a_listing_goes_on_page_after_page(provisioned: Settings) -> None:
     store.put(bucket, "listing-other/not this", b"x", "image/jpeg")
     assert [o.key for o in store.list_objects(bucket, "listing/", page_size=3)] == keys
     assert store.list_keys(bucket, "nothing/") == []
+
+
+def test_a_call_goes_on_to_the_next_gateway_when_one_is_gone(provisioned: Settings) -> None:
+    """A cluster's gateways, the first of them not there: every call reaches the store through
+    the second, and later calls stay there."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    both = provisioned.model_copy(update={"s3_endpoint": f"{dead},{provisioned.s3_endpoint}"})
+    store = S3ObjectStore.from_settings(both)
+    bucket = provisioned.pictures_bucket
+    store.put(bucket, "gateways/one", b"x", "image/jpeg")
+    assert store.get(bucket, "gateways/one").data == b"x"
+    assert store.list_keys(bucket, "gateways/") == ["gateways/one"]
+    store.delete(bucket, "gateways/one")
+    assert store.head(bucket, "gateways/one") is None

@@ -10,7 +10,7 @@ import pytest
 import cli.ports
 from cli.ports import free_port
 from cli.stack import Stack, StackError, start_waves
-from picadaily.settings import Settings
+from picadaily.settings import CLUSTER, Settings
 
 
 def test_a_replicas_port_is_never_one_the_settings_name(
@@ -98,7 +98,7 @@ def test_a_nats_cluster_is_three_servers_each_a_host_of_its_own(tmp_path: Path) 
     stack = Stack(settings)
     servers = [p for p in stack.plan() if p.name.startswith("nats")]
     assert [p.name for p in servers] == ["nats", "nats-2", "nats-3"]
-    assert [p.host for p in servers] == ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+    assert [p.host for p in servers] == settings.node_hosts("nats", 3)
     for proc in servers:
         config = Path(proc.argv[proc.argv.index("-c") + 1]).read_text()
         others = [p.host for p in servers if p is not proc]
@@ -107,3 +107,39 @@ def test_a_nats_cluster_is_three_servers_each_a_host_of_its_own(tmp_path: Path) 
         assert proc.argv[proc.argv.index("-a") + 1] == proc.host
     child = stack.child_env()
     assert child["PICADAILY_NATS_SERVERS"] == "3" and child["PICADAILY_STREAM_REPLICAS"] == "3"
+
+
+def test_every_node_of_every_tier_of_two_stacks_has_an_address_of_its_own(
+        tmp_path: Path) -> None:
+    """Cutting one node off (packet rules on its address) touches no other server: not one of
+    another tier, not one of another stack on the machine."""
+    seen: set[str] = set()
+    for port in (8080, 8099, 9300):
+        settings = Settings(home=tmp_path, port=port, **CLUSTER)
+        for tier in ("nats", "storage", "database"):
+            hosts = settings.node_hosts(tier, 3)
+            assert all(h.startswith("127.") for h in hosts)
+            assert not seen & set(hosts), (port, tier)
+            seen |= set(hosts)
+
+
+def test_the_cluster_plan_runs_each_tier_on_its_nodes(tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("etcd") is None or not list(Path("/usr/lib/postgresql").glob("*/bin")):
+        pytest.skip("the cluster's PostgreSQL needs etcd and PostgreSQL's server: "
+                    "apt-get install etcd-server postgresql")
+    settings = Settings(home=tmp_path, **CLUSTER)
+    plan = {p.name: p for p in Stack(settings).plan()}
+    for name in ("storage-master", "storage-master-2", "storage-master-3", "storage-volume-3",
+                 "storage-filer-2", "storage-2", "database-etcd-3", "database-2"):
+        assert plan[name].host, name
+    assert plan["storage-master-2"].host == settings.node_hosts("storage", 2)[1]
+    master = plan["storage-master"].argv
+    assert "-defaultReplication=001" in master
+    assert all(f"{h}:" in next(a for a in master if a.startswith("-peers="))
+               for h in settings.node_hosts("storage", 3))
+    # the metadata alone is given the database's URL (it carries this run's password)
+    assert "target_session_attrs=read-write" in plan["metadata"].env["PICADAILY_DATABASE_URL"]
+    assert "PICADAILY_DATABASE_URL" not in plan["vision"].env
+    assert sum(1 for name in plan if name.startswith("worker")) == 2
