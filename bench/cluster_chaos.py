@@ -1,8 +1,8 @@
 """The cluster drill (``make cluster-chaos``): on ``picadaily up --cluster``, per mode, a burst of
 uploads with deletions while one server of a tier is taken away — killed -9 (the runner
 restarts it), and separately cut off for 20 s and let back (``harness.netcut``) — in turn: the
-NATS server leading the events stream, the SeaweedFS master leader, a volume server, a filer, an
-S3 gateway, the PostgreSQL primary (the whole node: Patroni with its server). After each, the
+NATS server leading the events stream, the SeaweedFS master leader, a volume server, the filer,
+an S3 gateway, the PostgreSQL primary (the whole node: Patroni with its server). After each, the
 chaos run's checks (``bench.chaos``: every 202 final exactly once, done with image, thumbnail
 and labels, nothing stuck, no orphan, deletions done) and the figures one node cannot give:
 uploads refused while the server was away (the goal: 0), the longest wait for a final status,

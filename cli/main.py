@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--cluster", action="store_true", help="the clustered tiers, each node "
                        "on a loopback address of its own: NATS as 3 servers, every stream at 3 "
                        "replicas; SeaweedFS as 3 masters and 3 volume servers (replication "
-                       "001), 2 filers and 2 S3 gateways; two of each of our processes "
+                       "001), its filer and 2 S3 gateways; two of each of our processes "
                        "(PICADAILY_NATS_SERVERS=3, PICADAILY_STREAM_REPLICAS=3, "
                        "PICADAILY_STORAGE_NODES=3, PICADAILY_REPLICAS=2)")
     run = sub.add_parser("run", help="run one component (the stack runner uses this)")

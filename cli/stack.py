@@ -36,7 +36,7 @@ from cli.components import COMPONENTS
 from cli.lab_control import LabActionRefused, serve
 from cli.ports import free_port, port_is_free, reserve
 from cli.supervisor import Proc, die_with_parent
-from infra import nats_users, patroni, seaweedfs
+from infra import etcd, nats_users, patroni, seaweedfs
 from infra.net import tcp_open
 from picadaily.control_api import ProcessState
 from picadaily.internal_auth import otlp_headers
@@ -54,7 +54,7 @@ REPLICATED = frozenset({"metadata", "vision", "thumbnails", "collage", "exif", "
 EVENT_SOURCES = {"seaweedfs": "source", "sqs": "bridge", "minio": None}
 SERVER_PROCESSES = frozenset({"nats", "nats-2", "nats-3", "nats-4", "nats-5", "temporal",
                               *seaweedfs.cluster_part_names(5),
-                              *(patroni.etcd_name(n) for n in range(1, 4)),
+                              *(etcd.member_name(n) for n in range(1, 4)),
                               *(patroni.node_name(n) for n in range(1, 4))})
 # Our processes start in three waves, each wave's processes at once (their start is mostly
 # Python importing: one after the other, the stack took 28 s to start, 22 s of it in these):
@@ -204,6 +204,8 @@ class Stack:
         home = self.settings.home
         py = sys.executable
         procs = self._nats_procs()
+        if etcd.wanted(self.settings):
+            procs += self._etcd_procs()
         if self.settings.event_source == "seaweedfs":
             procs += self._store_procs()
         if self.settings.postgres_nodes:
@@ -295,30 +297,40 @@ class Stack:
         for part in seaweedfs.parts(binary("weed"), self.settings, storage):
             procs.append(Proc(part.name, part.argv, part.port,
                               _ignoring_proc(seaweedfs.part_ready(self.settings, part)),
-                              self.logs / f"{part.name}.log", env=env, cwd=storage,
+                              self.logs / f"{part.name}.log", env={**env, **dict(part.env)},
+                              cwd=storage,
                               host=part.host, binds=part.binds,
                               stop_grace_s=seaweedfs.FILER_STOP_GRACE_S
                               if part.name.startswith("storage-filer")
                               else seaweedfs.STOP_GRACE_S))
         return procs
 
+    def _etcd_procs(self) -> list[Proc]:
+        """The cluster's etcd (``infra.etcd``): three members, before what keeps its state
+        there (the filers, Patroni)."""
+        try:
+            members = etcd.members(self.settings)
+        except FileNotFoundError as exc:
+            raise StackError(str(exc)) from None
+        return [Proc(m.name, m.argv, m.port,
+                     _ignoring_proc(functools.partial(tcp_open, m.host, m.port)),
+                     self.logs / f"{m.name}.log", env=GO_SERVER_ENV, host=m.host,
+                     binds=m.binds) for m in members]
+
     def _database_procs(self) -> list[Proc]:
-        """etcd's three members, then the PostgreSQL nodes (``infra.patroni``), each ready once
-        it is the primary or a standby following it."""
+        """The PostgreSQL nodes (``infra.patroni``), each ready once it is the primary or a
+        standby following it."""
         try:
             patroni.prepare(self.settings, self.database_passwords)
-            parts = patroni.parts(self.settings, self.database_passwords)
         except FileNotFoundError as exc:
             raise StackError(str(exc)) from None
         procs = []
-        for part in parts:
-            if part.name.startswith("database-etcd"):
-                ready = _ignoring_proc(functools.partial(tcp_open, part.host, part.port))
-            else:  # once it is the primary or follows it (Patroni's REST API says which)
-                api = f"http://{part.host}:{part.binds[1]}"
-                ready = _ignoring_proc(functools.partial(
-                    lambda api: self._http_ok(f"{api}/primary", 200) or
-                    self._http_ok(f"{api}/replica", 200), api))
+        for part in patroni.parts(self.settings, self.database_passwords):
+            # (Patroni's REST API says which it is)
+            api = f"http://{part.host}:{part.binds[1]}"
+            ready = _ignoring_proc(functools.partial(
+                lambda api: self._http_ok(f"{api}/primary", 200) or
+                self._http_ok(f"{api}/replica", 200), api))
             procs.append(Proc(part.name, part.argv, part.port, ready,
                               self.logs / f"{part.name}.log", env=GO_SERVER_ENV,
                               host=part.host, binds=part.binds, stop_grace_s=20.0,

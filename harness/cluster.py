@@ -36,8 +36,10 @@ def node_address(settings: Settings, process: str) -> str:
         return settings.node_hosts("nats", settings.nats_servers)[number - 1]
     if process.startswith("storage"):
         return settings.node_hosts("storage", settings.storage_nodes)[number - 1]
-    if process.startswith("database"):  # (etcd's members share the nodes' addresses)
-        return settings.node_hosts("database", max(settings.postgres_nodes, 3))[number - 1]
+    if process.startswith("database"):
+        return settings.node_hosts("database", settings.postgres_nodes)[number - 1]
+    if process.startswith("etcd"):
+        return settings.node_hosts("etcd", 3)[number - 1]
     raise ValueError(f"{process} is not a cluster server")
 
 

@@ -1,6 +1,6 @@
 """The local PostgreSQL cluster (``picadaily up --cluster``): a primary and a synchronous standby,
-failed over by Patroni (PyPI ``patroni[etcd3]``) on a three-member etcd (Debian
-``etcd-server``), every node on a loopback address of its own (``Settings.node_hosts``).
+failed over by Patroni (PyPI ``patroni[etcd3]``) on the cluster's three-member etcd
+(``infra.etcd``), every node on a loopback address of its own (``Settings.node_hosts``).
 
 Each PostgreSQL node is one process of the runner's: Patroni, and the PostgreSQL server it
 runs, inside a user and PID namespace of their own (``unshare``): killing it -9 takes the whole
@@ -22,24 +22,19 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra import etcd
 from picadaily.settings import Settings
 
 # On each database node's address, from the stack's base port (free there: our processes listen
-# on the stack's host only): PostgreSQL, Patroni's REST API, etcd's clients and peers.
-POSTGRES, REST, ETCD_CLIENT, ETCD_PEER = 1, 2, 3, 4
-ETCD_MEMBERS = 3
+# on the stack's host only): PostgreSQL, Patroni's REST API.
+POSTGRES, REST = 1, 2
 TTL_S, LOOP_WAIT_S, RETRY_TIMEOUT_S = 20, 2, 5
 DATABASE = "picadaily"
 # The user PostgreSQL runs as inside its namespace when the runner is root (any but 0).
 NAMESPACE_UID = 1000
-
-
-def etcd_name(number: int) -> str:
-    return "database-etcd" if number == 1 else f"database-etcd-{number}"
 
 
 def node_name(number: int) -> str:
@@ -71,35 +66,12 @@ def database_url(settings: Settings, secret: dict[str, str]) -> str:
             "?target_session_attrs=read-write&connect_timeout=3")
 
 
-def etcd_hosts(settings: Settings) -> list[str]:
-    members = max(ETCD_MEMBERS, settings.postgres_nodes)
-    return settings.node_hosts("database", members)[:ETCD_MEMBERS]
-
-
 def parts(settings: Settings, secret: dict[str, str]) -> list[DatabasePart]:
-    """etcd's members, then the PostgreSQL nodes, in start order."""
-    folder = settings.home / "database"
+    """The PostgreSQL nodes, in start order (etcd's members, ``infra.etcd``, start before)."""
     base = settings.port
-    etcd = shutil.which("etcd")
-    if etcd is None:
-        raise FileNotFoundError("etcd not found: the clustered PostgreSQL's Patroni keeps its "
-                                "leader there (Debian/Ubuntu: sudo apt-get install etcd-server)")
-    members = etcd_hosts(settings)
-    initial = ",".join(f"db{i}=http://{h}:{base + ETCD_PEER}" for i, h in enumerate(members, 1))
     out = []
-    for i, host in enumerate(members, start=1):
-        out.append(DatabasePart(etcd_name(i), [
-            etcd, "--name", f"db{i}", "--data-dir", str(folder / f"etcd-{i}"),
-            "--listen-client-urls", f"http://{host}:{base + ETCD_CLIENT}",
-            "--advertise-client-urls", f"http://{host}:{base + ETCD_CLIENT}",
-            "--listen-peer-urls", f"http://{host}:{base + ETCD_PEER}",
-            "--initial-advertise-peer-urls", f"http://{host}:{base + ETCD_PEER}",
-            "--initial-cluster", initial, "--initial-cluster-state", "new",
-            "--initial-cluster-token", f"picadaily-{base}", "--log-level", "warn",
-            "--heartbeat-interval", "100", "--election-timeout", "1000"],
-            host, base + ETCD_CLIENT, (base + ETCD_CLIENT, base + ETCD_PEER)))
     for i, host in enumerate(settings.node_hosts("database", settings.postgres_nodes), start=1):
-        config = folder / f"node-{i}" / "patroni.yml"
+        config = settings.home / "database" / f"node-{i}" / "patroni.yml"
         out.append(DatabasePart(node_name(i), [*namespace(), *patroni_argv(config)],
                                 host, base + POSTGRES, (base + POSTGRES, base + REST),
                                 namespaced=True))
@@ -125,7 +97,7 @@ def prepare(settings: Settings, secret: dict[str, str]) -> None:
     passwords)."""
     folder = settings.home / "database"
     bin_dir = _postgres_bin()
-    members = ",".join(f"{h}:{settings.port + ETCD_CLIENT}" for h in etcd_hosts(settings))
+    members = ",".join(etcd.endpoints(settings))
     for i, host in enumerate(settings.node_hosts("database", settings.postgres_nodes), start=1):
         node = folder / f"node-{i}"
         node.mkdir(parents=True, exist_ok=True, mode=0o700)

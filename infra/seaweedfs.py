@@ -94,6 +94,7 @@ class StorePart:
     port: int  # the port it is reached on (ready when it answers there)
     host: str = ""  # a cluster node's own address ("": the stack's host)
     binds: tuple[int, ...] = ()  # every port it listens on, on host
+    env: tuple[tuple[str, str], ...] = ()  # its own, beside ``security_env``
 
 
 def part_name(part: str, node: int) -> str:
@@ -111,9 +112,9 @@ def cluster_part_names(nodes: int) -> frozenset[str]:
 def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
     """The processes, in start order. Each runs with ``data_dir`` as its working directory
     and ``security_env`` in its environment. One node: its four parts on the stack's host. A
-    cluster (``storage_nodes`` > 1): a master (raft) and a volume server on each node, a filer
-    and an S3 gateway on the first two (``storage_gateways``), each node on its own loopback
-    address, every part in a folder of its node's."""
+    cluster (``storage_nodes`` > 1): a master (raft) and a volume server on each node, the filer
+    on the first, an S3 gateway on the first two (``storage_gateways``), each node on its own
+    loopback address, every part in a folder of its node's."""
     p = ports(settings)
     nodes = settings.storage_nodes
     hosts = [settings.host] if nodes == 1 else settings.node_hosts("storage", nodes)
@@ -145,7 +146,14 @@ def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
             f"-port.grpc={p['volume.port.grpc']}",
             # no pause between the last heartbeat and the stop
             "-preStopSeconds=0"], p["volume"], on_node, (p["volume"], p["volume.port.grpc"])))
-    for i, host in enumerate(gateways, start=1):
+    # One filer, even on a cluster. Two, each with a store of its own, follow each other's
+    # metadata logs, and replayed a peer's creation after a deletion once one had restarted: a
+    # deleted picture came back (the cluster drill). Two sharing the cluster's etcd as their
+    # store left the event source's subscription silent (every event came from the
+    # reconciler's replay instead). A second filer waits for a shared store that measures up;
+    # until then the filer is the tier's one process, restarted by the runner in about a second.
+    filer_host = hosts[0]
+    for i, host in enumerate([filer_host], start=1):
         on_node = "" if nodes == 1 else host
         out.append(StorePart(part_name("filer", i), [
             *log, "filer", f"-ip={host}", f"-ip.bind={host}", f"-master={masters}",
@@ -155,13 +163,11 @@ def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
             "-disableHttp"], p["filer.port.grpc"], on_node, (p["filer"], p["filer.port.grpc"])))
     for i, host in enumerate(gateways, start=1):
         on_node = "" if nodes == 1 else host
-        # Each gateway on its own node's filer: given both, the gateways kept to a filer cut
-        # off and answered 500 for as long as the cut lasted (the cluster drill: 47 of 60
-        # uploads refused); on its own filer, a gateway whose filer is gone fails, and our
-        # clients go on to the other gateway (``picadaily.s3_objects``).
-        own_filer = f"{host}:{p['filer']}.{p['filer.port.grpc']}"
+        # (a gateway that fails, or answers 5xx, is left for the other by our clients:
+        # ``picadaily.s3_objects``)
+        filer = f"{filer_host}:{p['filer']}.{p['filer.port.grpc']}"
         out.append(StorePart(part_name("s3", i), [
-            *log, "s3", f"-ip.bind={host}", f"-filer={own_filer}", f"-port={p['s3']}",
+            *log, "s3", f"-ip.bind={host}", f"-filer={filer}", f"-port={p['s3']}",
             f"-port.grpc={p['s3.port.grpc']}",
             f"-localSocket={folder(i, 'sockets') / 's3.sock'}",
             f"-config={identities_path(settings)}", "-port.iceberg=0", "-port.lance=0",

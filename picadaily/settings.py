@@ -40,7 +40,7 @@ PORTS_PER_STACK = SEAWEEDFS_OFFSET + 7
 # 127.0.0.0/8 to the loopback interface), so that each is a host that packet rules on its address
 # can cut off; each tier's and each stack's apart (the stack's base port is in the address), so
 # cutting a node off touches no other server, of this stack or of another on the machine.
-CLUSTER_TIERS = {"nats": 0, "storage": 1, "database": 2}
+CLUSTER_TIERS = {"nats": 0, "storage": 1, "database": 2, "etcd": 3}
 NODES_PER_TIER = 8
 
 
@@ -51,8 +51,8 @@ CLUSTER: dict[str, int] = {"nats_servers": 3, "stream_replicas": 3, "storage_nod
 
 
 def storage_gateways(nodes: int) -> int:
-    """How many of a local store's nodes run a filer and an S3 gateway: two on a cluster (one
-    may die), one on a single node."""
+    """How many of a local store's nodes run an S3 gateway: two on a cluster (one may die), one
+    on a single node."""
     return 1 if nodes == 1 else 2
 
 
@@ -133,8 +133,8 @@ class Settings(BaseSettings):
         "so one can be cut off as well as killed")
     storage_nodes: int = Field(
         default=1, ge=1, le=5, description="the local SeaweedFS: 1 node, or a cluster "
-        "(`picadaily up --cluster`: 3 masters and 3 volume servers with replication 001, a "
-        "filer and an S3 gateway on two of them), each node on a loopback address of its own "
+        "(`picadaily up --cluster`: 3 masters and 3 volume servers with replication 001, the "
+        "filer, and an S3 gateway on two of them), each node on a loopback address of its own "
         "(`node_hosts`)")
     stream_replicas: int = Field(
         default=1, ge=1, le=5, description="each JetStream stream's and the KV bucket's "
@@ -268,9 +268,8 @@ class Settings(BaseSettings):
             self.s3_endpoint = ",".join(f"http://{node}:{port}" for node in gateways)
             if not self.seaweedfs_port_base:
                 self.seaweedfs_port_base = self.port + SEAWEEDFS_OFFSET
-            if not self.seaweedfs_filer_grpc:
-                self.seaweedfs_filer_grpc = ",".join(
-                    f"{node}:{self.seaweedfs_port_base + 5}" for node in gateways)
+            if not self.seaweedfs_filer_grpc:  # (the cluster's one filer: ``infra.seaweedfs``)
+                self.seaweedfs_filer_grpc = f"{gateways[0]}:{self.seaweedfs_port_base + 5}"
         for name, (template, offset) in PORT_OFFSETS.items():
             if not getattr(self, name):
                 setattr(self, name, template.format(host=host, port=self.port + offset))

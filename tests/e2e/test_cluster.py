@@ -1,6 +1,6 @@
 """``picadaily up --cluster`` (``picadaily.settings.CLUSTER``): NATS as three servers, every
 stream and the KV bucket on all three; SeaweedFS as three masters and volume servers, every
-object on two of them (replication 001), two filers and two S3 gateways; PostgreSQL as a
+object on two of them (replication 001), the filer and two S3 gateways; PostgreSQL as a
 primary and a synchronous standby under Patroni; two of each of our processes. Each server on a
 loopback address of its own.
 
@@ -61,8 +61,8 @@ def test_two_of_each_of_our_processes_and_every_server_on_its_own_address(
     running = cluster_stack.processes()
     for ours in ("metadata", "vision", "thumbnails", "collage", "exif", "worker", "trigger"):
         assert {ours, f"{ours}-2"} <= set(running), ours
-    for server in ("nats-3", "storage-master-3", "storage-volume-3", "storage-filer-2",
-                   "storage-2", "database-etcd-3", "database-2"):
+    for server in ("nats-3", "storage-master-3", "storage-volume-3", "storage-filer",
+                   "storage-2", "etcd-3", "database-2"):
         assert server in running, server
 
 

@@ -132,7 +132,7 @@ def test_the_cluster_plan_runs_each_tier_on_its_nodes(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, **CLUSTER)
     plan = {p.name: p for p in Stack(settings).plan()}
     for name in ("storage-master", "storage-master-2", "storage-master-3", "storage-volume-3",
-                 "storage-filer-2", "storage-2", "database-etcd-3", "database-2"):
+                 "storage-filer", "storage-2", "etcd-3", "database-2"):
         assert plan[name].host, name
     assert plan["storage-master-2"].host == settings.node_hosts("storage", 2)[1]
     master = plan["storage-master"].argv
