@@ -46,6 +46,7 @@ ONE_PER_CLASS = ("storage", "nats", "temporal", "vision", "worker", "trigger", "
 CHAOS_ENV = {"PICADAILY_RECONCILE_AFTER_S": "8", "PICADAILY_RECONCILE_EVERY_S": "4",
              "PICADAILY_RECONCILE_FULL_EVERY_S": "4"}
 SERVER_NAMES = {"nats-server": "nats"}
+COLLAGE_WAIT_S = 90.0
 # A disturbance of a run: when (seconds into the burst), its name, and what does it (returning
 # the seconds the stack took to recover from it).
 Disturbance = tuple[float, str, Callable[[], float]]
@@ -90,6 +91,7 @@ class ChaosResult:
     unreadable_answers: int = 0  # pages that were not a document (a part down meanwhile)
     seconds_until_last_final: float = 0.0
     longest_wait_s: float = 0.0  # the longest from an upload's 202 to its final status
+    seconds_until_collage_current: float = 0.0  # after the deletions were done
     seconds_until_deletions_done: float = 0.0
     kills: dict[str, float] = field(default_factory=dict)  # victim -> seconds into the burst
     recovery_s: dict[str, float] = field(default_factory=dict)  # victim -> until restarted
@@ -289,9 +291,17 @@ class Chaos:
         result.orphan_thumbnails = len(orphans)
         if orphans & set(deleted):
             v.append(f"thumbnails of deleted pictures left: {sorted(orphans & set(deleted))}")
-        newest_done = [p["id"] for p in api.get("/api/pictures", params={
-            "status": "done", "limit": 4}).json()["pictures"]]
-        collage = api.get("/api/collage").headers.get("x-picadaily-collage-pictures", "")
+        # The collage is rebuilt after the pictures' last events, with their retries (a store
+        # failing a write is tried again on redelivery): it converges, bounded by COLLAGE_WAIT_S.
+        t0 = time.monotonic()
+        while True:
+            newest_done = [p["id"] for p in api.get("/api/pictures", params={
+                "status": "done", "limit": 4}).json()["pictures"]]
+            collage = api.get("/api/collage").headers.get("x-picadaily-collage-pictures", "")
+            if collage.split(",") == newest_done or time.monotonic() - t0 > COLLAGE_WAIT_S:
+                break
+            time.sleep(1)
+        result.seconds_until_collage_current = round(time.monotonic() - t0, 1)
         if collage.split(",") != newest_done:
             v.append(f"the collage holds {collage}, not the newest four done {newest_done}")
         letters = api.get("/api/dead-letters").json()["dead_letters"]

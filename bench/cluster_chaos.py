@@ -61,6 +61,7 @@ class Drill:
                 "done": self.run.done, "failed": self.run.failed, "stuck": self.run.stuck,
                 "orphans": self.run.orphan_thumbnails,
                 "longest_wait_s": self.run.longest_wait_s,
+                "collage_s": self.run.seconds_until_collage_current,
                 "new_leader_s": self.outage.new_leader_s, "back_s": self.outage.back_s,
                 "violations": len(self.run.violations)}
 
