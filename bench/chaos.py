@@ -212,6 +212,10 @@ class Chaos:
         result.done, result.failed = statuses["done"], statuses["failed"]
         result.rejected = statuses["rejected"]
         result.stuck = sum(1 for d in docs.values() if d.get("status") not in FINAL_STATUSES)
+        # (each by name: an answer with no status is no document — say what it was)
+        result.violations += [f"{pid} accepted and not final: {doc.get('status') or doc}"
+                              for pid, doc in docs.items()
+                              if doc.get("status") not in FINAL_STATUSES]
         self._check(api, docs, deleted, result)
 
     def _wait_final(self, api: httpx.Client, ids: list[str], result: ChaosResult,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def test_two_of_each_of_our_processes_and_every_server_on_its_own_address(
         assert server in running, server
 
 
-def test_an_upload_s_original_is_on_two_volume_servers_and_its_document_on_both_databases(
+def test_every_volume_is_on_two_volume_servers_and_the_standby_is_synchronous(
         cluster_stack: RunningStack) -> None:
     settings = cluster_stack.settings()
     with cluster_stack.client() as api:
@@ -76,9 +77,9 @@ def test_an_upload_s_original_is_on_two_volume_servers_and_its_document_on_both_
         wait_until(lambda: api.get(f"/api/pictures/{picture}").json()["status"] == "done",
                    timeout=60, what="the picture done")
     storage = settings.storage_dir()
-    holding = [n for n in range(1, settings.storage_nodes + 1)
-               if list((storage / f"node-{n}" / "volume").glob("pictures_*.dat"))]
-    assert len(holding) == 2, f"the pictures' volumes are on nodes {holding}"
+    copies = Counter(path.name for n in range(1, settings.storage_nodes + 1)
+                     for path in (storage / f"node-{n}" / "volume").glob("pictures_*.dat"))
+    assert copies and set(copies.values()) == {2}, f"the pictures' volumes' copies: {copies}"
     # PostgreSQL: the standby is synchronous and streaming, with nothing left to replay
     cluster = httpx.get(f"http://{settings.node_hosts('database', 1)[0]}:"
                         f"{settings.port + patroni.REST}/cluster", timeout=5).json()
