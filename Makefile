@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASYNCAPI_SPECS := 6.11.1
 
-.PHONY: install demo test test-fast lint docs kubernetes upgrade bench ab pull-compare client-compare chaos cluster-chaos scenarios requests review-timings profile scale footprint proto clean
+.PHONY: install demo cluster test test-fast lint docs kubernetes upgrade bench ab pull-compare client-compare chaos cluster-chaos scenarios requests review-timings profile scale footprint proto clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("PicaDaily needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -24,6 +24,11 @@ install: $(STAMP)
 demo: install
 	PICADAILY_LAB=$${PICADAILY_LAB:-true} PICADAILY_TRACING=$${PICADAILY_TRACING:-true} \
 		$(BIN)/picadaily up
+
+# The clustered stack (docs/scaling.md): NATS, SeaweedFS and PostgreSQL as clusters on loopback
+# addresses of their own, two of each of our processes (needs Debian's etcd-server).
+cluster: install
+	PICADAILY_LAB=$${PICADAILY_LAB:-true} $(BIN)/picadaily up --cluster
 
 test: install
 	$(BIN)/python -m pytest
