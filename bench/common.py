@@ -58,13 +58,13 @@ def save_results(prefix: str, results: dict[str, Any]) -> Path:
 @contextlib.asynccontextmanager
 async def stack_jetstream(stack: RunningStack) -> AsyncIterator[Any]:
     """JetStream of the stack's NATS, for as long as the block runs."""
-    import nats
+    from picadaily.nats_util import close_nats, connect_nats
 
-    nc = await nats.connect(stack.settings().nats_url)
+    nc = await connect_nats(stack.settings(), "bench")  # (a cluster's servers: a list)
     try:
         yield nc.jetstream()
     finally:
-        await nc.close()
+        await close_nats(nc)
 
 
 _SEEN: dict[Path, int] = {}

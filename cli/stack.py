@@ -312,6 +312,7 @@ class Stack:
             members = etcd.members(self.settings)
         except FileNotFoundError as exc:
             raise StackError(str(exc)) from None
+        etcd.make_tls(self.settings)
         return [Proc(m.name, m.argv, m.port,
                      _ignoring_proc(functools.partial(tcp_open, m.host, m.port)),
                      self.logs / f"{m.name}.log", env=GO_SERVER_ENV, host=m.host,

@@ -1,13 +1,19 @@
 """The local cluster's etcd (Debian ``etcd-server``): three members, each on a loopback address
 of its own (``Settings.node_hosts("etcd", 3)``), data under ``PICADAILY_HOME/etcd``. Patroni
 keeps the PostgreSQL primary's leader key there (``infra.patroni``). (It was tried as the store
-two SeaweedFS filers share, too: see ``infra.seaweedfs.parts`` for why there is one filer.)"""
+two SeaweedFS filers share, too: see ``infra.seaweedfs.parts`` for why there is one filer.)
+
+No door open on the machine: clients and peers alike speak mutual TLS with certificates of a CA
+made for the run (``tls_dir``: ``member`` for the members, ``client`` for Patroni); a caller
+without one is refused at the handshake."""
 
 from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
+from infra import tls
 from picadaily.settings import Settings
 
 MEMBERS = 3
@@ -37,6 +43,15 @@ def hosts(settings: Settings) -> list[str]:
     return settings.node_hosts("etcd", MEMBERS)
 
 
+def tls_dir(settings: Settings) -> Path:
+    return settings.secrets_dir() / "etcd-tls"
+
+
+def make_tls(settings: Settings) -> None:
+    tls.make_authority(tls_dir(settings), "picadaily etcd CA", hosts(settings),
+                       ("member", "client"))
+
+
 def endpoints(settings: Settings) -> list[str]:
     """host:port of every member's client address."""
     return [f"{h}:{settings.port + CLIENT}" for h in hosts(settings)]
@@ -50,13 +65,19 @@ def members(settings: Settings) -> list[EtcdMember]:
                                 "etcd-server)")
     base, folder = settings.port, settings.home / "etcd"
     where = hosts(settings)
-    initial = ",".join(f"m{i}=http://{h}:{base + PEER}" for i, h in enumerate(where, start=1))
+    initial = ",".join(f"m{i}=https://{h}:{base + PEER}" for i, h in enumerate(where, start=1))
+    certs = tls_dir(settings)
+    mutual = ["--client-cert-auth", f"--trusted-ca-file={certs / 'ca.crt'}",
+              f"--cert-file={certs / 'member.crt'}", f"--key-file={certs / 'member.key'}",
+              "--peer-client-cert-auth", f"--peer-trusted-ca-file={certs / 'ca.crt'}",
+              f"--peer-cert-file={certs / 'member.crt'}",
+              f"--peer-key-file={certs / 'member.key'}"]
     return [EtcdMember(member_name(i), [
-        etcd, "--name", f"m{i}", "--data-dir", str(folder / f"member-{i}"),
-        "--listen-client-urls", f"http://{host}:{base + CLIENT}",
-        "--advertise-client-urls", f"http://{host}:{base + CLIENT}",
-        "--listen-peer-urls", f"http://{host}:{base + PEER}",
-        "--initial-advertise-peer-urls", f"http://{host}:{base + PEER}",
+        etcd, "--name", f"m{i}", "--data-dir", str(folder / f"member-{i}"), *mutual,
+        "--listen-client-urls", f"https://{host}:{base + CLIENT}",
+        "--advertise-client-urls", f"https://{host}:{base + CLIENT}",
+        "--listen-peer-urls", f"https://{host}:{base + PEER}",
+        "--initial-advertise-peer-urls", f"https://{host}:{base + PEER}",
         "--initial-cluster", initial, "--initial-cluster-state", "new",
         "--initial-cluster-token", f"picadaily-{base}", "--log-level", "warn",
         "--heartbeat-interval", "100", "--election-timeout", "1000"],

@@ -108,7 +108,10 @@ def prepare(settings: Settings, secret: dict[str, str]) -> None:
             "restapi": {"listen": f"{host}:{settings.port + REST}",
                         "connect_address": f"{host}:{settings.port + REST}",
                         "authentication": {"username": "patroni", "password": secret["rest"]}},
-            "etcd3": {"hosts": members},
+            "etcd3": {"hosts": members, "protocol": "https",
+                      "cacert": str(etcd.tls_dir(settings) / "ca.crt"),
+                      "cert": str(etcd.tls_dir(settings) / "client.crt"),
+                      "key": str(etcd.tls_dir(settings) / "client.key")},
             "bootstrap": {
                 "dcs": {"ttl": TTL_S, "loop_wait": LOOP_WAIT_S,
                         "retry_timeout": RETRY_TIMEOUT_S, "synchronous_mode": True,

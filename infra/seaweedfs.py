@@ -23,16 +23,14 @@ The doors, each closed (``tests/e2e/test_side_doors.py`` tries them):
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
-import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from infra import tls
 from infra.net import tcp_open
 from picadaily.settings import Settings, first_address, storage_gateways
 
@@ -193,19 +191,6 @@ def identities_path(settings: Settings) -> Path:
     return settings.secrets_dir() / "s3-identities.json"
 
 
-def _private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.chmod(0o700)
-    return path
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    path.chmod(0o600)
-
-
 @dataclass(frozen=True)
 class S3Key:
     access_key: str
@@ -228,8 +213,8 @@ def make_identities(settings: Settings, components: Mapping[str, Mapping[str, tu
             "name": name, "credentials": [_credential(keys[name])],
             "actions": [f"{action}:{bucket.get(b, b)}" for b, actions in per_bucket.items()
                         for action in actions]})
-    _private_dir(settings.secrets_dir())
-    _write_private(identities_path(settings),
+    tls.private_dir(settings.secrets_dir())
+    tls.write_private(identities_path(settings),
                    json.dumps({"identities": identities}, indent=1).encode())
     return keys
 
@@ -241,50 +226,13 @@ def _credential(key: S3Key) -> dict[str, str]:
 def tls_material(settings: Settings) -> None:
     """A CA for this run, and a certificate it signs for the store's gRPC servers and clients
     (SeaweedFS checks the CA, not host names) and one for our filer client (the event source),
-    valid for the host the store listens on. Files of mode 600 in the settings'
-    ``storage_tls_dir``."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    folder = _private_dir(settings.storage_tls_dir())
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "picadaily store CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(days=3650))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    valid for the host the store listens on (and a cluster's nodes). Files of mode 600 in the
+    settings' ``storage_tls_dir`` (``infra.tls``)."""
     hosts = [settings.host]
     if settings.storage_nodes > 1:  # a cluster's nodes, on addresses of their own
         hosts += settings.node_hosts("storage", settings.storage_nodes)
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    for who in ("store", "client"):
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = (x509.CertificateBuilder()
-                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, who)]))
-                .issuer_name(ca_name).public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(minutes=5))
-                .not_valid_after(now + datetime.timedelta(days=3650))
-                .add_extension(x509.SubjectAlternativeName(names), critical=False)
-                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
-                                                      ExtendedKeyUsageOID.CLIENT_AUTH]),
-                               critical=False)
-                .sign(ca_key, hashes.SHA256()))
-        _write_private(folder / f"{who}.crt", cert.public_bytes(serialization.Encoding.PEM))
-        _write_private(folder / f"{who}.key", key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
-    _write_private(folder / "ca.crt", ca.public_bytes(serialization.Encoding.PEM))
+    tls.make_authority(settings.storage_tls_dir(), "picadaily store CA", hosts,
+                       ("store", "client"))
 
 
 def security_env(settings: Settings, tls: bool = True) -> dict[str, str]:

@@ -28,7 +28,7 @@ from bench.cluster_chaos import CLUSTER_ENV, drill
 from harness.cluster import database_primary, stream_states
 from harness.netcut import unavailable
 from harness.stack import RunningStack, wait_until
-from infra import patroni
+from infra import etcd, patroni
 from picadaily.settings import CLUSTER
 from tests.e2e.test_durability import ARTIFACTS
 
@@ -65,6 +65,20 @@ def test_two_of_each_of_our_processes_and_every_server_on_its_own_address(
     for server in ("nats-3", "storage-master-3", "storage-volume-3", "storage-filer",
                    "storage-2", "etcd-3", "database-2"):
         assert server in running, server
+
+
+def test_etcd_refuses_a_caller_without_the_run_s_certificate(cluster_stack: RunningStack) -> None:
+    settings = cluster_stack.settings()
+    member = etcd.endpoints(settings)[0]
+    for url in (f"http://{member}/version", f"https://{member}/version"):
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(url, timeout=5, verify=False)
+    certs = etcd.tls_dir(settings)
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(certs / "ca.crt"))
+    context.load_cert_chain(certs / "client.crt", certs / "client.key")
+    assert httpx.get(f"https://{member}/version", timeout=5, verify=context).status_code == 200
 
 
 def test_every_volume_is_on_two_volume_servers_and_the_standby_is_synchronous(
