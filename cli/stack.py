@@ -289,7 +289,7 @@ class Stack:
 
     def _store_procs(self) -> list[Proc]:
         """SeaweedFS's four parts (``infra.seaweedfs``), or a cluster's (three masters and
-        volume servers, two filers and S3 gateways), each in the store's folder, with this run's
+        volume servers, the filer, two S3 gateways), each in the store's folder, with this run's
         signing keys and TLS material."""
         storage = self.settings.storage_dir()
         env = {**seaweedfs.SERVER_ENV, **GO_SERVER_ENV, **seaweedfs.security_env(self.settings)}
@@ -297,8 +297,7 @@ class Stack:
         for part in seaweedfs.parts(binary("weed"), self.settings, storage):
             procs.append(Proc(part.name, part.argv, part.port,
                               _ignoring_proc(seaweedfs.part_ready(self.settings, part)),
-                              self.logs / f"{part.name}.log", env={**env, **dict(part.env)},
-                              cwd=storage,
+                              self.logs / f"{part.name}.log", env=env, cwd=storage,
                               host=part.host, binds=part.binds,
                               stop_grace_s=seaweedfs.FILER_STOP_GRACE_S
                               if part.name.startswith("storage-filer")
@@ -306,8 +305,8 @@ class Stack:
         return procs
 
     def _etcd_procs(self) -> list[Proc]:
-        """The cluster's etcd (``infra.etcd``): three members, before what keeps its state
-        there (the filers, Patroni)."""
+        """The cluster's etcd (``infra.etcd``): three members, before Patroni, which keeps its
+        leader key there; their TLS material made for this run."""
         try:
             members = etcd.members(self.settings)
         except FileNotFoundError as exc:

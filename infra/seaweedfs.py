@@ -92,7 +92,6 @@ class StorePart:
     port: int  # the port it is reached on (ready when it answers there)
     host: str = ""  # a cluster node's own address ("": the stack's host)
     binds: tuple[int, ...] = ()  # every port it listens on, on host
-    env: tuple[tuple[str, str], ...] = ()  # its own, beside ``security_env``
 
 
 def part_name(part: str, node: int) -> str:
@@ -151,14 +150,13 @@ def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
     # reconciler's replay instead). A second filer waits for a shared store that measures up;
     # until then the filer is the tier's one process, restarted by the runner in about a second.
     filer_host = hosts[0]
-    for i, host in enumerate([filer_host], start=1):
-        on_node = "" if nodes == 1 else host
-        out.append(StorePart(part_name("filer", i), [
-            *log, "filer", f"-ip={host}", f"-ip.bind={host}", f"-master={masters}",
-            f"-defaultStoreDir={folder(i, 'filer')}", f"-port={p['filer']}",
-            f"-port.grpc={p['filer.port.grpc']}",
-            f"-localSocket={folder(i, 'sockets') / 'filer.sock'}",
-            "-disableHttp"], p["filer.port.grpc"], on_node, (p["filer"], p["filer.port.grpc"])))
+    out.append(StorePart(part_name("filer", 1), [
+        *log, "filer", f"-ip={filer_host}", f"-ip.bind={filer_host}", f"-master={masters}",
+        f"-defaultStoreDir={folder(1, 'filer')}", f"-port={p['filer']}",
+        f"-port.grpc={p['filer.port.grpc']}",
+        f"-localSocket={folder(1, 'sockets') / 'filer.sock'}",
+        "-disableHttp"], p["filer.port.grpc"], "" if nodes == 1 else filer_host,
+        (p["filer"], p["filer.port.grpc"])))
     for i, host in enumerate(gateways, start=1):
         on_node = "" if nodes == 1 else host
         # (a gateway that fails, or answers 5xx, is left for the other by our clients:

@@ -117,8 +117,8 @@ class S3Objects:
     answers with a server error (5xx: its filer, a volume server gone) goes to the next gateway,
     round after round, for up to ``GATEWAYS_RETRY_BUDGET_S``, and the calls after it stay there.
     A call sent and not answered (10 s of silence, a reset) is not sent again (``_never_sent``).
-    The cluster drill measured what that buys: a volume server cut off refused 38 of 60 uploads
-    before, 0 after."""
+    The cluster drill measured what that buys (with three volumes per collection): a volume
+    server cut off refused 38 of 60 uploads before, 6-11 after; a gateway killed, none."""
 
     def __init__(self, endpoint: str, signer: SigV4, pool_size: int = 32,
                  timeout_s: float = 30.0) -> None:

@@ -235,10 +235,10 @@ async def _forever(what: str, action: Callable[[], Awaitable[Any]]) -> None:
 
 def filer_channel(settings: Settings) -> Any:
     """A channel to the filer's gRPC: mutual TLS with the run's client certificate when the
-    store has TLS material (the stack's), else plain (a test's bare server). A cluster's
-    filers (``seaweedfs_filer_grpc`` comma-separated) are one channel: gRPC's pick_first keeps
-    to one and goes on to the next when it is lost; each filer's metadata log holds the other's
-    changes too (the filers follow each other), so the position carries over."""
+    store has TLS material (the stack's), else plain (a test's bare server). Several filers
+    (``seaweedfs_filer_grpc`` comma-separated, for filers sharing one store) are one channel:
+    gRPC's pick_first keeps to one and goes on to the next when it is lost. The local cluster
+    runs one filer (``infra.seaweedfs.parts`` says why)."""
     import grpc
 
     filers = address_list(settings.seaweedfs_filer_grpc)
