@@ -41,7 +41,7 @@ from infra.net import tcp_open
 from picadaily.control_api import ProcessState
 from picadaily.internal_auth import otlp_headers
 from picadaily.runtime import READY_MARK
-from picadaily.settings import Settings
+from picadaily.settings import Settings, first_address
 
 log = logging.getLogger("picadaily.stack")
 # The processes of ours, in start order; the storage-event source depends on the settings.
@@ -102,7 +102,7 @@ def start_waves(procs: list[Proc]) -> list[list[Proc]]:
 
 
 def _port_of(url: str, default: int) -> int:
-    url = url.split(",", 1)[0]  # (a NATS cluster's addresses: the same port on each)
+    url = first_address(url)  # (a NATS cluster's addresses: the same port on each)
     if "://" not in url:
         url = "tcp://" + url
     return urlsplit(url).port or default
@@ -334,7 +334,7 @@ class Stack:
             procs.append(Proc(part.name, part.argv, part.port, ready,
                               self.logs / f"{part.name}.log", env=GO_SERVER_ENV,
                               host=part.host, binds=part.binds, stop_grace_s=20.0,
-                              stop_its_child=part.namespaced))
+                              stop_its_child=True))  # (``patroni.namespace``)
         return procs
 
     def _nats_url(self, component: str) -> str:

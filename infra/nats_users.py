@@ -9,6 +9,8 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from picadaily.settings import address_list
+
 CONFIG = Path(__file__).resolve().parent / "nats" / "picadaily.conf"
 # The roles the file's passwords are named by (NATS_<ROLE>_PASSWORD).
 ROLES = ("PROVISION", "FRONTEND", "LAB", "TRIGGER", "RECONCILER", "METADATA", "SERVICE", "SOURCE",
@@ -40,7 +42,7 @@ def user_url(nats_url: str, user: str | None, passwords: dict[str, str]) -> str:
     """``nats_url`` with ``user``'s credentials (none: the address alone, which the server
     refuses); a cluster's list of addresses (comma-separated) gets them on each."""
     if "," in nats_url:
-        return ",".join(user_url(url.strip(), user, passwords) for url in nats_url.split(","))
+        return ",".join(user_url(url, user, passwords) for url in address_list(nats_url))
     where = urlsplit(nats_url if "://" in nats_url else f"nats://{nats_url}")
     host = where.hostname or "127.0.0.1"
     netloc = f"{host}:{where.port}" if where.port else host

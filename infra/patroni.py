@@ -49,7 +49,6 @@ class DatabasePart:
     host: str
     port: int  # ready when it answers here
     binds: tuple[int, ...]
-    namespaced: bool = False  # in a namespace of its own (``namespace``)
 
 
 def passwords() -> dict[str, str]:
@@ -73,8 +72,7 @@ def parts(settings: Settings, secret: dict[str, str]) -> list[DatabasePart]:
     for i, host in enumerate(settings.node_hosts("database", settings.postgres_nodes), start=1):
         config = settings.home / "database" / f"node-{i}" / "patroni.yml"
         out.append(DatabasePart(node_name(i), [*namespace(), *patroni_argv(config)],
-                                host, base + POSTGRES, (base + POSTGRES, base + REST),
-                                namespaced=True))
+                                host, base + POSTGRES, (base + POSTGRES, base + REST)))
     return out
 
 

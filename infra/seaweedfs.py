@@ -37,9 +37,6 @@ from picadaily.settings import Settings, first_address, storage_gateways
 # Offsets from seaweedfs_port_base (see Settings). The S3 port is the s3_endpoint's and the
 # filer's gRPC port the seaweedfs_filer_grpc's: those two are what other processes call.
 MASTER, MASTER_GRPC, VOLUME, VOLUME_GRPC, FILER, S3_GRPC = 0, 1, 2, 3, 4, 6
-# The processes of one node, in start order; "storage" is the S3 gateway, the part everything
-# of ours calls (a cluster's: ``cluster_part_names``).
-PART_NAMES = ("storage-master", "storage-volume", "storage-filer", "storage")
 
 # What each of our components may do in S3 (SeaweedFS actions, per bucket), beside the
 # provisioning's Admin. A component not named here gets no key.

@@ -8,7 +8,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from picadaily.settings import Settings
+from picadaily.settings import Settings, address_list
 
 log = logging.getLogger(__name__)
 RECONNECT_WAIT_S = 2
@@ -68,7 +68,7 @@ async def connect_nats(settings: Settings, name: str) -> Any:
         log.warning("%s: NATS: %r", name, exc)
 
     nc = await nats.connect(
-        [url.strip() for url in settings.nats_url.split(",")], name=name, max_reconnect_attempts=-1,
+        address_list(settings.nats_url), name=name, max_reconnect_attempts=-1,
         reconnect_time_wait=RECONNECT_WAIT_S, allow_reconnect=True, connect_timeout=2,
         ping_interval=PING_INTERVAL_S, max_outstanding_pings=MAX_OUTSTANDING_PINGS,
         disconnected_cb=on_disconnected, reconnected_cb=on_reconnected, error_cb=on_error,

@@ -23,6 +23,8 @@ from urllib.parse import quote, urlsplit
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from picadaily.settings import address_list
+
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 GATEWAYS_RETRY_BUDGET_S = 30.0
 META_PREFIX = "x-amz-meta-"
@@ -123,7 +125,7 @@ class S3Objects:
                  timeout_s: float = 30.0) -> None:
         import urllib3
 
-        self._gateways = [_Gateway(url) for url in endpoint.split(",") if url.strip()]
+        self._gateways = [_Gateway(url) for url in address_list(endpoint)]
         self._current = 0
         self._signer = signer
         several = len(self._gateways) > 1
