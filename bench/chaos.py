@@ -30,8 +30,9 @@ from typing import Any
 
 import httpx
 
-from bench.procs import descendants, process_name, store_part
+from bench.procs import process_name, store_part
 from cli.stack import nats_process_of_server
+from harness.proctree import descendants
 from harness.stack import RunningStack, wait_until
 from picadaily.drills import orphan_thumbnails, sample_jpeg
 from picadaily.steps import FINAL_STATUSES

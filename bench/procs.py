@@ -7,32 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.proctree import descendants, stat_fields
+
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # the command name may contain spaces: split after its closing parenthesis
-    return text[text.rindex(")") + 2:].split()
-
-
-def descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            fields = _stat(int(entry.name))
-            if fields:
-                children.setdefault(int(fields[1]), []).append(int(entry.name))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
 
 
 def process_name(pid: int) -> str:
@@ -75,13 +53,13 @@ def store_part(pid: int) -> str | None:
 
 def cpu_by_process(root: int) -> dict[str, float]:
     """CPU seconds (user + system, with reaped children's) per process name."""
-    return _by_process(root, lambda pid: _from_stat(
+    return _by_process(root, lambda pid: _fromstat_fields(
         pid, lambda fields: sum(int(x) for x in fields[11:15]) / TICKS))
 
 
 def rss_by_process(root: int) -> dict[str, float]:
     """Resident memory in MB per process name."""
-    return _by_process(root, lambda pid: _from_stat(
+    return _by_process(root, lambda pid: _fromstat_fields(
         pid, lambda fields: int(fields[21]) * PAGE / 2**20))
 
 
@@ -92,8 +70,8 @@ def pss_by_process(root: int) -> dict[str, float]:
     return _by_process(root, _pss_mb)
 
 
-def _from_stat(pid: int, read: Callable[[list[str]], float]) -> float | None:
-    fields = _stat(pid)
+def _fromstat_fields(pid: int, read: Callable[[list[str]], float]) -> float | None:
+    fields = stat_fields(pid)
     return read(fields) if fields else None
 
 
@@ -128,7 +106,7 @@ def usage(root: int) -> TreeUsage:
     cpu = 0.0
     rss = 0
     for pid in descendants(root):
-        fields = _stat(pid)
+        fields = stat_fields(pid)
         if not fields:
             continue
         # fields[11], [12]: utime, stime; [13], [14]: children's (reaped) utime, stime

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from picadaily.runtime import configure_logging, freeze_startup_objects, release_free_memory
-from picadaily.settings import Settings, service_port
+from picadaily.settings import Settings
 from picadaily.tracing import instrument_app, setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,7 @@ class Component:
     def port(self, settings: Settings) -> int | None:
         if self.kind != "http":
             return None
-        if self.name == "frontend":
-            return settings.port
-        url: str = getattr(settings, f"{self.name}_url")
-        return service_port(url)
+        return settings.http_port(self.name)
 
 
 COMPONENTS: dict[str, Component] = {

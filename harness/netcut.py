@@ -30,6 +30,8 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from harness.proctree import descendants
+
 
 def _cgroup2_root() -> Path | None:
     with contextlib.suppress(OSError):
@@ -49,18 +51,6 @@ def unavailable() -> str | None:
     if _cgroup2_root() is None:
         return "no cgroup v2 hierarchy mounted (the rule on what a node sends needs one)"
     return None
-
-
-def _descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        parent = todo.pop()
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{parent}/task").iterdir():
-                children = [int(c) for c in (task / "children").read_text().split()]
-                out += children
-                todo += children
-    return out
 
 
 def _connections(pids: list[int]) -> set[tuple[tuple[str, str], tuple[str, str]]]:
@@ -110,7 +100,7 @@ class CutOff:
 
     def start(self) -> None:
         self._group.mkdir(exist_ok=True)
-        pids = [self.pid, *_descendants(self.pid)]  # (a node's processes: all of them)
+        pids = descendants(self.pid)  # (a node's processes: all of them)
         for pid in pids:
             with contextlib.suppress(OSError):
                 (self._group / "cgroup.procs").write_text(str(pid))

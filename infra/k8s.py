@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from picadaily.settings import Settings, service_port
+from picadaily.settings import Settings
 
 log = logging.getLogger(__name__)
 BASE = Path(__file__).resolve().parent / "kubernetes" / "base"
@@ -105,10 +105,7 @@ def port_of(process: Process) -> int | None:
     """The port it serves HTTP on, as the settings above say (None: it serves none)."""
     if not process.http:
         return None
-    settings = _settings()
-    if process.name == "frontend":
-        return settings.port
-    return service_port(getattr(settings, f"{process.name}_url"))
+    return _settings().http_port(process.name)
 
 
 @functools.cache

@@ -289,6 +289,13 @@ class Settings(BaseSettings):
             raise ValueError(f"safety_review_band {band}: need 0 <= low <= high <= 1")
         return band
 
+    def http_port(self, process: str) -> int:
+        """Where one of our HTTP processes listens: the front end on ``port``, a service where
+        the others call it (its ``<name>_url``)."""
+        if process == "frontend":
+            return self.port
+        return service_port(getattr(self, f"{process}_url"))
+
     def node_hosts(self, tier: str, nodes: int) -> list[str]:
         """Where a local cluster's servers of ``tier`` listen: 127.<16 + 8 * tier + node>.<the
         base port's two bytes>, e.g. 127.16.31.144 and 127.17.31.144 for NATS' first two
