@@ -327,15 +327,21 @@ class Stack:
         procs = []
         for part in patroni.parts(self.settings, self.database_passwords):
             # (Patroni's REST API says which it is)
-            api = f"http://{part.host}:{part.binds[1]}"
-            ready = _ignoring_proc(functools.partial(
-                lambda api: self._http_ok(f"{api}/primary", 200) or
-                self._http_ok(f"{api}/replica", 200), api))
+            ready = _ignoring_proc(functools.partial(self._database_node_ready, part.host))
             procs.append(Proc(part.name, part.argv, part.port, ready,
                               self.logs / f"{part.name}.log", env=GO_SERVER_ENV,
                               host=part.host, binds=part.binds, stop_grace_s=20.0,
                               stop_its_child=True))  # (``patroni.namespace``)
         return procs
+
+    def _database_node_ready(self, host: str) -> bool:
+        for role in ("/primary", "/replica"):
+            try:
+                if patroni.rest_get(self.settings, host, role).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+        return False
 
     def _nats_url(self, component: str) -> str:
         user = nats_users.USERS.get(component)

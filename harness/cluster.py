@@ -103,8 +103,7 @@ def database_primary(settings: Settings, avoid: str = "") -> str | None:
         if host == avoid:
             continue
         try:
-            if httpx.get(f"http://{host}:{settings.port + patroni.REST}/primary",
-                         timeout=1).status_code == 200:
+            if patroni.rest_get(settings, host, "/primary").status_code == 200:
                 return patroni.node_name(number)
         except httpx.HTTPError:
             continue

@@ -15,6 +15,10 @@ minimum), a loop of 2 s, and ``synchronous_mode`` on, so a commit is on both nod
 acknowledged and the standby may be promoted without losing one; with the standby gone, Patroni
 drops it from ``synchronous_standby_names`` (``synchronous_mode_strict`` off) instead of
 blocking every commit.
+
+No door open on the machine: PostgreSQL takes this run's scram passwords only, and Patroni's
+REST API (which says which node is primary, and can be told to switch) speaks mutual TLS with
+certificates of a CA made for the run (``tls_dir``), on every endpoint.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra import etcd
+import httpx
+
+from infra import etcd, tls
 from picadaily.settings import Settings
 
 # On each database node's address, from the stack's base port (free there: our processes listen
@@ -49,6 +55,30 @@ class DatabasePart:
     host: str
     port: int  # ready when it answers here
     binds: tuple[int, ...]
+
+
+def tls_dir(settings: Settings) -> Path:
+    """The CA of Patroni's REST API for this run: ``node`` (each node's server certificate,
+    and the one it shows the other node's API), ``runner`` (the runner's and the harness's)."""
+    return settings.secrets_dir() / "database-tls"
+
+
+def make_tls(settings: Settings) -> None:
+    tls.make_authority(tls_dir(settings), "picadaily database CA",
+                       settings.node_hosts("database", settings.postgres_nodes),
+                       ("node", "runner"))
+
+
+def rest_get(settings: Settings, host: str, path: str, timeout: float = 1.0) -> httpx.Response:
+    """``GET path`` of the Patroni REST API on ``host``, with the runner's certificate (the API
+    answers no caller without one of this run's CA)."""
+    import ssl
+
+    certs = tls_dir(settings)
+    context = ssl.create_default_context(cafile=str(certs / "ca.crt"))
+    context.load_cert_chain(certs / "runner.crt", certs / "runner.key")
+    return httpx.get(f"https://{host}:{settings.port + REST}{path}", timeout=timeout,
+                     verify=context)
 
 
 def passwords() -> dict[str, str]:
@@ -95,6 +125,8 @@ def prepare(settings: Settings, secret: dict[str, str]) -> None:
     passwords)."""
     folder = settings.home / "database"
     bin_dir = _postgres_bin()
+    make_tls(settings)
+    certs = tls_dir(settings)
     members = ",".join(etcd.endpoints(settings))
     for i, host in enumerate(settings.node_hosts("database", settings.postgres_nodes), start=1):
         node = folder / f"node-{i}"
@@ -103,9 +135,15 @@ def prepare(settings: Settings, secret: dict[str, str]) -> None:
         config = {
             "scope": f"picadaily-{settings.port}", "name": f"db{i}",
             "log": {"level": "WARNING"},
+            # Mutual TLS on every endpoint (reading ones too: the cluster's roles are nobody
+            # else's business); the other node's Patroni calls with the ``ctl`` certificate.
             "restapi": {"listen": f"{host}:{settings.port + REST}",
                         "connect_address": f"{host}:{settings.port + REST}",
+                        "certfile": str(certs / "node.crt"), "keyfile": str(certs / "node.key"),
+                        "cafile": str(certs / "ca.crt"), "verify_client": "required",
                         "authentication": {"username": "patroni", "password": secret["rest"]}},
+            "ctl": {"certfile": str(certs / "node.crt"), "keyfile": str(certs / "node.key"),
+                    "cacert": str(certs / "ca.crt")},
             "etcd3": {"hosts": members, "protocol": "https",
                       "cacert": str(etcd.tls_dir(settings) / "ca.crt"),
                       "cert": str(etcd.tls_dir(settings) / "client.crt"),

@@ -40,7 +40,7 @@ def photos(kind: str) -> list[Path]:
 # other, on one worker, they hold as they do alone.
 DRILLS = frozenset({"tests/e2e/test_restart.py", "tests/e2e/test_durability.py",
                     "tests/e2e/test_review.py", "tests/e2e/test_chaos.py"})
-# The cluster's drill is short (24 uploads, a 10 s cut): it runs on the other worker, started as
+# The cluster's drill is short (24 uploads, a 15 s cut): it runs on the other worker, started as
 # early as the drills (on the drills' worker it made that worker's run 8 min, past the budget).
 EARLY = DRILLS | {"tests/e2e/test_cluster.py"}
 

@@ -81,6 +81,26 @@ def test_etcd_refuses_a_caller_without_the_run_s_certificate(cluster_stack: Runn
     assert httpx.get(f"https://{member}/version", timeout=5, verify=context).status_code == 200
 
 
+def test_patroni_s_api_refuses_a_caller_without_the_run_s_certificate(
+        cluster_stack: RunningStack) -> None:
+    settings = cluster_stack.settings()
+    host = settings.node_hosts("database", 1)[0]
+    api = f"{host}:{settings.port + patroni.REST}"
+    for url in (f"http://{api}/cluster", f"https://{api}/cluster", f"https://{api}/primary"):
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(url, timeout=5, verify=False)
+    # a certificate of another CA (the etcd's) is refused too
+    import ssl
+
+    other = etcd.tls_dir(settings)
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.load_cert_chain(other / "client.crt", other / "client.key")
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"https://{api}/cluster", timeout=5, verify=context)
+    assert patroni.rest_get(settings, host, "/cluster", timeout=5).status_code == 200
+
+
 def test_every_volume_is_on_two_volume_servers_and_the_standby_is_synchronous(
         cluster_stack: RunningStack) -> None:
     settings = cluster_stack.settings()
@@ -95,8 +115,8 @@ def test_every_volume_is_on_two_volume_servers_and_the_standby_is_synchronous(
                      for path in (storage / f"node-{n}" / "volume").glob("pictures_*.dat"))
     assert copies and set(copies.values()) == {2}, f"the pictures' volumes' copies: {copies}"
     # PostgreSQL: the standby is synchronous and streaming, with nothing left to replay
-    cluster = httpx.get(f"http://{settings.node_hosts('database', 1)[0]}:"
-                        f"{settings.port + patroni.REST}/cluster", timeout=5).json()
+    cluster = patroni.rest_get(settings, settings.node_hosts("database", 1)[0], "/cluster",
+                               timeout=5).json()
     roles = sorted(m["role"] for m in cluster["members"])
     assert roles == ["leader", "sync_standby"], cluster
     standby = next(m for m in cluster["members"] if m["role"] == "sync_standby")
