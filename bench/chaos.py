@@ -74,12 +74,26 @@ def _nats_server(pid: int) -> str:
                                   else "picadaily")
 
 
+# How long an upload waits for its answer: as a browser does (minutes), and past our own
+# longest wait (the S3 client's 30 s of retries on a cluster, then 30 s for a call's answer;
+# every refusal is then the stack's own answer, with its reason).
+UPLOAD_WAIT_S = 120.0
+
+
+def _reason(resp: httpx.Response) -> str:
+    try:
+        return str(resp.json().get("error", resp.text))[:100]
+    except ValueError:
+        return resp.text[:100]
+
+
 @dataclass
 class ChaosResult:
     mode: str
     uploads: int
     accepted: int = 0
     refused: int = 0
+    refusals: dict[str, int] = field(default_factory=dict)  # why: status and reason, or error
     deleted: int = 0
     done: int = 0
     failed: int = 0
@@ -92,6 +106,7 @@ class ChaosResult:
     unreadable_answers: int = 0  # pages that were not a document (a part down meanwhile)
     seconds_until_last_final: float = 0.0
     longest_wait_s: float = 0.0  # the longest from an upload's 202 to its final status
+    longest_answer_s: float = 0.0  # the longest an accepted upload waited for its 202
     seconds_until_collage_current: float = 0.0  # after the deletions were done
     seconds_until_deletions_done: float = 0.0
     kills: dict[str, float] = field(default_factory=dict)  # victim -> seconds into the burst
@@ -129,24 +144,31 @@ class Chaos:
 
         def upload(n: int) -> None:
             time.sleep(max(0.0, start + n * seconds / uploads - time.monotonic()))
+            why = ""
             try:
-                with self.stack.client(timeout=30) as client:
+                with self.stack.client(timeout=UPLOAD_WAIT_S) as client:
                     picture = (f"c{n}.jpg", sample_jpeg(n), "image/jpeg")
+                    sent = time.monotonic()
                     resp = client.post("/api/pictures", files=[("pictures", picture)])
+                    answer_s = time.monotonic() - sent
                     ok = resp.status_code == 202
                     ids = [a["id"] for a in resp.json()["accepted"]] if ok else []
+                    if not ok:
+                        why = f"{resp.status_code}: {_reason(resp)}"
                     if ok and self.random.random() < 0.1:  # delete one in ten soon after
                         time.sleep(self.random.uniform(0, 1.0))
                         if client.delete(f"/api/pictures/{ids[0]}").status_code == 202:
                             with lock:
                                 deleted.append(ids[0])
-            except (httpx.HTTPError, ValueError):
-                ok, ids = False, []
+            except (httpx.HTTPError, ValueError) as exc:
+                ok, ids, why = False, [], f"{type(exc).__name__}: {exc}"[:120]
             with lock:
                 if ok:
                     accepted.extend(ids)
+                    result.longest_answer_s = max(result.longest_answer_s, round(answer_s, 1))
                 else:
                     result.refused += 1
+                    result.refusals[why] = result.refusals.get(why, 0) + 1
 
         def disturb() -> None:
             events: list[tuple[float, str, Callable[[], float] | None]] = sorted(

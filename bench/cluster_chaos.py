@@ -60,6 +60,7 @@ class Drill:
                 "how": self.how, "accepted": self.run.accepted, "refused": self.run.refused,
                 "done": self.run.done, "failed": self.run.failed, "stuck": self.run.stuck,
                 "orphans": self.run.orphan_thumbnails,
+                "longest_answer_s": self.run.longest_answer_s,
                 "longest_wait_s": self.run.longest_wait_s,
                 "collage_s": self.run.seconds_until_collage_current,
                 "new_leader_s": self.outage.new_leader_s, "back_s": self.outage.back_s,
@@ -95,6 +96,8 @@ def drill(stack: RunningStack, chaos: Chaos, mode: str, tier: str, role: str, ho
                     disturbances=((seconds / 5, f"{how} {victim}", away),))
     result = Drill(tier, victim, role, how, outages[0] if outages else Outage(victim, how), run)
     log.info("%s", result.row())
+    if run.refusals:
+        log.warning("%s %s %s: refused %s", mode, how, victim, run.refusals)
     for violation in run.violations:
         log.error("%s %s %s: %s", mode, how, victim, violation)
     return result
@@ -131,7 +134,8 @@ def main() -> int:
     log.info("\n%s", text)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"cluster-chaos-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.json"
-    out.write_text(json.dumps([{**d.row(), "outage": asdict(d.outage),
+    out.write_text(json.dumps([{**d.row(), "refusals": d.run.refusals,
+                                "outage": asdict(d.outage),
                                 "violation_list": d.run.violations[:20]} for d in drills],
                               indent=2))
     log.info("saved %s", out)
