@@ -106,21 +106,25 @@ def cluster_part_names(nodes: int) -> frozenset[str]:
 def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
     """The processes, in start order. Each runs with ``data_dir`` as its working directory
     and ``security_env`` in its environment. One node: its four parts on the stack's host. A
-    cluster (``storage_nodes`` > 1): a master (raft) and a volume server on each node, the filer
-    on the first, an S3 gateway on the first two (``storage_gateways``), each node on its own
-    loopback address, every part in a folder of its node's."""
+    cluster (``storage_nodes`` > 1): ``storage_nodes`` masters (raft) and volume servers, one
+    filer, two S3 gateways (``storage_gateways``), each server on a loopback address of its own
+    (``Settings.node_hosts``: a tier per kind of server), every part in a folder of its
+    node's."""
     p = ports(settings)
     nodes = settings.storage_nodes
-    hosts = [settings.host] if nodes == 1 else settings.node_hosts("storage", nodes)
-    gateways = hosts[:storage_gateways(nodes)]
-    masters = ",".join(f"{h}:{p['master']}.{p['master.port.grpc']}" for h in hosts)
+
+    def hosts(kind: str, count: int = nodes) -> list[str]:
+        return [settings.host] * count if nodes == 1 else \
+            settings.node_hosts(f"storage-{kind}", count)
+
+    masters = ",".join(f"{h}:{p['master']}.{p['master.port.grpc']}" for h in hosts("master"))
     log = [weed, "-logtostderr"]
 
     def folder(node: int, sub: str) -> Path:
         return data_dir / sub if nodes == 1 else data_dir / f"node-{node}" / sub
 
     out: list[StorePart] = []
-    for i, host in enumerate(hosts, start=1):
+    for i, host in enumerate(hosts("master"), start=1):
         on_node = "" if nodes == 1 else host
         cluster = [] if nodes == 1 else [
             f"-peers={masters}", f"-defaultReplication={CLUSTER_REPLICATION}"]
@@ -132,7 +136,7 @@ def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
             "-volumeSizeLimitMB=128", "-electionTimeout=1s", "-telemetry=false",
             "-disableHttp", *cluster], p["master.port.grpc"], on_node,
             (p["master"], p["master.port.grpc"])))
-    for i, host in enumerate(hosts, start=1):
+    for i, host in enumerate(hosts("volume"), start=1):
         on_node = "" if nodes == 1 else host
         out.append(StorePart(part_name("volume", i), [
             *log, "volume", f"-ip={host}", f"-ip.bind={host}", f"-dir={folder(i, 'volume')}",
@@ -146,7 +150,7 @@ def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
     # store left the event source's subscription silent (every event came from the
     # reconciler's replay instead). A second filer waits for a shared store that measures up;
     # until then the filer is the tier's one process, restarted by the runner in about a second.
-    filer_host = hosts[0]
+    filer_host = hosts("filer", 1)[0]
     out.append(StorePart(part_name("filer", 1), [
         *log, "filer", f"-ip={filer_host}", f"-ip.bind={filer_host}", f"-master={masters}",
         f"-defaultStoreDir={folder(1, 'filer')}", f"-port={p['filer']}",
@@ -154,7 +158,7 @@ def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
         f"-localSocket={folder(1, 'sockets') / 'filer.sock'}",
         "-disableHttp"], p["filer.port.grpc"], "" if nodes == 1 else filer_host,
         (p["filer"], p["filer.port.grpc"])))
-    for i, host in enumerate(gateways, start=1):
+    for i, host in enumerate(hosts("s3", storage_gateways(nodes)), start=1):
         on_node = "" if nodes == 1 else host
         # (a gateway that fails, or answers 5xx, is left for the other by our clients:
         # ``picadaily.s3_objects``)
@@ -218,14 +222,23 @@ def _credential(key: S3Key) -> dict[str, str]:
     return {"accessKey": key.access_key, "secretKey": key.secret_key}
 
 
+def cluster_hosts(settings: Settings) -> list[str]:
+    """Every address a cluster's store listens on (none for one node: the stack's host)."""
+    nodes = settings.storage_nodes
+    if nodes == 1:
+        return []
+    return [*settings.node_hosts("storage-master", nodes),
+            *settings.node_hosts("storage-volume", nodes),
+            *settings.node_hosts("storage-filer", 1),
+            *settings.node_hosts("storage-s3", storage_gateways(nodes))]
+
+
 def tls_material(settings: Settings) -> None:
     """A CA for this run, and a certificate it signs for the store's gRPC servers and clients
     (SeaweedFS checks the CA, not host names) and one for our filer client (the event source),
     valid for the host the store listens on (and a cluster's nodes). Files of mode 600 in the
     settings' ``storage_tls_dir`` (``infra.tls``)."""
-    hosts = [settings.host]
-    if settings.storage_nodes > 1:  # a cluster's nodes, on addresses of their own
-        hosts += settings.node_hosts("storage", settings.storage_nodes)
+    hosts = [settings.host, *cluster_hosts(settings)]
     tls.make_authority(settings.storage_tls_dir(), "picadaily store CA", hosts,
                        ("store", "client"))
 

@@ -36,11 +36,15 @@ SEAWEEDFS_OFFSET = 12
 PORTS_PER_STACK = SEAWEEDFS_OFFSET + 7
 
 
-# The clustered tiers' nodes: each on a loopback address of its own (Linux routes all of
+# The clustered tiers' servers: each on a loopback address of its own (Linux routes all of
 # 127.0.0.0/8 to the loopback interface), so that each is a host that packet rules on its address
 # can cut off; each tier's and each stack's apart (the stack's base port is in the address), so
-# cutting a node off touches no other server, of this stack or of another on the machine.
-CLUSTER_TIERS = {"nats": 0, "storage": 1, "database": 2, "etcd": 3}
+# cutting a server off touches no other, of this stack or of another on the machine. The store's
+# four kinds of server are four tiers: a master and a volume server on one address would be cut
+# off together (the drill once cut the master leader so, and its volume server and S3 gateway
+# with it).
+CLUSTER_TIERS = {"nats": 0, "storage-master": 1, "database": 2, "etcd": 3, "storage-volume": 4,
+                 "storage-filer": 5, "storage-s3": 6}
 NODES_PER_TIER = 8
 
 
@@ -263,13 +267,14 @@ class Settings(BaseSettings):
             self.nats_url = ",".join(f"nats://{node}:{self.port + PORT_OFFSETS['nats_url'][1]}"
                                      for node in self.node_hosts("nats", self.nats_servers))
         if not self.s3_endpoint and self.storage_nodes > 1:
-            gateways = self.node_hosts("storage", storage_gateways(self.storage_nodes))
+            gateways = self.node_hosts("storage-s3", storage_gateways(self.storage_nodes))
             port = self.port + PORT_OFFSETS["s3_endpoint"][1]
             self.s3_endpoint = ",".join(f"http://{node}:{port}" for node in gateways)
             if not self.seaweedfs_port_base:
                 self.seaweedfs_port_base = self.port + SEAWEEDFS_OFFSET
             if not self.seaweedfs_filer_grpc:  # (the cluster's one filer: ``infra.seaweedfs``)
-                self.seaweedfs_filer_grpc = f"{gateways[0]}:{self.seaweedfs_port_base + 5}"
+                filer = self.node_hosts("storage-filer", 1)[0]
+                self.seaweedfs_filer_grpc = f"{filer}:{self.seaweedfs_port_base + 5}"
         for name, (template, offset) in PORT_OFFSETS.items():
             if not getattr(self, name):
                 setattr(self, name, template.format(host=host, port=self.port + offset))

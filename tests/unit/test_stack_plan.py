@@ -10,7 +10,7 @@ import pytest
 import cli.ports
 from cli.ports import free_port
 from cli.stack import Stack, StackError, start_waves
-from picadaily.settings import CLUSTER, Settings
+from picadaily.settings import CLUSTER, CLUSTER_TIERS, Settings
 
 
 def test_a_replicas_port_is_never_one_the_settings_name(
@@ -116,7 +116,7 @@ def test_every_node_of_every_tier_of_two_stacks_has_an_address_of_its_own(
     seen: set[str] = set()
     for port in (8080, 8099, 9300):
         settings = Settings(home=tmp_path, port=port, **CLUSTER)
-        for tier in ("nats", "storage", "database"):
+        for tier in CLUSTER_TIERS:
             hosts = settings.node_hosts(tier, 3)
             assert all(h.startswith("127.") for h in hosts)
             assert not seen & set(hosts), (port, tier)
@@ -134,11 +134,14 @@ def test_the_cluster_plan_runs_each_tier_on_its_nodes(tmp_path: Path) -> None:
     for name in ("storage-master", "storage-master-2", "storage-master-3", "storage-volume-3",
                  "storage-filer", "storage-2", "etcd-3", "database-2"):
         assert plan[name].host, name
-    assert plan["storage-master-2"].host == settings.node_hosts("storage", 2)[1]
+    assert plan["storage-master-2"].host == settings.node_hosts("storage-master", 2)[1]
+    # each server of the store on an address of its own: cutting one off cuts no other
+    store = [p.host for name, p in plan.items() if name.startswith("storage")]
+    assert len(store) == 9 and len(set(store)) == 9, store
     master = plan["storage-master"].argv
     assert "-defaultReplication=001" in master
     assert all(f"{h}:" in next(a for a in master if a.startswith("-peers="))
-               for h in settings.node_hosts("storage", 3))
+               for h in settings.node_hosts("storage-master", 3))
     # the metadata alone is given the database's URL (it carries this run's password)
     assert "target_session_attrs=read-write" in plan["metadata"].env["PICADAILY_DATABASE_URL"]
     assert "PICADAILY_DATABASE_URL" not in plan["vision"].env
