@@ -9,6 +9,7 @@ events cannot start a rebuild storm.
 from __future__ import annotations
 
 import io
+import logging
 import math
 import threading
 from collections import OrderedDict
@@ -25,6 +26,8 @@ TILE = 400
 GRID = math.isqrt(COLLAGE_PICTURES)  # tiles a side
 assert GRID * GRID == COLLAGE_PICTURES, "the collage is a square"
 TILE_CACHE = 32
+CONVERGE_ROUNDS = 3
+log = logging.getLogger(__name__)
 
 
 class CollageMembers(Protocol):
@@ -52,34 +55,56 @@ class Collage:
         object is gone is left out too. A current member the metadata does not list yet (its
         thumbnail not recorded there: it joined through its own ``created``) stays while its
         picture is alive — a rebuild for another picture's deletion must not drop it.
+
+        After a rebuild the collage is read and the newest four asked again, and it is rebuilt
+        until the two agree (``CONVERGE_ROUNDS``): two replicas rebuild at once, and the one
+        whose write lands last may have asked before the other's picture was listed (the
+        cluster drill: a write slowed by the store's fail-over landed after a newer one, and
+        the collage went without the newest picture until the next upload).
         """
-        count = COLLAGE_PICTURES
         with self._lock:
-            current = self.current_members()
-            candidates = self.members.candidates(
-                count + 2, [m for m in current if m not in (excluding, picture_id)])
-            if picture_id and created:
-                candidates[picture_id] = created
-            if excluding:
-                candidates.pop(excluding, None)
-                self._tiles.pop(excluding, None)
-            ranked = [m for m, _ in sorted(candidates.items(), key=lambda kv: (kv[1], kv[0]),
-                                           reverse=True)]
-            while True:
-                wanted = ranked[:count]
+            rebuilt = False
+            for _ in range(CONVERGE_ROUNDS):
+                current = self.current_members()
+                wanted = self._wanted(current, picture_id, created, excluding)
                 if wanted == current:
-                    return CollageResult(pictures=wanted, rebuilt=False)
-                if not wanted:
-                    self.store.delete(self.bucket, COLLAGE_KEY)
-                    return CollageResult(pictures=[], rebuilt=True)
-                try:
-                    tiles = [self._tile(member) for member in wanted]
-                except _TileMissing as missing:
-                    ranked.remove(missing.picture_id)
-                    continue
-                self.store.put(self.bucket, COLLAGE_KEY, compose(tiles), "image/jpeg",
-                               {COLLAGE_MEMBERS_METADATA: ",".join(wanted)})
-                return CollageResult(pictures=wanted, rebuilt=True)
+                    break
+                self._write(wanted)
+                rebuilt = True
+            else:
+                log.warning("the collage changed under each of %d rebuilds: the next rebuild "
+                            "finishes it", CONVERGE_ROUNDS)
+            return CollageResult(pictures=wanted, rebuilt=rebuilt)
+
+    def _wanted(self, current: list[str], picture_id: str | None, created: str | None,
+                excluding: str | None) -> list[str]:
+        """The newest four that have a thumbnail object."""
+        count = COLLAGE_PICTURES
+        candidates = self.members.candidates(
+            count + 2, [m for m in current if m not in (excluding, picture_id)])
+        if picture_id and created:
+            candidates[picture_id] = created
+        if excluding:
+            candidates.pop(excluding, None)
+            self._tiles.pop(excluding, None)
+        ranked = [m for m, _ in sorted(candidates.items(), key=lambda kv: (kv[1], kv[0]),
+                                       reverse=True)]
+        while True:
+            wanted = ranked[:count]
+            try:
+                for member in wanted:
+                    self._tile(member)
+            except _TileMissing as missing:
+                ranked.remove(missing.picture_id)
+                continue
+            return wanted
+
+    def _write(self, wanted: list[str]) -> None:
+        if not wanted:
+            self.store.delete(self.bucket, COLLAGE_KEY)
+            return
+        self.store.put(self.bucket, COLLAGE_KEY, compose([self._tile(m) for m in wanted]),
+                       "image/jpeg", {COLLAGE_MEMBERS_METADATA: ",".join(wanted)})
 
     def _tile(self, picture_id: str) -> bytes:
         """A member's thumbnail; recent ones are kept in memory (a thumbnail never changes)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -181,3 +182,35 @@ def test_vision_analyses_at_most_at_once_pictures_at_the_same_time() -> None:
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(vision.analyse_bytes, [jpeg((10, 20, 200))] * 8))
     assert len(results) == 8 and most == 2
+
+
+def test_two_replicas_rebuilding_at_once_end_with_the_newest_four() -> None:
+    """Replica A asks for the newest four, then its write is slow; meanwhile a newer picture
+    arrives and replica B rebuilds with it; A's write lands last, without it. A reads the
+    collage back, asks again, and rebuilds: the collage ends with the newest four."""
+    members = Members()
+
+    class SlowFirstWrite(InMemoryObjectStore):
+        meanwhile: Callable[[], None] | None = None
+
+        def put(self, bucket: str, key: str, data: bytes, content_type: str,
+                metadata: dict[str, str] | None = None) -> None:
+            if key == COLLAGE_KEY and (other := self.meanwhile) is not None:
+                self.meanwhile = None
+                other()  # B's whole rebuild happens before A's write lands
+            super().put(bucket, key, data, content_type, metadata)
+
+    store = SlowFirstWrite()
+    for i in range(6):
+        store.put("thumbs", thumbnail_key(f"p{i}"), jpeg((i * 40, 0, 0), (400, 300)),
+                  "image/jpeg")
+    members.ids = ["p4", "p3", "p2", "p1", "p0"]
+    a, b = Collage(store, "thumbs", members), Collage(store, "thumbs", members)
+
+    def newer_picture_arrives() -> None:
+        members.ids = ["p5", *members.ids]
+        assert b.update_collage("p5").pictures == ["p5", "p4", "p3", "p2"]
+
+    store.meanwhile = newer_picture_arrives
+    assert a.update_collage("p4").pictures == ["p5", "p4", "p3", "p2"]
+    assert a.current_members() == ["p5", "p4", "p3", "p2"]
