@@ -75,7 +75,7 @@ def _nats_server(pid: int) -> str:
 
 
 # How long an upload waits for its answer: as a browser does (minutes), and past our own
-# longest wait (the S3 client's 30 s of retries on a cluster, then 30 s for a call's answer;
+# longest wait (the S3 client's 60 s of retries on a cluster, then 40 s for a call's answer;
 # every refusal is then the stack's own answer, with its reason).
 UPLOAD_WAIT_S = 120.0
 

@@ -26,7 +26,14 @@ from opentelemetry.trace import SpanKind
 from picadaily.settings import address_list
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
-GATEWAYS_RETRY_BUDGET_S = 30.0
+# A cluster's store retries a write's volume assignment itself for 30 s, then answers 500
+# (SeaweedFS: weed/operation/assign_file_id.go); while its master leader fails over, that is
+# what a write gets ("master is warming up, topology is still loading"). So with several
+# gateways a call waits longer than that for its answer, and a 5xx is sent again for up to
+# twice that: the write gets the store's second try (the cluster drill: the master leader cut
+# off, 6 of 60 uploads refused with 30 s, their only answer coming at the budget's end).
+GATEWAYS_RETRY_BUDGET_S = 60.0
+GATEWAYS_READ_TIMEOUT_S = 40.0
 META_PREFIX = "x-amz-meta-"
 tracer = trace.get_tracer("picadaily.s3")
 
@@ -130,12 +137,15 @@ class S3Objects:
         self._signer = signer
         several = len(self._gateways) > 1
         # With another gateway to go to, one that takes no connection is left after 1 s. A call
-        # sent is waited for as long as with one gateway (30 s): it is never sent again, so a
-        # shorter wait only refused what a gateway slow under load would have stored (make test:
-        # 7 of 24 uploads refused after 10 s of silence, beside the drills on two cores).
+        # sent is waited for at least as long as with one gateway (30 s; 40 s, past the store's
+        # own retries): it is never sent again, so a shorter wait only refused what a gateway
+        # slow under load would have stored (make test: 7 of 24 uploads refused after 10 s of
+        # silence, beside the drills on two cores).
         self._pool = urllib3.PoolManager(
             maxsize=pool_size, block=False,
-            timeout=urllib3.Timeout(connect=1.0 if several else 5.0, read=timeout_s),
+            timeout=urllib3.Timeout(connect=1.0 if several else 5.0,
+                                    read=max(timeout_s, GATEWAYS_READ_TIMEOUT_S) if several
+                                    else timeout_s),
             retries=urllib3.Retry(total=0 if several else 2, connect=0 if several else 2,
                                   read=0, status=0, redirect=0, allowed_methods=None,
                                   raise_on_status=False))
