@@ -112,7 +112,25 @@ def table(drills: list[Drill]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def every_row() -> list[tuple[str, str, str, str]]:
+    """(mode, tier, role, how) of the whole drill, in its order."""
+    return [(mode, tier, role, how) for mode in ("choreography", "orchestration")
+            for tier, role in VICTIMS for how in HOWS]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--row", action="append", default=[], metavar="MODE:TIER:ROLE:HOW",
+                        help="run only this row, e.g. 'choreography:storage:the master "
+                             "leader:cut' (repeat it; a row twice runs twice)")
+    args = parser.parse_args(argv)
+    rows = [tuple(r.split(":")) for r in args.row] or every_row()
+    if bad := [r for r in rows if len(r) != 4 or r[0] not in ("choreography", "orchestration")
+               or (r[1], r[2]) not in VICTIMS or r[3] not in HOWS]:
+        parser.error(f"not a row of the drill: {bad[0]} (rows are MODE:TIER:ROLE:HOW of "
+                     f"{[':'.join(v) for v in VICTIMS]}, HOW one of {HOWS})")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if why := unavailable():
@@ -123,17 +141,16 @@ def main() -> int:
         stack = RunningStack(Path(home) / "home", CLUSTER_ENV).start()
         try:
             chaos = Chaos(stack)
-            for mode in ("choreography", "orchestration"):
-                for tier, role in VICTIMS:
-                    for how in HOWS:
-                        drills.append(drill(stack, chaos, mode, tier, role, how,
-                                            uploads=60, seconds=CUT_S + 10))
+            for mode, tier, role, how in rows:
+                drills.append(drill(stack, chaos, mode, tier, role, how,
+                                    uploads=60, seconds=CUT_S + 10))
         finally:
             stack.stop()
     text = table(drills)
     log.info("\n%s", text)
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"cluster-chaos-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.json"
+    part = "" if not args.row else "-rows"
+    out = RESULTS / f"cluster-chaos{part}-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}.json"
     out.write_text(json.dumps([{**d.row(), "refusals": d.run.refusals,
                                 "outage": asdict(d.outage),
                                 "violation_list": d.run.violations[:20]} for d in drills],
