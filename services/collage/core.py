@@ -65,21 +65,21 @@ class Collage:
         with self._lock:
             rebuilt = False
             for _ in range(CONVERGE_ROUNDS):
-                current = self.current_members()
-                wanted = self._wanted(current, picture_id, created, excluding)
-                if wanted == current:
+                result = self._rebuild_once(picture_id, created, excluding)
+                if not result.rebuilt:
                     break
-                self._write(wanted)
                 rebuilt = True
             else:
                 log.warning("the collage changed under each of %d rebuilds: the next rebuild "
                             "finishes it", CONVERGE_ROUNDS)
-            return CollageResult(pictures=wanted, rebuilt=rebuilt)
+            return CollageResult(pictures=result.pictures, rebuilt=rebuilt)
 
-    def _wanted(self, current: list[str], picture_id: str | None, created: str | None,
-                excluding: str | None) -> list[str]:
-        """The newest four that have a thumbnail object."""
+    def _rebuild_once(self, picture_id: str | None, created: str | None,
+                      excluding: str | None) -> CollageResult:
+        """Rebuild if the newest four differ from the collage's members (a thumbnail is read
+        only then)."""
         count = COLLAGE_PICTURES
+        current = self.current_members()
         candidates = self.members.candidates(
             count + 2, [m for m in current if m not in (excluding, picture_id)])
         if picture_id and created:
@@ -91,20 +91,19 @@ class Collage:
                                        reverse=True)]
         while True:
             wanted = ranked[:count]
+            if wanted == current:
+                return CollageResult(pictures=wanted, rebuilt=False)
+            if not wanted:
+                self.store.delete(self.bucket, COLLAGE_KEY)
+                return CollageResult(pictures=[], rebuilt=True)
             try:
-                for member in wanted:
-                    self._tile(member)
+                tiles = [self._tile(member) for member in wanted]
             except _TileMissing as missing:
                 ranked.remove(missing.picture_id)
                 continue
-            return wanted
-
-    def _write(self, wanted: list[str]) -> None:
-        if not wanted:
-            self.store.delete(self.bucket, COLLAGE_KEY)
-            return
-        self.store.put(self.bucket, COLLAGE_KEY, compose([self._tile(m) for m in wanted]),
-                       "image/jpeg", {COLLAGE_MEMBERS_METADATA: ",".join(wanted)})
+            self.store.put(self.bucket, COLLAGE_KEY, compose(tiles), "image/jpeg",
+                           {COLLAGE_MEMBERS_METADATA: ",".join(wanted)})
+            return CollageResult(pictures=wanted, rebuilt=True)
 
     def _tile(self, picture_id: str) -> bytes:
         """A member's thumbnail; recent ones are kept in memory (a thumbnail never changes)."""

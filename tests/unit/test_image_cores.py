@@ -214,3 +214,26 @@ def test_two_replicas_rebuilding_at_once_end_with_the_newest_four() -> None:
     store.meanwhile = newer_picture_arrives
     assert a.update_collage("p4").pictures == ["p5", "p4", "p3", "p2"]
     assert a.current_members() == ["p5", "p4", "p3", "p2"]
+
+
+def test_a_collage_that_holds_the_newest_four_reads_no_thumbnail() -> None:
+    """The members are compared before any tile is read: a replica that has not seen the
+    tiles (or a duplicate event) costs a HEAD and one metadata question, not four GETs."""
+    members = Members()
+
+    class CountingGets(InMemoryObjectStore):
+        gets = 0
+
+        def get(self, bucket: str, key: str) -> Any:
+            self.gets += 1
+            return super().get(bucket, key)
+
+    store = CountingGets()
+    for i in range(4):
+        store.put("thumbs", thumbnail_key(f"p{i}"), jpeg((i * 50, 0, 0), (400, 300)),
+                  "image/jpeg")
+    members.ids = ["p3", "p2", "p1", "p0"]
+    assert Collage(store, "thumbs", members).update_collage().rebuilt
+    store.gets = 0
+    assert not Collage(store, "thumbs", members).update_collage("p3").rebuilt
+    assert store.gets == 0
