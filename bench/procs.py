@@ -53,13 +53,13 @@ def store_part(pid: int) -> str | None:
 
 def cpu_by_process(root: int) -> dict[str, float]:
     """CPU seconds (user + system, with reaped children's) per process name."""
-    return _by_process(root, lambda pid: _fromstat_fields(
+    return _by_process(root, lambda pid: _from_stat(
         pid, lambda fields: sum(int(x) for x in fields[11:15]) / TICKS))
 
 
 def rss_by_process(root: int) -> dict[str, float]:
     """Resident memory in MB per process name."""
-    return _by_process(root, lambda pid: _fromstat_fields(
+    return _by_process(root, lambda pid: _from_stat(
         pid, lambda fields: int(fields[21]) * PAGE / 2**20))
 
 
@@ -70,7 +70,7 @@ def pss_by_process(root: int) -> dict[str, float]:
     return _by_process(root, _pss_mb)
 
 
-def _fromstat_fields(pid: int, read: Callable[[list[str]], float]) -> float | None:
+def _from_stat(pid: int, read: Callable[[list[str]], float]) -> float | None:
     fields = stat_fields(pid)
     return read(fields) if fields else None
 
