@@ -34,10 +34,9 @@ def node_address(settings: Settings, process: str) -> str:
     number = int(process.rsplit("-", 1)[1]) if process[-1].isdigit() else 1
     if process.startswith("nats"):
         return settings.node_hosts("nats", settings.nats_servers)[number - 1]
-    if process.startswith("storage"):  # storage-master-2, …; "storage", "storage-2": gateways
-        kind = next((k for k in ("master", "volume", "filer")
-                     if process.startswith(f"storage-{k}")), "s3")
-        return settings.node_hosts(f"storage-{kind}", settings.storage_nodes)[number - 1]
+    if process.startswith("storage"):
+        kind, number = seaweedfs.part_of(process)
+        return seaweedfs.server_hosts(settings, kind)[number - 1]
     if process.startswith("database"):
         return settings.node_hosts("database", settings.postgres_nodes)[number - 1]
     if process.startswith("etcd"):
@@ -78,7 +77,7 @@ def master_leader(stack: RunningStack) -> tuple[str, dt.datetime]:
     """The SeaweedFS master that became leader last (the runner's name for it) and when, from
     the masters' logs (their HTTP is off; their gRPC takes only the run's certificates)."""
     settings = stack.settings()
-    hosts = settings.node_hosts("storage-master", settings.storage_nodes)
+    hosts = seaweedfs.server_hosts(settings, "master")
     latest: tuple[str, dt.datetime] | None = None
     for log in settings.log_dir().glob("storage-master*.log"):
         for line in log.read_text(errors="replace").splitlines():

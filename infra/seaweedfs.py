@@ -91,6 +91,9 @@ class StorePart:
     binds: tuple[int, ...] = ()  # every port it listens on, on host
 
 
+SERVER_KINDS = ("master", "volume", "filer", "s3")
+
+
 def part_name(part: str, node: int) -> str:
     """The runner's name for a part of the store on node ``node`` (1, 2, …): storage-master,
     storage-master-2, …; the S3 gateway is "storage", "storage-2"."""
@@ -98,9 +101,27 @@ def part_name(part: str, node: int) -> str:
     return base if node == 1 else f"{base}-{node}"
 
 
+def part_of(name: str) -> tuple[str, int]:
+    """``part_name``'s inverse: storage-master-2 -> ("master", 2), storage -> ("s3", 1)."""
+    base, _, number = name.rpartition("-")
+    if not number.isdigit():
+        base, number = name, "1"
+    return ("s3" if base == "storage" else base.removeprefix("storage-")), int(number)
+
+
 def cluster_part_names(nodes: int) -> frozenset[str]:
-    return frozenset(part_name(part, node) for part in ("master", "volume", "filer", "s3")
+    return frozenset(part_name(part, node) for part in SERVER_KINDS
                      for node in range(1, nodes + 1))
+
+
+def server_hosts(settings: Settings, kind: str) -> list[str]:
+    """Where each server of one kind (``SERVER_KINDS``) listens: on a cluster, ``storage_nodes``
+    masters and volume servers, one filer, ``storage_gateways`` S3 gateways, each on an address
+    of its own (``Settings.node_hosts``: a tier per kind); one node: all on the stack's host."""
+    nodes = settings.storage_nodes
+    count = {"filer": 1, "s3": storage_gateways(nodes)}.get(kind, nodes)
+    return [settings.host] * count if nodes == 1 else \
+        settings.node_hosts(f"storage-{kind}", count)
 
 
 def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
@@ -112,19 +133,15 @@ def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
     node's."""
     p = ports(settings)
     nodes = settings.storage_nodes
-
-    def hosts(kind: str, count: int = nodes) -> list[str]:
-        return [settings.host] * count if nodes == 1 else \
-            settings.node_hosts(f"storage-{kind}", count)
-
-    masters = ",".join(f"{h}:{p['master']}.{p['master.port.grpc']}" for h in hosts("master"))
+    masters = ",".join(f"{h}:{p['master']}.{p['master.port.grpc']}"
+                       for h in server_hosts(settings, "master"))
     log = [weed, "-logtostderr"]
 
     def folder(node: int, sub: str) -> Path:
         return data_dir / sub if nodes == 1 else data_dir / f"node-{node}" / sub
 
     out: list[StorePart] = []
-    for i, host in enumerate(hosts("master"), start=1):
+    for i, host in enumerate(server_hosts(settings, "master"), start=1):
         on_node = "" if nodes == 1 else host
         cluster = [] if nodes == 1 else [
             f"-peers={masters}", f"-defaultReplication={CLUSTER_REPLICATION}"]
@@ -136,7 +153,7 @@ def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
             "-volumeSizeLimitMB=128", "-electionTimeout=1s", "-telemetry=false",
             "-disableHttp", *cluster], p["master.port.grpc"], on_node,
             (p["master"], p["master.port.grpc"])))
-    for i, host in enumerate(hosts("volume"), start=1):
+    for i, host in enumerate(server_hosts(settings, "volume"), start=1):
         on_node = "" if nodes == 1 else host
         out.append(StorePart(part_name("volume", i), [
             *log, "volume", f"-ip={host}", f"-ip.bind={host}", f"-dir={folder(i, 'volume')}",
@@ -150,7 +167,7 @@ def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
     # store left the event source's subscription silent (every event came from the
     # reconciler's replay instead). A second filer waits for a shared store that measures up;
     # until then the filer is the tier's one process, restarted by the runner in about a second.
-    filer_host = hosts("filer", 1)[0]
+    filer_host = server_hosts(settings, "filer")[0]
     out.append(StorePart(part_name("filer", 1), [
         *log, "filer", f"-ip={filer_host}", f"-ip.bind={filer_host}", f"-master={masters}",
         f"-defaultStoreDir={folder(1, 'filer')}", f"-port={p['filer']}",
@@ -158,7 +175,7 @@ def parts(weed: str, settings: Settings, data_dir: Path) -> list[StorePart]:
         f"-localSocket={folder(1, 'sockets') / 'filer.sock'}",
         "-disableHttp"], p["filer.port.grpc"], "" if nodes == 1 else filer_host,
         (p["filer"], p["filer.port.grpc"])))
-    for i, host in enumerate(hosts("s3", storage_gateways(nodes)), start=1):
+    for i, host in enumerate(server_hosts(settings, "s3"), start=1):
         on_node = "" if nodes == 1 else host
         # (a gateway that fails, or answers 5xx, is left for the other by our clients:
         # ``picadaily.s3_objects``)
@@ -224,13 +241,9 @@ def _credential(key: S3Key) -> dict[str, str]:
 
 def cluster_hosts(settings: Settings) -> list[str]:
     """Every address a cluster's store listens on (none for one node: the stack's host)."""
-    nodes = settings.storage_nodes
-    if nodes == 1:
+    if settings.storage_nodes == 1:
         return []
-    return [*settings.node_hosts("storage-master", nodes),
-            *settings.node_hosts("storage-volume", nodes),
-            *settings.node_hosts("storage-filer", 1),
-            *settings.node_hosts("storage-s3", storage_gateways(nodes))]
+    return [h for kind in SERVER_KINDS for h in server_hosts(settings, kind)]
 
 
 def tls_material(settings: Settings) -> None:
